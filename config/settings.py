@@ -1,0 +1,214 @@
+"""Every environment variable the daemon reads, in one frozen, validated settings object.
+
+A bad value fails at start-up with the variable's name and the reason (`ConfigError`), before anything else runs.
+Secrets are `SecretStr` and never printed. `.env.example` documents each variable with its default.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.types import Tier, TradingMode
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DATA_DIR = PROJECT_ROOT / "data"
+
+# Paper/live default universe (DESIGN §5): 4 index ETFs, 5 sector ETFs, 20 large caps.
+PAPER_TIERS: dict[str, Tier] = {
+    **dict.fromkeys(("SPY", "QQQ", "DIA", "IWM"), Tier.TIER1),
+    **dict.fromkeys(("XLK", "XLF", "XLV", "XLE", "XLY"), Tier.TIER2),
+    **dict.fromkeys(
+        (
+            "AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "BRK.B", "JPM", "V",
+            "UNH", "XOM", "JNJ", "PG", "MA", "HD", "AVGO", "LLY", "COST", "ABBV",
+        ),
+        Tier.TIER3,
+    ),
+}  # fmt: skip
+
+CsvList = Annotated[tuple[str, ...], NoDecode]
+TierMap = Annotated[dict[str, Tier], NoDecode]
+Fraction = Annotated[Decimal, Field(ge=0, le=1)]
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message names each offending variable and why."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip().upper() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=None, extra="forbid", frozen=True, case_sensitive=False, validate_default=True
+    )
+
+    # --- mode and credentials ------------------------------------------------------------------------------------
+    trading_mode: TradingMode | None = None
+    live_trading_confirm: str = ""
+    alpaca_api_key: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    alpaca_trading_url: str | None = None
+    alpaca_data_url: str | None = None
+    alpaca_data_feed: Literal["iex", "sip"] = "iex"
+
+    # --- universe ------------------------------------------------------------------------------------------------
+    symbols: CsvList = ()
+    baseline_symbols: CsvList = ("SPY", "QQQ")
+    symbol_tiers: TierMap = Field(default_factory=dict)
+    use_scanner: bool = False
+    candidates_file: Path = Path("candidates.json")
+
+    # --- tiered sizing -------------------------------------------------------------------------------------------
+    enable_tiered_allocation: bool = True
+    tier1_allocation: Fraction = Decimal("0.40")
+    tier2_allocation: Fraction = Decimal("0.30")
+    tier3_allocation: Fraction = Decimal("0.30")
+    tier_max_position_pct: Fraction = Decimal("0.20")
+    allocation_method: Literal["equal", "score_vol"] = "equal"
+    enable_fractional_shares: bool = True
+    min_order_notional: Decimal = Field(default=Decimal("10.0"), ge=1)
+
+    # --- risk limits ---------------------------------------------------------------------------------------------
+    max_daily_loss_pct: Fraction = Decimal("0.02")
+    max_drawdown_pct: Fraction = Decimal("0.10")
+    max_position_pct: Fraction = Decimal("0.10")
+    max_open_positions: int = Field(default=20, ge=1)
+    stop_loss_pct: Fraction = Decimal("0.05")
+
+    # --- strategy (20-day z-score mean reversion) ----------------------------------------------------------------
+    strategy_name: str = "zscore_mr"
+    zscore_window: int = Field(default=20, ge=2)
+    zscore_entry: float = -2.0
+    zscore_exit: float = 0.0
+    signal_max_age_seconds: int = Field(default=86_400, gt=0)
+
+    # --- data and loop -------------------------------------------------------------------------------------------
+    data_dir: Path = Path("var")
+    bar_timeframe: Literal["1Day", "15Min", "1Min"] = "1Day"
+    loop_interval_seconds: float = Field(default=60.0, gt=0)
+    data_chunk_size: int = Field(default=200, ge=1, le=2000)
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    trading_rate_limit_per_min: int = Field(default=200, ge=1)
+    data_rate_limit_per_min: int = Field(default=200, ge=1)
+
+    # --- sim mode ------------------------------------------------------------------------------------------------
+    sim_data_file: Path = BUNDLED_DATA_DIR / "sp500_daily_2013_2018.csv.xz"
+    sim_universe_file: Path = BUNDLED_DATA_DIR / "sp500_constituents_2018-02.csv"
+    sim_initial_cash: Decimal = Field(default=Decimal("100000"), gt=0)
+    sim_slippage_bps: Decimal = Field(default=Decimal("5"), ge=0, le=1000)
+    sim_start: str | None = None
+    sim_end: str | None = None
+    sim_non_fractionable: CsvList = ()
+
+    # --- scanner -------------------------------------------------------------------------------------------------
+    scan_universe: Path | None = None
+    min_price: float = Field(default=5.0, ge=0)
+    min_dollar_volume: float = Field(default=1_000_000.0, ge=0)
+    min_market_cap: float = Field(default=0.0, ge=0)
+    prerank_keep: int = Field(default=1000, ge=1)
+    min_rvol: float = Field(default=1.5, ge=0)
+    scanner_top_n: int = Field(default=10, ge=1)
+    scoring_interval_minutes: int = Field(default=15, ge=1)
+
+    # --- logging -------------------------------------------------------------------------------------------------
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- validators ----------------------------------------------------------------------------------------------
+    @field_validator("symbols", "baseline_symbols", "sim_non_fractionable", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("symbol_tiers", mode="before")
+    @classmethod
+    def _tiers(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        tiers: dict[str, Tier] = {}
+        for entry in (e.strip() for e in value.split(",")):
+            if not entry:
+                continue
+            symbol, sep, tier = entry.partition(":")
+            if not sep or not symbol.strip():
+                raise ValueError(f"entry {entry!r} is not SYMBOL:TIER (e.g. SPY:TIER1)")
+            try:
+                tiers[symbol.strip().upper()] = Tier(tier.strip().upper())
+            except ValueError:
+                raise ValueError(f"entry {entry!r}: tier must be TIER1, TIER2 or TIER3") from None
+        return tiers
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        total = self.tier1_allocation + self.tier2_allocation + self.tier3_allocation
+        if total > 1:
+            raise ValueError(f"TIER1_ALLOCATION + TIER2_ALLOCATION + TIER3_ALLOCATION = {total} exceeds 1.0")
+        has_keys = self.alpaca_api_key is not None and self.alpaca_secret_key is not None
+        if self.trading_mode in (TradingMode.PAPER, TradingMode.LIVE) and not has_keys:
+            raise ValueError(
+                f"TRADING_MODE={self.trading_mode.value} needs ALPACA_API_KEY and ALPACA_SECRET_KEY"
+            )
+        if self.trading_mode is TradingMode.LIVE and self.live_trading_confirm != "yes":
+            raise ValueError("TRADING_MODE=live refuses to start unless LIVE_TRADING_CONFIRM=yes")
+        if self.zscore_exit <= self.zscore_entry:
+            raise ValueError("ZSCORE_EXIT must be above ZSCORE_ENTRY")
+        return self
+
+    # --- derived -------------------------------------------------------------------------------------------------
+    @property
+    def mode(self) -> TradingMode:
+        """Explicit TRADING_MODE wins; otherwise paper with keys, sim without."""
+        if self.trading_mode is not None:
+            return self.trading_mode
+        if self.alpaca_api_key is not None and self.alpaca_secret_key is not None:
+            return TradingMode.PAPER
+        return TradingMode.SIM
+
+    @property
+    def tier_allocations(self) -> dict[Tier, Decimal]:
+        return {
+            Tier.TIER1: self.tier1_allocation,
+            Tier.TIER2: self.tier2_allocation,
+            Tier.TIER3: self.tier3_allocation,
+        }
+
+    @property
+    def state_db_path(self) -> Path:
+        return self.data_dir / "state.db"
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        value = item.get("input")
+        shown = "" if name.startswith("ALPACA_") and "KEY" in name else f" (got {value!r})"
+        if not item["loc"]:
+            lines.append(f"  {message}")
+        else:
+            lines.append(f"  {name}: {message}{shown}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and `.env` if present) into a frozen Settings, or raise ConfigError."""
+    env_file = Path(".env")
+    try:
+        return Settings(_env_file=env_file if env_file.exists() else None, **overrides)  # type: ignore[call-arg]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None

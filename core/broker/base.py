@@ -1,0 +1,87 @@
+"""The two ports every adapter implements: `Broker` (orders, account) and `MarketData` (bars, snapshots).
+
+The sim adapters and the Alpaca adapters implement the same protocols; the pipeline never knows which one it has.
+Methods are async: the Alpaca adapters push their blocking SDK calls to a thread, the sim adapters return at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from core.types import Account, Asset, BarFrame, BrokerOrder, OrderRequest, OrderUpdate, Position
+
+
+class BrokerError(Exception):
+    """Base of every error an adapter raises."""
+
+
+class TransientBrokerError(BrokerError):
+    """Worth retrying later (429, 5xx, timeouts, resets)."""
+
+
+class OrderRejectedError(BrokerError):
+    """The broker refused the order for good (insufficient buying power, not fractionable, …)."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(f"{reason}: {message}" if message else reason)
+        self.reason = reason
+        self.message = message
+
+
+class AuthenticationError(BrokerError):
+    """Bad keys: the daemon must stop with a clear message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Latest daily state of one symbol (what the scanner pre-ranks on)."""
+
+    symbol: str
+    price: float
+    prev_close: float
+    volume: float
+    ts: datetime
+
+
+@runtime_checkable
+class MarketData(Protocol):
+    async def get_bars(self, symbols: Sequence[str], start: datetime, end: datetime) -> BarFrame:
+        """Bars with start <= ts < end for all symbols, batched (never one request per symbol)."""
+        ...
+
+    async def get_snapshots(self, symbols: Sequence[str]) -> dict[str, Snapshot]:
+        """Latest snapshot for each symbol that has one; missing symbols are simply absent."""
+        ...
+
+    @property
+    def api_calls(self) -> int:
+        """Requests made so far (pages count one each); sim counts its batched reads."""
+        ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    async def get_account(self) -> Account: ...
+
+    async def get_positions(self) -> dict[str, Position]: ...
+
+    async def get_asset(self, symbol: str) -> Asset | None:
+        """None when the broker does not know the symbol."""
+        ...
+
+    async def submit_order(self, request: OrderRequest) -> BrokerOrder:
+        """Place an order idempotently (same client order id → same order). Raises OrderRejectedError."""
+        ...
+
+    async def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder | None: ...
+
+    async def get_open_orders(self) -> list[BrokerOrder]: ...
+
+    async def cancel_order(self, client_order_id: str) -> None: ...
+
+    async def poll_updates(self) -> list[OrderUpdate]:
+        """Order state changes (fills, cancels, expiries) since the last call, oldest first."""
+        ...

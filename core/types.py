@@ -1,0 +1,188 @@
+"""Domain value types shared by agents and adapters.
+
+Vendor types never cross into the core: adapters convert Alpaca's strings/floats into these at the boundary.
+Money and quantities are `Decimal`; bar arrays are float64 numpy (vectorised over symbols).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+QTY_DECIMALS = 9
+QTY_QUANTUM = Decimal(1).scaleb(-QTY_DECIMALS)
+CENT = Decimal("0.01")
+
+
+class OrderSide(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderStatus(enum.StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+    @property
+    def is_open(self) -> bool:
+        return self in _OPEN_STATUSES
+
+
+_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+
+
+class Tier(enum.StrEnum):
+    TIER1 = "TIER1"
+    TIER2 = "TIER2"
+    TIER3 = "TIER3"
+
+
+class TradingMode(enum.StrEnum):
+    SIM = "sim"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+@dataclass(frozen=True, slots=True)
+class BarFrame:
+    """A window of bars for many symbols: arrays of shape (T, N), oldest row first, NaN where no valid bar.
+
+    One frame per iteration travels on the bus; agents vectorise over its columns.
+    `timestamps` are bar *start* times (UTC, Alpaca's convention) as datetime64[ns].
+    """
+
+    symbols: tuple[str, ...]
+    timestamps: npt.NDArray[np.datetime64]
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.close.shape[0])
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.symbols)
+
+    def column(self, symbol: str) -> int:
+        return self.symbols.index(symbol)
+
+    @classmethod
+    def empty(cls, symbols: tuple[str, ...]) -> BarFrame:
+        shape = (0, len(symbols))
+        return cls(
+            symbols=symbols,
+            timestamps=np.empty(0, dtype="datetime64[ns]"),
+            open=np.empty(shape),
+            high=np.empty(shape),
+            low=np.empty(shape),
+            close=np.empty(shape),
+            volume=np.empty(shape),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    symbol: str
+    tradable: bool
+    fractionable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    qty: Decimal
+    avg_entry_price: Decimal
+    market_price: Decimal
+
+    @property
+    def market_value(self) -> Decimal:
+        return self.qty * self.market_price
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    equity: Decimal
+    cash: Decimal
+    buying_power: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What we ask a broker to do. Exactly one of qty / notional is set."""
+
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    qty: Decimal | None = None
+    notional: Decimal | None = None
+    time_in_force: str = "day"
+
+    def __post_init__(self) -> None:
+        if (self.qty is None) == (self.notional is None):
+            raise ValueError("exactly one of qty or notional must be set")
+        amount = self.qty if self.qty is not None else self.notional
+        if amount is None or amount <= 0:
+            raise ValueError(f"order amount must be positive, got {amount}")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    """An order as the broker knows it."""
+
+    client_order_id: str
+    broker_order_id: str
+    symbol: str
+    side: OrderSide
+    status: OrderStatus
+    qty: Decimal | None
+    notional: Decimal | None
+    filled_qty: Decimal = Decimal(0)
+    filled_avg_price: Decimal | None = None
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    execution_id: str
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    qty: Decimal
+    price: Decimal
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """A change in an order's state reported by the broker (stream or poll). `fill` is set for fills."""
+
+    order: BrokerOrder
+    ts: datetime
+    fill: Fill | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioSnapshot:
+    """What risk needs to know about the account at the start of an iteration."""
+
+    account: Account
+    positions: dict[str, Position] = field(default_factory=dict)
+    open_orders: tuple[BrokerOrder, ...] = ()
