@@ -159,9 +159,7 @@ class Settings(BaseSettings):
             raise ValueError(f"TIER1_ALLOCATION + TIER2_ALLOCATION + TIER3_ALLOCATION = {total} exceeds 1.0")
         has_keys = self.alpaca_api_key is not None and self.alpaca_secret_key is not None
         if self.trading_mode in (TradingMode.PAPER, TradingMode.LIVE) and not has_keys:
-            raise ValueError(
-                f"TRADING_MODE={self.trading_mode.value} needs ALPACA_API_KEY and ALPACA_SECRET_KEY"
-            )
+            raise ValueError(f"TRADING_MODE={self.trading_mode.value} needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
         if self.trading_mode is TradingMode.LIVE and self.live_trading_confirm != "yes":
             raise ValueError("TRADING_MODE=live refuses to start unless LIVE_TRADING_CONFIRM=yes")
         if self.zscore_exit <= self.zscore_entry:
