@@ -102,6 +102,7 @@ class SignalGenerated(Message):
     is_exit: bool
     price: float
     score: float
+    volatility: float
     bar_ts: datetime
     reason: str
 
