@@ -1,0 +1,163 @@
+"""DataAgent: fetches bars for every focus symbol in batches and publishes one frame per iteration.
+
+It keeps a rolling window (the strategy's lookback) so each iteration asks only for bars since the last one, and it
+is where bad market data stops: a bar with a missing, zero or negative price, high below low, negative volume or a
+timestamp in the future is blanked out of the window with a logged, counted reason. It never becomes a signal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from core.broker.base import MarketData
+from core.bus import EventBus
+from core.clock import Clock
+from core.messages import BarsFetched, DataRejected
+from core.types import BarFrame, FloatArray
+
+log = structlog.get_logger(__name__)
+
+_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def _chunks(symbols: Sequence[str], size: int) -> list[tuple[str, ...]]:
+    return [tuple(symbols[i : i + size]) for i in range(0, len(symbols), size)]
+
+
+def _to_datetime(ts: np.datetime64) -> datetime:
+    return datetime.fromtimestamp(int(ts.astype("datetime64[us]").astype(np.int64)) / 1e6, tz=UTC)
+
+
+def sanity_mask(frame: BarFrame, now: datetime) -> dict[str, npt.NDArray[np.bool_]]:
+    """Boolean (T, N) masks of bars to reject, by reason. A bar with no data at all is not 'bad', just absent."""
+    prices = np.stack([frame.open, frame.high, frame.low, frame.close])
+    with np.errstate(invalid="ignore"):
+        absent = np.isnan(prices).all(axis=0) & np.isnan(frame.volume)
+        missing = np.isnan(prices).any(axis=0) & ~absent
+        non_positive = (prices <= 0).any(axis=0)
+        high_below_low = frame.high < frame.low
+        negative_volume = frame.volume < 0
+    future = (frame.timestamps > np.datetime64(now.replace(tzinfo=None), "ns"))[:, None] & ~absent
+    return {
+        "missing_price": missing,
+        "non_positive_price": non_positive,
+        "high_below_low": high_below_low & ~non_positive,
+        "negative_volume": negative_volume,
+        "future_timestamp": future,
+    }
+
+
+class DataAgent:
+    def __init__(
+        self,
+        bus: EventBus,
+        market_data: MarketData,
+        clock: Clock,
+        *,
+        symbols: Sequence[str],
+        lookback: int,
+        bar_interval: timedelta,
+        chunk_size: int,
+    ) -> None:
+        self._bus = bus
+        self._md = market_data
+        self._clock = clock
+        self.symbols = tuple(symbols)
+        self._lookback = lookback
+        self._bar_interval = bar_interval
+        self._chunks = _chunks(self.symbols, chunk_size)
+        self._window = BarFrame.empty(self.symbols)
+        self._last_ts: np.datetime64 | None = None
+        self.rejected: Counter[str] = Counter()
+        self.bars_accepted = 0
+
+    @property
+    def window(self) -> BarFrame:
+        return self._window
+
+    def _initial_start(self, now: datetime) -> datetime:
+        # Enough calendar time to cover `lookback` bars across weekends and holidays.
+        return now - self._bar_interval * (self._lookback * 2 + 10)
+
+    async def fetch(self, iteration: int) -> BarsFetched:
+        now = self._clock.now()
+        if self._last_ts is None:
+            start = self._initial_start(now)
+        else:
+            start = _to_datetime(self._last_ts) + timedelta(microseconds=1)
+        frames = [await self._md.get_bars(chunk, start, now) for chunk in self._chunks]
+        new = frames[0] if len(frames) == 1 else _merge_columns(frames, self.symbols)
+        new, rejected = self._reject_bad_bars(new, now)
+        self._append(new)
+        message = BarsFetched(
+            ts_event=now,
+            ts_init=self._clock.now(),
+            iteration=iteration,
+            frame=self._window,
+            new_rows=new.n_rows,
+            rejected=rejected,
+        )
+        self._bus.publish(message)
+        return message
+
+    def _reject_bad_bars(self, frame: BarFrame, now: datetime) -> tuple[BarFrame, dict[str, int]]:
+        if frame.n_rows == 0:
+            return frame, {}
+        masks = sanity_mask(frame, now)
+        bad = np.zeros(frame.close.shape, dtype=bool)
+        counts: dict[str, int] = {}
+        for reason, mask in masks.items():
+            mask = mask & ~bad  # one reason per bar: the first that applies
+            n = int(mask.sum())
+            if n:
+                counts[reason] = n
+                bad |= mask
+                for row, col in zip(*np.nonzero(mask), strict=True):
+                    bar_ts = _to_datetime(frame.timestamps[row])
+                    symbol = frame.symbols[col]
+                    log.warning("bar_rejected", symbol=symbol, bar_ts=bar_ts.isoformat(), reason=reason)
+                    self._bus.publish(
+                        DataRejected(ts_event=now, ts_init=now, symbol=symbol, bar_ts=bar_ts, reason=reason)
+                    )
+        if bad.any():
+            cleaned = {name: np.where(bad, np.nan, getattr(frame, name)) for name in _FIELDS}
+            frame = BarFrame(symbols=frame.symbols, timestamps=frame.timestamps, **cleaned)
+        self.rejected.update(counts)
+        self.bars_accepted += int((~np.isnan(frame.close)).sum())
+        return frame, counts
+
+    def _append(self, new: BarFrame) -> None:
+        if new.n_rows == 0:
+            return
+        old = self._window
+        keep = self._lookback
+        self._window = BarFrame(
+            symbols=self.symbols,
+            timestamps=np.concatenate([old.timestamps, new.timestamps])[-keep:],
+            **{name: _readonly(np.concatenate([getattr(old, name), getattr(new, name)])[-keep:]) for name in _FIELDS},
+        )
+        self._last_ts = new.timestamps[-1]
+
+
+def _readonly(arr: FloatArray) -> FloatArray:
+    arr.setflags(write=False)
+    return arr
+
+
+def _merge_columns(frames: Sequence[BarFrame], symbols: tuple[str, ...]) -> BarFrame:
+    """Chunks may disagree on timestamps (a symbol without a bar): align them on the union."""
+    timestamps = np.unique(np.concatenate([f.timestamps for f in frames]))
+    out = {name: np.full((len(timestamps), len(symbols)), np.nan) for name in _FIELDS}
+    col = 0
+    for f in frames:
+        rows = np.searchsorted(timestamps, f.timestamps)
+        for name in _FIELDS:
+            out[name][rows, col : col + f.n_symbols] = getattr(f, name)
+        col += f.n_symbols
+    return BarFrame(symbols=symbols, timestamps=timestamps, **out)

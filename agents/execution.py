@@ -1,0 +1,155 @@
+"""ExecutionAgent: turns approved orders into broker orders, exactly once, and broker updates into events.
+
+The client order id is a pure function of (strategy, symbol, side, signal bar time): a retry, a crash or a restart
+that approves the same signal again produces the same id, which the store and the broker both refuse to place twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import datetime
+
+import structlog
+
+from core.broker.base import Broker, BrokerError, OrderRejectedError
+from core.bus import EventBus
+from core.clock import Clock
+from core.messages import OrderApproved, OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted
+from core.portfolio import PortfolioView
+from core.store import StateStore
+from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus
+
+log = structlog.get_logger(__name__)
+
+MAX_CLIENT_ORDER_ID = 48  # Alpaca allows 128; short ids keep logs readable
+
+
+def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
+    """Deterministic id: the same signal always maps to the same order."""
+    key = f"{strategy}|{symbol}|{side.value}|{bar_ts.isoformat()}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return f"{strategy[:12]}-{symbol[:8]}-{side.value[0]}-{bar_ts:%Y%m%d%H%M}-{digest}"[:MAX_CLIENT_ORDER_ID]
+
+
+class ExecutionAgent:
+    def __init__(
+        self, bus: EventBus, broker: Broker, store: StateStore, portfolio: PortfolioView, clock: Clock
+    ) -> None:
+        self._bus = bus
+        self._broker = broker
+        self._store = store
+        self._portfolio = portfolio
+        self._clock = clock
+        self._approved: list[OrderApproved] = []
+        self.submitted = 0
+        self.fills = 0
+        self.rejected: Counter[str] = Counter()
+        self.canceled: Counter[str] = Counter()
+        bus.subscribe(OrderApproved, self._approved.append)
+
+    async def submit_approved(self) -> list[BrokerOrder]:
+        """Submit every order approved since the last call; returns the broker's view of each placed order."""
+        approved, self._approved = self._approved, []
+        placed = []
+        for event in approved:
+            order = await self._submit(event)
+            if order is not None:
+                placed.append(order)
+        return placed
+
+    async def _submit(self, event: OrderApproved) -> BrokerOrder | None:
+        sized, signal = event.order, event.signal
+        coid = client_order_id(signal.strategy, sized.symbol, sized.side, signal.bar_ts)
+        now = self._clock.now()
+        known = self._store.get_order(coid)
+        if known is not None:
+            log.info("order_already_known", client_order_id=coid, status=known.status.value)
+            return None
+        request = OrderRequest(
+            client_order_id=coid, symbol=sized.symbol, side=sized.side, qty=sized.qty, notional=sized.notional
+        )
+        try:
+            order = await self._broker.submit_order(request)
+        except OrderRejectedError as error:
+            self._reject(coid, sized.symbol, error.reason, error.message, event.correlation_id)
+            return None
+        except BrokerError as error:
+            # Ambiguous: the adapter already looked the order up and retried within its budget. Reconciliation
+            # by client order id settles it later; the store keeps no phantom order.
+            self._reject(coid, sized.symbol, "broker_unavailable", str(error), event.correlation_id)
+            return None
+        self._store.upsert_order(order, strategy=signal.strategy, tier=sized.tier, signal_bar_ts=signal.bar_ts)
+        self._portfolio.note_submitted(order)
+        self.submitted += 1
+        log.info(
+            "order_submitted",
+            client_order_id=coid,
+            symbol=order.symbol,
+            side=order.side.value,
+            qty=str(order.qty) if order.qty is not None else None,
+            notional=str(order.notional) if order.notional is not None else None,
+        )
+        self._bus.publish(
+            OrderSubmitted(
+                ts_event=now,
+                ts_init=now,
+                correlation_id=event.correlation_id,
+                client_order_id=coid,
+                broker_order_id=order.broker_order_id,
+                symbol=order.symbol,
+                side=order.side,
+                qty=order.qty,
+                notional=order.notional,
+            )
+        )
+        return order
+
+    def _reject(self, coid: str, symbol: str, reason: str, message: str, correlation_id: str) -> None:
+        now = self._clock.now()
+        self.rejected[reason] += 1
+        log.warning("order_rejected", client_order_id=coid, symbol=symbol, reason=reason, message=message)
+        self._bus.publish(
+            OrderRejected(
+                ts_event=now,
+                ts_init=now,
+                correlation_id=correlation_id,
+                client_order_id=coid,
+                symbol=symbol,
+                reason=reason,
+            )
+        )
+
+    async def sync_updates(self) -> int:
+        """Apply broker order updates (fills, cancels, expiries); returns the number of new fills."""
+        new_fills = 0
+        for update in await self._broker.poll_updates():
+            order = update.order
+            self._store.upsert_order(order)
+            if update.fill is not None:
+                if self._store.record_fill(update.fill):
+                    new_fills += 1
+                    self.fills += 1
+                    self._bus.publish(
+                        OrderFilled(
+                            ts_event=update.ts,
+                            ts_init=self._clock.now(),
+                            correlation_id=order.client_order_id,
+                            fill=update.fill,
+                        )
+                    )
+            elif order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
+                self.canceled[order.reason or order.status.value] += 1
+                self._bus.publish(
+                    OrderCanceled(
+                        ts_event=update.ts,
+                        ts_init=self._clock.now(),
+                        correlation_id=order.client_order_id,
+                        client_order_id=order.client_order_id,
+                        symbol=order.symbol,
+                        reason=order.reason or order.status.value,
+                    )
+                )
+            elif order.status is OrderStatus.REJECTED:
+                self._reject(order.client_order_id, order.symbol, order.reason or "rejected", "", order.client_order_id)
+        return new_fills

@@ -1,0 +1,85 @@
+"""SignalValidator: the gate between a strategy's idea and the risk agent.
+
+A signal passes only if it is fresh (computed from a recent bar), carries a real positive price, names a symbol the
+broker can trade, and does not duplicate an open order, a held position or another signal of this iteration.
+Each rejection is a `SignalRejected` event with a stable reason code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from datetime import timedelta
+
+from core.bus import EventBus
+from core.clock import Clock
+from core.messages import SignalGenerated, SignalRejected, SignalValidated
+from core.portfolio import PortfolioView
+from core.types import Asset, OrderSide
+
+
+class SignalValidator:
+    def __init__(
+        self,
+        bus: EventBus,
+        portfolio: PortfolioView,
+        clock: Clock,
+        *,
+        max_age: timedelta,
+        assets: Mapping[str, Asset],
+    ) -> None:
+        self._bus = bus
+        self._portfolio = portfolio
+        self._clock = clock
+        self._max_age = max_age
+        self._assets = assets
+        self._seen: set[tuple[str, OrderSide]] = set()
+        self._seen_bar: object = None
+        self.validated = 0
+        self.rejected: Counter[str] = Counter()
+        bus.subscribe(SignalGenerated, self.on_signal)
+
+    def rejection_reason(self, signal: SignalGenerated) -> str | None:
+        now = self._clock.now()
+        if now - signal.bar_ts > self._max_age:
+            return "stale_signal"
+        if signal.bar_ts > now:
+            return "future_bar"
+        if math.isnan(signal.price) or math.isinf(signal.price) or signal.price <= 0:
+            return "invalid_price"
+        asset = self._assets.get(signal.symbol)
+        if asset is None:
+            return "unknown_symbol"
+        if not asset.tradable:
+            return "not_tradable"
+        if self._portfolio.has_open_order(signal.symbol):
+            return "duplicate_open_order"
+        position = self._portfolio.position(signal.symbol)
+        if signal.side is OrderSide.BUY and position is not None and position.qty > 0:
+            return "duplicate_position"
+        if signal.is_exit and (position is None or position.qty <= 0):
+            return "no_position"
+        if (signal.symbol, signal.side) in self._seen:
+            return "duplicate_signal"
+        return None
+
+    def on_signal(self, signal: SignalGenerated) -> None:
+        if self._seen_bar != signal.bar_ts:  # duplicates are judged within one bar's signals
+            self._seen_bar = signal.bar_ts
+            self._seen.clear()
+        now = self._clock.now()
+        reason = self.rejection_reason(signal)
+        if reason is None:
+            self._seen.add((signal.symbol, signal.side))
+            self.validated += 1
+            self._bus.publish(
+                SignalValidated(ts_event=now, ts_init=now, correlation_id=signal.correlation_id, signal=signal)
+            )
+        else:
+            self.rejected[reason] += 1
+            self._bus.publish(
+                SignalRejected(
+                    ts_event=now, ts_init=now, correlation_id=signal.correlation_id, signal=signal, reason=reason
+                )
+            )

@@ -1,0 +1,245 @@
+"""The orchestrator owns timing and the order of stages; the agents own the decisions.
+
+One iteration reads like a script: settle broker updates → refresh the portfolio → mark equity → fetch bars (which
+runs scanner → validator on the bus) → risk decides → execution submits → one store transaction → stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from agents.data import DataAgent
+from agents.execution import ExecutionAgent
+from agents.risk import RiskAgent
+from agents.scanner import ScannerAgent
+from agents.signal_validator import SignalValidator
+from agents.sizing import TierExposureTracker
+from core.bus import EventBus
+from core.clock import Clock, NyseCalendar
+from core.messages import IterationCompleted, IterationStarted, Message, OrderApproved, OrderDenied
+from core.portfolio import PortfolioView
+from core.store import StateStore
+from core.types import Asset
+
+log = structlog.get_logger(__name__)
+
+
+class Schedule(Protocol):
+    """Yields once per due iteration; it moves the clock in sim and waits for it in paper/live."""
+
+    def __aiter__(self) -> AsyncIterator[None]: ...
+
+
+class SimSchedule:
+    """One iteration per replayed session, at that session's close (the daily bar is complete then)."""
+
+    def __init__(self, clock: Any, calendar: NyseCalendar, sessions: list[date]) -> None:
+        self._clock = clock
+        self._calendar = calendar
+        self.sessions = sessions
+
+    async def __aiter__(self) -> AsyncIterator[None]:
+        for session in self.sessions:
+            self._clock.set(self._calendar.session_close(session))
+            yield
+
+
+class MarketHoursSchedule:
+    """Every `interval` seconds while the NYSE regular session is open; idle (cheaply) otherwise."""
+
+    def __init__(self, clock: Clock, calendar: NyseCalendar, interval: float) -> None:
+        self._clock = clock
+        self._calendar = calendar
+        self._interval = interval
+
+    async def __aiter__(self) -> AsyncIterator[None]:
+        while True:
+            now = self._clock.now()
+            if self._calendar.is_open(now):
+                yield
+                await self._clock.sleep(self._interval)
+            else:
+                wait = (self._calendar.next_open(now) - now).total_seconds()
+                log.info("market_closed_waiting", next_open=self._calendar.next_open(now).isoformat())
+                await self._clock.sleep(min(max(wait, 1.0), self._interval))
+
+
+@dataclass
+class RunStats:
+    iterations: int = 0
+    bars: int = 0
+    signals: int = 0
+    approved: int = 0
+    denied: Counter[str] = field(default_factory=Counter)
+    start_equity: Decimal | None = None
+    equity: Decimal = Decimal(0)
+    peak_equity: Decimal = Decimal(0)
+    max_drawdown: Decimal = Decimal(0)
+    started: float = field(default_factory=time.perf_counter)
+
+    def mark(self, equity: Decimal) -> None:
+        if self.start_equity is None:
+            self.start_equity = equity
+        self.equity = equity
+        self.peak_equity = max(self.peak_equity, equity)
+        if self.peak_equity > 0:
+            self.max_drawdown = max(self.max_drawdown, (self.peak_equity - equity) / self.peak_equity)
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        clock: Clock,
+        calendar: NyseCalendar,
+        schedule: Schedule,
+        portfolio: PortfolioView,
+        data: DataAgent,
+        scanner: ScannerAgent,
+        validator: SignalValidator,
+        risk: RiskAgent,
+        tracker: TierExposureTracker,
+        execution: ExecutionAgent,
+        store: StateStore,
+        assets: dict[str, Asset],
+        on_iteration: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.calendar = calendar
+        self.schedule = schedule
+        self.portfolio = portfolio
+        self.data = data
+        self.scanner = scanner
+        self.validator = validator
+        self.risk = risk
+        self.tracker = tracker
+        self.execution = execution
+        self.store = store
+        self.assets = assets
+        self.stats = RunStats()
+        self._journal: list[Message] = []
+        self._stop = asyncio.Event()
+        self._on_iteration = on_iteration
+        bus.tap(self._journal.append)
+        bus.subscribe(OrderApproved, self._count_approved)
+        bus.subscribe(OrderDenied, self._count_denied)
+
+    def _count_approved(self, _: OrderApproved) -> None:
+        self.stats.approved += 1
+
+    def _count_denied(self, event: OrderDenied) -> None:
+        self.stats.denied[event.reason] += 1
+
+    def request_stop(self) -> None:
+        """Finish the current iteration, flush the store, then leave the loop."""
+        if not self._stop.is_set():
+            log.info("shutdown_requested")
+        self._stop.set()
+
+    async def run(self, max_iterations: int | None = None) -> RunStats:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests) or no signals
+                pass
+        self.bus.start()
+        try:
+            async for _ in self.schedule:
+                if self._stop.is_set():
+                    break
+                await self.run_iteration(self.stats.iterations + 1)
+                if max_iterations is not None and self.stats.iterations >= max_iterations:
+                    break
+                if self._stop.is_set():
+                    break
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.bus.stop()
+        return self.stats
+
+    async def run_iteration(self, iteration: int) -> dict[str, Any]:
+        timings: dict[str, float] = {}
+        t0 = t = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            timings[stage] = round((now - t) * 1000, 3)
+            t = now
+
+        now = self.clock.now()
+        session = self.calendar.session_date(now)
+        self.bus.publish(IterationStarted(ts_event=now, ts_init=now, iteration=iteration, symbols=self.data.symbols))
+
+        fills = await self.execution.sync_updates()
+        snapshot = await self.portfolio.refresh()
+        self.tracker.rebuild(snapshot.positions)
+        equity = snapshot.account.equity
+        mark = self.store.mark_equity(session, equity)
+        self.stats.mark(equity)
+        self.risk.begin_iteration(
+            snapshot,
+            session=session,
+            start_of_day_equity=mark.start_equity,
+            peak_equity=mark.peak_equity,
+            assets=self.assets,
+        )
+        lap("portfolio_ms")
+
+        bars = await self.data.fetch(iteration)  # scanner and validator run on the bus, inline
+        lap("data_scan_validate_ms")
+        self.risk.flush()
+        lap("risk_ms")
+        placed = await self.execution.submit_approved()
+        lap("execution_ms")
+
+        new_bars = int(bars.new_rows and (bars.frame.close[-bars.new_rows :] == bars.frame.close[-bars.new_rows :]).sum())
+        self.stats.iterations = iteration
+        self.stats.bars += new_bars
+        stats: dict[str, Any] = {
+            "iteration": iteration,
+            "session": session.isoformat(),
+            "bars": new_bars,
+            "rejected_bars": sum(bars.rejected.values()),
+            "orders": len(placed),
+            "fills": fills,
+            "equity": str(equity.quantize(Decimal("0.01"))),
+            "positions": len(snapshot.positions),
+        }
+        completed = IterationCompleted(ts_event=now, ts_init=self.clock.now(), iteration=iteration, stats=stats)
+        self.bus.publish(completed)
+        journal, self._journal = self._journal, []
+        with self.store.transaction():
+            self.store.journal(journal)
+            self.store.save_positions(snapshot.positions)
+        lap("store_ms")
+        stats["timings_ms"] = timings
+        stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+        if self._on_iteration is not None:
+            self._on_iteration(stats)
+        return stats
+
+
+def bars_per_second(stats: RunStats) -> float:
+    elapsed = time.perf_counter() - stats.started
+    return stats.bars / elapsed if elapsed > 0 else 0.0
+
+
+def session_of(ts: datetime, calendar: NyseCalendar) -> date:
+    return calendar.session_date(ts)
