@@ -48,7 +48,7 @@ def _split_csv(value: Any) -> Any:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=None, extra="forbid", frozen=True, case_sensitive=False, validate_default=True
+        env_file=None, env_ignore_empty=True, extra="forbid", frozen=True, case_sensitive=False, validate_default=True
     )
 
     # --- mode and credentials ------------------------------------------------------------------------------------
@@ -207,6 +207,6 @@ def load_settings(**overrides: Any) -> Settings:
     """Read the environment (and `.env` if present) into a frozen Settings, or raise ConfigError."""
     env_file = Path(".env")
     try:
-        return Settings(_env_file=env_file if env_file.exists() else None, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file if env_file.exists() else None, **overrides)
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None

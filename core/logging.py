@@ -18,7 +18,9 @@ def configure_logging(fmt: Literal["auto", "json", "console"] = "auto", level: s
     global _configured  # noqa: PLW0603 - configuration is process-wide by nature
     use_console = sys.stderr.isatty() if fmt == "auto" else fmt == "console"
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()) if use_console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[

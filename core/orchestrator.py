@@ -209,7 +209,9 @@ class Orchestrator:
         placed = await self.execution.submit_approved()
         lap("execution_ms")
 
-        new_bars = int(bars.new_rows and (bars.frame.close[-bars.new_rows :] == bars.frame.close[-bars.new_rows :]).sum())
+        new_bars = int(
+            bars.new_rows and (bars.frame.close[-bars.new_rows :] == bars.frame.close[-bars.new_rows :]).sum()
+        )
         self.stats.iterations = iteration
         self.stats.bars += new_bars
         stats: dict[str, Any] = {

@@ -1,0 +1,212 @@
+"""Wiring: builds the one pipeline from settings, choosing only the adapters and the clock by mode.
+
+sim  → ReplayMarketData + SimBroker + SimClock over the bundled real bars
+paper/live → AlpacaMarketData + AlpacaBroker + LiveClock
+Everything else (agents, bus, store, risk) is the same object graph in every mode.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agents.data import DataAgent
+from agents.execution import ExecutionAgent
+from agents.risk import RiskAgent, RiskLimits
+from agents.scanner import ScannerAgent, ZScoreParams
+from agents.signal_validator import SignalValidator
+from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
+from config.settings import PAPER_TIERS, Settings
+from core.broker.base import Broker, MarketData
+from core.bus import EventBus
+from core.clock import Clock, LiveClock, NyseCalendar, SimClock
+from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
+from core.portfolio import PortfolioView
+from core.store import StateStore
+from core.types import Asset, Tier, TradingMode
+
+log = structlog.get_logger(__name__)
+
+BAR_INTERVALS = {"1Day": timedelta(days=1), "15Min": timedelta(minutes=15), "1Min": timedelta(minutes=1)}
+CARRIED_FLAGS = ("halted", "halt_reason")  # the kill switch outlives a sim reset
+
+
+class SetupError(Exception):
+    """The pipeline cannot be built (bad data file, unknown symbols, …): exit code 2."""
+
+
+@dataclass
+class App:
+    settings: Settings
+    orchestrator: Orchestrator
+    store: StateStore
+    broker: Broker
+    market_data: MarketData
+    tiers: dict[str, Tier]
+    symbols: tuple[str, ...]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def state_db_path(settings: Settings) -> Path:
+    """Sim keeps its own DB, replaced at the start of every replay, so it never mixes with paper/live state."""
+    mode = settings.mode
+    return settings.data_dir / ("sim" if mode is TradingMode.SIM else mode.value) / "state.db"
+
+
+def reset_sim_state(path: Path) -> None:
+    carried: dict[str, str] = {}
+    if path.exists():
+        with StateStore(path) as old:
+            for name in CARRIED_FLAGS:
+                value = old.get_flag(name)
+                if value is not None:
+                    carried[name] = value
+        shutil.rmtree(path.parent)
+    with StateStore(path) as fresh:
+        for name, value in carried.items():
+            fresh.set_flag(name, value)
+
+
+def resolve_universe(settings: Settings, available: Sequence[str], default_tiers: dict[str, Tier]) -> dict[str, Tier]:
+    """Focus symbols with their tiers: SYMBOLS (or the mode's default), tiers from SYMBOL_TIERS, else the default."""
+    if settings.symbols == ("*",):
+        symbols: tuple[str, ...] = tuple(available)
+    elif settings.symbols:
+        symbols = settings.symbols
+    else:
+        symbols = tuple(default_tiers)
+    return {s: settings.symbol_tiers.get(s, default_tiers.get(s, Tier.TIER3)) for s in symbols}
+
+
+def build_sim(
+    settings: Settings,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    fresh_state: bool = True,
+    on_iteration: Callable[[dict[str, Any]], None] | None = None,
+) -> App:
+    from core.bars import default_sim_tiers, load_daily_bars  # noqa: PLC0415 - sim-only, keeps paper start-up light
+    from core.broker.sim import ReplayMarketData, SimBroker  # noqa: PLC0415
+
+    if not settings.sim_data_file.exists():
+        raise SetupError(f"SIM_DATA_FILE: {settings.sim_data_file} does not exist")
+    calendar = NyseCalendar()
+    start = start or (date.fromisoformat(settings.sim_start) if settings.sim_start else None)
+    end = end or (date.fromisoformat(settings.sim_end) if settings.sim_end else None)
+    history = load_daily_bars(settings.sim_data_file)
+    default_tiers = default_sim_tiers(settings.sim_universe_file, set(history.symbols))
+    tiers = resolve_universe(settings, history.symbols, default_tiers)
+    unknown = sorted(set(tiers) - set(history.symbols))
+    if unknown:
+        log.warning("symbols_not_in_data", symbols=unknown, note="they will be rejected as unknown")
+    sessions = [calendar.session_date(ts) for ts in history.datetimes()]
+    sessions = [s for s in sessions if (start is None or s >= start) and (end is None or s <= end)]
+    if not sessions:
+        raise SetupError(f"SIM_START/SIM_END: no bundled sessions between {start} and {end}")
+    clock = SimClock(calendar.session_open(sessions[0]))
+    market_data = ReplayMarketData(history, clock)
+    broker = SimBroker(
+        history,
+        clock,
+        initial_cash=settings.sim_initial_cash,
+        slippage_bps=settings.sim_slippage_bps,
+        non_fractionable=set(settings.sim_non_fractionable),
+    )
+    db = state_db_path(settings)
+    if fresh_state:
+        reset_sim_state(db)
+    schedule = SimSchedule(clock, calendar, sessions)
+    return _assemble(settings, clock, calendar, schedule, market_data, broker, tiers, db, on_iteration)
+
+
+def build_live(settings: Settings, *, on_iteration: Callable[[dict[str, Any]], None] | None = None) -> App:
+    from core.broker.alpaca import AlpacaBroker  # noqa: PLC0415 - the only importer of alpaca.trading
+    from core.broker.alpaca_data import AlpacaMarketData  # noqa: PLC0415
+
+    clock = LiveClock()
+    calendar = NyseCalendar()
+    tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
+    market_data = AlpacaMarketData(settings, clock=clock)
+    broker = AlpacaBroker(settings, clock=clock)
+    schedule = MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
+    return _assemble(
+        settings, clock, calendar, schedule, market_data, broker, tiers, state_db_path(settings), on_iteration
+    )
+
+
+def _assemble(
+    settings: Settings,
+    clock: Clock,
+    calendar: NyseCalendar,
+    schedule: Schedule,
+    market_data: MarketData,
+    broker: Broker,
+    tiers: dict[str, Tier],
+    db: Path,
+    on_iteration: Callable[[dict[str, Any]], None] | None,
+) -> App:
+    symbols = tuple(tiers)
+    store = StateStore(db)
+    bus = EventBus()
+    portfolio = PortfolioView(broker)
+    interval = BAR_INTERVALS[settings.bar_timeframe]
+    data = DataAgent(
+        bus,
+        market_data,
+        clock,
+        symbols=symbols,
+        lookback=settings.zscore_window + 1,
+        bar_interval=interval,
+        chunk_size=settings.data_chunk_size,
+    )
+    params = ZScoreParams(
+        window=settings.zscore_window,
+        entry=settings.zscore_entry,
+        exit=settings.zscore_exit,
+        stop_loss_pct=float(settings.stop_loss_pct),
+    )
+    scanner = ScannerAgent(bus, portfolio, clock, params, strategy=settings.strategy_name)
+    assets: dict[str, Asset] = {}
+    validator = SignalValidator(
+        bus, portfolio, clock, max_age=timedelta(seconds=settings.signal_max_age_seconds), assets=assets
+    )
+    config = TierConfig.from_settings(settings, tiers)
+    tracker = TierExposureTracker(config)
+    sizer = TieredPositionSizer(config)
+    risk = RiskAgent(bus, sizer, tracker, RiskLimits.from_settings(settings), store, clock)
+    execution = ExecutionAgent(bus, broker, store, portfolio, clock)
+    orchestrator = Orchestrator(
+        bus=bus,
+        clock=clock,
+        calendar=calendar,
+        schedule=schedule,
+        portfolio=portfolio,
+        data=data,
+        scanner=scanner,
+        validator=validator,
+        risk=risk,
+        tracker=tracker,
+        execution=execution,
+        store=store,
+        assets=assets,
+        on_iteration=on_iteration,
+    )
+    return App(settings, orchestrator, store, broker, market_data, tiers, symbols)
+
+
+async def load_assets(app: App) -> None:
+    """Fill the shared asset map once at start-up (tradable / fractionable per focus symbol)."""
+    assets = app.orchestrator.assets
+    for symbol in app.symbols:
+        asset = await app.broker.get_asset(symbol)
+        if asset is not None:
+            assets[symbol] = asset

@@ -1,0 +1,231 @@
+"""`tradingd`: the daemon's command line.
+
+Exit codes: 0 success, 2 bad input or configuration, 1 any other failure. With `--json`, one JSON object is printed
+on stdout at the end and logs stay on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+
+from config.settings import ConfigError, Settings, load_settings
+from core.app import App, SetupError, build_live, build_sim, load_assets, state_db_path
+from core.logging import configure_logging
+from core.orchestrator import RunStats
+from core.store import StateStore
+from core.types import TradingMode
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-agent trading daemon for US equities.")
+log = structlog.get_logger("tradingd")
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _emit(payload: dict[str, Any], as_json: bool, human: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload, default=str))
+    else:
+        typer.echo(human)
+
+
+def run_summary(app_: App, stats: RunStats, elapsed: float) -> dict[str, Any]:
+    orch = app_.orchestrator
+    start = stats.start_equity or Decimal(0)
+    ret = (stats.equity / start - 1) * 100 if start else Decimal(0)
+    return {
+        "mode": app_.settings.mode.value,
+        "symbols": len(app_.symbols),
+        "iterations": stats.iterations,
+        "bars": stats.bars,
+        "signals": orch.scanner.signals,
+        "validated": orch.validator.validated,
+        "rejected": dict(orch.validator.rejected),
+        "orders_approved": stats.approved,
+        "denied": dict(stats.denied),
+        "orders": orch.execution.submitted,
+        "orders_rejected": dict(orch.execution.rejected),
+        "orders_canceled": dict(orch.execution.canceled),
+        "fills": orch.execution.fills,
+        "bad_bars": dict(orch.data.rejected),
+        "start_equity": str(start.quantize(Decimal("0.01"))),
+        "final_equity": str(stats.equity.quantize(Decimal("0.01"))),
+        "return_pct": float(round(ret, 3)),
+        "max_drawdown_pct": float(round(stats.max_drawdown * 100, 3)),
+        "exposure_by_tier": orch.tracker.snapshot().get("tiers", {}),
+        "elapsed_s": round(elapsed, 3),
+        "bars_per_s": round(stats.bars / elapsed, 1) if elapsed > 0 else 0.0,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    def counts(d: dict[str, int]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])) or "none"
+
+    lines = [
+        f"== tradingd {summary['mode']} run summary ==",
+        f"iterations          {summary['iterations']}  ({summary['symbols']} symbols, {summary['bars']} bars)",
+        f"signals generated   {summary['signals']}  validated {summary['validated']}",
+        f"signals rejected    {counts(summary['rejected'])}",
+        f"orders approved     {summary['orders_approved']}  submitted {summary['orders']}",
+        f"orders denied       {counts(summary['denied'])}",
+        f"orders rejected     {counts(summary['orders_rejected'])}  canceled {counts(summary['orders_canceled'])}",
+        f"fills               {summary['fills']}",
+        f"bad bars rejected   {counts(summary['bad_bars'])}",
+        f"equity              {summary['start_equity']} -> {summary['final_equity']}"
+        f"  return {summary['return_pct']:+.2f}%  max drawdown {summary['max_drawdown_pct']:.2f}%",
+        "exposure by tier    "
+        + (", ".join(f"{k}={v}" for k, v in sorted(summary["exposure_by_tier"].items())) or "none"),
+        f"elapsed             {summary['elapsed_s']} s  ({summary['bars_per_s']:.0f} bars/s)",
+    ]
+    return "\n".join(lines)
+
+
+def _log_iteration(stats: dict[str, Any]) -> None:
+    log.info("iteration", **stats)
+
+
+async def _run_app(app_: App, iterations: int | None) -> RunStats:
+    await load_assets(app_)
+    return await app_.orchestrator.run(max_iterations=iterations)
+
+
+def _run(
+    settings: Settings,
+    *,
+    iterations: int | None,
+    start: date | None,
+    end: date | None,
+    as_json: bool,
+    trades_csv: Path | None,
+) -> None:
+    t0 = time.perf_counter()
+    try:
+        if settings.mode is TradingMode.SIM:
+            app_ = build_sim(settings, start=start, end=end, on_iteration=_log_iteration)
+        else:
+            app_ = build_live(settings, on_iteration=_log_iteration)
+    except (SetupError, ConfigError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    try:
+        log.info("daemon_starting", mode=settings.mode.value, symbols=len(app_.symbols), db=str(app_.store.path))
+        stats = asyncio.run(_run_app(app_, iterations))
+        summary = run_summary(app_, stats, time.perf_counter() - t0)
+        if trades_csv is not None:
+            write_trades_csv(app_.store, trades_csv)
+            summary["trades_csv"] = str(trades_csv)
+    finally:
+        app_.close()
+    _emit(summary, as_json, format_summary(summary))
+
+
+def write_trades_csv(store: StateStore, path: Path) -> int:
+    fills = store.fills()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ts", "symbol", "side", "qty", "price", "client_order_id"])
+        for fill in fills:
+            writer.writerow(
+                [fill.ts.isoformat(), fill.symbol, fill.side.value, fill.qty, fill.price, fill.client_order_id]
+            )
+    return len(fills)
+
+
+ModeOpt = Annotated[TradingMode | None, typer.Option("--mode", help="sim | paper | live (overrides TRADING_MODE)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end")]
+
+
+@app.command()
+def run(
+    mode: ModeOpt = None,
+    iterations: Annotated[int | None, typer.Option(help="Stop after N iterations", min=1)] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run a single iteration")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the daemon (sim mode by default when no Alpaca keys are set)."""
+    settings = _settings(trading_mode=mode)
+    _run(settings, iterations=1 if once else iterations, start=None, end=None, as_json=as_json, trades_csv=None)
+
+
+@app.command()
+def replay(
+    start: Annotated[str | None, typer.Option(help="First session (YYYY-MM-DD)")] = None,
+    end: Annotated[str | None, typer.Option(help="Last session (YYYY-MM-DD)")] = None,
+    trades_csv: Annotated[Path | None, typer.Option("--trades-csv", help="Write every fill to this CSV")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the bundled real bars through the whole pipeline (sim mode), as fast as it goes."""
+    try:
+        first = date.fromisoformat(start) if start else None
+        last = date.fromisoformat(end) if end else None
+    except ValueError as error:
+        typer.echo(f"error: --start/--end: {error}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    settings = _settings(trading_mode=TradingMode.SIM)
+    _run(settings, iterations=None, start=first, end=last, as_json=as_json, trades_csv=trades_csv)
+
+
+def _open_store(settings: Settings) -> StateStore:
+    return StateStore(state_db_path(settings))
+
+
+@app.command()
+def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the persisted state: orders, fills, positions, equity, kill switch and circuit breakers."""
+    settings = _settings(trading_mode=mode)
+    with _open_store(settings) as store:
+        summary = store.summary()
+    summary["mode"] = settings.mode.value
+    summary["db"] = str(state_db_path(settings))
+    human = "\n".join(f"{k:20} {v}" for k, v in summary.items())
+    _emit(summary, as_json, human)
+
+
+@app.command()
+def halt(reason: Annotated[str, typer.Option(help="Why trading is halted")] = "manual", mode: ModeOpt = None) -> None:
+    """Kill switch: block every new order until `tradingd resume` (persists across restarts)."""
+    settings = _settings(trading_mode=mode)
+    with _open_store(settings) as store:
+        store.set_flag("halted", "1")
+        store.set_flag("halt_reason", reason)
+    typer.echo(f"halted ({settings.mode.value}): {reason}")
+
+
+@app.command()
+def resume(mode: ModeOpt = None) -> None:
+    """Lift the kill switch and the drawdown circuit breaker."""
+    settings = _settings(trading_mode=mode)
+    with _open_store(settings) as store:
+        for flag in ("halted", "halt_reason", "breaker_drawdown"):
+            store.clear_flag(flag)
+    typer.echo(f"resumed ({settings.mode.value})")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
