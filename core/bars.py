@@ -1,0 +1,185 @@
+"""Loading the bundled daily bars and constituents file into wide arrays, once, for sim mode.
+
+The CSV is long (one row per symbol and date); the pipeline wants wide float64 arrays of shape (dates, symbols) so
+every agent can vectorise over symbols. Bad rows are *not* repaired here: an empty open/high/low stays NaN and the data
+agent rejects it with a reason, so the loader can never invent a price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from core.types import FloatArray, Tier
+
+IntArray = npt.NDArray[np.int64]
+
+# Alpaca stamps a daily bar with midnight America/New_York of its trading date (expressed in UTC).
+MARKET_TZ = "America/New_York"
+
+_BAR_FIELDS = ("open", "high", "low", "close", "volume")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# Default sim universe shape (DESIGN §5): 4 / 5 / 20, largest market caps first.
+SIM_TIER_SHAPE: tuple[tuple[Tier, int], ...] = ((Tier.TIER1, 4), (Tier.TIER2, 5), (Tier.TIER3, 20))
+
+
+@dataclass(frozen=True, slots=True)
+class BarHistory:
+    """Every bar of a replay, wide: arrays are (T, N), row t = `timestamps[t]`, column n = `symbols[n]`.
+
+    NaN marks a missing value (no row that date, or an empty field in the source). Arrays are read-only so adapters
+    can hand out views without copying.
+    """
+
+    symbols: tuple[str, ...]
+    timestamps: npt.NDArray[np.datetime64]
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    def __post_init__(self) -> None:
+        shape = (len(self.timestamps), len(self.symbols))
+        for name in _BAR_FIELDS:
+            array = getattr(self, name)
+            if array.shape != shape:
+                raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
+        if len(self.timestamps) > 1 and not bool(np.all(np.diff(self.timestamps.view(np.int64)) > 0)):
+            raise ValueError("timestamps must be strictly increasing")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError("symbols must be unique")
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def timestamps_ns(self) -> IntArray:
+        """Timestamps as int64 nanoseconds since the epoch (UTC): what `np.searchsorted` compares cheaply."""
+        return self.timestamps.view(np.int64)
+
+
+def datetime_to_ns(moment: datetime) -> int:
+    """Nanoseconds since the epoch of a timezone-aware datetime, exactly (no float rounding)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: bar times are UTC, pass an aware datetime")
+    return ((moment - _EPOCH) // _MICROSECOND) * 1000
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def last_valid_row(values: FloatArray) -> IntArray:
+    """For each (t, n): the last row <= t where `values` is not NaN, or -1 when there is none yet."""
+    rows = np.arange(values.shape[0], dtype=np.int64)[:, None]
+    marked = np.where(np.isnan(values), -1, rows)
+    return np.maximum.accumulate(marked, axis=0) if values.shape[0] else marked
+
+
+def load_daily_bars(
+    path: Path,
+    symbols: Sequence[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> BarHistory:
+    """Read the long CSV (plain or .xz) once and pivot it to a `BarHistory`.
+
+    `symbols` keeps those columns in the given order; a symbol absent from the file is left out (callers compare
+    `history.symbols` with what they asked for). `start` and `end` are inclusive trading dates.
+    """
+    frame = pd.read_csv(
+        path,
+        usecols=["date", "symbol", *_BAR_FIELDS],
+        dtype={"date": "category", "symbol": "category", **dict.fromkeys(_BAR_FIELDS, "float64")},
+        engine="c",
+    )
+    # Work on category codes: a few thousand distinct dates/symbols instead of 619k strings.
+    date_codes = frame["date"].cat.codes.to_numpy()
+    symbol_codes = frame["symbol"].cat.codes.to_numpy()
+    category_days = pd.to_datetime(frame["date"].cat.categories, format="%Y-%m-%d").to_numpy(dtype="datetime64[ns]")
+
+    wanted_day = np.zeros(len(category_days), dtype=bool)
+    wanted_day[date_codes] = True
+    if start is not None:
+        wanted_day &= category_days >= np.datetime64(start, "ns")
+    if end is not None:
+        wanted_day &= category_days <= np.datetime64(end, "ns")
+    chosen_days = np.flatnonzero(wanted_day)
+    chosen_days = chosen_days[np.argsort(category_days[chosen_days], kind="stable")]
+    row_of_day = np.full(len(category_days), -1, dtype=np.int64)
+    row_of_day[chosen_days] = np.arange(len(chosen_days))
+
+    symbol_categories = [str(s) for s in frame["symbol"].cat.categories]
+    symbol_rows = np.bincount(symbol_codes, minlength=len(symbol_categories))
+    present = {symbol for symbol, count in zip(symbol_categories, symbol_rows, strict=True) if count}
+    columns = tuple(sorted(present)) if symbols is None else tuple(dict.fromkeys(s for s in symbols if s in present))
+    column_of = {symbol: i for i, symbol in enumerate(columns)}
+    column_of_symbol = np.array([column_of.get(s, -1) for s in symbol_categories], dtype=np.int64)
+
+    row_index = row_of_day[date_codes]
+    col_index = column_of_symbol[symbol_codes]
+    keep = (row_index >= 0) & (col_index >= 0)
+    row_index, col_index = row_index[keep], col_index[keep]
+    shape = (len(chosen_days), len(columns))
+    if row_index.size and np.bincount(row_index * shape[1] + col_index).max() > 1:
+        raise ValueError(f"{path}: more than one row for the same symbol and date")
+
+    arrays: dict[str, FloatArray] = {}
+    for name in _BAR_FIELDS:
+        wide = np.full(shape, np.nan)
+        wide[row_index, col_index] = frame[name].to_numpy(dtype=np.float64)[keep]
+        wide.setflags(write=False)
+        arrays[name] = wide
+
+    stamps = (
+        pd.DatetimeIndex(category_days[chosen_days])
+        .tz_localize(MARKET_TZ)
+        .tz_convert("UTC")
+        .tz_localize(None)
+        .as_unit("ns")
+        .to_numpy()
+    )
+    stamps.setflags(write=False)
+    return BarHistory(symbols=columns, timestamps=stamps, **arrays)
+
+
+def load_universe(path: Path) -> pd.DataFrame:
+    """The constituents file as `symbol, name, sector, market_cap` (market cap in dollars, float; NaN if unknown)."""
+    raw = pd.read_csv(path, usecols=["Symbol", "Name", "Sector", "Market Cap"], dtype={"Market Cap": "float64"})
+    universe = raw.rename(columns={"Symbol": "symbol", "Name": "name", "Sector": "sector", "Market Cap": "market_cap"})
+    universe["symbol"] = universe["symbol"].astype(str).str.strip().str.upper()
+    return universe.reset_index(drop=True)
+
+
+def largest_by_market_cap(universe: pd.DataFrame, n: int, available: set[str]) -> list[str]:
+    """The `n` largest symbols by market cap among `available`, largest first (ties broken by symbol)."""
+    candidates = universe[universe["symbol"].isin(available) & universe["market_cap"].notna()]
+    ranked = candidates.sort_values(["market_cap", "symbol"], ascending=[False, True], kind="stable")
+    return [str(symbol) for symbol in ranked["symbol"].head(n)]
+
+
+def default_sim_tiers(universe_path: Path, available_symbols: set[str] | Sequence[str]) -> dict[str, Tier]:
+    """The sim default universe: the 29 largest caps the data has, as TIER1 ×4, TIER2 ×5, TIER3 ×20 (largest first)."""
+    total = sum(count for _, count in SIM_TIER_SHAPE)
+    ranked = largest_by_market_cap(load_universe(universe_path), total, set(available_symbols))
+    tiers: dict[str, Tier] = {}
+    position = 0
+    for tier, count in SIM_TIER_SHAPE:
+        for symbol in ranked[position : position + count]:
+            tiers[symbol] = tier
+        position += count
+    return tiers

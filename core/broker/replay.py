@@ -1,0 +1,139 @@
+"""`ReplayMarketData`: the sim `MarketData` adapter, serving windows of a `BarHistory` as the clock advances.
+
+It never shows the future: a bar is visible only once its timestamp is at or before `clock.now()`. Reads are numpy
+slicing over precomputed arrays (no pandas, no per-symbol loop on the hot path) and return read-only arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from core.bars import BarHistory, datetime_to_ns, last_valid_row, ns_to_datetime
+from core.broker.base import Snapshot
+from core.types import BarFrame, FloatArray
+
+
+class Clock(Protocol):
+    """The one thing the sim adapters need from a clock (any `core.clock` clock satisfies it)."""
+
+    def now(self) -> datetime: ...
+
+
+def _read_only(array: FloatArray) -> FloatArray:
+    array.setflags(write=False)
+    return array
+
+
+class ReplayMarketData:
+    def __init__(self, history: BarHistory, clock: Clock) -> None:
+        self._history = history
+        self._clock = clock
+        self._ts_ns = history.timestamps_ns
+        self._column_of = {symbol: i for i, symbol in enumerate(history.symbols)}
+        self._last_close_row = last_valid_row(history.close)
+        self._api_calls = 0
+        # One-entry cache: the pipeline asks for the same symbol tuple every iteration.
+        self._cached_request: tuple[str, ...] | None = None
+        self._cached_columns: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._cached_unknown: npt.NDArray[np.bool_] | None = None  # None when every requested symbol is known
+        self._cached_is_identity = False
+
+    @property
+    def api_calls(self) -> int:
+        return self._api_calls
+
+    @property
+    def history(self) -> BarHistory:
+        return self._history
+
+    def visible_rows(self) -> int:
+        """How many bars are at or before now (bar `visible_rows() - 1` is the latest one the pipeline may see)."""
+        return int(np.searchsorted(self._ts_ns, datetime_to_ns(self._clock.now()), side="right"))
+
+    async def get_bars(self, symbols: Sequence[str], start: datetime, end: datetime) -> BarFrame:
+        self._api_calls += 1
+        requested = symbols if isinstance(symbols, tuple) else tuple(symbols)
+        first = int(np.searchsorted(self._ts_ns, datetime_to_ns(start), side="left"))
+        stop = min(int(np.searchsorted(self._ts_ns, datetime_to_ns(end), side="left")), self.visible_rows())
+        stop = max(stop, first)
+        columns, unknown, identity = self._columns_for(requested)
+        history = self._history
+        timestamps = history.timestamps[first:stop]
+        if identity:
+            # Same symbols in the same order as the history: row slices are views, nothing is copied.
+            return BarFrame(
+                symbols=requested,
+                timestamps=timestamps,
+                open=history.open[first:stop],
+                high=history.high[first:stop],
+                low=history.low[first:stop],
+                close=history.close[first:stop],
+                volume=history.volume[first:stop],
+            )
+        return BarFrame(
+            symbols=requested,
+            timestamps=timestamps,
+            open=self._take(history.open, first, stop, columns, unknown),
+            high=self._take(history.high, first, stop, columns, unknown),
+            low=self._take(history.low, first, stop, columns, unknown),
+            close=self._take(history.close, first, stop, columns, unknown),
+            volume=self._take(history.volume, first, stop, columns, unknown),
+        )
+
+    async def get_snapshots(self, symbols: Sequence[str]) -> dict[str, Snapshot]:
+        self._api_calls += 1
+        visible = self.visible_rows()
+        if visible == 0:
+            return {}
+        latest_rows = self._last_close_row[visible - 1]
+        close = self._history.close
+        snapshots: dict[str, Snapshot] = {}
+        for symbol in symbols:
+            column = self._column_of.get(symbol)
+            if column is None:
+                continue
+            row = int(latest_rows[column])
+            if row < 0:
+                continue
+            previous_row = int(self._last_close_row[row - 1, column]) if row > 0 else -1
+            snapshots[symbol] = Snapshot(
+                symbol=symbol,
+                price=float(close[row, column]),
+                prev_close=float(close[previous_row, column]) if previous_row >= 0 else float("nan"),
+                volume=float(self._history.volume[row, column]),
+                ts=ns_to_datetime(int(self._ts_ns[row])),
+            )
+        return snapshots
+
+    def _columns_for(
+        self, requested: tuple[str, ...]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_] | None, bool]:
+        if requested is not self._cached_request and requested != self._cached_request:
+            positions = [self._column_of.get(symbol, -1) for symbol in requested]
+            columns = np.array(positions, dtype=np.int64)
+            unknown = columns < 0
+            self._cached_unknown = unknown if unknown.any() else None
+            self._cached_columns = np.where(unknown, 0, columns)
+            self._cached_is_identity = requested == self._history.symbols
+            self._cached_request = requested
+        return self._cached_columns, self._cached_unknown, self._cached_is_identity
+
+    @staticmethod
+    def _take(
+        values: FloatArray,
+        first: int,
+        stop: int,
+        columns: npt.NDArray[np.int64],
+        unknown: npt.NDArray[np.bool_] | None,
+    ) -> FloatArray:
+        if values.shape[1] == 0:  # nothing to index into: every requested symbol is unknown
+            return _read_only(np.full((stop - first, len(columns)), np.nan))
+        window = np.take(values[first:stop], columns, axis=1)
+        if unknown is not None:
+            window[:, unknown] = np.nan
+        return _read_only(window)

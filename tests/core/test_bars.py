@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.bars import (
+    BarHistory,
+    datetime_to_ns,
+    default_sim_tiers,
+    largest_by_market_cap,
+    last_valid_row,
+    load_daily_bars,
+    load_universe,
+)
+from core.types import Tier
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+BARS = DATA / "sp500_daily_2013_2018.csv.xz"
+UNIVERSE = DATA / "sp500_constituents_2018-02.csv"
+
+# The 11 source rows with an empty open (and, for most, empty high/low too): (date, symbol, high is empty).
+BAD_ROWS = [
+    ("2017-07-26", "BHF", True),
+    ("2015-07-17", "DHR", False),
+    ("2016-01-12", "DHR", True),
+    ("2015-07-17", "ES", False),
+    ("2016-07-01", "FTV", True),
+    ("2015-07-17", "O", False),
+    ("2016-01-12", "O", True),
+    ("2015-06-09", "REGN", True),
+    ("2016-04-07", "UA", True),
+    ("2015-05-12", "VRTX", True),
+    ("2015-06-26", "WRK", True),
+]
+
+
+@pytest.fixture(scope="module")
+def full() -> BarHistory:
+    return load_daily_bars(BARS)
+
+
+def _row(history: BarHistory, day: str) -> int:
+    stamp = pd.Timestamp(day).tz_localize("America/New_York").tz_convert("UTC").tz_localize(None)
+    return int(np.searchsorted(history.timestamps, stamp.to_datetime64()))
+
+
+def test_full_file_pivots_to_every_row(full: BarHistory) -> None:
+    assert full.n_rows == 1259
+    assert full.n_symbols == 505
+    assert list(full.symbols) == sorted(full.symbols)
+    # Every source row lands in exactly one cell: 619,040 rows, all with a close.
+    assert int(np.count_nonzero(~np.isnan(full.close))) == 619_040
+    assert full.close.dtype == np.float64
+    assert full.timestamps.dtype == np.dtype("datetime64[ns]")
+
+
+def test_timestamps_are_midnight_new_york_in_utc(full: BarHistory) -> None:
+    first = pd.Timestamp(full.timestamps[0], tz="UTC")
+    assert first == pd.Timestamp("2013-02-08 05:00", tz="UTC")  # EST: UTC-5
+    summer = pd.Timestamp(full.timestamps[_row(full, "2015-07-17")], tz="UTC")
+    assert summer == pd.Timestamp("2015-07-17 04:00", tz="UTC")  # EDT: UTC-4
+    assert pd.Timestamp(full.timestamps[-1], tz="UTC").tz_convert("America/New_York").date() == date(2018, 2, 7)
+    assert bool(np.all(np.diff(full.timestamps_ns) > 0))
+
+
+def test_bad_rows_stay_nan_and_are_not_repaired(full: BarHistory) -> None:
+    nan_opens = np.argwhere(np.isnan(full.open) & ~np.isnan(full.close))
+    assert len(nan_opens) == len(BAD_ROWS)
+    for day, symbol, high_empty in BAD_ROWS:
+        row, col = _row(full, day), full.symbols.index(symbol)
+        assert np.isnan(full.open[row, col]), (day, symbol)
+        assert np.isnan(full.high[row, col]) == high_empty, (day, symbol)
+        assert np.isnan(full.low[row, col]) == high_empty, (day, symbol)
+        assert not np.isnan(full.close[row, col]), (day, symbol)
+
+
+def test_known_values_land_on_their_date_and_symbol(full: BarHistory) -> None:
+    row, col = _row(full, "2013-02-08"), full.symbols.index("AAL")
+    assert (full.open[row, col], full.high[row, col], full.low[row, col], full.close[row, col]) == (
+        15.07,
+        15.12,
+        14.63,
+        14.75,
+    )
+    assert full.volume[row, col] == 8_407_500
+    dhr = full.symbols.index("DHR")
+    assert full.high[_row(full, "2015-07-17"), dhr] == 88.76
+
+
+def test_symbol_and_date_filters_keep_order_and_align_dates() -> None:
+    history = load_daily_bars(
+        BARS, symbols=["MSFT", "FTV", "AAPL", "NOPE"], start=date(2016, 6, 1), end=date(2016, 7, 29)
+    )
+    assert history.symbols == ("MSFT", "FTV", "AAPL")  # requested order; unknown symbol left out
+    days = pd.DatetimeIndex(history.timestamps).tz_localize("UTC").tz_convert("America/New_York").date
+    assert days[0] == date(2016, 6, 1)
+    assert days[-1] == date(2016, 7, 29)
+    # FTV was spun off on 2016-07-01 (whose row is bad): NaN before, aligned on the shared dates after.
+    ftv = history.symbols.index("FTV")
+    first_ftv = int(np.flatnonzero(~np.isnan(history.close[:, ftv]))[0])
+    assert days[first_ftv] == date(2016, 7, 1)
+    assert np.isnan(history.open[first_ftv, ftv])
+    assert not np.isnan(history.close[:, [0, 2]]).any()
+
+
+def test_arrays_are_read_only(full: BarHistory) -> None:
+    with pytest.raises(ValueError, match="read-only"):
+        full.close[0, 0] = 1.0
+
+
+def test_full_load_is_fast() -> None:
+    started = time.perf_counter()
+    load_daily_bars(BARS)
+    assert time.perf_counter() - started < 4.0  # ~0.7 s alone; generous for a shared 2-core machine
+
+
+def test_last_valid_row_carries_forward_and_marks_never_seen() -> None:
+    values = np.array([[np.nan, 1.0], [2.0, np.nan], [np.nan, np.nan], [3.0, 4.0]])
+    assert last_valid_row(values).tolist() == [[-1, 0], [1, 0], [1, 0], [3, 3]]
+
+
+def test_datetime_to_ns_is_exact_and_refuses_naive() -> None:
+    assert datetime_to_ns(datetime(2015, 7, 17, 4, tzinfo=UTC)) == pd.Timestamp("2015-07-17 04:00", tz="UTC").value
+    with pytest.raises(ValueError, match="naive"):
+        datetime_to_ns(datetime(2015, 7, 17))
+
+
+def test_universe_has_market_caps_as_float() -> None:
+    universe = load_universe(UNIVERSE)
+    assert list(universe.columns) == ["symbol", "name", "sector", "market_cap"]
+    assert len(universe) == 505
+    assert universe["market_cap"].dtype == np.float64
+    aapl = universe[universe["symbol"] == "AAPL"].iloc[0]
+    assert aapl["market_cap"] == 809_508_034_020.0
+    assert aapl["sector"] == "Information Technology"
+
+
+def test_largest_by_market_cap_respects_available() -> None:
+    universe = load_universe(UNIVERSE)
+    assert largest_by_market_cap(universe, 3, {"AAPL", "GOOGL", "GOOG", "MSFT"}) == ["AAPL", "GOOGL", "GOOG"]
+    assert largest_by_market_cap(universe, 3, {"MSFT", "MMM", "ZZZZ"}) == ["MSFT", "MMM"]
+
+
+def test_default_sim_tiers_are_the_29_largest_in_4_5_20(full: BarHistory) -> None:
+    tiers = default_sim_tiers(UNIVERSE, set(full.symbols))
+    symbols = list(tiers)
+    assert len(symbols) == 29
+    assert symbols[:4] == ["AAPL", "GOOGL", "GOOG", "MSFT"]
+    assert all(tiers[s] is Tier.TIER1 for s in symbols[:4])
+    assert symbols[4:9] == ["AMZN", "FB", "JPM", "JNJ", "XOM"]
+    assert all(tiers[s] is Tier.TIER2 for s in symbols[4:9])
+    assert all(tiers[s] is Tier.TIER3 for s in symbols[9:])
+    assert symbols[-1] == "CMCSA"
+
+
+def test_default_sim_tiers_skip_symbols_the_data_lacks() -> None:
+    tiers = default_sim_tiers(UNIVERSE, {"MSFT", "AAPL", "MMM"})
+    assert tiers == {"AAPL": Tier.TIER1, "MSFT": Tier.TIER1, "MMM": Tier.TIER1}
