@@ -73,7 +73,7 @@ class ScannerAgent:
         bus.subscribe(BarsFetched, self.on_bars)
 
     def on_bars(self, event: BarsFetched) -> None:
-        if event.new_rows == 0:
+        if event.new_rows == 0 or event.frame.n_rows == 0:
             return
         frame = event.frame
         stats = zscores(frame, self._params.window)

@@ -94,8 +94,9 @@ def build_sim(
     fresh_state: bool = True,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
 ) -> App:
-    from core.bars import default_sim_tiers, load_daily_bars  # noqa: PLC0415 - sim-only, keeps paper start-up light
-    from core.broker.sim import ReplayMarketData, SimBroker  # noqa: PLC0415
+    from core.bars import default_sim_tiers, load_daily_bars, ns_to_datetime  # noqa: PLC0415 - sim only
+    from core.broker.replay import ReplayMarketData  # noqa: PLC0415
+    from core.broker.sim import SimBroker  # noqa: PLC0415
 
     if not settings.sim_data_file.exists():
         raise SetupError(f"SIM_DATA_FILE: {settings.sim_data_file} does not exist")
@@ -108,7 +109,7 @@ def build_sim(
     unknown = sorted(set(tiers) - set(history.symbols))
     if unknown:
         log.warning("symbols_not_in_data", symbols=unknown, note="they will be rejected as unknown")
-    sessions = [calendar.session_date(ts) for ts in history.datetimes()]
+    sessions = [calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns]
     sessions = [s for s in sessions if (start is None or s >= start) and (end is None or s <= end)]
     if not sessions:
         raise SetupError(f"SIM_START/SIM_END: no bundled sessions between {start} and {end}")

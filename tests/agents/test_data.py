@@ -1,0 +1,71 @@
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+
+from agents.data import DataAgent
+from core.bars import BarHistory
+from core.broker.replay import ReplayMarketData
+from core.bus import EventBus
+from core.clock import NyseCalendar, SimClock
+from core.messages import BarsFetched, DataRejected
+
+
+def _agent(
+    history: BarHistory, clock: SimClock, symbols: tuple[str, ...], chunk: int = 200
+) -> tuple[DataAgent, ReplayMarketData, EventBus]:
+    bus = EventBus()
+    md = ReplayMarketData(history, clock)
+    agent = DataAgent(bus, md, clock, symbols=symbols, lookback=21, bar_interval=timedelta(days=1), chunk_size=chunk)
+    return agent, md, bus
+
+
+async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarHistory, calendar: NyseCalendar) -> None:
+    # DHR and O have empty open/high/low on 2015-07-17 in the source data: real bad input.
+    clock = SimClock(calendar.session_close(date(2015, 7, 16)))
+    agent, _, bus = _agent(small_history, clock, ("DHR", "O", "AAPL"))
+    rejected: list[DataRejected] = []
+    bus.subscribe(DataRejected, rejected.append)
+    await agent.fetch(1)
+    clock.set(calendar.session_close(date(2015, 7, 17)))
+    event = await agent.fetch(2)
+    assert sorted((r.symbol, r.reason) for r in rejected) == [("DHR", "missing_price"), ("O", "missing_price")]
+    assert event.rejected == {"missing_price": 2}
+    last = event.frame
+    assert np.isnan(last.close[-1, 0]) and np.isnan(last.close[-1, 1])  # the close is blanked too: no partial bar
+    assert last.close[-1, 2] > 0  # AAPL's good bar passes
+
+
+async def test_one_batched_call_per_chunk_and_incremental_fetch(
+    small_history: BarHistory, calendar: NyseCalendar
+) -> None:
+    clock = SimClock(calendar.session_close(date(2016, 3, 1)))
+    symbols = ("AAPL", "MSFT", "XOM", "JPM", "DHR")
+    agent, md, _ = _agent(small_history, clock, symbols, chunk=2)
+    first = await agent.fetch(1)
+    assert md.api_calls == 3  # ceil(5 / 2) chunks, never one call per symbol
+    assert first.frame.n_rows == 21  # warm-up fills the lookback
+    clock.set(calendar.session_close(date(2016, 3, 2)))
+    second = await agent.fetch(2)
+    assert md.api_calls == 6
+    assert second.new_rows == 1
+    assert second.frame.n_rows == 21
+    assert second.frame.timestamps[-1] == np.datetime64(datetime(2016, 3, 2, 5, tzinfo=None), "ns")
+
+
+async def test_never_sees_a_bar_after_now(small_history: BarHistory, calendar: NyseCalendar) -> None:
+    clock = SimClock(calendar.session_open(date(2017, 5, 10)))  # before the close: today's bar isn't final
+    agent, _, bus = _agent(small_history, clock, ("AAPL",))
+    seen: list[BarsFetched] = []
+    bus.subscribe(BarsFetched, seen.append)
+    await agent.fetch(1)
+    latest = seen[0].frame.timestamps[-1].astype("datetime64[us]").item().replace(tzinfo=UTC)
+    assert latest <= clock.now()
+
+
+async def test_symbol_missing_from_data_yields_no_bars(small_history: BarHistory, calendar: NyseCalendar) -> None:
+    clock = SimClock(calendar.session_close(date(2014, 6, 2)))
+    agent, _, _ = _agent(small_history, clock, ("AAPL", "NOPE", "FTV"))  # FTV only lists in 2016
+    event = await agent.fetch(1)
+    assert np.isnan(event.frame.close[:, 1]).all()
+    assert np.isnan(event.frame.close[:, 2]).all()
+    assert not event.rejected  # absent is not "bad": there is simply nothing to trade on

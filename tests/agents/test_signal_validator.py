@@ -1,0 +1,106 @@
+import math
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from agents.signal_validator import SignalValidator
+from core.bus import EventBus
+from core.clock import SimClock
+from core.messages import SignalGenerated, SignalRejected, SignalValidated
+from core.portfolio import PortfolioView
+from core.types import Account, Asset, BrokerOrder, OrderSide, OrderStatus, PortfolioSnapshot, Position
+
+NOW = datetime(2017, 6, 5, 20, 0, tzinfo=UTC)  # 16:00 ET
+BAR = datetime(2017, 6, 5, 4, 0, tzinfo=UTC)  # that day's daily bar
+
+
+class _Portfolio(PortfolioView):
+    def __init__(self, positions: dict[str, Position], open_orders: tuple[BrokerOrder, ...] = ()) -> None:
+        super().__init__(broker=None)  # type: ignore[arg-type]
+        self._snapshot = PortfolioSnapshot(
+            account=Account(Decimal(10_000), Decimal(10_000), Decimal(10_000)), positions=positions
+        )
+        for order in open_orders:
+            self.note_submitted(order)
+
+
+def signal(
+    symbol: str = "AAPL", *, price: float = 150.0, bar_ts: datetime = BAR, exit_: bool = False
+) -> SignalGenerated:
+    return SignalGenerated(
+        ts_event=NOW,
+        ts_init=NOW,
+        strategy="zscore_mr",
+        symbol=symbol,
+        side=OrderSide.SELL if exit_ else OrderSide.BUY,
+        is_exit=exit_,
+        price=price,
+        score=2.5,
+        volatility=0.01,
+        bar_ts=bar_ts,
+        reason="test",
+    )
+
+
+ASSETS = {
+    "AAPL": Asset("AAPL", tradable=True, fractionable=True),
+    "MSFT": Asset("MSFT", tradable=True, fractionable=True),
+    "HALT": Asset("HALT", tradable=False, fractionable=True),
+}
+
+
+def _validate(sig: SignalGenerated, portfolio: PortfolioView | None = None) -> tuple[list[str], int]:
+    bus = EventBus()
+    validator = SignalValidator(
+        bus, portfolio or _Portfolio({}), SimClock(NOW), max_age=timedelta(days=1), assets=ASSETS
+    )
+    reasons: list[str] = []
+    passed: list[SignalValidated] = []
+    bus.subscribe(SignalRejected, lambda e: reasons.append(e.reason))
+    bus.subscribe(SignalValidated, passed.append)
+    validator.on_signal(sig)
+    return reasons, len(passed)
+
+
+def test_fresh_valid_signal_passes() -> None:
+    assert _validate(signal()) == ([], 1)
+
+
+@pytest.mark.parametrize(
+    ("sig", "reason"),
+    [
+        (signal(bar_ts=BAR - timedelta(days=3)), "stale_signal"),
+        (signal(bar_ts=NOW + timedelta(hours=1)), "future_bar"),
+        (signal(price=math.nan), "invalid_price"),
+        (signal(price=0.0), "invalid_price"),
+        (signal(price=-3.0), "invalid_price"),
+        (signal("ZZZZ"), "unknown_symbol"),
+        (signal("HALT"), "not_tradable"),
+        (signal("MSFT", exit_=True), "no_position"),
+    ],
+)
+def test_rejections_carry_a_stable_reason(sig: SignalGenerated, reason: str) -> None:
+    assert _validate(sig) == ([reason], 0)
+
+
+def test_duplicate_of_a_held_position_is_rejected() -> None:
+    held = _Portfolio({"AAPL": Position("AAPL", Decimal(1), Decimal(140), Decimal(150))})
+    assert _validate(signal(), held) == (["duplicate_position"], 0)
+
+
+def test_duplicate_of_an_open_order_is_rejected() -> None:
+    order = BrokerOrder("c1", "b1", "AAPL", OrderSide.BUY, OrderStatus.NEW, None, Decimal(100))
+    assert _validate(signal(), _Portfolio({}, (order,))) == (["duplicate_open_order"], 0)
+
+
+def test_second_identical_signal_in_the_same_bar_is_rejected() -> None:
+    bus = EventBus()
+    validator = SignalValidator(bus, _Portfolio({}), SimClock(NOW), max_age=timedelta(days=1), assets=ASSETS)
+    reasons: list[str] = []
+    bus.subscribe(SignalRejected, lambda e: reasons.append(e.reason))
+    validator.on_signal(signal())
+    validator.on_signal(signal())
+    assert reasons == ["duplicate_signal"]
+    assert validator.validated == 1
+    assert validator.rejected == {"duplicate_signal": 1}
