@@ -40,7 +40,7 @@ def sanity_mask(frame: BarFrame, now: datetime) -> dict[str, npt.NDArray[np.bool
     with np.errstate(invalid="ignore"):
         absent = np.isnan(prices).all(axis=0) & np.isnan(frame.volume)
         missing = np.isnan(prices).any(axis=0) & ~absent
-        non_positive = (prices <= 0).any(axis=0)
+        non_positive: npt.NDArray[np.bool_] = np.asarray((prices <= 0).any(axis=0))
         high_below_low = frame.high < frame.low
         negative_volume = frame.volume < 0
     future = (frame.timestamps > np.datetime64(now.replace(tzinfo=None), "ns"))[:, None] & ~absent
@@ -112,8 +112,8 @@ class DataAgent:
         masks = sanity_mask(frame, now)
         bad = np.zeros(frame.close.shape, dtype=bool)
         counts: dict[str, int] = {}
-        for reason, mask in masks.items():
-            mask = mask & ~bad  # one reason per bar: the first that applies
+        for reason, reason_mask in masks.items():
+            mask = reason_mask & ~bad  # one reason per bar: the first that applies
             n = int(mask.sum())
             if n:
                 counts[reason] = n

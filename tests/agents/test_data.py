@@ -31,7 +31,8 @@ async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarHistor
     assert sorted((r.symbol, r.reason) for r in rejected) == [("DHR", "missing_price"), ("O", "missing_price")]
     assert event.rejected == {"missing_price": 2}
     last = event.frame
-    assert np.isnan(last.close[-1, 0]) and np.isnan(last.close[-1, 1])  # the close is blanked too: no partial bar
+    assert np.isnan(last.close[-1, 0])
+    assert np.isnan(last.close[-1, 1])
     assert last.close[-1, 2] > 0  # AAPL's good bar passes
 
 

@@ -70,13 +70,14 @@ def world(small_history: BarHistory, calendar: NyseCalendar, tmp_path: Path):  #
 
 
 async def test_approved_order_is_submitted_recorded_and_filled_next_open(world, calendar, small_history) -> None:  # type: ignore[no-untyped-def]
-    clock, broker, store, bus, agent, events = world
+    clock, _broker, store, bus, agent, events = world
     bus.publish(approved())
     placed = await agent.submit_approved()
     assert len(placed) == 1
     coid = placed[0].client_order_id
     assert store.get_order(coid) is not None
-    assert isinstance(events[0], OrderSubmitted) and events[0].notional == Decimal(1000)
+    assert isinstance(events[0], OrderSubmitted)
+    assert events[0].notional == Decimal(1000)
     clock.set(calendar.session_close(date(2016, 3, 2)))
     assert await agent.sync_updates() == 1
     fill = next(e for e in events if isinstance(e, OrderFilled)).fill

@@ -72,7 +72,8 @@ def test_entry_signal_when_zscore_at_or_below_minus_two(small_history: BarHistor
     signals = [s for s in _run_scanner(small_history, row, {}) if s.symbol == "AAPL"]
     assert len(signals) == 1
     sig = signals[0]
-    assert sig.side is OrderSide.BUY and not sig.is_exit
+    assert sig.side is OrderSide.BUY
+    assert not sig.is_exit
     assert sig.score >= 2.0  # score = −z
     assert sig.price == pytest.approx(small_history.close[row, small_history.symbols.index("AAPL")])
     assert sig.bar_ts == datetime.fromtimestamp(int(small_history.timestamps_ns[row]) / 1e9, tz=UTC)
@@ -95,7 +96,8 @@ def test_stop_loss_exit_below_average_entry(small_history: BarHistory) -> None:
     held = {"XOM": Position("XOM", Decimal(2), entry, close)}
     signals = [s for s in _run_scanner(small_history, row, held) if s.symbol == "XOM"]
     assert len(signals) == 1
-    assert signals[0].is_exit and signals[0].reason.startswith("stop_loss")
+    assert signals[0].is_exit
+    assert signals[0].reason.startswith("stop_loss")
 
 
 def test_no_signal_from_a_missing_latest_bar(small_history: BarHistory) -> None:
