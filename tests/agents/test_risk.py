@@ -1,0 +1,432 @@
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.risk import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_HALTED, RiskAgent, RiskEngine, RiskLimits, pending_buys
+from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
+from config.settings import Settings
+from core.bus import EventBus
+from core.messages import (
+    BarsFetched,
+    CircuitBreakerTripped,
+    Message,
+    OrderApproved,
+    OrderDenied,
+    OrderFilled,
+    SignalGenerated,
+    SignalValidated,
+)
+from core.types import (
+    Account,
+    Asset,
+    BarFrame,
+    BrokerOrder,
+    Fill,
+    OrderSide,
+    OrderStatus,
+    PortfolioSnapshot,
+    Position,
+    Tier,
+)
+from tests.fakes.flags import MemoryFlagStore
+from tests.fakes.manual_clock import ManualClock
+
+D = Decimal
+# July 4th 2017 was a Tuesday: the NYSE session after Monday July 3rd is Wednesday July 5th.
+MON = date(2017, 7, 3)
+WED = date(2017, 7, 5)
+TIERS = {"SPY": Tier.TIER1, "QQQ": Tier.TIER1, "XLK": Tier.TIER2}
+ASSETS = {
+    s: Asset(s, tradable=True, fractionable=s != "BRK.A")
+    for s in ("SPY", "QQQ", "XLK", "AAPL", "MSFT", "NVDA", "BRK.A")
+}
+
+
+def signal(
+    symbol: str, *, score: float = 1.0, price: float = 100.0, is_exit: bool = False, side: OrderSide = OrderSide.BUY
+) -> SignalGenerated:
+    ts = datetime(2017, 7, 3, 20, tzinfo=UTC)
+    return SignalGenerated(
+        ts_event=ts,
+        ts_init=ts,
+        correlation_id=f"corr-{symbol}-{'x' if is_exit else 'e'}",
+        strategy="zscore_mr",
+        symbol=symbol,
+        side=OrderSide.SELL if is_exit else side,
+        is_exit=is_exit,
+        price=price,
+        score=score,
+        volatility=0.2,
+        bar_ts=ts,
+        reason="test",
+    )
+
+
+def snapshot(
+    equity: str = "10000",
+    *,
+    buying_power: str | None = None,
+    positions: dict[str, Position] | None = None,
+    open_orders: tuple[BrokerOrder, ...] = (),
+) -> PortfolioSnapshot:
+    eq = D(equity)
+    bp = D(buying_power) if buying_power is not None else eq
+    return PortfolioSnapshot(Account(eq, bp, bp), positions or {}, open_orders)
+
+
+class Harness:
+    """A RiskAgent on a real bus, with fakes for the store and the clock, recording what it publishes."""
+
+    def __init__(self, flags: MemoryFlagStore | None = None, **config: object) -> None:
+        self.bus = EventBus()
+        self.flags = flags or MemoryFlagStore()
+        self.clock = ManualClock()
+        self.config = TierConfig(
+            allocations={Tier.TIER1: D("0.40"), Tier.TIER2: D("0.30"), Tier.TIER3: D("0.30")},
+            symbol_tiers=TIERS,
+            **config,  # type: ignore[arg-type]
+        )
+        self.tracker = TierExposureTracker(self.config)
+        self.risk = RiskAgent(
+            self.bus, TieredPositionSizer(self.config), self.tracker, RiskLimits(), self.flags, self.clock
+        )
+        self.out: list[Message] = []
+        for kind in (OrderApproved, OrderDenied, CircuitBreakerTripped):
+            self.bus.subscribe(kind, self.out.append)
+
+    def iterate(
+        self,
+        snap: PortfolioSnapshot,
+        signals: list[SignalGenerated],
+        *,
+        session: date = MON,
+        sod: str = "10000",
+        peak: str = "10000",
+    ) -> list[Message]:
+        start = len(self.out)
+        self.risk.begin_iteration(snap, session=session, start_of_day_equity=D(sod), peak_equity=D(peak), assets=ASSETS)
+        for s in signals:
+            self.bus.publish(SignalValidated(ts_event=s.ts_event, ts_init=s.ts_init, signal=s))
+        self.risk.flush()
+        return self.out[start:]
+
+
+def answers(messages: list[Message]) -> list[tuple[str, str]]:
+    """(symbol, 'approved' or the denial reason) for each order answer, in publication order."""
+    result = []
+    for m in messages:
+        if isinstance(m, OrderApproved):
+            result.append((m.signal.symbol, "approved"))
+        elif isinstance(m, OrderDenied):
+            result.append((m.signal.symbol, m.reason))
+    return result
+
+
+def trips(messages: list[Message]) -> list[str]:
+    return [m.breaker for m in messages if isinstance(m, CircuitBreakerTripped)]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# RiskLimits and RiskEngine (pure)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_limits_from_settings() -> None:
+    limits = RiskLimits.from_settings(Settings(max_daily_loss_pct=D("0.03"), max_open_positions=5))
+    assert limits == RiskLimits(D("0.03"), D("0.10"), 5, D("0.10"))
+    with pytest.raises(ValueError, match="max_drawdown_pct"):
+        RiskLimits(max_drawdown_pct=D("1.5"))
+
+
+def test_daily_loss_boundary_is_inclusive_and_needs_a_real_loss() -> None:
+    engine = RiskEngine(RiskLimits())
+    assert engine.daily_loss_breached(equity=D(9800), start_of_day_equity=D(10_000))
+    assert not engine.daily_loss_breached(equity=D("9800.01"), start_of_day_equity=D(10_000))
+    assert not engine.daily_loss_breached(equity=D(9800), start_of_day_equity=D(0))
+    flat = RiskEngine(RiskLimits(max_daily_loss_pct=D(0)))
+    assert not flat.daily_loss_breached(equity=D(10_000), start_of_day_equity=D(10_000))
+
+
+def test_drawdown_is_measured_from_the_peak() -> None:
+    engine = RiskEngine(RiskLimits())
+    assert engine.drawdown(equity=D(9000), peak_equity=D(10_000)) == D("0.1")
+    assert engine.drawdown_breached(equity=D(9000), peak_equity=D(10_000))
+    assert not engine.drawdown_breached(equity=D("9000.01"), peak_equity=D(10_000))
+    assert engine.drawdown(equity=D(11_000), peak_equity=D(10_000)) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    equity=st.decimals(min_value=D(0), max_value=D(10_000_000), places=2),
+    reference=st.decimals(min_value=D("0.01"), max_value=D(10_000_000), places=2),
+    pct=st.decimals(min_value=D(0), max_value=D(1), places=3),
+)
+def test_breakers_trip_exactly_at_their_threshold(equity: Decimal, reference: Decimal, pct: Decimal) -> None:
+    engine = RiskEngine(RiskLimits(max_daily_loss_pct=pct, max_drawdown_pct=pct))
+    loss = reference - equity
+    assert engine.daily_loss_breached(equity=equity, start_of_day_equity=reference) == (
+        loss > 0 and equity <= reference * (1 - pct)
+    )
+    assert engine.drawdown_breached(equity=equity, peak_equity=reference) == (loss > 0 and loss / reference >= pct)
+
+
+def test_pending_buys_counts_unfilled_notional_and_prices_qty_orders() -> None:
+    orders = (
+        BrokerOrder("a", "1", "AAPL", OrderSide.BUY, OrderStatus.ACCEPTED, None, D(500)),
+        BrokerOrder("b", "2", "BRK.A", OrderSide.BUY, OrderStatus.PARTIALLY_FILLED, D(3), None, D(1), D(100)),
+        BrokerOrder("c", "3", "MSFT", OrderSide.SELL, OrderStatus.NEW, D(5), None),
+        BrokerOrder("d", "4", "NVDA", OrderSide.BUY, OrderStatus.FILLED, D(5), None, D(5), D(150)),
+        BrokerOrder("e", "5", "XYZ", OrderSide.BUY, OrderStatus.NEW, D(5), None),
+    )
+    pending, unpriced = pending_buys(orders, {"BRK.A": D(101)}.get)
+    assert pending == {"a": D(500), "b": D(202)}
+    assert unpriced == ["e"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The agent: sizing through the bus
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_expensive_stock_fractional_on_is_a_notional_order() -> None:
+    h = Harness()
+    [approved] = h.iterate(snapshot("10000"), [signal("NVDA", price=900.0)])
+    assert isinstance(approved, OrderApproved)
+    assert approved.order.notional == D("600.00")
+    assert approved.order.qty is None
+    assert approved.correlation_id == "corr-NVDA-e"
+    assert approved.ts_event == h.clock.now()
+
+
+def test_expensive_stock_fractional_off_is_denied_zero_shares() -> None:
+    h = Harness(fractional_enabled=False)
+    [denied] = h.iterate(snapshot("10000"), [signal("NVDA", price=900.0)])
+    assert isinstance(denied, OrderDenied)
+    assert denied.reason == "zero_shares"
+    assert h.risk.denials == {"zero_shares": 1}
+
+
+def test_entries_are_answered_best_score_first_after_exits() -> None:
+    h = Harness()
+    held = {"MSFT": Position("MSFT", D(5), D(80), D(85))}
+    out = h.iterate(
+        snapshot("10000", positions=held),
+        [signal("AAPL", score=1.0), signal("MSFT", is_exit=True, price=85.0), signal("SPY", score=3.0)],
+    )
+    assert answers(out) == [("MSFT", "approved"), ("SPY", "approved"), ("AAPL", "approved")]
+    assert isinstance(out[0], OrderApproved)
+    exit_order = out[0].order
+    assert (exit_order.side, exit_order.qty, exit_order.notional) == (OrderSide.SELL, D(5), None)
+
+
+def test_pre_checks_deny_with_stable_reasons() -> None:
+    h = Harness()
+    open_buy = BrokerOrder("o1", "b1", "QQQ", OrderSide.BUY, OrderStatus.ACCEPTED, None, D(300))
+    out = h.iterate(
+        snapshot("10000", open_orders=(open_buy,)),
+        [
+            signal("TSLA"),  # no asset information: never traded on a guess
+            signal("AAPL", price=float("nan")),
+            signal("MSFT", side=OrderSide.SELL),  # a short entry
+            signal("QQQ"),  # a buy is already open
+            signal("XLK", is_exit=True),  # nothing held to sell
+        ],
+    )
+    assert sorted(answers(out)) == [
+        ("AAPL", "invalid_price"),
+        ("MSFT", "short_not_supported"),
+        ("QQQ", "order_pending"),
+        ("TSLA", "not_tradable"),
+        ("XLK", "no_position"),
+    ]
+
+
+def test_open_buy_orders_count_against_buying_power_and_the_tier() -> None:
+    h = Harness()
+    # Tier 1 ($4,000) has a $3,500 buy open for SPY: QQQ may only use the $500 left.
+    open_buy = BrokerOrder("o1", "b1", "SPY", OrderSide.BUY, OrderStatus.ACCEPTED, None, D(3500))
+    [answer] = h.iterate(snapshot("10000", open_orders=(open_buy,)), [signal("QQQ", price=150.0)])
+    assert isinstance(answer, OrderApproved)
+    assert answer.order.notional == D(500)
+    # And buying power: $4,000 of it, $3,500 promised to the open order.
+    h2 = Harness()
+    [answer] = h2.iterate(
+        snapshot("10000", buying_power="4000", open_orders=(open_buy,)), [signal("AAPL", price=150.0)]
+    )
+    assert isinstance(answer, OrderApproved)
+    assert answer.order.notional == D(500)
+
+
+def test_a_fill_during_the_iteration_moves_money_from_pending_to_held_without_double_counting() -> None:
+    h = Harness()
+    open_buy = BrokerOrder("o1", "b1", "SPY", OrderSide.BUY, OrderStatus.ACCEPTED, None, D(3500))
+    h.risk.begin_iteration(
+        snapshot("10000", open_orders=(open_buy,)), session=MON, start_of_day_equity=D(10_000),
+        peak_equity=D(10_000), assets=ASSETS,
+    )  # fmt: skip
+    now = h.clock.now()
+    fill = Fill("x1", "o1", "SPY", OrderSide.BUY, D(14), D(250), now)
+    h.bus.publish(OrderFilled(ts_event=now, ts_init=now, fill=fill))
+    h.bus.publish(SignalValidated(ts_event=now, ts_init=now, signal=signal("QQQ", price=150.0)))
+    h.risk.flush()
+    [answer] = h.out
+    assert isinstance(answer, OrderApproved)
+    assert answer.order.notional == D(500)
+    assert h.tracker.tier_exposure(Tier.TIER1) == D(3500)
+
+
+def test_unpriceable_open_order_blocks_entries_until_a_price_is_seen() -> None:
+    h = Harness()
+    open_buy = BrokerOrder("o1", "b1", "BRK.A", OrderSide.BUY, OrderStatus.NEW, D(1), None)
+    [answer] = h.iterate(snapshot("10000", open_orders=(open_buy,)), [signal("AAPL")])
+    assert isinstance(answer, OrderDenied)
+    assert answer.reason == "insufficient_buying_power"
+
+    now = h.clock.now()
+    close = np.array([[271_000.0], [np.nan]])
+    frame = BarFrame(
+        ("BRK.A",), np.array(["2017-06-30", "2017-07-03"], dtype="datetime64[ns]"), close, close, close, close, close
+    )
+    h.bus.publish(BarsFetched(ts_event=now, ts_init=now, iteration=1, frame=frame, new_rows=1, rejected={}))
+    # Priced at the last valid close, the $271,000 order fills Tier 3 on its own...
+    [answer] = h.iterate(snapshot("10000", open_orders=(open_buy,)), [signal("AAPL")])
+    assert isinstance(answer, OrderDenied)
+    assert answer.reason == "tier_budget_exhausted"
+    # ...and leaves $29,000 of a $300,000 account's buying power: enough for a full Tier-1 position ($24,000).
+    [answer] = h.iterate(snapshot("300000", open_orders=(open_buy,)), [signal("SPY", price=243.0)])
+    assert isinstance(answer, OrderApproved)
+    assert answer.order.notional == D(24_000)
+
+
+def test_max_open_positions_gate() -> None:
+    h = Harness()
+    held = {f"S{i}": Position(f"S{i}", D(1), D(10), D(10)) for i in range(20)}
+    [answer] = h.iterate(snapshot("10000", positions=held), [signal("AAPL")])
+    assert isinstance(answer, OrderDenied)
+    assert answer.reason == "max_open_positions"
+
+
+def test_flush_needs_a_fresh_snapshot() -> None:
+    h = Harness()
+    h.iterate(snapshot(), [signal("AAPL")])
+    h.bus.publish(SignalValidated(ts_event=h.clock.now(), ts_init=h.clock.now(), signal=signal("MSFT")))
+    with pytest.raises(RuntimeError, match="begin_iteration"):
+        h.risk.flush()
+    h.risk.flush()  # nothing collected: a no-op
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Circuit breakers and the kill switch
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_daily_loss_trips_once_allows_exits_and_resets_next_session() -> None:
+    h = Harness()
+    held = {"AAPL": Position("AAPL", D(10), D(150), D(140))}
+    down = snapshot("9800", positions=held)
+
+    out = h.iterate(down, [signal("MSFT"), signal("AAPL", is_exit=True, price=140.0)])
+    assert trips(out) == ["daily_loss_limit"]
+    assert answers(out) == [("AAPL", "approved"), ("MSFT", "daily_loss_limit")]
+    assert h.flags.get_flag(FLAG_DAILY_LOSS) == "2017-07-03"
+
+    h.clock.advance(timedelta(minutes=1))
+    out = h.iterate(snapshot("9900", positions=held), [signal("MSFT")])
+    assert trips(out) == []  # tripped once per session, not every iteration
+    assert answers(out) == [("MSFT", "daily_loss_limit")]  # recovering intraday does not lift it
+
+    out = h.iterate(snapshot("9800", positions=held), [signal("MSFT")], session=WED, sod="9800", peak="10000")
+    assert trips(out) == []
+    assert answers(out) == [("MSFT", "approved")]
+    assert h.flags.get_flag(FLAG_DAILY_LOSS) is None
+
+
+def test_daily_loss_flag_survives_a_restart_without_tripping_again() -> None:
+    flags = MemoryFlagStore()
+    Harness(flags).iterate(snapshot("9700"), [])
+    assert flags.get_flag(FLAG_DAILY_LOSS) == "2017-07-03"
+    restarted = Harness(flags)
+    out = restarted.iterate(snapshot("9700"), [signal("MSFT")])
+    assert trips(out) == []
+    assert answers(out) == [("MSFT", "daily_loss_limit")]
+
+
+def test_drawdown_trips_until_resume_then_measures_from_the_new_peak() -> None:
+    h = Harness()
+    out = h.iterate(snapshot("9000"), [signal("MSFT")], sod="9000", peak="10000")
+    assert trips(out) == ["max_drawdown"]
+    assert answers(out) == [("MSFT", "max_drawdown")]
+
+    out = h.iterate(snapshot("9100"), [signal("MSFT")], session=WED, sod="9100", peak="10000")
+    assert trips(out) == []
+    assert answers(out) == [("MSFT", "max_drawdown")]  # a new day does not lift it
+    assert h.flags.get_flag(FLAG_DRAWDOWN) is not None
+
+    h.risk.resume()
+    out = h.iterate(snapshot("9100"), [signal("MSFT")], session=WED, sod="9100", peak="10000")
+    assert trips(out) == []  # still 9% below the all-time peak, but measured from the resume now
+    assert answers(out) == [("MSFT", "approved")]
+
+    h.iterate(snapshot("9500"), [], session=WED, sod="9100", peak="10000")  # a new high since the resume
+    out = h.iterate(snapshot("8550"), [signal("AAPL")], session=WED, sod="8550", peak="10000")
+    assert trips(out) == ["max_drawdown"]  # 10% below the post-resume peak of 9,500
+    assert answers(out) == [("AAPL", "max_drawdown")]
+
+
+def test_drawdown_allows_exits() -> None:
+    h = Harness()
+    held = {"AAPL": Position("AAPL", D("1.5"), D(150), D(140))}
+    out = h.iterate(snapshot("8000", positions=held), [signal("AAPL", is_exit=True, price=140.0)], sod="8000")
+    assert answers(out) == [("AAPL", "approved")]
+    assert isinstance(out[-1], OrderApproved)
+    order = out[-1].order
+    assert (order.qty, order.fractional) == (D("1.5"), True)
+
+
+def test_halt_blocks_everything_and_survives_a_restart_until_resume() -> None:
+    flags = MemoryFlagStore()
+    h = Harness(flags)
+    h.risk.halt("operator: broker outage")
+    assert trips(h.out) == ["halted"]
+    held = {"AAPL": Position("AAPL", D(10), D(150), D(150))}
+
+    restarted = Harness(flags)
+    assert restarted.risk.is_halted
+    out = restarted.iterate(snapshot(positions=held), [signal("MSFT"), signal("AAPL", is_exit=True)])
+    assert answers(out) == [("AAPL", "halted"), ("MSFT", "halted")]
+    assert trips(out) == ["halted"]  # announced once by the new process
+    out = restarted.iterate(snapshot(positions=held), [signal("MSFT")])
+    assert trips(out) == []
+
+    restarted.risk.resume()
+    assert not restarted.risk.is_halted
+    out = restarted.iterate(snapshot(positions=held), [signal("MSFT"), signal("AAPL", is_exit=True)])
+    assert answers(out) == [("AAPL", "approved"), ("MSFT", "approved")]
+
+
+def test_a_halt_set_by_another_process_is_seen_at_the_next_flush() -> None:
+    h = Harness()
+    h.risk.begin_iteration(snapshot(), session=MON, start_of_day_equity=D(10_000), peak_equity=D(10_000), assets=ASSETS)
+    h.flags.set_flag(FLAG_HALTED, "tradingd halt")  # the CLI writes the store while the daemon iterates
+    h.bus.publish(SignalValidated(ts_event=h.clock.now(), ts_init=h.clock.now(), signal=signal("MSFT")))
+    h.risk.flush()
+    assert answers(h.out) == [("MSFT", "halted")]
+
+
+def test_state_is_json_ready_for_tradingd_status() -> None:
+    h = Harness()
+    held = {"SPY": Position("SPY", D(10), D(250), D(250)), "AAPL": Position("AAPL", D(10), D(150), D(250))}
+    h.iterate(snapshot("9000", positions=held), [signal("MSFT")], sod="9000", peak="10000")
+    state = json.loads(json.dumps(h.risk.state()))
+    assert state["halted"] is False
+    assert state["breakers"]["max_drawdown"]["tripped"] is True
+    assert state["exposure"]["tiers"]["TIER1"] == "2500.00"
+    assert state["effective_positions"] == 2.0
+    assert state["herfindahl"] == 0.5
+    assert state["denials"] == {"max_drawdown": 1}
+    assert set(state["flags"]) == {FLAG_DRAWDOWN}
