@@ -43,10 +43,14 @@ class ExecutionAgent:
         self._clock = clock
         self._approved: list[OrderApproved] = []
         self.submitted = 0
+        self.duplicates = 0
         self.fills = 0
         self.rejected: Counter[str] = Counter()
         self.canceled: Counter[str] = Counter()
-        bus.subscribe(OrderApproved, self._approved.append)
+        bus.subscribe(OrderApproved, self._on_approved)
+
+    def _on_approved(self, event: OrderApproved) -> None:
+        self._approved.append(event)
 
     async def submit_approved(self) -> list[BrokerOrder]:
         """Submit every order approved since the last call; returns the broker's view of each placed order."""
@@ -64,6 +68,7 @@ class ExecutionAgent:
         now = self._clock.now()
         known = self._store.get_order(coid)
         if known is not None:
+            self.duplicates += 1
             log.info("order_already_known", client_order_id=coid, status=known.status.value)
             return None
         request = OrderRequest(

@@ -189,7 +189,6 @@ class Orchestrator:
 
         fills = await self.execution.sync_updates()
         snapshot = await self.portfolio.refresh()
-        self.tracker.rebuild(snapshot.positions)
         equity = snapshot.account.equity
         mark = self.store.mark_equity(session, equity)
         self.stats.mark(equity)

@@ -94,6 +94,8 @@ async def test_the_same_approval_twice_places_one_order(world) -> None:  # type:
     bus.publish(approved())  # e.g. the iteration re-ran after a crash
     placed = await agent.submit_approved()
     assert placed == []
+    assert agent.duplicates == 1
+    assert agent.submitted == 1
     assert len(store.all_orders()) == 1
     assert len(await broker.get_open_orders()) == 1
 
