@@ -194,7 +194,7 @@ class _Iteration:
 
 
 class RiskAgent:
-    def __init__(  # noqa: PLR0917 - the orchestrator wires collaborators positionally, in dependency order
+    def __init__(
         self,
         bus: EventBus,
         sizer: TieredPositionSizer,

@@ -17,13 +17,13 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
-from agents.risk import RiskAgent
-from agents.sizing import TierExposureTracker
 
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
+from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
+from agents.sizing import TierExposureTracker
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar
 from core.messages import IterationCompleted, IterationStarted, Message, OrderApproved, OrderDenied
