@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pytest
