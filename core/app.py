@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from agents.risk import RiskAgent, RiskLimits
-from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
+from agents.risk import RiskAgent, RiskLimits
 from agents.scanner import ScannerAgent, ZScoreParams
 from agents.signal_validator import SignalValidator
+from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 from config.settings import PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
 from core.bus import EventBus
