@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -73,6 +74,7 @@ class DataAgent:
         self._bar_interval = bar_interval
         self._chunks = _chunks(self.symbols, chunk_size)
         self._window = BarFrame.empty(self.symbols)
+        self._rolling = RollingWindow(self.symbols, lookback)
         self._last_ts: np.datetime64 | None = None
         self.rejected: Counter[str] = Counter()
         self.bars_accepted = 0
@@ -135,19 +137,59 @@ class DataAgent:
     def _append(self, new: BarFrame) -> None:
         if new.n_rows == 0:
             return
-        old = self._window
-        keep = self._lookback
-        self._window = BarFrame(
-            symbols=self.symbols,
-            timestamps=np.concatenate([old.timestamps, new.timestamps])[-keep:],
-            **{name: _readonly(np.concatenate([getattr(old, name), getattr(new, name)])[-keep:]) for name in _FIELDS},
-        )
+        self._window = self._rolling.append(new)
         self._last_ts = new.timestamps[-1]
 
 
-def _readonly(arr: FloatArray) -> FloatArray:
-    arr.setflags(write=False)
-    return arr
+class RollingWindow:
+    """The last `lookback` rows of bars, appended in place without copying the window every iteration.
+
+    Rows are written into a buffer with spare room; each frame handed out is a read-only view of rows that are never
+    written again (new rows go below them, and when the buffer is full a *new* buffer is allocated), so a frame
+    published earlier stays immutable.
+    """
+
+    def __init__(self, symbols: tuple[str, ...], lookback: int, spare: int = 256) -> None:
+        self.symbols = symbols
+        self.lookback = lookback
+        self._capacity = lookback + spare
+        self._end = 0
+        self._ts, self._data = self._allocate()
+
+    def _allocate(self) -> tuple[npt.NDArray[np.datetime64], dict[str, FloatArray]]:
+        shape = (self._capacity, len(self.symbols))
+        return np.empty(self._capacity, dtype="datetime64[ns]"), {name: np.full(shape, np.nan) for name in _FIELDS}
+
+    def append(self, new: BarFrame) -> BarFrame:
+        k = min(new.n_rows, self.lookback)
+        rows = slice(new.n_rows - k, new.n_rows)
+        if self._end + k > self._capacity:
+            keep = min(self._end, self.lookback - k)
+            ts, data = self._allocate()
+            ts[:keep] = self._ts[self._end - keep : self._end]
+            for name in _FIELDS:
+                data[name][:keep] = self._data[name][self._end - keep : self._end]
+            self._ts, self._data, self._end = ts, data, keep
+        end = self._end + k
+        self._ts[self._end : end] = new.timestamps[rows]
+        for name in _FIELDS:
+            self._data[name][self._end : end] = getattr(new, name)[rows]
+        self._end = end
+        return self.frame()
+
+    def frame(self) -> BarFrame:
+        start = max(0, self._end - self.lookback)
+        return BarFrame(
+            symbols=self.symbols,
+            timestamps=_readonly(self._ts[start : self._end]),
+            **{name: _readonly(self._data[name][start : self._end]) for name in _FIELDS},
+        )
+
+
+def _readonly(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    view = arr.view()
+    view.setflags(write=False)
+    return view
 
 
 def _merge_columns(frames: Sequence[BarFrame], symbols: tuple[str, ...]) -> BarFrame:

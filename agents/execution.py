@@ -53,19 +53,31 @@ class ExecutionAgent:
         self._approved.append(event)
 
     async def submit_approved(self) -> list[BrokerOrder]:
-        """Submit every order approved since the last call; returns the broker's view of each placed order."""
+        """Submit every order approved since the last call; returns the broker's view of each placed order.
+
+        Network first, then one store transaction for all the placed orders: the write lock is never held across
+        a broker call. A crash in between loses no order: the broker knows it by its deterministic client order id,
+        and start-up reconciliation adopts it.
+        """
         approved, self._approved = self._approved, []
-        placed = []
+        placed: list[tuple[BrokerOrder, OrderApproved]] = []
         for event in approved:
             order = await self._submit(event)
             if order is not None:
-                placed.append(order)
-        return placed
+                placed.append((order, event))
+        if placed:
+            with self._store.transaction():
+                for order, event in placed:
+                    self._store.upsert_order(
+                        order, strategy=event.signal.strategy, tier=event.order.tier, signal_bar_ts=event.signal.bar_ts
+                    )
+        for order, event in placed:
+            self._announce(order, event)
+        return [order for order, _ in placed]
 
     async def _submit(self, event: OrderApproved) -> BrokerOrder | None:
         sized, signal = event.order, event.signal
         coid = client_order_id(signal.strategy, sized.symbol, sized.side, signal.bar_ts)
-        now = self._clock.now()
         known = self._store.get_order(coid)
         if known is not None:
             self.duplicates += 1
@@ -84,12 +96,15 @@ class ExecutionAgent:
             # by client order id settles it later; the store keeps no phantom order.
             self._reject(coid, sized.symbol, "broker_unavailable", str(error), event.correlation_id)
             return None
-        self._store.upsert_order(order, strategy=signal.strategy, tier=sized.tier, signal_bar_ts=signal.bar_ts)
         self._portfolio.note_submitted(order)
         self.submitted += 1
+        return order
+
+    def _announce(self, order: BrokerOrder, event: OrderApproved) -> None:
+        now = self._clock.now()
         log.info(
             "order_submitted",
-            client_order_id=coid,
+            client_order_id=order.client_order_id,
             symbol=order.symbol,
             side=order.side.value,
             qty=str(order.qty) if order.qty is not None else None,
@@ -100,7 +115,7 @@ class ExecutionAgent:
                 ts_event=now,
                 ts_init=now,
                 correlation_id=event.correlation_id,
-                client_order_id=coid,
+                client_order_id=order.client_order_id,
                 broker_order_id=order.broker_order_id,
                 symbol=order.symbol,
                 side=order.side,
@@ -108,7 +123,6 @@ class ExecutionAgent:
                 notional=order.notional,
             )
         )
-        return order
 
     def _reject(self, coid: str, symbol: str, reason: str, message: str, correlation_id: str) -> None:
         now = self._clock.now()
@@ -127,12 +141,19 @@ class ExecutionAgent:
 
     async def sync_updates(self) -> int:
         """Apply broker order updates (fills, cancels, expiries); returns the number of new fills."""
+        updates = await self._broker.poll_updates()
+        if not updates:
+            return 0
+        fresh: list[bool] = []
+        with self._store.transaction():  # one commit for the whole batch
+            for update in updates:
+                self._store.upsert_order(update.order)
+                fresh.append(update.fill is not None and self._store.record_fill(update.fill))
         new_fills = 0
-        for update in await self._broker.poll_updates():
+        for update, is_new_fill in zip(updates, fresh, strict=True):
             order = update.order
-            self._store.upsert_order(order)
             if update.fill is not None:
-                if self._store.record_fill(update.fill):
+                if is_new_fill:
                     new_fills += 1
                     self.fills += 1
                     self._bus.publish(

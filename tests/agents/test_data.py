@@ -2,12 +2,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from agents.data import DataAgent
+from agents.data import DataAgent, RollingWindow
 from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
 from core.messages import BarsFetched, DataRejected
+from core.types import BarFrame
 
 
 def _agent(
@@ -70,3 +71,24 @@ async def test_symbol_missing_from_data_yields_no_bars(small_history: BarHistory
     assert np.isnan(event.frame.close[:, 1]).all()
     assert np.isnan(event.frame.close[:, 2]).all()
     assert not event.rejected  # absent is not "bad": there is simply nothing to trade on
+
+
+def test_rolling_window_keeps_earlier_frames_immutable(small_history: BarHistory) -> None:
+
+    window = RollingWindow(small_history.symbols, lookback=5, spare=3)
+    frames = []
+    for row in range(40):  # forces several re-allocations
+        one = BarFrame(
+            symbols=small_history.symbols,
+            timestamps=small_history.timestamps[row : row + 1],
+            open=small_history.open[row : row + 1],
+            high=small_history.high[row : row + 1],
+            low=small_history.low[row : row + 1],
+            close=small_history.close[row : row + 1],
+            volume=small_history.volume[row : row + 1],
+        )
+        frames.append((row, window.append(one)))
+    for row, frame in frames:
+        first = max(0, row - 4)
+        np.testing.assert_array_equal(frame.close, small_history.close[first : row + 1])
+        assert not frame.close.flags.writeable
