@@ -19,7 +19,7 @@ T0 = datetime(2017, 1, 3, tzinfo=UTC)
 
 
 def _messages(n: int) -> list[IterationStarted]:
-    return [IterationStarted(ts_event=T0, ts_init=T0, iteration=i, symbols=()) for i in range(n)]
+    return [IterationStarted(ts_event=T0, ts_init=T0, iteration=i, n_symbols=0) for i in range(n)]
 
 
 def bench_bus_sync(msgs: list[IterationStarted]) -> float:

@@ -14,6 +14,10 @@ import structlog
 _configured = False
 
 
+def _stderr_logger(*_: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(fmt: Literal["auto", "json", "console"] = "auto", level: str = "INFO") -> None:
     global _configured  # noqa: PLW0603 - configuration is process-wide by nature
     use_console = sys.stderr.isatty() if fmt == "auto" else fmt == "console"
@@ -32,7 +36,8 @@ def configure_logging(fmt: Literal["auto", "json", "console"] = "auto", level: s
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Resolve sys.stderr at each logger's creation, not now: test runners and daemons may swap the stream.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     _configured = True

@@ -61,7 +61,7 @@ class CancelOrder(Message):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IterationStarted(Message):
     iteration: int
-    symbols: tuple[str, ...]
+    n_symbols: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -132,9 +132,12 @@ class Orchestrator:
         self._journal: list[Message] = []
         self._stop = asyncio.Event()
         self._on_iteration = on_iteration
-        bus.tap(self._journal.append)
+        bus.tap(self._record)
         bus.subscribe(OrderApproved, self._count_approved)
         bus.subscribe(OrderDenied, self._count_denied)
+
+    def _record(self, message: Message) -> None:
+        self._journal.append(message)
 
     def _count_approved(self, _: OrderApproved) -> None:
         self.stats.approved += 1
@@ -185,7 +188,9 @@ class Orchestrator:
 
         now = self.clock.now()
         session = self.calendar.session_date(now)
-        self.bus.publish(IterationStarted(ts_event=now, ts_init=now, iteration=iteration, symbols=self.data.symbols))
+        self.bus.publish(
+            IterationStarted(ts_event=now, ts_init=now, iteration=iteration, n_symbols=len(self.data.symbols))
+        )
 
         fills = await self.execution.sync_updates()
         snapshot = await self.portfolio.refresh()

@@ -31,7 +31,7 @@ import numpy as np
 import structlog
 
 from core.messages import Message
-from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, Position, Tier
+from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, Position, Tier
 
 log = structlog.get_logger(__name__)
 
@@ -718,6 +718,14 @@ def _to_jsonable_slow(value: Any) -> Any:
         return str(value)
     if isinstance(value, datetime | date):
         return _iso(value)
+    if isinstance(value, Message):
+        # Top-level messages are journaled through _journal_row; a message nested in another (the signal inside
+        # SignalValidated, OrderDenied, …) is journaled on its own, so a reference by id is enough here.
+        _CONVERTERS[type(value)] = _message_ref
+        return _message_ref(value)
+    if isinstance(value, BarFrame):
+        _CONVERTERS[type(value)] = _frame_summary
+        return _frame_summary(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         _CONVERTERS[type(value)] = _dataclass
         return _dataclass(value)
@@ -733,6 +741,16 @@ def _to_jsonable_slow(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_to_jsonable(v) for v in value]
     return str(value)
+
+
+def _message_ref(value: Message) -> dict[str, Any]:
+    return {"ref": value.id, "type": type(value).__name__}
+
+
+def _frame_summary(frame: BarFrame) -> dict[str, Any]:
+    # The bars themselves are market data, not state; the journal records what the agents saw.
+    last = str(frame.timestamps[-1]) if frame.n_rows else None
+    return {"symbols": frame.n_symbols, "rows": frame.n_rows, "last_bar": last}
 
 
 def _float(value: float) -> float | str:

@@ -10,7 +10,7 @@ T0 = datetime(2017, 1, 3, 21, tzinfo=UTC)
 
 
 def started(i: int) -> IterationStarted:
-    return IterationStarted(ts_event=T0, ts_init=T0, iteration=i, symbols=("AAPL",))
+    return IterationStarted(ts_event=T0, ts_init=T0, iteration=i, n_symbols=1)
 
 
 def completed(i: int) -> IterationCompleted:

@@ -96,6 +96,7 @@ def make_signal(symbol: str = "AAPL", price: float = 159.54) -> SignalGenerated:
         is_exit=False,
         price=price,
         score=-2.4,
+        volatility=0.012,
         bar_ts=T0 - timedelta(hours=6, minutes=30),
         reason="zscore<-2",
     )
@@ -445,6 +446,7 @@ def test_journal_payload_serialises_fields_generically(store: StateStore) -> Non
     signal = make_signal(price=float("nan"))
     fill = make_fill()
     events: list[Message] = [
+        signal,
         SignalValidated(ts_event=T0, ts_init=T0, correlation_id="c-AAPL", signal=signal),
         OrderSubmitted(
             ts_event=T0,
@@ -461,10 +463,12 @@ def test_journal_payload_serialises_fields_generically(store: StateStore) -> Non
     ]
     store.journal(events)
 
-    validated, submitted, filled, completed = store.journal_tail(4)
-    assert validated["id"] == events[0].id
+    generated, validated, submitted, filled, completed = store.journal_tail(5)
+    assert validated["id"] == events[1].id
     assert validated["ts_event"] == "2018-02-05T21:00:00.000000+00:00"
-    nested = validated["payload"]["signal"]
+    # a message nested in another is journaled on its own and referenced by id
+    assert validated["payload"]["signal"] == {"ref": signal.id, "type": "SignalGenerated"}
+    nested = generated["payload"]
     assert nested["side"] == "buy"
     assert nested["price"] == "nan"  # JSON has no NaN; never a made-up number
     assert nested["bar_ts"] == "2018-02-05T14:30:00.000000+00:00"
@@ -476,13 +480,12 @@ def test_journal_payload_serialises_fields_generically(store: StateStore) -> Non
     assert validated["payload"]["ts_init"] == "2018-02-05T21:00:00.000000+00:00"
 
 
-def test_journal_records_bar_arrays_by_shape_only(store: StateStore) -> None:
+def test_journal_records_a_bar_frame_as_a_summary(store: StateStore) -> None:
     frame = BarFrame.empty(("AAPL", "MSFT"))
     store.journal([BarsFetched(ts_event=T0, ts_init=T0, iteration=1, frame=frame, new_rows=0, rejected={})])
 
     [row] = store.journal_tail(1)
-    assert row["payload"]["frame"]["close"] == {"shape": [0, 2], "dtype": "float64"}
-    assert row["payload"]["frame"]["symbols"] == ["AAPL", "MSFT"]
+    assert row["payload"]["frame"] == {"symbols": 2, "rows": 0, "last_bar": None}
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ def sim_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "positions": app.store.load_positions(),
         "curve": app.store.equity_curve(),
         "journal": app.store.journal_count(),
+        "journal_orders": app.store.journal_count("OrderSubmitted"),
+        "journal_iterations": app.store.journal_count("IterationCompleted"),
     }
     result = {"app": app, "signals": signals, "approved": approved, "fills": fills, "before": before}
     app.close()
@@ -96,6 +98,14 @@ def test_no_fill_uses_a_price_from_the_signals_own_bar(sim_run: dict[str, object
             expected = Decimal(str(history.open[fill_row, col])) * (1 + sign * slip_bps)
             assert abs(fill.price - expected) < Decimal("0.0001")
             assert float(fill.price) not in own_bar
+
+
+def test_every_published_event_is_journaled(sim_run: dict[str, object]) -> None:
+    app = sim_run["app"]
+    assert isinstance(app, App)
+    before = sim_run["before"]
+    assert before["journal_iterations"] == app.orchestrator.stats.iterations  # type: ignore[index]
+    assert before["journal_orders"] == len(before["orders"])  # type: ignore[index]
 
 
 def test_store_after_restart_matches_the_store_before(sim_run: dict[str, object]) -> None:

@@ -1,0 +1,31 @@
+"""`make bench`: every benchmark, one JSON line each, medians next to baselines measured in the same run."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import resource
+import sys
+import time
+
+BENCHMARKS = ("bench_bus", "bench_replay", "bench_memory", "bench_scan", "bench_api_calls")
+
+
+def main(names: list[str]) -> int:
+    for name in names or BENCHMARKS:
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError as error:
+            print(json.dumps({"benchmark": name, "skipped": str(error)}))
+            continue
+        t = time.perf_counter()
+        result = module.run()
+        result = {"benchmark": name, **result, "wall_s": round(time.perf_counter() - t, 2)}
+        print(json.dumps(result), flush=True)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"benchmark": "process", "peak_rss_mb": round(peak_mb, 1), "target": "< 300 MB"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
