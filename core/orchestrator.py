@@ -55,7 +55,9 @@ class SimSchedule:
 
 
 class MarketHoursSchedule:
-    """Every `interval` seconds while the NYSE regular session is open; idle (cheaply) otherwise."""
+    """Every `interval` seconds while the NYSE regular session is open; asleep (in bounded naps) otherwise."""
+
+    MAX_NAP_SECONDS = 900.0  # wake up now and then while closed, so a stop request or a clock jump is noticed
 
     def __init__(self, clock: Clock, calendar: NyseCalendar, interval: float) -> None:
         self._clock = clock
@@ -63,15 +65,19 @@ class MarketHoursSchedule:
         self._interval = interval
 
     async def __aiter__(self) -> AsyncIterator[None]:
+        announced = None
         while True:
             now = self._clock.now()
             if self._calendar.is_open(now):
                 yield
                 await self._clock.sleep(self._interval)
-            else:
-                wait = (self._calendar.next_open(now) - now).total_seconds()
-                log.info("market_closed_waiting", next_open=self._calendar.next_open(now).isoformat())
-                await self._clock.sleep(min(max(wait, 1.0), self._interval))
+                continue
+            next_open = self._calendar.next_open(now)
+            if announced != next_open:
+                log.info("market_closed_waiting", next_open=next_open.isoformat())
+                announced = next_open
+            wait = (next_open - now).total_seconds()
+            await self._clock.sleep(min(max(wait, 1.0), self.MAX_NAP_SECONDS))
 
 
 @dataclass
@@ -166,6 +172,8 @@ class Orchestrator:
                 if self._stop.is_set():
                     break
                 await self.run_iteration(self.stats.iterations + 1)
+                # Sim adapters never suspend; yielding once per iteration lets the loop deliver signals (SIGTERM).
+                await asyncio.sleep(0)
                 if max_iterations is not None and self.stats.iterations >= max_iterations:
                     break
                 if self._stop.is_set():
