@@ -20,20 +20,24 @@ def _rss_mb() -> float:
     return 0.0
 
 
+def _replay_everything(data_dir: Path) -> int:
+    app = build_sim(Settings(data_dir=data_dir, symbols=("*",), log_level="ERROR"))
+
+    async def go() -> None:
+        await load_assets(app)
+        await app.orchestrator.run()
+
+    asyncio.run(go())
+    bars = app.orchestrator.stats.bars
+    app.close()
+    return bars
+
+
 @pytest.mark.soak
 def test_repeated_full_replays_do_not_grow_memory(tmp_path: Path) -> None:
     readings = []
     for run in range(3):
-        app = build_sim(Settings(data_dir=tmp_path / str(run), symbols=("*",), log_level="ERROR"))
-
-        async def go() -> None:
-            await load_assets(app)  # noqa: B023 - the loop variable is used within the same iteration
-            await app.orchestrator.run()  # noqa: B023
-
-        asyncio.run(go())
-        assert app.orchestrator.stats.bars > 600_000
-        app.close()
-        del app
+        assert _replay_everything(tmp_path / str(run)) > 600_000
         gc.collect()
         readings.append(_rss_mb())
     assert readings[-1] - readings[0] < 25, readings
