@@ -193,6 +193,26 @@ class _Iteration:
     filled: dict[str, Decimal] = field(default_factory=dict)  # buy fills since begin, per client order id
 
 
+def halt_trading(flags: FlagStore, reason: str) -> None:
+    """The kill switch: persisted, so it holds across restarts and is seen by a running daemon at its next flush."""
+    flags.set_flag(FLAG_HALTED, reason or "manual")
+    log.warning("trading_halted", reason=reason or "manual")
+
+
+def resume_trading(flags: FlagStore) -> bool:
+    """Lift the kill switch and the drawdown breaker; drawdown is then measured from the next equity seen.
+
+    Returns whether a drawdown breaker was lifted.
+    """
+    was_drawdown = flags.get_flag(FLAG_DRAWDOWN) is not None
+    flags.clear_flag(FLAG_HALTED)
+    flags.clear_flag(FLAG_DRAWDOWN)
+    if was_drawdown:
+        flags.set_flag(FLAG_DRAWDOWN_PEAK, _REBASE)
+    log.warning("risk_resumed", drawdown_rebased=was_drawdown)
+    return was_drawdown
+
+
 class RiskAgent:
     def __init__(
         self,
@@ -239,18 +259,12 @@ class RiskAgent:
         return self._flags.get_flag(FLAG_HALTED) is not None
 
     def halt(self, reason: str) -> None:
-        self._flags.set_flag(FLAG_HALTED, reason or "manual")
+        halt_trading(self._flags, reason)
         self._announce_halt()
 
     def resume(self) -> None:
-        """Lift the kill switch and the drawdown breaker; drawdown is then measured from the next equity seen."""
-        was_drawdown = self._flags.get_flag(FLAG_DRAWDOWN) is not None
-        self._flags.clear_flag(FLAG_HALTED)
-        self._flags.clear_flag(FLAG_DRAWDOWN)
-        if was_drawdown:
-            self._flags.set_flag(FLAG_DRAWDOWN_PEAK, _REBASE)
+        resume_trading(self._flags)
         self._halt_announced = False
-        log.warning("risk_resumed", drawdown_rebased=was_drawdown)
 
     def _announce_halt(self) -> None:
         reason = self._flags.get_flag(FLAG_HALTED)

@@ -18,7 +18,7 @@ import structlog
 
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
-from agents.risk import RiskAgent, RiskLimits
+from agents.risk import FLAG_HALTED, RiskAgent, RiskLimits
 from agents.scanner import ScannerAgent, ZScoreParams
 from agents.signal_validator import SignalValidator
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
@@ -34,7 +34,7 @@ from core.types import Asset, Tier, TradingMode
 log = structlog.get_logger(__name__)
 
 BAR_INTERVALS = {"1Day": timedelta(days=1), "15Min": timedelta(minutes=15), "1Min": timedelta(minutes=1)}
-CARRIED_FLAGS = ("halted", "halt_reason")  # the kill switch outlives a sim reset
+CARRIED_FLAGS = (FLAG_HALTED,)  # the kill switch outlives a sim reset
 
 
 class SetupError(Exception):

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import structlog
 import typer
 
+from agents.risk import halt_trading, resume_trading
 from config.settings import ConfigError, Settings, load_settings
 from core.app import App, SetupError, build_live, build_sim, load_assets, state_db_path
 from core.logging import configure_logging
@@ -209,8 +210,7 @@ def halt(reason: Annotated[str, typer.Option(help="Why trading is halted")] = "m
     """Kill switch: block every new order until `tradingd resume` (persists across restarts)."""
     settings = _settings(trading_mode=mode)
     with _open_store(settings) as store:
-        store.set_flag("halted", "1")
-        store.set_flag("halt_reason", reason)
+        halt_trading(store, reason)
     typer.echo(f"halted ({settings.mode.value}): {reason}")
 
 
@@ -219,9 +219,8 @@ def resume(mode: ModeOpt = None) -> None:
     """Lift the kill switch and the drawdown circuit breaker."""
     settings = _settings(trading_mode=mode)
     with _open_store(settings) as store:
-        for flag in ("halted", "halt_reason", "breaker_drawdown"):
-            store.clear_flag(flag)
-    typer.echo(f"resumed ({settings.mode.value})")
+        lifted = resume_trading(store)
+    typer.echo(f"resumed ({settings.mode.value})" + (": drawdown breaker lifted" if lifted else ""))
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ def test_status_after_a_run_and_kill_switch_survives() -> None:
     assert runner.invoke(app, ["run", "--iterations", "30"]).exit_code == 0
     assert runner.invoke(app, ["halt", "--reason", "test"]).exit_code == 0
     status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
-    assert status["flags"]["halted"] == "1"
+    assert status["flags"]["halted"] == "test"
     assert status["mode"] == "sim"
     # A new sim run keeps the kill switch: every entry is denied as halted.
     result = runner.invoke(app, ["run", "--iterations", "80", "--json"])
