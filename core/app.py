@@ -86,6 +86,16 @@ def resolve_universe(settings: Settings, available: Sequence[str], default_tiers
     return {s: settings.symbol_tiers.get(s, default_tiers.get(s, Tier.TIER3)) for s in symbols}
 
 
+def configured_tiers(settings: Settings) -> dict[str, Tier]:
+    """The focus symbols and tiers the daemon would use, without loading any bars (for `tradingd status`)."""
+    if settings.mode is TradingMode.SIM:
+        from core.bars import default_sim_tiers, load_universe  # noqa: PLC0415 - sim only
+
+        available = [str(s) for s in load_universe(settings.sim_universe_file)["symbol"]]
+        return resolve_universe(settings, available, default_sim_tiers(settings.sim_universe_file, set(available)))
+    return resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
+
+
 def build_sim(
     settings: Settings,
     *,

@@ -20,8 +20,9 @@ import structlog
 import typer
 
 from agents.risk import halt_trading, resume_trading
+from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
-from core.app import App, SetupError, build_live, build_sim, load_assets, state_db_path
+from core.app import App, SetupError, build_live, build_sim, configured_tiers, load_assets, state_db_path
 from core.logging import configure_logging
 from core.orchestrator import RunStats
 from core.store import StateStore
@@ -199,6 +200,13 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
     settings = _settings(trading_mode=mode)
     with _open_store(settings) as store:
         summary = store.summary()
+        positions = store.load_positions()
+    tracker = TierExposureTracker(TierConfig.from_settings(settings, configured_tiers(settings)))
+    tracker.rebuild(positions)
+    values = [p.market_value for p in positions.values()]
+    summary["exposure"] = tracker.snapshot()
+    summary["herfindahl"] = str(round(herfindahl(values), 4))
+    summary["effective_positions"] = str(round(effective_positions(values), 2))
     summary["mode"] = settings.mode.value
     summary["db"] = str(state_db_path(settings))
     human = "\n".join(f"{k:20} {v}" for k, v in summary.items())

@@ -55,6 +55,9 @@ def test_status_after_a_run_and_kill_switch_survives() -> None:
     status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     assert status["flags"]["halted"] == "test"
     assert status["mode"] == "sim"
+    assert set(status["exposure"]["tiers"]) == {"TIER1", "TIER2", "TIER3"}
+    assert "herfindahl" in status
+    assert "effective_positions" in status
     # A new sim run keeps the kill switch: every entry is denied as halted.
     result = runner.invoke(app, ["run", "--iterations", "80", "--json"])
     summary = json.loads(result.stdout.strip().splitlines()[-1])
