@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -18,11 +20,19 @@ from core.clock import Clock
 from core.messages import OrderApproved, OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted
 from core.portfolio import PortfolioView
 from core.store import StateStore
-from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus
+from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus, OrderUpdate
 
 log = structlog.get_logger(__name__)
 
 MAX_CLIENT_ORDER_ID = 48  # Alpaca allows 128; short ids keep logs readable
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """An order the broker accepted, with the approval it came from."""
+
+    order: BrokerOrder
+    approval: OrderApproved
 
 
 def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
@@ -52,28 +62,31 @@ class ExecutionAgent:
     def _on_approved(self, event: OrderApproved) -> None:
         self._approved.append(event)
 
-    async def submit_approved(self) -> list[BrokerOrder]:
-        """Submit every order approved since the last call; returns the broker's view of each placed order.
-
-        Network first, then one store transaction for all the placed orders: the write lock is never held across
-        a broker call. A crash in between loses no order: the broker knows it by its deterministic client order id,
-        and start-up reconciliation adopts it.
-        """
+    async def submit_approved(self) -> list[Placed]:
+        """Submit every order approved since the last call (network only; see `record_placed`)."""
         approved, self._approved = self._approved, []
-        placed: list[tuple[BrokerOrder, OrderApproved]] = []
+        placed: list[Placed] = []
         for event in approved:
             order = await self._submit(event)
             if order is not None:
-                placed.append((order, event))
-        if placed:
-            with self._store.transaction():
-                for order, event in placed:
-                    self._store.upsert_order(
-                        order, strategy=event.signal.strategy, tier=event.order.tier, signal_bar_ts=event.signal.bar_ts
-                    )
-        for order, event in placed:
-            self._announce(order, event)
-        return [order for order, _ in placed]
+                placed.append(Placed(order, event))
+        return placed
+
+    def record_placed(self, placed: Sequence[Placed]) -> None:
+        """Store and announce placed orders; call inside the iteration's store transaction.
+
+        The write lock is never held across a broker call. A crash between submit and record loses no order: the
+        broker knows it by its deterministic client order id, and start-up reconciliation adopts it.
+        """
+        for item in placed:
+            self._store.upsert_order(
+                item.order,
+                strategy=item.approval.signal.strategy,
+                tier=item.approval.order.tier,
+                signal_bar_ts=item.approval.signal.bar_ts,
+            )
+        for item in placed:
+            self._announce(item.order, item.approval)
 
     async def _submit(self, event: OrderApproved) -> BrokerOrder | None:
         sized, signal = event.order, event.signal
@@ -139,16 +152,22 @@ class ExecutionAgent:
             )
         )
 
+    async def fetch_updates(self) -> list[OrderUpdate]:
+        """Order state changes from the broker since the last call (network only; see `apply_updates`)."""
+        return await self._broker.poll_updates()
+
     async def sync_updates(self) -> int:
-        """Apply broker order updates (fills, cancels, expiries); returns the number of new fills."""
-        updates = await self._broker.poll_updates()
-        if not updates:
-            return 0
+        """Fetch and apply in one go (its own transaction); returns the number of new fills."""
+        updates = await self.fetch_updates()
+        with self._store.transaction():
+            return self.apply_updates(updates)
+
+    def apply_updates(self, updates: Sequence[OrderUpdate]) -> int:
+        """Record fills and state changes and publish their events; returns the number of new fills."""
         fresh: list[bool] = []
-        with self._store.transaction():  # one commit for the whole batch
-            for update in updates:
-                self._store.upsert_order(update.order)
-                fresh.append(update.fill is not None and self._store.record_fill(update.fill))
+        for update in updates:
+            self._store.upsert_order(update.order)
+            fresh.append(update.fill is not None and self._store.record_fill(update.fill))
         new_fills = 0
         for update, is_new_fill in zip(updates, fresh, strict=True):
             order = update.order

@@ -200,10 +200,13 @@ class Orchestrator:
             IterationStarted(ts_event=now, ts_init=now, iteration=iteration, n_symbols=len(self.data.symbols))
         )
 
-        fills = await self.execution.sync_updates()
+        # Network first, then one short transaction: the store's write lock is never held across a broker call.
+        updates = await self.execution.fetch_updates()
         snapshot = await self.portfolio.refresh()
         equity = snapshot.account.equity
-        mark = self.store.mark_equity(session, equity)
+        with self.store.transaction():
+            fills = self.execution.apply_updates(updates)
+            mark = self.store.mark_equity(session, equity)
         self.stats.mark(equity)
         self.risk.begin_iteration(
             snapshot,
@@ -236,10 +239,12 @@ class Orchestrator:
             "equity": str(equity.quantize(Decimal("0.01"))),
             "positions": len(snapshot.positions),
         }
-        completed = IterationCompleted(ts_event=now, ts_init=self.clock.now(), iteration=iteration, stats=stats)
-        self.bus.publish(completed)
-        journal, self._journal = self._journal, []
         with self.store.transaction():
+            self.execution.record_placed(placed)
+            self.bus.publish(
+                IterationCompleted(ts_event=now, ts_init=self.clock.now(), iteration=iteration, stats=stats)
+            )
+            journal, self._journal = self._journal, []
             self.store.journal(journal)
             self.store.save_positions(snapshot.positions)
         lap("store_ms")

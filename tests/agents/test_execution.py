@@ -73,8 +73,9 @@ async def test_approved_order_is_submitted_recorded_and_filled_next_open(world, 
     clock, _broker, store, bus, agent, events = world
     bus.publish(approved())
     placed = await agent.submit_approved()
+    agent.record_placed(placed)
     assert len(placed) == 1
-    coid = placed[0].client_order_id
+    coid = placed[0].order.client_order_id
     assert store.get_order(coid) is not None
     assert isinstance(events[0], OrderSubmitted)
     assert events[0].notional == Decimal(1000)
@@ -90,7 +91,7 @@ async def test_approved_order_is_submitted_recorded_and_filled_next_open(world, 
 async def test_the_same_approval_twice_places_one_order(world) -> None:  # type: ignore[no-untyped-def]
     _, broker, store, bus, agent, _ = world
     bus.publish(approved())
-    await agent.submit_approved()
+    agent.record_placed(await agent.submit_approved())
     bus.publish(approved())  # e.g. the iteration re-ran after a crash
     placed = await agent.submit_approved()
     assert placed == []
