@@ -194,23 +194,33 @@ class Prescreened:
     cache: dict[str, Any]
 
 
-def prescreen(universe: Universe, cached: CachedVolumes, expected_cache: date, config: ScanConfig) -> Prescreened:
-    """Cheap rules before any market-data call: symbol shape, market cap (+ sector floors), cached liquidity."""
+def static_checks(universe: Universe, config: ScanConfig) -> list[tuple[str, BoolArray]]:
+    """Rules that need no market data: symbol shape, market cap and per-sector market-cap floors."""
     frame = universe.frame
-    n = len(frame)
     symbols = frame["symbol"].astype("string")
     odd = ~symbols.str.fullmatch(config.symbol_pattern).fillna(False).to_numpy(dtype=bool)
     cap = frame["market_cap"].to_numpy(dtype=np.float64)
     floors = frame["sector"].map(dict(config.sector_min_market_cap)).to_numpy(dtype=np.float64, na_value=np.nan)
     needs_cap = universe.has_market_cap & ((config.min_market_cap > 0) | np.isfinite(floors))
     with np.errstate(invalid="ignore"):
-        cap_checks: list[tuple[str, BoolArray]] = [
+        return [
             ("odd_symbol", odd),
             ("market_cap_unknown", needs_cap & np.isnan(cap)),
             ("market_cap_below_min", universe.has_market_cap & (cap < config.min_market_cap)),
             ("sector_floor", universe.has_market_cap & (cap < floors)),
         ]
-    reached_cache, rejected = first_failure(n, cap_checks)
+
+
+def static_screen(universe: Universe, config: ScanConfig) -> list[str]:
+    """The symbols worth caching volumes for: those that pass the rules needing no market data."""
+    passed, _ = first_failure(len(universe), static_checks(universe, config))
+    return [str(symbol) for symbol in universe.frame["symbol"].to_numpy(dtype=object)[passed]]
+
+
+def prescreen(universe: Universe, cached: CachedVolumes, expected_cache: date, config: ScanConfig) -> Prescreened:
+    """Cheap rules before any market-data call: symbol shape, market cap (+ sector floors), cached liquidity."""
+    n = len(universe)
+    reached_cache, rejected = first_failure(n, static_checks(universe, config))
     status = cached.classify(expected_cache)
     with np.errstate(invalid="ignore"):
         cache_checks: list[tuple[str, BoolArray]] = [
@@ -377,7 +387,7 @@ class Laps:
 
 
 def _take(values: Sequence[str], index: IntArray) -> list[str]:
-    return np.asarray(values, dtype=object)[index].tolist()
+    return [str(value) for value in np.asarray(values, dtype=object)[index]]
 
 
 @dataclass(frozen=True, slots=True)

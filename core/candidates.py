@@ -86,7 +86,7 @@ def _check_candidate(index: int, item: Any, errors: list[str]) -> str | None:
             errors.append(f"{where}.{name}: must be positive, got {item[name]!r}")
     if not isinstance(item["reason"], str) or not item["reason"].strip():
         errors.append(f"{where}.reason: must be a non-empty string")
-    return symbol
+    return str(symbol) if symbol is not None else None
 
 
 def validate_candidates(payload: Any) -> list[str]:

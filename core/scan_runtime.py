@@ -9,6 +9,8 @@ paper/live → `AlpacaMarketData` with the wall clock; universe = SCAN_UNIVERSE,
 
 from __future__ import annotations
 
+import functools
+import importlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Protocol
 
 from agents.daily_scan import DailyScanner, ScanConfig
 from config.settings import Settings
+from core.bars import BarHistory, load_daily_bars
 from core.broker.base import MarketData
 from core.clock import LiveClock, NyseCalendar, SimClock
 from core.types import TradingMode
@@ -80,13 +83,19 @@ def open_runtime(settings: Settings, as_of: date | None = None) -> ScanRuntime:
     return _live_runtime(settings, calendar)
 
 
+@functools.lru_cache(maxsize=1)
+def _bundled_history(path: Path) -> BarHistory:
+    # Decompressing five years of bars takes a second or two; a process that scans and validates reads them once.
+    return load_daily_bars(path)
+
+
 def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None) -> ScanRuntime:
-    from core.bars import largest_by_market_cap, load_daily_bars, load_universe, ns_to_datetime  # noqa: PLC0415
+    from core.bars import largest_by_market_cap, load_universe, ns_to_datetime  # noqa: PLC0415 - sim only
     from core.broker.replay import ReplayMarketData  # noqa: PLC0415 - sim only
 
     if not settings.sim_data_file.exists():
         raise ScanSetupError(f"SIM_DATA_FILE: {settings.sim_data_file} does not exist")
-    history = load_daily_bars(settings.sim_data_file)
+    history = _bundled_history(settings.sim_data_file)
     sessions = [calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns]
     if not sessions:
         raise ScanSetupError(f"SIM_DATA_FILE: {settings.sim_data_file} holds no bars")
@@ -110,12 +119,13 @@ def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None)
 
 def _live_runtime(settings: Settings, calendar: NyseCalendar) -> ScanRuntime:
     try:
-        from core.broker.alpaca_data import AlpacaMarketData  # noqa: PLC0415 - the only importer of alpaca.data
+        # Imported by name: the adapter is the only importer of alpaca.data and is not needed in sim.
+        adapter = importlib.import_module("core.broker.alpaca_data")
     except ImportError as error:
         raise ScanSetupError(f"the Alpaca market-data adapter is unavailable: {error}") from None
 
     clock = LiveClock()
-    market_data = AlpacaMarketData(settings, clock=clock)
+    market_data: MarketData = adapter.AlpacaMarketData(settings, clock=clock)
     universe: UniverseSource
     if settings.scan_universe is not None:
         universe = FileUniverse(settings.scan_universe)
