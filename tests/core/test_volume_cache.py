@@ -114,9 +114,7 @@ def test_cache_target_is_the_session_before_the_scan(calendar: NyseCalendar) -> 
     assert cache_target(calendar, date(2018, 1, 16)) == date(2018, 1, 12)  # over a weekend and MLK day
 
 
-async def test_cache_survives_reopening(
-    tmp_path: Path, market: ReplayMarketData, calendar: NyseCalendar
-) -> None:
+async def test_cache_survives_reopening(tmp_path: Path, market: ReplayMarketData, calendar: NyseCalendar) -> None:
     with VolumeCache(tmp_path / "c.db") as first:
         await refresh_volume_cache(first, market, calendar, ["AAPL"], through=date(2018, 2, 6), now=NOW)
     with VolumeCache(tmp_path / "c.db") as second:
