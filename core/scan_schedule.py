@@ -73,9 +73,16 @@ class ScanSchedule:
         return self.due_session(now) is not None
 
     def next_run(self, now: datetime) -> datetime:
-        """When the next scan is due (now, if one is due now)."""
+        """When the next scan is due: now if one is due, the retry time after a failure, else the next scan time."""
         if self.due(now):
             return now
+        if self._failed is not None:
+            session, failed_at = self._failed
+            retry = failed_at + self._retry_after
+            last = self.last_scan_date()
+            still_open = retry < self._calendar.session_open(self._calendar.next_session(session))
+            if still_open and (last is None or last < session):
+                return retry
         today = self._calendar.session_date(now)
         session = today if self._calendar.is_trading_day(today) else self._calendar.next_session(today)
         if self._calendar.scan_time(session) <= now:

@@ -105,11 +105,21 @@ def read_universe_file(path: Path) -> Universe:
 
 
 class FileUniverse:
+    """A universe file, re-read only when it changes (the daemon scans once a day, a sim replay once a session)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._loaded: tuple[tuple[int, int], Universe] | None = None
 
     async def load(self) -> Universe:
-        return read_universe_file(self.path)
+        try:
+            stat = self.path.stat()
+        except OSError as error:
+            raise UniverseError(f"cannot read universe file {self.path}: {error}") from None
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._loaded is None or self._loaded[0] != version:
+            self._loaded = (version, read_universe_file(self.path))
+        return self._loaded[1]
 
 
 class DirectoryUniverse:

@@ -111,6 +111,17 @@ def test_failed_scan_is_retried_after_the_retry_delay(calendar: NyseCalendar, st
     assert due_at(schedule, "2018-02-07 21:20:00+00:00") == date(2018, 2, 7)
 
 
+def test_next_run_after_a_failure_is_the_retry_time(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2018-02-06")
+    schedule = ScanSchedule(calendar, store, retry_after=timedelta(minutes=15))
+    schedule.mark_failed(date(2018, 2, 7), datetime(2018, 2, 7, 21, 5, tzinfo=UTC))
+    with freeze_time("2018-02-07 21:10:00+00:00"):
+        assert schedule.next_run(LiveClock().now()) == datetime(2018, 2, 7, 21, 20, tzinfo=UTC)
+    schedule.mark_done(date(2018, 2, 7))
+    with freeze_time("2018-02-07 21:10:00+00:00"):
+        assert schedule.next_run(LiveClock().now()) == datetime(2018, 2, 8, 21, 5, tzinfo=UTC)
+
+
 def test_unreadable_flag_counts_as_never_scanned(calendar: NyseCalendar, store: StateStore) -> None:
     store.set_flag(LAST_SCAN_FLAG, "yesterday")
     schedule = ScanSchedule(calendar, store)

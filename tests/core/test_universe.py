@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.universe import DirectoryUniverse, UniverseError, read_universe_file
+from core.universe import DirectoryUniverse, FileUniverse, UniverseError, read_universe_file
 
 CONSTITUENTS = Path(__file__).resolve().parents[2] / "data" / "sp500_constituents_2018-02.csv"
 
@@ -57,3 +57,16 @@ async def test_directory_universe_has_no_caps() -> None:
     universe = await DirectoryUniverse(_Directory()).load()
     assert universe.symbols == ("AAPL", "SPY", "BRK.B")
     assert not universe.has_market_cap
+
+
+async def test_file_universe_rereads_only_a_changed_file(tmp_path: Path) -> None:
+    path = tmp_path / "universe.txt"
+    path.write_text("AAPL\n")
+    source = FileUniverse(path)
+    first = await source.load()
+    assert await source.load() is first
+    path.write_text("AAPL\nMSFT\n")
+    assert (await source.load()).symbols == ("AAPL", "MSFT")
+    path.unlink()
+    with pytest.raises(UniverseError):
+        await source.load()
