@@ -2,8 +2,9 @@
 
     universe → prescreen → snapshot → prerank → rvol → bars → rank → explosion → output
 
-I/O happens in three places only: the universe, one snapshot request per chunk, and one bars request per chunk for
-the few hundred symbols that survive RVOL. Every stage after the snapshot is numpy over all remaining symbols at once
+I/O happens in few places only: the universe, one volume-cache query, one snapshot request per chunk, and one bars
+request per chunk (plus the optional factor source) for the symbols that survive RVOL. Every stage after the snapshot
+is numpy over all remaining symbols at once
 (see `agents.scan_scoring` for the formulas). Each stage reports its time, how many symbols came in and went out, and
 why the others were dropped; a symbol missing data is dropped and counted, never filled with a default.
 """
