@@ -1,0 +1,567 @@
+"""The daily scan: from the whole market to a handful of explained candidates, in named, timed, counted stages.
+
+    universe → prescreen → snapshot → prerank → rvol → bars → rank → explosion → output
+
+I/O happens in few places only: the universe, one volume-cache query, one snapshot request per chunk, and one bars
+request per chunk (plus the optional factor source) for the symbols that survive RVOL. Every stage after the snapshot
+is numpy over all remaining symbols at once
+(see `agents.scan_scoring` for the formulas). Each stage reports its time, how many symbols came in and went out, and
+why the others were dropped; a symbol missing data is dropped and counted, never filled with a default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import structlog
+
+from agents.scan_scoring import (
+    ACTIVITY_WEIGHT,
+    MOMENTUM_WEIGHT,
+    OVERSOLD_FULL_Z,
+    OVERSOLD_WEIGHT,
+    BoolArray,
+    Explosion,
+    IntArray,
+    activity,
+    change_pct,
+    explosion_probability,
+    first_failure,
+    market_factors,
+    momentum,
+    optional_factors,
+    oversold_score,
+    percentile_rank,
+    relative_volume,
+    top_k,
+)
+from agents.scanner import zscores
+from config.settings import Settings
+from core.bars import datetime_to_ns
+from core.broker.base import MarketData, Snapshot
+from core.clock import NEW_YORK, NyseCalendar
+from core.daily_window import fetch_daily_window, last_sessions
+from core.types import BarFrame, FloatArray
+from core.universe import Universe, UniverseSource
+from core.volume_cache import CachedVolumes, VolumeCache, cache_target
+
+log = structlog.get_logger(__name__)
+
+# Two to five capitals, optionally a one-letter share class (BRK.B). Excludes single letters and units, warrants,
+# rights, preferreds and test symbols, whose names carry digits, '+', '=', '^', '-' or long suffixes.
+DEFAULT_SYMBOL_PATTERN = r"[A-Z]{2,5}(?:\.[A-Z])?"
+RVOL_CORRUPT = 1000.0
+COMPUTE_STAGES = ("prerank", "rvol", "rank", "explosion", "output")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    min_price: float = 5.0
+    min_dollar_volume: float = 1_000_000.0
+    min_market_cap: float = 0.0
+    sector_min_market_cap: Mapping[str, float] = field(default_factory=dict)
+    symbol_pattern: str = DEFAULT_SYMBOL_PATTERN
+    prerank_keep: int = 1000
+    min_rvol: float = 1.5
+    max_rvol: float = RVOL_CORRUPT
+    top_n: int = 10
+    window: int = 20
+    baseline: tuple[str, ...] = ("SPY", "QQQ")
+    chunk_size: int = 200
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScanConfig:
+        return cls(
+            min_price=settings.min_price,
+            min_dollar_volume=settings.min_dollar_volume,
+            min_market_cap=settings.min_market_cap,
+            prerank_keep=settings.prerank_keep,
+            min_rvol=settings.min_rvol,
+            top_n=settings.scanner_top_n,
+            window=settings.zscore_window,
+            baseline=tuple(settings.baseline_symbols),
+            chunk_size=settings.data_chunk_size,
+        )
+
+
+class FactorSource(Protocol):
+    """Optional data for the explosion probability (short interest, borrow rate, float, catalyst).
+
+    Returns raw values aligned with `symbols`, NaN where unknown; only factors it actually has are keys.
+    """
+
+    async def factors(self, symbols: Sequence[str], as_of: date) -> Mapping[str, FloatArray]: ...
+
+
+# ---- results ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StageStats:
+    name: str
+    ms: float
+    n_in: int
+    n_out: int
+    rejected: Mapping[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ms": round(self.ms, 3),
+            "in": self.n_in,
+            "out": self.n_out,
+            "rejected": dict(self.rejected),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    symbol: str
+    rank: int
+    score: float
+    zscore: float
+    rvol: float
+    price: float
+    change_pct: float
+    momentum: float
+    momentum_pct: float
+    explosion_probability: float | None
+    explosion_factors: tuple[str, ...]
+    sector: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "rank": self.rank,
+            "score": round(self.score, 3),
+            "zscore": round(self.zscore, 4),
+            "rvol": round(self.rvol, 4),
+            "price": round(self.price, 4),
+            "change_pct": round(self.change_pct, 4),
+            "momentum": round(self.momentum, 4),
+            "momentum_pct": round(self.momentum_pct, 4),
+            "explosion_probability": (
+                None if self.explosion_probability is None else round(self.explosion_probability, 2)
+            ),
+            "explosion_factors": list(self.explosion_factors),
+            "sector": self.sector,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    as_of: date
+    generated_at: datetime
+    candidates: tuple[Candidate, ...]
+    baseline: tuple[str, ...]
+    stages: tuple[StageStats, ...]
+    stats: Mapping[str, Any]
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*(c.symbol for c in self.candidates), *self.baseline]))
+
+    def stage(self, name: str) -> StageStats:
+        return next(s for s in self.stages if s.name == name)
+
+    def payload(self) -> dict[str, Any]:
+        """The candidates.json document (DESIGN §5)."""
+        return {
+            "schema": 1,
+            "generated_at": self.generated_at.astimezone(UTC).isoformat(),
+            "as_of": self.as_of.isoformat(),
+            "symbols": list(self.symbols),
+            "baseline": list(self.baseline),
+            "candidates": [c.as_dict() for c in self.candidates],
+            "stats": dict(self.stats),
+        }
+
+
+# ---- stages (pure) ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Prescreened:
+    index: IntArray  # rows of the universe that passed
+    rejected: dict[str, int]
+    cache: dict[str, Any]
+
+
+def static_checks(universe: Universe, config: ScanConfig) -> list[tuple[str, BoolArray]]:
+    """Rules that need no market data: symbol shape, market cap and per-sector market-cap floors."""
+    frame = universe.frame
+    symbols = frame["symbol"].astype("string")
+    odd = ~symbols.str.fullmatch(config.symbol_pattern).fillna(False).to_numpy(dtype=bool)
+    cap = frame["market_cap"].to_numpy(dtype=np.float64)
+    floors = frame["sector"].map(dict(config.sector_min_market_cap)).to_numpy(dtype=np.float64, na_value=np.nan)
+    needs_cap = universe.has_market_cap & ((config.min_market_cap > 0) | np.isfinite(floors))
+    with np.errstate(invalid="ignore"):
+        return [
+            ("odd_symbol", odd),
+            ("market_cap_unknown", needs_cap & np.isnan(cap)),
+            ("market_cap_below_min", universe.has_market_cap & (cap < config.min_market_cap)),
+            ("sector_floor", universe.has_market_cap & (cap < floors)),
+        ]
+
+
+def static_screen(universe: Universe, config: ScanConfig) -> list[str]:
+    """The symbols worth caching volumes for: those that pass the rules needing no market data."""
+    passed, _ = first_failure(len(universe), static_checks(universe, config))
+    return [str(symbol) for symbol in universe.frame["symbol"].to_numpy(dtype=object)[passed]]
+
+
+def prescreen(universe: Universe, cached: CachedVolumes, expected_cache: date, config: ScanConfig) -> Prescreened:
+    """Cheap rules before any market-data call: symbol shape, market cap (+ sector floors), cached liquidity."""
+    n = len(universe)
+    reached_cache, rejected = first_failure(n, static_checks(universe, config))
+    status = cached.classify(expected_cache)
+    with np.errstate(invalid="ignore"):
+        cache_checks: list[tuple[str, BoolArray]] = [
+            ("no_cached_average", status["missing"]),
+            ("cache_stale", status["stale"]),
+            ("cache_ahead", status["ahead"]),
+            ("price_below_min", cached.last_close < config.min_price),
+            ("dollar_volume_below_min", cached.avg_dollar_volume < config.min_dollar_volume),
+        ]
+    passed, cache_rejected = first_failure(n, [(reason, mask & reached_cache) for reason, mask in cache_checks])
+    passed &= reached_cache
+    for reason, count in cache_rejected.items():
+        rejected[reason] = rejected.get(reason, 0) + count
+    looked_up = int(np.count_nonzero(reached_cache))
+    hits = int(np.count_nonzero(status["fresh"] & reached_cache))
+    cache = {
+        "expected_as_of": expected_cache.isoformat(),
+        "looked_up": looked_up,
+        "hits": hits,
+        "missing": int(np.count_nonzero(status["missing"] & reached_cache)),
+        "stale": int(np.count_nonzero(status["stale"] & reached_cache)),
+        "ahead": int(np.count_nonzero(status["ahead"] & reached_cache)),
+        "hit_rate": round(hits / looked_up, 4) if looked_up else None,
+    }
+    return Prescreened(index=np.flatnonzero(passed), rejected=rejected, cache=cache)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotArrays:
+    """Snapshots as arrays aligned with `symbols`; `current` marks snapshots of the scanned session."""
+
+    symbols: tuple[str, ...]
+    present: BoolArray
+    current: BoolArray
+    price: FloatArray
+    prev_close: FloatArray
+    volume: FloatArray
+
+
+def snapshot_arrays(snapshots: Mapping[str, Snapshot], symbols: Sequence[str], as_of: date) -> SnapshotArrays:
+    """Vendor objects → arrays, once, at the boundary."""
+    found = [snapshots.get(symbol) for symbol in symbols]
+    n = len(found)
+    nan = float("nan")
+    present = np.fromiter((s is not None for s in found), dtype=bool, count=n)
+    price = np.fromiter((s.price if s is not None else nan for s in found), dtype=np.float64, count=n)
+    prev_close = np.fromiter((s.prev_close if s is not None else nan for s in found), dtype=np.float64, count=n)
+    volume = np.fromiter((s.volume if s is not None else nan for s in found), dtype=np.float64, count=n)
+    stamps = np.fromiter((datetime_to_ns(s.ts) if s is not None else 0 for s in found), dtype=np.int64, count=n)
+    days = (
+        pd.DatetimeIndex(stamps.view("datetime64[ns]"))
+        .tz_localize("UTC")
+        .tz_convert(NEW_YORK)
+        .tz_localize(None)
+        .to_numpy(dtype="datetime64[D]")
+    )
+    current = present & (days == np.datetime64(as_of, "D"))
+    return SnapshotArrays(tuple(symbols), present, current, price, prev_close, volume)
+
+
+@dataclass(frozen=True, slots=True)
+class Preranked:
+    index: IntArray  # into the snapshot arrays, best momentum first
+    change: FloatArray  # for `index`
+    momentum: FloatArray
+    momentum_pct: FloatArray
+    scanned: int  # symbols with a valid snapshot (the population of momentum_pct)
+    rejected: dict[str, int]
+
+
+def prerank(snap: SnapshotArrays, config: ScanConfig) -> Preranked:
+    """Momentum = |change %| × 2 + ln(volume); keep the best `prerank_keep`."""
+    price, prev, volume = snap.price, snap.prev_close, snap.volume
+    with np.errstate(invalid="ignore"):
+        checks: list[tuple[str, BoolArray]] = [
+            ("no_snapshot", ~snap.present),
+            ("stale_snapshot", ~snap.current),
+            ("bad_price", ~(price > 0)),
+            ("bad_volume", ~(volume >= 0)),
+            ("no_volume", volume == 0),
+            ("no_prev_close", ~(prev > 0)),
+            ("price_below_min", price < config.min_price),
+        ]
+    valid, rejected = first_failure(len(price), checks)
+    change = change_pct(price, prev)
+    score = np.where(valid, momentum(change, volume), np.nan)
+    keep = top_k(score, config.prerank_keep)
+    below = int(np.count_nonzero(valid)) - keep.size
+    if below:
+        rejected["below_prerank"] = below
+    return Preranked(
+        index=keep,
+        change=change[keep],
+        momentum=score[keep],
+        momentum_pct=percentile_rank(score[keep], score),
+        scanned=int(np.count_nonzero(valid)),
+        rejected=rejected,
+    )
+
+
+def rvol_filter(
+    volume: FloatArray, avg_volume: FloatArray, config: ScanConfig
+) -> tuple[BoolArray, FloatArray, dict[str, int]]:
+    """RVOL = volume / 20-day average; keep MIN_RVOL ≤ RVOL ≤ 1000 (above that the data is corrupt)."""
+    rvol = relative_volume(volume, avg_volume)
+    with np.errstate(invalid="ignore"):
+        checks: list[tuple[str, BoolArray]] = [
+            ("no_cached_average", ~np.isfinite(rvol)),
+            ("rvol_corrupt", rvol > config.max_rvol),
+            ("rvol_below_min", rvol < config.min_rvol),
+        ]
+    keep, rejected = first_failure(len(rvol), checks)
+    return keep, rvol, rejected
+
+
+def rank(
+    frame: BarFrame, rvol: FloatArray, momentum_pct: FloatArray, window: int
+) -> tuple[BoolArray, FloatArray, FloatArray, dict[str, int]]:
+    """The daemon's own 20-day z-score of close, combined with RVOL and momentum (`oversold_score`)."""
+    z = zscores(frame, window).zscore
+    score = oversold_score(z, rvol, momentum_pct)
+    keep, rejected = first_failure(len(z), [("no_zscore", ~np.isfinite(z)), ("no_score", ~np.isfinite(score))])
+    return keep, z, score, rejected
+
+
+def explosion(
+    momentum_pct: FloatArray,
+    rvol: FloatArray,
+    change: FloatArray,
+    price: FloatArray,
+    extra: Mapping[str, FloatArray],
+) -> Explosion:
+    return explosion_probability({**market_factors(momentum_pct, rvol, change, price), **optional_factors(extra)})
+
+
+# ---- explanation --------------------------------------------------------------------------------------------------
+
+
+def explain(z: float, rvol: float, change: float, momentum_pct: float, scanned: int, factors: Sequence[str]) -> str:
+    oversold = min(max(-z / OVERSOLD_FULL_Z, 0.0), 1.0)
+    act = float(activity(np.array([rvol]))[0])
+    return (
+        f"z {z:+.2f} vs its 20-day mean; volume {rvol:.1f}x its 20-day average; {change:+.1f}% on the day; "
+        f"momentum ≥ {momentum_pct:.1%} of {scanned} scanned; "
+        f"score = {OVERSOLD_WEIGHT}·oversold {oversold:.2f} + {ACTIVITY_WEIGHT}·activity {act:.2f} "
+        f"+ {MOMENTUM_WEIGHT}·momentum {momentum_pct:.2f}; explosion factors: {', '.join(factors) or 'none'}"
+    )
+
+
+# ---- the pipeline -------------------------------------------------------------------------------------------------
+
+
+class Laps:
+    """Times consecutive stages: each `lap` closes the stage that started at the previous one."""
+
+    def __init__(self) -> None:
+        self.stages: list[StageStats] = []
+        self._t = time.perf_counter()
+
+    def lap(self, name: str, n_in: int, n_out: int, rejected: Mapping[str, int] | None = None) -> None:
+        now = time.perf_counter()
+        self.stages.append(StageStats(name, (now - self._t) * 1000, n_in, n_out, dict(rejected or {})))
+        self._t = now
+
+
+def _take(values: Sequence[str], index: IntArray) -> list[str]:
+    return [str(value) for value in np.asarray(values, dtype=object)[index]]
+
+
+@dataclass(frozen=True, slots=True)
+class Shortlist:
+    """What survives pre-rank and RVOL: `index` into the snapshot arrays, the rest aligned with it."""
+
+    index: IntArray
+    price: FloatArray
+    rvol: FloatArray
+    change: FloatArray
+    momentum: FloatArray
+    momentum_pct: FloatArray
+    scanned: int
+
+
+def shortlist(snap: SnapshotArrays, avg_volume: FloatArray, config: ScanConfig, laps: Laps) -> Shortlist:
+    """Stages 4-5 (pre-rank, RVOL) over every snapshot at once; `avg_volume` is aligned with the snapshot."""
+    pre = prerank(snap, config)
+    laps.lap("prerank", len(snap.symbols), pre.index.size, pre.rejected)
+    keep, rvol, rejected = rvol_filter(snap.volume[pre.index], avg_volume[pre.index], config)
+    index = pre.index[keep]
+    laps.lap("rvol", pre.index.size, index.size, rejected)
+    return Shortlist(
+        index=index,
+        price=snap.price[index],
+        rvol=rvol[keep],
+        change=pre.change[keep],
+        momentum=pre.momentum[keep],
+        momentum_pct=pre.momentum_pct[keep],
+        scanned=pre.scanned,
+    )
+
+
+def rank_shortlist(
+    short: Shortlist,
+    symbols: Sequence[str],
+    frame: BarFrame,
+    extra: Mapping[str, FloatArray],
+    sectors: Sequence[object],
+    config: ScanConfig,
+    laps: Laps,
+) -> tuple[tuple[Candidate, ...], Explosion]:
+    """Stages 6-8 (rank, explosion, output) given the shortlist's bars; `symbols`/`sectors` align with it."""
+    ranked, z, score, rejected = rank(frame, short.rvol, short.momentum_pct, config.window)
+    laps.lap("rank", short.index.size, int(np.count_nonzero(ranked)), rejected)
+    boom = explosion(short.momentum_pct, short.rvol, short.change, short.price, extra)
+    laps.lap("explosion", short.index.size, int(np.count_nonzero(np.isfinite(boom.probability))))
+    best = top_k(np.where(ranked, score, np.nan), config.top_n)
+    candidates = tuple(
+        _candidate(short, symbols, sectors, z, score, boom, i, rank) for rank, i in enumerate(best.tolist(), 1)
+    )
+    laps.lap("output", int(np.count_nonzero(ranked)), len(candidates))
+    return candidates, boom
+
+
+def _candidate(
+    short: Shortlist,
+    symbols: Sequence[str],
+    sectors: Sequence[object],
+    z: FloatArray,
+    score: FloatArray,
+    boom: Explosion,
+    i: int,
+    position: int,
+) -> Candidate:
+    factors = boom.factors_of(i)
+    probability = float(boom.probability[i])
+    sector = sectors[i]
+    return Candidate(
+        symbol=symbols[i],
+        rank=position,
+        score=float(score[i]),
+        zscore=float(z[i]),
+        rvol=float(short.rvol[i]),
+        price=float(short.price[i]),
+        change_pct=float(short.change[i]),
+        momentum=float(short.momentum[i]),
+        momentum_pct=float(short.momentum_pct[i]),
+        explosion_probability=probability if np.isfinite(probability) else None,
+        explosion_factors=tuple(factors),
+        sector=sector if isinstance(sector, str) else None,
+        reason=explain(
+            float(z[i]),
+            float(short.rvol[i]),
+            float(short.change[i]),
+            float(short.momentum_pct[i]),
+            short.scanned,
+            factors,
+        ),
+    )
+
+
+class DailyScanner:
+    def __init__(
+        self,
+        market_data: MarketData,
+        cache: VolumeCache,
+        calendar: NyseCalendar,
+        config: ScanConfig,
+        *,
+        factor_source: FactorSource | None = None,
+    ) -> None:
+        self._md = market_data
+        self._cache = cache
+        self._calendar = calendar
+        self.config = config
+        self._factors = factor_source
+
+    async def run(self, universe_source: UniverseSource, *, as_of: date, now: datetime) -> ScanResult:
+        config = self.config
+        calls0 = self._md.api_calls
+        t0 = time.perf_counter()
+        laps = Laps()
+
+        universe = await universe_source.load()
+        laps.lap("universe", len(universe), len(universe))
+
+        symbols = universe.symbols
+        expected_cache = cache_target(self._calendar, as_of)
+        cached = self._cache.lookup(symbols)
+        screened = prescreen(universe, cached, expected_cache, config)
+        laps.lap("prescreen", len(universe), screened.index.size, screened.rejected)
+
+        pool = _take(symbols, screened.index)
+        snapshots: dict[str, Snapshot] = {}
+        for first in range(0, len(pool), config.chunk_size):
+            snapshots.update(await self._md.get_snapshots(pool[first : first + config.chunk_size]))
+        snap = snapshot_arrays(snapshots, pool, as_of)
+        laps.lap("snapshot", len(pool), int(np.count_nonzero(snap.present)))
+
+        short = shortlist(snap, cached.avg_volume[screened.index], config, laps)
+
+        survivors = _take(pool, short.index)
+        sessions = last_sessions(self._calendar, as_of, config.window)
+        frame = await fetch_daily_window(self._md, self._calendar, survivors, sessions, config.chunk_size)
+        extra = dict(await self._factors.factors(survivors, as_of)) if self._factors and survivors else {}
+        laps.lap("bars", len(survivors), len(survivors))
+
+        sectors = universe.frame["sector"].to_numpy(dtype=object)[screened.index][short.index]
+        candidates, boom = rank_shortlist(short, survivors, frame, extra, sectors.tolist(), config, laps)
+
+        stages = tuple(laps.stages)
+        rejected: dict[str, int] = {}
+        for stage in stages:
+            for reason, count in stage.rejected.items():
+                rejected[reason] = rejected.get(reason, 0) + count
+        stats = {
+            "as_of": as_of.isoformat(),
+            "universe_source": universe.source,
+            "universe": len(universe),
+            "candidates": len(candidates),
+            "session_complete": now >= self._calendar.session_close(as_of),
+            "stages": [s.as_dict() for s in stages],
+            "rejected": rejected,
+            "cache": screened.cache,
+            "explosion_factors_available": list(boom.names),
+            "api_calls": self._md.api_calls - calls0,
+            "compute_ms": round(sum(s.ms for s in stages if s.name in COMPUTE_STAGES), 3),
+            "elapsed_ms": round((time.perf_counter() - t0) * 1000, 3),
+        }
+        log.info(
+            "scan_completed",
+            as_of=as_of.isoformat(),
+            universe=len(universe),
+            candidates=len(candidates),
+            cache_hit_rate=screened.cache["hit_rate"],
+            elapsed_ms=stats["elapsed_ms"],
+        )
+        return ScanResult(
+            as_of=as_of,
+            generated_at=now.astimezone(UTC),
+            candidates=candidates,
+            baseline=config.baseline,
+            stages=stages,
+            stats=stats,
+        )

@@ -1,0 +1,307 @@
+"""`tradingd scan`, `tradingd validate` and `tradingd cache refresh`, registered onto the main typer app.
+
+    from core.cli_scan import register
+    register(app)
+
+Exit codes follow the CLI contract: 0 success, 2 bad input or configuration, 1 any other failure (for `validate`:
+any FAIL). With `--json` one JSON object is printed on stdout at the end; logs stay on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from agents.daily_scan import ScanConfig, ScanResult, static_screen
+from config.settings import ConfigError, Settings, load_settings
+from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
+from core.logging import configure_logging
+from core.scan_runtime import ScanRuntime, ScanSetupError, open_runtime
+from core.types import TradingMode
+from core.universe import UniverseError
+from core.volume_cache import RefreshStats, refresh_volume_cache
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+FRESH_SHARE_REQUIRED = 0.9  # `validate`: at least this share of cache entries must be current
+RVOL_SAMPLE = 200
+
+ModeOpt = Annotated[TradingMode | None, typer.Option("--mode", help="sim | paper | live (overrides TRADING_MODE)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Sim only: the session to scan (YYYY-MM-DD)")]
+
+
+def _settings(mode: TradingMode | None) -> Settings:
+    try:
+        settings = load_settings(**({"trading_mode": mode} if mode is not None else {}))
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _runtime(settings: Settings, as_of: str | None) -> ScanRuntime:
+    try:
+        session = date.fromisoformat(as_of) if as_of else None
+        return open_runtime(settings, session)
+    except (ValueError, ScanSetupError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_FAILURE)
+
+
+# ---- scan ---------------------------------------------------------------------------------------------------------
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def format_scan(payload: dict[str, Any], mode: str, path: Path) -> str:
+    stats = payload["stats"]
+    lines = [
+        f"== tradingd scan ({mode}) as of {payload['as_of']}: {len(payload['candidates'])} candidates "
+        f"from {stats['universe']} symbols ({stats['universe_source']}) ==",
+        f"{'#':>3}  {'symbol':8}{'score':>7}{'z':>8}{'rvol':>8}{'price':>10}{'chg%':>8}{'expl%':>7}  sector",
+    ]
+    for c in payload["candidates"]:
+        boom = "-" if c["explosion_probability"] is None else f"{c['explosion_probability']:.1f}"
+        lines.append(
+            f"{c['rank']:>3}  {c['symbol']:8}{c['score']:>7.1f}{c['zscore']:>8.2f}{c['rvol']:>8.2f}"
+            f"{c['price']:>10.2f}{c['change_pct']:>8.2f}{boom:>7}  {c['sector'] or ''}"
+        )
+    lines.append(f"baseline: {', '.join(payload['baseline']) or 'none'}")
+    lines.append("why:")
+    lines.extend(f"  {c['symbol']}: {c['reason']}" for c in payload["candidates"])
+    lines.append("stages:")
+    for stage in stats["stages"]:
+        rejected = _counts(stage["rejected"])
+        lines.append(
+            f"  {stage['name']:10}{stage['ms']:>9.3f} ms  {stage['in']:>6} -> {stage['out']:<6} {rejected}".rstrip()
+        )
+    cache = stats["cache"]
+    rate = "n/a" if cache["hit_rate"] is None else f"{cache['hit_rate']:.1%}"
+    lines.append(
+        f"volume cache: {cache['hits']}/{cache['looked_up']} fresh ({rate}), expected as_of {cache['expected_as_of']}"
+        f", missing {cache['missing']}, stale {cache['stale']}, ahead {cache['ahead']}"
+    )
+    lines.append(
+        f"compute {stats['compute_ms']:.3f} ms, elapsed {stats['elapsed_ms']:.1f} ms, api calls {stats['api_calls']}"
+    )
+    lines.append(f"written: {path}")
+    return "\n".join(lines)
+
+
+async def _scan(runtime: ScanRuntime) -> ScanResult:
+    with runtime.open_cache() as cache:
+        return await runtime.scanner(cache).run(runtime.universe, as_of=runtime.as_of, now=runtime.clock.now())
+
+
+def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Scan the whole universe once and write candidates.json (the daily 4:05 PM ET scan)."""
+    settings = _settings(mode)
+    runtime = _runtime(settings, as_of)
+    try:
+        result = asyncio.run(_scan(runtime))
+    except UniverseError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    payload = result.payload()
+    cache = payload["stats"]["cache"]
+    if not cache["hits"]:
+        raise _fail(
+            f"no fresh 20-day volume averages for {runtime.as_of} (cache needs as_of {cache['expected_as_of']}): "
+            f"run `tradingd cache refresh --stale{' --as-of ' + as_of if as_of else ''}` first; nothing written"
+        )
+    path = settings.candidates_file
+    t0 = time.perf_counter()
+    try:
+        write_candidates(path, payload)
+    except (CandidatesError, OSError) as error:
+        raise _fail(f"cannot write {path}: {error}") from None
+    write_ms = round((time.perf_counter() - t0) * 1000, 3)
+    if as_json:
+        typer.echo(json.dumps({**payload, "candidates_file": str(path), "write_ms": write_ms}))
+    else:
+        typer.echo(format_scan(payload, settings.mode.value, path))
+
+
+# ---- cache refresh ------------------------------------------------------------------------------------------------
+
+
+async def _refresh(runtime: ScanRuntime, stale: bool) -> tuple[RefreshStats, dict[str, Any]]:
+    config = ScanConfig.from_settings(runtime.settings)
+    universe = await runtime.universe.load()
+    with runtime.open_cache() as cache:
+        stats = await refresh_volume_cache(
+            cache,
+            runtime.market_data,
+            runtime.calendar,
+            static_screen(universe, config),
+            through=runtime.cache_as_of,
+            now=runtime.clock.now(),
+            stale_only=stale,
+            chunk_size=config.chunk_size,
+        )
+        return stats, cache.summary(runtime.cache_as_of)
+
+
+def cache_refresh(
+    mode: ModeOpt = None,
+    as_of: AsOfOpt = None,
+    stale: Annotated[bool, typer.Option("--stale", help="Refresh only entries missing or older than a day")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the 20-day average volumes the scan's RVOL needs (for the session `tradingd scan` would scan)."""
+    settings = _settings(mode)
+    runtime = _runtime(settings, as_of)
+    try:
+        stats, summary = asyncio.run(_refresh(runtime, stale))
+    except UniverseError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    document = {**stats.as_dict(), "cache": summary}
+    human = (
+        f"volume cache refreshed through {stats.through}: {stats.written} written, {stats.incomplete} without a "
+        f"complete 20-session window (removed), {stats.skipped_fresh} already fresh; "
+        f"{stats.api_calls} API calls, {stats.elapsed_ms:.1f} ms -> {summary['path']} ({summary['entries']} entries)"
+    )
+    typer.echo(json.dumps(document) if as_json else human)
+
+
+# ---- validate -----------------------------------------------------------------------------------------------------
+
+
+def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "status": "PASS" if ok else "FAIL", "detail": detail}
+
+
+async def _check_market_data(runtime: ScanRuntime) -> dict[str, Any]:
+    majors = list(runtime.major_symbols)
+    snapshots = await runtime.market_data.get_snapshots(majors)
+    missing = [s for s in majors if s not in snapshots]
+    bad = [
+        s
+        for s, snap in snapshots.items()
+        if not (np.isfinite(snap.price) and snap.price > 0 and np.isfinite(snap.volume) and snap.volume > 0)
+    ]
+    ok = not missing and not bad
+    detail = f"{len(snapshots)}/{len(majors)} major symbols with positive price and volume"
+    if missing:
+        detail += f"; missing {missing}"
+    if bad:
+        detail += f"; non-positive or NaN price/volume for {bad}"
+    return _check("market_data", ok, detail)
+
+
+def _check_cache(summary: dict[str, Any]) -> dict[str, Any]:
+    entries, fresh = summary["entries"], summary["fresh"]
+    ok = entries > 0 and fresh >= FRESH_SHARE_REQUIRED * entries
+    detail = (
+        f"{entries} entries, {fresh} fresh (as_of {summary['expected']}), {summary['stale']} stale, "
+        f"{summary['ahead']} ahead; need >= {FRESH_SHARE_REQUIRED:.0%} fresh"
+    )
+    return _check("volume_cache", ok, detail)
+
+
+async def _check_rvol(runtime: ScanRuntime, symbols: list[str]) -> dict[str, Any]:
+    with runtime.open_cache() as cache:
+        cached = cache.lookup(symbols)
+    rows = np.flatnonzero(cached.classify(runtime.cache_as_of)["fresh"])[:RVOL_SAMPLE]
+    if not rows.size:
+        return _check("rvol", False, "no fresh cache entries to compute RVOL from")
+    sample = [symbols[i] for i in rows]
+    snapshots = await runtime.market_data.get_snapshots(sample)
+    volume = np.array([snapshots[s].volume if s in snapshots else np.nan for s in sample])
+    avg = cached.avg_volume[rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rvol = volume / avg
+    finite = rvol[np.isfinite(rvol)]
+    in_range = bool(((finite > 0) & (finite <= 1000)).all())
+    varied = finite.size > 1 and np.unique(np.round(finite, 6)).size > 1 and float(finite.std()) > 0
+    ok = finite.size >= min(5, len(sample)) and in_range and varied
+    detail = (
+        f"{finite.size}/{len(sample)} real RVOL values"
+        + (f", min {finite.min():.2f}, median {np.median(finite):.2f}, max {finite.max():.2f}" if finite.size else "")
+        + ("" if in_range else "; values outside (0, 1000]")
+        + ("" if varied else "; values are uniform (defaults?)")
+    )
+    return _check("rvol", ok, detail)
+
+
+def _check_candidates(runtime: ScanRuntime) -> dict[str, Any]:
+    path = runtime.settings.candidates_file
+    try:
+        document = read_candidates(path)
+    except CandidatesError as error:
+        return _check("candidates", False, str(error))
+    now = runtime.clock.now()
+    required, today = required_as_of(runtime.calendar, now), runtime.calendar.session_date(now)
+    ok = required <= document.as_of <= today
+    freshness = "fresh" if ok else ("stale" if document.as_of < required else f"dated after {today}")
+    detail = (
+        f"{path}: schema valid, as_of {document.as_of} ({freshness}; need {required}), "
+        f"{len(document.candidates)} candidates + baseline {list(document.baseline)}"
+    )
+    return _check("candidates", ok, detail)
+
+
+async def _validate(runtime: ScanRuntime) -> list[dict[str, Any]]:
+    config = ScanConfig.from_settings(runtime.settings)
+    checks = [_check("settings", True, f"mode {runtime.settings.mode.value}, scanning as of {runtime.as_of}")]
+    try:
+        checks.append(await _check_market_data(runtime))
+    except Exception as error:  # unreachable data is a FAIL to report, not a crash
+        checks.append(_check("market_data", False, f"unreachable: {error}"))
+    with runtime.open_cache() as cache:
+        checks.append(_check_cache(cache.summary(runtime.cache_as_of)))
+    try:
+        universe = await runtime.universe.load()
+        checks.append(await _check_rvol(runtime, static_screen(universe, config)))
+    except Exception as error:  # same: report it
+        checks.append(_check("rvol", False, f"cannot compute: {error}"))
+    checks.append(_check_candidates(runtime))
+    return checks
+
+
+def validate(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Check the data path end to end; PASS/FAIL per check, exit 1 on any FAIL (2 on bad configuration)."""
+    try:
+        settings = load_settings(**({"trading_mode": mode} if mode is not None else {}))
+    except ConfigError as error:
+        checks = [_check("settings", False, str(error))]
+        typer.echo(json.dumps({"ok": False, "checks": checks}) if as_json else f"FAIL  settings  {error}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = _runtime(settings, as_of)
+    checks = asyncio.run(_validate(runtime))
+    ok = all(c["status"] == "PASS" for c in checks)
+    if as_json:
+        typer.echo(
+            json.dumps({"ok": ok, "mode": settings.mode.value, "as_of": runtime.as_of.isoformat(), "checks": checks})
+        )
+    else:
+        typer.echo("\n".join(f"{c['status']:4}  {c['name']:12}  {c['detail']}" for c in checks))
+    if not ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `scan`, `validate` and the `cache` group (`cache refresh`) to the `tradingd` app."""
+    app.command("scan")(scan)
+    app.command("validate")(validate)
+    cache_app = typer.Typer(no_args_is_help=True, help="The 20-day average volume cache behind RVOL.")
+    cache_app.command("refresh")(cache_refresh)
+    app.add_typer(cache_app, name="cache")

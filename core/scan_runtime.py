@@ -1,0 +1,145 @@
+"""Everything a scan needs, chosen by mode: market data, clock, universe, cache path and the session to scan.
+
+sim        → `ReplayMarketData` over the bundled bars with a `SimClock` at the scan time (16:05 ET) of the session
+             scanned: the last bundled session unless `--as-of` says otherwise; universe = SCAN_UNIVERSE or the
+             bundled constituents file.
+paper/live → `AlpacaMarketData` with the wall clock; universe = SCAN_UNIVERSE, else every active tradable US equity
+             the adapter lists (`AssetDirectory`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Protocol
+
+from agents.daily_scan import DailyScanner, ScanConfig
+from config.settings import Settings
+from core.bars import BarHistory, load_daily_bars
+from core.broker.base import MarketData
+from core.clock import LiveClock, NyseCalendar, SimClock
+from core.types import TradingMode
+from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
+from core.volume_cache import VolumeCache, cache_target
+
+# In paper/live the market-data check asks for the baseline (SPY, QQQ) and these large caps.
+LIVE_MAJOR_SYMBOLS = ("AAPL", "MSFT")
+SIM_MAJOR_COUNT = 5
+
+
+class ScanSetupError(Exception):
+    """The scan cannot be set up (bad --as-of, missing data file, no universe): exit code 2."""
+
+
+class _Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRuntime:
+    settings: Settings
+    calendar: NyseCalendar
+    clock: _Clock
+    market_data: MarketData
+    as_of: date
+    universe: UniverseSource
+    cache_path: Path
+    major_symbols: tuple[str, ...]
+
+    @property
+    def cache_as_of(self) -> date:
+        """The session the volume cache must be through for this scan."""
+        return cache_target(self.calendar, self.as_of)
+
+    def open_cache(self) -> VolumeCache:
+        return VolumeCache(self.cache_path)
+
+    def scanner(self, cache: VolumeCache) -> DailyScanner:
+        return DailyScanner(self.market_data, cache, self.calendar, ScanConfig.from_settings(self.settings))
+
+
+def volume_cache_path(settings: Settings) -> Path:
+    """One cache per mode: bundled 2018 volumes must never meet live ones."""
+    return settings.data_dir / f"volume_cache.{settings.mode.value}.db"
+
+
+def default_as_of(calendar: NyseCalendar, now: datetime) -> date:
+    """The session a scan started at `now` describes: today once it has opened, else the last completed one."""
+    today = calendar.session_date(now)
+    if calendar.is_trading_day(today) and now >= calendar.session_open(today):
+        return today
+    return calendar.last_completed_session(now)
+
+
+def open_runtime(settings: Settings, as_of: date | None = None) -> ScanRuntime:
+    calendar = NyseCalendar()
+    if settings.mode is TradingMode.SIM:
+        return _sim_runtime(settings, calendar, as_of)
+    if as_of is not None:
+        raise ScanSetupError("--as-of is only for sim mode: paper/live scan the latest session")
+    return _live_runtime(settings, calendar)
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_history(path: Path) -> BarHistory:
+    # Decompressing five years of bars takes a second or two; a process that scans and validates reads them once.
+    return load_daily_bars(path)
+
+
+def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None) -> ScanRuntime:
+    from core.bars import largest_by_market_cap, load_universe, ns_to_datetime  # noqa: PLC0415 - sim only
+    from core.broker.replay import ReplayMarketData  # noqa: PLC0415 - sim only
+
+    if not settings.sim_data_file.exists():
+        raise ScanSetupError(f"SIM_DATA_FILE: {settings.sim_data_file} does not exist")
+    history = _bundled_history(settings.sim_data_file)
+    sessions = [calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns]
+    if not sessions:
+        raise ScanSetupError(f"SIM_DATA_FILE: {settings.sim_data_file} holds no bars")
+    session = as_of or sessions[-1]
+    if session not in set(sessions):
+        raise ScanSetupError(f"--as-of {session}: not a session of the bundled data ({sessions[0]}..{sessions[-1]})")
+    clock = SimClock(calendar.scan_time(session))
+    universe_file = settings.scan_universe or settings.sim_universe_file
+    majors = largest_by_market_cap(load_universe(settings.sim_universe_file), SIM_MAJOR_COUNT, set(history.symbols))
+    return ScanRuntime(
+        settings=settings,
+        calendar=calendar,
+        clock=clock,
+        market_data=ReplayMarketData(history, clock),
+        as_of=session,
+        universe=FileUniverse(universe_file),
+        cache_path=volume_cache_path(settings),
+        major_symbols=tuple(majors),
+    )
+
+
+def _live_runtime(settings: Settings, calendar: NyseCalendar) -> ScanRuntime:
+    try:
+        # Imported by name: the adapter is the only importer of alpaca.data and is not needed in sim.
+        adapter = importlib.import_module("core.broker.alpaca_data")
+    except ImportError as error:
+        raise ScanSetupError(f"the Alpaca market-data adapter is unavailable: {error}") from None
+
+    clock = LiveClock()
+    market_data: MarketData = adapter.AlpacaMarketData(settings, clock=clock)
+    universe: UniverseSource
+    if settings.scan_universe is not None:
+        universe = FileUniverse(settings.scan_universe)
+    elif isinstance(market_data, AssetDirectory):
+        universe = DirectoryUniverse(market_data)
+    else:
+        raise ScanSetupError("SCAN_UNIVERSE is required: the market-data adapter cannot list tradable equities")
+    return ScanRuntime(
+        settings=settings,
+        calendar=calendar,
+        clock=clock,
+        market_data=market_data,
+        as_of=default_as_of(calendar, clock.now()),
+        universe=universe,
+        cache_path=volume_cache_path(settings),
+        major_symbols=tuple(dict.fromkeys([*settings.baseline_symbols, *LIVE_MAJOR_SYMBOLS])),
+    )

@@ -1,0 +1,169 @@
+"""When the daemon runs the daily scan, and the job that runs it.
+
+The scan of session S is due from S's close + 5 minutes (16:05 ET, 13:05 ET on an early close) until the next
+session opens, and only if it has not run yet: the last scanned session is persisted in the state store (flag
+`last_scan_date`), so a restart after 16:05 does not scan twice. Weekends and holidays are not sessions, so no scan
+is ever *for* one; a scan missed while the daemon was down (say Friday's) runs once at start-up if the next session
+has not opened yet, and is skipped otherwise, because a snapshot taken after the open no longer shows session S.
+A failed scan is retried after `retry_after` (not in a tight loop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from agents.daily_scan import DailyScanner, ScanResult, static_screen
+from core.broker.base import MarketData
+from core.candidates import required_as_of, write_candidates
+from core.clock import NyseCalendar
+from core.universe import Universe, UniverseSource
+from core.volume_cache import VolumeCache, cache_target, refresh_volume_cache
+
+log = structlog.get_logger(__name__)
+
+LAST_SCAN_FLAG = "last_scan_date"
+DEFAULT_RETRY_AFTER = timedelta(minutes=15)
+
+
+class FlagStore(Protocol):
+    """The part of `StateStore` the schedule needs."""
+
+    def get_flag(self, name: str) -> str | None: ...
+
+    def set_flag(self, name: str, value: str) -> None: ...
+
+
+class ScanSchedule:
+    def __init__(
+        self, calendar: NyseCalendar, store: FlagStore, *, retry_after: timedelta = DEFAULT_RETRY_AFTER
+    ) -> None:
+        self._calendar = calendar
+        self._store = store
+        self._retry_after = retry_after
+        self._failed: tuple[date, datetime] | None = None
+
+    def last_scan_date(self) -> date | None:
+        value = self._store.get_flag(LAST_SCAN_FLAG)
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            log.warning("scan_flag_unreadable", flag=LAST_SCAN_FLAG, value=value)
+            return None
+
+    def due_session(self, now: datetime) -> date | None:
+        """The session whose scan should run now, or None."""
+        session = required_as_of(self._calendar, now)
+        if now >= self._calendar.session_open(self._calendar.next_session(session)):
+            return None
+        last = self.last_scan_date()
+        if last is not None and last >= session:
+            return None
+        if self._failed is not None and self._failed[0] == session and now < self._failed[1] + self._retry_after:
+            return None
+        return session
+
+    def due(self, now: datetime) -> bool:
+        return self.due_session(now) is not None
+
+    def next_run(self, now: datetime) -> datetime:
+        """When the next scan is due: now if one is due, the retry time after a failure, else the next scan time."""
+        if self.due(now):
+            return now
+        if self._failed is not None:
+            session, failed_at = self._failed
+            retry = failed_at + self._retry_after
+            last = self.last_scan_date()
+            still_open = retry < self._calendar.session_open(self._calendar.next_session(session))
+            if still_open and (last is None or last < session):
+                return retry
+        today = self._calendar.session_date(now)
+        session = today if self._calendar.is_trading_day(today) else self._calendar.next_session(today)
+        if self._calendar.scan_time(session) <= now:
+            session = self._calendar.next_session(session)
+        return self._calendar.scan_time(session)
+
+    def mark_done(self, session: date) -> None:
+        self._store.set_flag(LAST_SCAN_FLAG, session.isoformat())
+        self._failed = None
+
+    def mark_failed(self, session: date, now: datetime) -> None:
+        self._failed = (session, now)
+
+
+class _Loaded:
+    """A universe already loaded, so the refresh and the scan read it once."""
+
+    def __init__(self, universe: Universe) -> None:
+        self._universe = universe
+
+    async def load(self) -> Universe:
+        return self._universe
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    session: date
+    result: ScanResult
+    path: Path
+
+
+class DailyScanJob:
+    """What the daemon calls: `if job.due(now): await job.run(now)` — refresh stale volumes, scan, write, record."""
+
+    def __init__(
+        self,
+        *,
+        schedule: ScanSchedule,
+        scanner: DailyScanner,
+        universe: UniverseSource,
+        cache: VolumeCache,
+        market_data: MarketData,
+        calendar: NyseCalendar,
+        candidates_path: Path,
+    ) -> None:
+        self.schedule = schedule
+        self._scanner = scanner
+        self._universe = universe
+        self._cache = cache
+        self._md = market_data
+        self._calendar = calendar
+        self._path = candidates_path
+
+    def due(self, now: datetime) -> bool:
+        return self.schedule.due(now)
+
+    async def run(self, now: datetime) -> JobOutcome | None:
+        """Run the due scan; None when none is due or it failed (logged, retried after `retry_after`)."""
+        session = self.schedule.due_session(now)
+        if session is None:
+            return None
+        try:
+            universe = await self._universe.load()
+            refresh = await refresh_volume_cache(
+                self._cache,
+                self._md,
+                self._calendar,
+                static_screen(universe, self._scanner.config),
+                through=cache_target(self._calendar, session),
+                now=now,
+                stale_only=True,
+                chunk_size=self._scanner.config.chunk_size,
+            )
+            result = await self._scanner.run(_Loaded(universe), as_of=session, now=now)
+            payload = result.payload()
+            payload["stats"]["cache_refresh"] = refresh.as_dict()
+            write_candidates(self._path, payload)
+        except Exception as error:  # a failed scan must not stop the daemon: it trades its fallback symbols
+            self.schedule.mark_failed(session, now)
+            log.exception("daily_scan_failed", session=session.isoformat(), error=str(error))
+            return None
+        self.schedule.mark_done(session)
+        log.info("daily_scan_written", session=session.isoformat(), path=str(self._path), symbols=result.symbols)
+        return JobOutcome(session=session, result=result, path=self._path)

@@ -1,0 +1,48 @@
+"""Tests for core/daily_window.py: batched fetch of the last sessions' bars, aligned by New York date."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pytest
+
+from core.bars import BarHistory
+from core.broker.replay import ReplayMarketData
+from core.clock import NyseCalendar, SimClock
+from core.daily_window import fetch_daily_window, last_sessions
+
+
+def test_last_sessions_skips_weekends_and_holidays(calendar: NyseCalendar) -> None:
+    sessions = last_sessions(calendar, date(2018, 1, 17), 4)
+    assert sessions == [date(2018, 1, 11), date(2018, 1, 12), date(2018, 1, 16), date(2018, 1, 17)]
+    with pytest.raises(ValueError, match="not an NYSE trading day"):
+        last_sessions(calendar, date(2018, 1, 15), 4)
+
+
+async def test_window_matches_the_history_rows_and_batches_by_chunk(
+    small_history: BarHistory, calendar: NyseCalendar
+) -> None:
+    market = ReplayMarketData(small_history, SimClock(datetime(2018, 2, 8, tzinfo=UTC)))
+    symbols = ("XOM", "AAPL", "NOPE", "FTV")
+    frame = await fetch_daily_window(market, calendar, symbols, last_sessions(calendar, date(2018, 2, 7), 20), 2)
+    assert market.api_calls == 2
+    assert frame.symbols == symbols
+    for i, symbol in enumerate(symbols):
+        if symbol == "NOPE":
+            assert np.isnan(frame.close[:, i]).all()
+            continue
+        column = small_history.symbols.index(symbol)
+        np.testing.assert_array_equal(frame.close[:, i], small_history.close[-20:, column])
+        np.testing.assert_array_equal(frame.volume[:, i], small_history.volume[-20:, column])
+    np.testing.assert_array_equal(frame.timestamps, small_history.timestamps[-20:])
+
+
+async def test_sessions_the_data_does_not_have_yet_stay_missing(
+    small_history: BarHistory, calendar: NyseCalendar
+) -> None:
+    # The clock is at 2018-02-06 noon: the 2018-02-07 bar does not exist yet, so its row stays NaN.
+    market = ReplayMarketData(small_history, SimClock(datetime(2018, 2, 6, 17, 0, tzinfo=UTC)))
+    frame = await fetch_daily_window(market, calendar, ("AAPL",), last_sessions(calendar, date(2018, 2, 7), 3), 200)
+    assert np.isfinite(frame.close[:2, 0]).all()
+    assert np.isnan(frame.close[2, 0])

@@ -1,0 +1,207 @@
+"""Tests for core/scan_schedule.py: 16:05 ET on NYSE sessions (13:05 on early closes), once per session across
+restarts, and the daily job end to end in sim. Dates come from the XNYS calendar: freezegun sets the wall clock that
+`LiveClock` reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from agents.daily_scan import DailyScanner, ScanConfig
+from core.bars import BarHistory
+from core.broker.replay import ReplayMarketData
+from core.candidates import read_candidates
+from core.clock import LiveClock, NyseCalendar, SimClock
+from core.scan_schedule import LAST_SCAN_FLAG, DailyScanJob, ScanSchedule
+from core.store import StateStore
+from core.universe import FileUniverse, Universe, UniverseSource
+from core.volume_cache import VolumeCache
+
+CONSTITUENTS = Path(__file__).resolve().parents[2] / "data" / "sp500_constituents_2018-02.csv"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    return StateStore(tmp_path / "state.db")
+
+
+def due_at(schedule: ScanSchedule, moment: str) -> date | None:
+    with freeze_time(moment):
+        return schedule.due_session(LiveClock().now())
+
+
+def test_normal_day_is_due_from_1605_new_york(calendar: NyseCalendar, store: StateStore) -> None:
+    schedule = ScanSchedule(calendar, store)
+    store.set_flag(LAST_SCAN_FLAG, "2018-02-06")
+    assert due_at(schedule, "2018-02-07 21:04:59+00:00") is None  # 16:04:59 EST
+    assert due_at(schedule, "2018-02-07 21:05:00+00:00") == date(2018, 2, 7)
+    schedule.mark_done(date(2018, 2, 7))
+    assert due_at(schedule, "2018-02-07 21:06:00+00:00") is None
+    assert store.get_flag(LAST_SCAN_FLAG) == "2018-02-07"
+
+
+def test_daylight_saving_time_keeps_1605_new_york(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2017-07-05")
+    schedule = ScanSchedule(calendar, store)
+    assert due_at(schedule, "2017-07-06 20:04:00+00:00") is None  # 16:04 EDT
+    assert due_at(schedule, "2017-07-06 20:05:00+00:00") == date(2017, 7, 6)
+
+
+def test_early_close_is_due_five_minutes_after_1300(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2017-11-22")
+    schedule = ScanSchedule(calendar, store)
+    # Friday after Thanksgiving 2017: the market closed at 13:00 EST.
+    assert due_at(schedule, "2017-11-24 18:04:00+00:00") is None
+    assert due_at(schedule, "2017-11-24 18:05:00+00:00") == date(2017, 11, 24)
+
+
+def test_holiday_is_never_a_scan_day(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2018-01-12")
+    schedule = ScanSchedule(calendar, store)
+    assert due_at(schedule, "2018-01-15 21:05:00+00:00") is None  # Martin Luther King Jr. Day
+    assert due_at(schedule, "2018-01-15 23:59:00+00:00") is None
+    assert due_at(schedule, "2018-01-16 21:05:00+00:00") == date(2018, 1, 16)
+
+
+def test_weekend_is_never_a_scan_day(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2018-02-09")
+    schedule = ScanSchedule(calendar, store)
+    for moment in ("2018-02-10 21:05:00+00:00", "2018-02-11 21:05:00+00:00", "2018-02-12 14:00:00+00:00"):
+        assert due_at(schedule, moment) is None, moment
+    assert due_at(schedule, "2018-02-12 21:05:00+00:00") == date(2018, 2, 12)
+
+
+def test_restart_after_1605_does_not_scan_twice(tmp_path: Path, calendar: NyseCalendar) -> None:
+    path = tmp_path / "state.db"
+    with StateStore(path) as first_run:
+        schedule = ScanSchedule(calendar, first_run)
+        assert due_at(schedule, "2018-02-07 21:05:00+00:00") == date(2018, 2, 7)
+        schedule.mark_done(date(2018, 2, 7))
+    with StateStore(path) as after_restart:
+        schedule = ScanSchedule(calendar, after_restart)
+        assert due_at(schedule, "2018-02-07 21:30:00+00:00") is None
+        assert due_at(schedule, "2018-02-08 03:00:00+00:00") is None
+
+
+def test_restart_after_1605_before_the_scan_ran_scans_once(tmp_path: Path, calendar: NyseCalendar) -> None:
+    with StateStore(tmp_path / "state.db") as store:
+        store.set_flag(LAST_SCAN_FLAG, "2018-02-06")
+        schedule = ScanSchedule(calendar, store)
+        assert due_at(schedule, "2018-02-07 22:30:00+00:00") == date(2018, 2, 7)
+
+
+def test_missed_scan_catches_up_before_the_next_open_only(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2018-02-08")
+    schedule = ScanSchedule(calendar, store)
+    # Friday's scan was missed (daemon down): it runs for Friday on Saturday or Monday before the open...
+    assert due_at(schedule, "2018-02-10 12:00:00+00:00") == date(2018, 2, 9)
+    assert due_at(schedule, "2018-02-12 14:29:00+00:00") == date(2018, 2, 9)
+    # ...but not once Monday has opened: a snapshot then shows Monday, not Friday.
+    assert due_at(schedule, "2018-02-12 14:30:00+00:00") is None
+
+
+def test_failed_scan_is_retried_after_the_retry_delay(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2018-02-06")
+    schedule = ScanSchedule(calendar, store, retry_after=timedelta(minutes=15))
+    schedule.mark_failed(date(2018, 2, 7), datetime(2018, 2, 7, 21, 5, tzinfo=UTC))
+    assert due_at(schedule, "2018-02-07 21:19:00+00:00") is None
+    assert due_at(schedule, "2018-02-07 21:20:00+00:00") == date(2018, 2, 7)
+
+
+def test_next_run_after_a_failure_is_the_retry_time(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2018-02-06")
+    schedule = ScanSchedule(calendar, store, retry_after=timedelta(minutes=15))
+    schedule.mark_failed(date(2018, 2, 7), datetime(2018, 2, 7, 21, 5, tzinfo=UTC))
+    with freeze_time("2018-02-07 21:10:00+00:00"):
+        assert schedule.next_run(LiveClock().now()) == datetime(2018, 2, 7, 21, 20, tzinfo=UTC)
+    schedule.mark_done(date(2018, 2, 7))
+    with freeze_time("2018-02-07 21:10:00+00:00"):
+        assert schedule.next_run(LiveClock().now()) == datetime(2018, 2, 8, 21, 5, tzinfo=UTC)
+
+
+def test_unreadable_flag_counts_as_never_scanned(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "yesterday")
+    schedule = ScanSchedule(calendar, store)
+    assert schedule.last_scan_date() is None
+    assert due_at(schedule, "2018-02-07 21:05:00+00:00") == date(2018, 2, 7)
+
+
+def test_next_run(calendar: NyseCalendar, store: StateStore) -> None:
+    store.set_flag(LAST_SCAN_FLAG, "2018-02-09")
+    schedule = ScanSchedule(calendar, store)
+    with freeze_time("2018-02-10 12:00:00+00:00"):
+        assert schedule.next_run(LiveClock().now()) == datetime(2018, 2, 12, 21, 5, tzinfo=UTC)
+    store.set_flag(LAST_SCAN_FLAG, "2017-11-22")
+    with freeze_time("2017-11-24 15:00:00+00:00"):
+        assert schedule.next_run(LiveClock().now()) == datetime(2017, 11, 24, 18, 5, tzinfo=UTC)
+
+
+# ---- the job -------------------------------------------------------------------------------------------------------
+
+
+class _Small:
+    """The constituents file restricted to the symbols of the small real history."""
+
+    def __init__(self, history: BarHistory) -> None:
+        self._symbols = set(history.symbols)
+
+    async def load(self) -> Universe:
+        full = await FileUniverse(CONSTITUENTS).load()
+        frame = full.frame[full.frame["symbol"].isin(self._symbols)].reset_index(drop=True)
+        return Universe(frame, has_market_cap=True, source="small")
+
+
+class _Broken:
+    async def load(self) -> Universe:
+        raise OSError("universe file on a dead disk")
+
+
+def job_for(
+    tmp_path: Path, history: BarHistory, calendar: NyseCalendar, store: StateStore, universe: UniverseSource
+) -> tuple[DailyScanJob, SimClock]:
+    clock = SimClock(calendar.scan_time(date(2018, 2, 7)))
+    market = ReplayMarketData(history, clock)
+    cache = VolumeCache(tmp_path / "volume_cache.db")
+    job = DailyScanJob(
+        schedule=ScanSchedule(calendar, store),
+        scanner=DailyScanner(market, cache, calendar, ScanConfig()),
+        universe=universe,
+        cache=cache,
+        market_data=market,
+        calendar=calendar,
+        candidates_path=tmp_path / "candidates.json",
+    )
+    return job, clock
+
+
+async def test_job_refreshes_scans_writes_and_records_once(
+    tmp_path: Path, small_history: BarHistory, calendar: NyseCalendar, store: StateStore
+) -> None:
+    job, clock = job_for(tmp_path, small_history, calendar, store, _Small(small_history))
+    assert job.due(clock.now())
+    outcome = await job.run(clock.now())
+    assert outcome is not None
+    assert outcome.session == date(2018, 2, 7)
+    document = read_candidates(tmp_path / "candidates.json")
+    assert document.as_of == date(2018, 2, 7)
+    assert document.symbols == outcome.result.symbols
+    assert document.stats["cache_refresh"]["written"] == 6  # the volume cache was filled before the scan
+    assert store.get_flag(LAST_SCAN_FLAG) == "2018-02-07"
+    assert not job.due(clock.now())
+    assert await job.run(clock.now()) is None
+
+
+async def test_failed_job_does_not_raise_and_keeps_the_old_file(
+    tmp_path: Path, small_history: BarHistory, calendar: NyseCalendar, store: StateStore
+) -> None:
+    (tmp_path / "candidates.json").write_text("previous")
+    job, clock = job_for(tmp_path, small_history, calendar, store, _Broken())
+    assert await job.run(clock.now()) is None
+    assert (tmp_path / "candidates.json").read_text() == "previous"
+    assert store.get_flag(LAST_SCAN_FLAG) is None
+    assert not job.due(clock.now())  # retried later, not in a tight loop
+    clock.advance(15 * 60)
+    assert job.due(clock.now())
