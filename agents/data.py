@@ -72,12 +72,21 @@ class DataAgent:
         self.symbols = tuple(symbols)
         self._lookback = lookback
         self._bar_interval = bar_interval
+        self._chunk_size = chunk_size
         self._chunks = _chunks(self.symbols, chunk_size)
         self._window = BarFrame.empty(self.symbols)
         self._rolling = RollingWindow(self.symbols, lookback)
         self._last_ts: np.datetime64 | None = None
         self.rejected: Counter[str] = Counter()
         self.bars_accepted = 0
+
+    def set_symbols(self, symbols: tuple[str, ...]) -> None:
+        """Watch other symbols from the next fetch on; the window is warmed up again from scratch."""
+        self.symbols = tuple(symbols)
+        self._chunks = _chunks(self.symbols, self._chunk_size)
+        self._window = BarFrame.empty(self.symbols)
+        self._rolling = RollingWindow(self.symbols, self._lookback)
+        self._last_ts = None
 
     @property
     def window(self) -> BarFrame:

@@ -16,8 +16,10 @@ from typing import Any
 
 import structlog
 
+from agents.daily_scan import DailyScanner, ScanConfig
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
+from agents.focus_scoring import FocusScorer
 from agents.risk import FLAG_HALTED, RiskAgent, RiskLimits
 from agents.scanner import ScannerAgent, ZScoreParams
 from agents.signal_validator import SignalValidator
@@ -26,10 +28,15 @@ from config.settings import PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
+from core.focus import FocusManager
 from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from core.portfolio import PortfolioView
+from core.scan_runtime import volume_cache_path
+from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.store import StateStore
 from core.types import Asset, Tier, TradingMode
+from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
+from core.volume_cache import VolumeCache
 
 log = structlog.get_logger(__name__)
 
@@ -135,8 +142,12 @@ def build_sim(
     db = state_db_path(settings)
     if fresh_state:
         reset_sim_state(db)
-    schedule = SimSchedule(clock, calendar, sessions)
-    return _assemble(settings, clock, calendar, schedule, market_data, broker, tiers, db, on_iteration)
+    schedule = SimSchedule(clock, calendar, sessions, scan=settings.use_scanner)
+    # The replay writes its daily candidates beside its own state, never over the user's CANDIDATES_FILE.
+    candidates = db.parent / "candidates.json"
+    return _assemble(
+        settings, clock, calendar, schedule, market_data, broker, tiers, default_tiers, db, candidates, on_iteration
+    )
 
 
 def build_live(settings: Settings, *, on_iteration: Callable[[dict[str, Any]], None] | None = None) -> App:
@@ -150,7 +161,17 @@ def build_live(settings: Settings, *, on_iteration: Callable[[dict[str, Any]], N
     broker = AlpacaBroker(settings, clock=clock)
     schedule = MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
     return _assemble(
-        settings, clock, calendar, schedule, market_data, broker, tiers, state_db_path(settings), on_iteration
+        settings,
+        clock,
+        calendar,
+        schedule,
+        market_data,
+        broker,
+        tiers,
+        PAPER_TIERS,
+        state_db_path(settings),
+        settings.candidates_file,
+        on_iteration,
     )
 
 
@@ -162,11 +183,18 @@ def _assemble(
     market_data: MarketData,
     broker: Broker,
     tiers: dict[str, Tier],
+    default_tiers: dict[str, Tier],
     db: Path,
+    candidates: Path,
     on_iteration: Callable[[dict[str, Any]], None] | None,
 ) -> App:
-    symbols = tuple(tiers)
     store = StateStore(db)
+    focus = (
+        build_focus(settings, clock, calendar, market_data, store, candidates, fallback=tuple(tiers))
+        if settings.use_scanner
+        else None
+    )
+    symbols = focus.load(clock.now(), held=store.load_positions()) if focus else tuple(tiers)
     bus = EventBus()
     portfolio = PortfolioView(broker)
     interval = BAR_INTERVALS[settings.bar_timeframe]
@@ -190,7 +218,8 @@ def _assemble(
     validator = SignalValidator(
         bus, portfolio, clock, max_age=timedelta(seconds=settings.signal_max_age_seconds), assets=assets
     )
-    config = TierConfig.from_settings(settings, tiers)
+    # Tiers for any symbol the daemon may come to watch (scanner picks too); unlisted symbols are TIER3.
+    config = TierConfig.from_settings(settings, {**default_tiers, **tiers, **settings.symbol_tiers})
     tracker = TierExposureTracker(config)
     sizer = TieredPositionSizer(config)
     risk = RiskAgent(bus, sizer, tracker, RiskLimits.from_settings(settings), store, clock)
@@ -209,9 +238,60 @@ def _assemble(
         execution=execution,
         store=store,
         assets=assets,
+        broker=broker,
+        focus=focus,
         on_iteration=on_iteration,
     )
     return App(settings, orchestrator, store, broker, market_data, tiers, symbols)
+
+
+def build_focus(
+    settings: Settings,
+    clock: Clock,
+    calendar: NyseCalendar,
+    market_data: MarketData,
+    store: StateStore,
+    candidates: Path,
+    *,
+    fallback: tuple[str, ...],
+) -> FocusManager:
+    """The daily scan job and the intraday scorer, for USE_SCANNER=true."""
+    cache = VolumeCache(volume_cache_path(settings))
+    universe_file = settings.scan_universe or settings.sim_universe_file
+    if (
+        settings.mode is not TradingMode.SIM
+        and settings.scan_universe is None
+        and isinstance(market_data, AssetDirectory)
+    ):
+        universe: UniverseSource = DirectoryUniverse(market_data)
+    else:
+        universe = FileUniverse(universe_file)
+    job = DailyScanJob(
+        schedule=ScanSchedule(calendar, store),
+        scanner=DailyScanner(market_data, cache, calendar, ScanConfig.from_settings(settings)),
+        universe=universe,
+        cache=cache,
+        market_data=market_data,
+        calendar=calendar,
+        candidates_path=candidates,
+    )
+    scorer = FocusScorer(
+        market_data,
+        calendar,
+        interval_minutes=settings.scoring_interval_minutes,
+        window=settings.zscore_window,
+        chunk_size=settings.data_chunk_size,
+        store=store,
+    )
+    return FocusManager(
+        job=job,
+        scorer=scorer,
+        calendar=calendar,
+        candidates_path=candidates,
+        fallback=fallback,
+        baseline=settings.baseline_symbols,
+        top_n=settings.scanner_top_n,
+    )
 
 
 async def load_assets(app: App) -> None:

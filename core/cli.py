@@ -19,10 +19,13 @@ from typing import Annotated, Any
 import structlog
 import typer
 
+from agents.focus_scoring import persisted_scores
 from agents.risk import halt_trading, resume_trading
 from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
 from core.app import App, SetupError, build_live, build_sim, configured_tiers, load_assets, state_db_path
+from core.cli_scan import register as register_scan_commands
+from core.clock import LiveClock
 from core.logging import configure_logging
 from core.orchestrator import RunStats
 from core.store import StateStore
@@ -30,6 +33,7 @@ from core.types import TradingMode
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-agent trading daemon for US equities.")
 log = structlog.get_logger("tradingd")
+register_scan_commands(app)  # scan, validate, cache refresh
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -201,6 +205,7 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
     with _open_store(settings) as store:
         summary = store.summary()
         positions = store.load_positions()
+        summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
     tracker = TierExposureTracker(TierConfig.from_settings(settings, configured_tiers(settings)))
     tracker.rebuild(positions)
     values = [p.market_value for p in positions.values()]

@@ -7,6 +7,7 @@ runs scanner → validator on the bus) → risk decides → execution submits �
 from __future__ import annotations
 
 import asyncio
+import enum
 import signal
 import time
 from collections import Counter
@@ -24,8 +25,10 @@ from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
 from agents.sizing import TierExposureTracker
+from core.broker.base import Broker
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar
+from core.focus import FocusManager
 from core.messages import IterationCompleted, IterationStarted, Message, OrderApproved, OrderDenied
 from core.portfolio import PortfolioView
 from core.store import StateStore
@@ -34,24 +37,33 @@ from core.types import Asset
 log = structlog.get_logger(__name__)
 
 
-class Schedule(Protocol):
-    """Yields once per due iteration; it moves the clock in sim and waits for it in paper/live."""
+class Tick(enum.Enum):
+    ITERATE = "iterate"  # run one pipeline iteration
+    SCAN = "scan"  # the market is closed: a chance to run the daily scan if it is due
 
-    def __aiter__(self) -> AsyncIterator[None]: ...
+
+class Schedule(Protocol):
+    """Yields what is due; it moves the clock in sim and waits for it in paper/live."""
+
+    def __aiter__(self) -> AsyncIterator[Tick]: ...
 
 
 class SimSchedule:
-    """One iteration per replayed session, at that session's close (the daily bar is complete then)."""
+    """One iteration per replayed session at its close (the daily bar is complete then), then the 16:05 scan tick."""
 
-    def __init__(self, clock: Any, calendar: NyseCalendar, sessions: list[date]) -> None:
+    def __init__(self, clock: Any, calendar: NyseCalendar, sessions: list[date], *, scan: bool = False) -> None:
         self._clock = clock
         self._calendar = calendar
+        self._scan = scan
         self.sessions = sessions
 
-    async def __aiter__(self) -> AsyncIterator[None]:
+    async def __aiter__(self) -> AsyncIterator[Tick]:
         for session in self.sessions:
             self._clock.set(self._calendar.session_close(session))
-            yield
+            yield Tick.ITERATE
+            if self._scan:
+                self._clock.set(self._calendar.scan_time(session))
+                yield Tick.SCAN
 
 
 class MarketHoursSchedule:
@@ -64,20 +76,22 @@ class MarketHoursSchedule:
         self._calendar = calendar
         self._interval = interval
 
-    async def __aiter__(self) -> AsyncIterator[None]:
+    async def __aiter__(self) -> AsyncIterator[Tick]:
         announced = None
         while True:
             now = self._clock.now()
             if self._calendar.is_open(now):
-                yield
+                yield Tick.ITERATE
                 await self._clock.sleep(self._interval)
                 continue
+            yield Tick.SCAN  # the daily scan job decides whether one is due (16:05 ET, once per session)
+            now = self._clock.now()
             next_open = self._calendar.next_open(now)
             if announced != next_open:
                 log.info("market_closed_waiting", next_open=next_open.isoformat())
                 announced = next_open
             wait = (next_open - now).total_seconds()
-            await self._clock.sleep(min(max(wait, 1.0), self.MAX_NAP_SECONDS))
+            await self._clock.sleep(min(max(wait, 1.0), self.MAX_NAP_SECONDS, self._interval))
 
 
 @dataclass
@@ -119,6 +133,8 @@ class Orchestrator:
         execution: ExecutionAgent,
         store: StateStore,
         assets: dict[str, Asset],
+        broker: Broker,
+        focus: FocusManager | None = None,
         on_iteration: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.bus = bus
@@ -134,6 +150,8 @@ class Orchestrator:
         self.execution = execution
         self.store = store
         self.assets = assets
+        self.broker = broker
+        self.focus = focus
         self.stats = RunStats()
         self._journal: list[Message] = []
         self._stop = asyncio.Event()
@@ -168,9 +186,12 @@ class Orchestrator:
                 pass
         self.bus.start()
         try:
-            async for _ in self.schedule:
+            async for tick in self.schedule:
                 if self._stop.is_set():
                     break
+                if tick is Tick.SCAN:
+                    await self._scan_tick()
+                    continue
                 await self.run_iteration(self.stats.iterations + 1)
                 # Sim adapters never suspend; yielding once per iteration lets the loop deliver signals (SIGTERM).
                 await asyncio.sleep(0)
@@ -183,6 +204,23 @@ class Orchestrator:
                 loop.remove_signal_handler(sig)
             await self.bus.stop()
         return self.stats
+
+    async def _scan_tick(self) -> None:
+        if self.focus is None:
+            return
+        symbols = await self.focus.on_scan_tick(self.clock.now(), held=self.portfolio.positions)
+        if symbols is not None and symbols != self.data.symbols:
+            await self.set_focus(symbols)
+
+    async def set_focus(self, symbols: tuple[str, ...]) -> None:
+        """Watch a new list of symbols from the next iteration on (assets looked up for newcomers)."""
+        for symbol in symbols:
+            if symbol not in self.assets:
+                asset = await self.broker.get_asset(symbol)
+                if asset is not None:
+                    self.assets[symbol] = asset
+        log.info("focus_changed", symbols=list(symbols), source=self.focus.source if self.focus else "settings")
+        self.data.set_symbols(symbols)
 
     async def run_iteration(self, iteration: int) -> dict[str, Any]:
         timings: dict[str, float] = {}
@@ -217,6 +255,8 @@ class Orchestrator:
         )
         lap("portfolio_ms")
 
+        if self.focus is not None:
+            await self.focus.rescore(self.data.symbols, now)
         bars = await self.data.fetch(iteration)  # scanner and validator run on the bus, inline
         lap("data_scan_validate_ms")
         self.risk.flush()

@@ -11,7 +11,7 @@ from config.settings import Settings
 from core.app import App, build_sim, load_assets
 from core.clock import NyseCalendar, SimClock
 from core.messages import BarsFetched
-from core.orchestrator import MarketHoursSchedule
+from core.orchestrator import MarketHoursSchedule, Tick
 
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ")
 
@@ -68,7 +68,10 @@ async def test_market_hours_schedule_sleeps_through_the_weekend() -> None:
     calendar = NyseCalendar()
     clock = SimClock(datetime(2017, 6, 3, 15, tzinfo=UTC))  # a Saturday
     ticks: list[datetime] = []
-    async for _ in MarketHoursSchedule(clock, calendar, interval=3600):
+    async for tick in MarketHoursSchedule(clock, calendar, interval=3600):
+        if tick is Tick.SCAN:
+            assert not calendar.is_open(clock.now())
+            continue
         ticks.append(clock.now())
         if len(ticks) == 8:
             break
@@ -81,6 +84,7 @@ async def test_market_hours_schedule_sleeps_through_the_weekend() -> None:
 async def test_market_hours_schedule_skips_holidays(holiday: date) -> None:
     calendar = NyseCalendar()
     clock = SimClock(datetime.combine(holiday, datetime.min.time(), tzinfo=UTC))
-    async for _ in MarketHoursSchedule(clock, calendar, interval=60):
-        assert clock.now().date() > holiday
-        break
+    async for tick in MarketHoursSchedule(clock, calendar, interval=60):
+        if tick is Tick.ITERATE:
+            assert clock.now().date() > holiday
+            break

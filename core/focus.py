@@ -1,0 +1,72 @@
+"""Which symbols the daemon watches: the configured list, or the daily scanner's picks plus what it holds.
+
+The daily scan runs at 16:05 ET (close + 5 min on early-close days) through `DailyScanJob`, which refuses to run
+twice for a session; after a scan the focus list is reloaded from `candidates.json`. A missing, corrupt or stale file
+falls back to the configured symbols with a warning. Held positions always stay in focus, so a symbol the scanner
+drops can still be exited. During market hours the focus symbols are re-scored every SCORING_INTERVAL_MINUTES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agents.focus_scoring import FocusScorer
+from core.candidates import load_focus_symbols
+from core.clock import NyseCalendar
+from core.scan_schedule import DailyScanJob
+
+log = structlog.get_logger(__name__)
+
+
+class FocusManager:
+    def __init__(
+        self,
+        *,
+        job: DailyScanJob,
+        scorer: FocusScorer,
+        calendar: NyseCalendar,
+        candidates_path: Path,
+        fallback: tuple[str, ...],
+        baseline: tuple[str, ...],
+        top_n: int,
+    ) -> None:
+        self.job = job
+        self.scorer = scorer
+        self._calendar = calendar
+        self._path = candidates_path
+        self._fallback = fallback
+        self._baseline = baseline
+        self._top_n = top_n
+        self.source = "fallback"
+        self.scans = 0
+
+    def load(self, now: datetime, held: Iterable[str] = ()) -> tuple[str, ...]:
+        """The focus list as of `now`: candidates (top N + baseline) or the fallback, plus held symbols."""
+        symbols, self.source, warning = load_focus_symbols(
+            self._path, self._calendar, now, fallback=self._fallback, baseline=self._baseline, top_n=self._top_n
+        )
+        if warning:
+            log.warning("focus_fallback", warning=warning)
+        return tuple(dict.fromkeys([*symbols, *sorted(held)]))
+
+    async def on_scan_tick(self, now: datetime, held: Iterable[str]) -> tuple[str, ...] | None:
+        """Run the daily scan if it is due; the new focus list when one was written, else None."""
+        if not self.job.due(now):
+            return None
+        outcome = await self.job.run(now)
+        if outcome is None:
+            return None
+        self.scans += 1
+        return self.load(now, held)
+
+    async def rescore(self, symbols: tuple[str, ...], now: datetime) -> None:
+        if self.scorer.due(now):
+            await self.scorer.run(symbols, now)
+
+    def state(self, now: datetime) -> dict[str, Any]:
+        return {"source": self.source, "scans": self.scans, "scores": self.scorer.latest_scores(now)}
