@@ -488,7 +488,9 @@ class FakeAlpacaServer:
     def start(self) -> FakeAlpacaServer:
         self._http = _HttpServer(("127.0.0.1", 0), _Handler)
         self._http.fake = self
-        self._http_thread = threading.Thread(target=self._http.serve_forever, name="fake-alpaca-http", daemon=True)
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-alpaca-http", daemon=True
+        )
         self._http_thread.start()
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
         self.stream_url = self.stream.start()
