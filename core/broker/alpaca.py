@@ -429,6 +429,10 @@ class AlpacaBroker:
             if found is not None:
                 self._tracker.observe(Observation(found, found.updated_at or now))
 
+    def followed_orders(self) -> list[BrokerOrder]:
+        """Orders still open as far as the last update knows; each is followed until its final state."""
+        return self._tracker.open_orders()
+
     async def start_stream(self) -> None:
         """Consume trade_updates inside the running loop until `stop_stream()`; the SDK reconnects by itself."""
         if self._stream_task is not None and not self._stream_task.done():
@@ -487,6 +491,7 @@ class AlpacaBroker:
             event = trade_event_from_wire(_as_dict(message))
         except WireFormatError as error:
             log.warning("trade_update_unreadable", error=str(error))
+            self._reconcile_due = True  # REST will say what this event could not
             return
         self._tracker.observe(Observation(event.order, event.ts, event.execution))
 

@@ -2,8 +2,9 @@
 
 Cache-first: bars already in the local cache are never asked for again; a steady-state iteration asks only for
 the bars completed since the last cached one, for all symbols in one request per chunk of `DATA_CHUNK_SIZE`
-(the SDK follows `next_page_token`). Only *complete* bars (start + timeframe <= now) are returned and cached, so
-a bar still forming is never frozen into the cache. Every incremental request starts at the last cached bar,
+(the SDK follows `next_page_token`), and asks nothing at all while no new bar can have completed. Only
+*complete* bars (start + timeframe <= now) are returned and cached, so a bar still forming is never frozen into
+the cache. Every incremental request starts at the last cached bar,
 which costs no extra call and shows whether the vendor restated history (a split): such a symbol's cache is
 dropped and its window fetched afresh. Bars failing sanity are dropped and counted in `rejected`.
 """
@@ -14,7 +15,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
 
 import numpy as np
@@ -26,7 +27,7 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 from config.settings import Settings
 from core.broker.alpaca_http import AsyncSleep, CallCounter, Clock, Retrier, RetryPolicy, install_transport
-from core.broker.alpaca_wire import WireFormatError, parse_time
+from core.broker.alpaca_wire import NEW_YORK, WireFormatError, parse_time
 from core.broker.bar_cache import BarCache, CacheKey, Coverage
 from core.broker.bar_sanity import CleanBars, clean_bars
 from core.broker.base import AuthenticationError, Snapshot
@@ -176,10 +177,23 @@ class AlpacaMarketData:
             return None
         if coverage is None or start_ns < coverage.start_ns or start_ns > coverage.end_ns:
             return _Need(start_ns, None)
+        if self._next_bar_start(coverage.end_ns) >= end_ns:
+            return None  # no bar can start in the uncovered tail: nothing new can exist yet
         last = self._cache.last_t_within(key, coverage)
         if last is not None and last >= start_ns:
             return _Need(last, last)
         return _Need(coverage.end_ns, None)
+
+    def _next_bar_start(self, ns: int) -> int:
+        """The earliest bar start at or after `ns`: Alpaca stamps daily bars at midnight New York time and
+        intraday bars on multiples of their length."""
+        if self._timeframe_name != "1Day":
+            return -(-ns // self._duration_ns) * self._duration_ns
+        day = from_ns(ns).astimezone(NEW_YORK).date()
+        midnight = to_ns(datetime.combine(day, time(0), NEW_YORK))
+        if midnight < ns:
+            midnight = to_ns(datetime.combine(day + timedelta(days=1), time(0), NEW_YORK))
+        return midnight
 
     async def _fetch(
         self, needs: dict[str, _Need], keys: dict[str, CacheKey], end_ns: int, now_ns: int

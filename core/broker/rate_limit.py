@@ -50,8 +50,8 @@ class RateLimiter:
                 now = self._monotonic()
                 self._tokens = min(float(self._burst), self._tokens + (now - self._stamp) * self._rate)
                 self._stamp = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                if self._tokens >= 1.0 - 1e-9:  # float residue must not leave a caller spinning
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     self.acquired += 1
                     self.waited_s += waited
                     return waited

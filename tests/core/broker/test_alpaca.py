@@ -301,7 +301,9 @@ async def test_assets_are_cached_for_the_day_and_tolerate_a_missing_easy_to_borr
     await broker.get_asset("AAPL")
 
     assert first == again
-    assert first is not None and first.fractionable and first.tradable
+    assert first is not None
+    assert first.fractionable
+    assert first.tradable
     assert unknown is None
     assert fake_alpaca.count("GET", "/v2/assets/AAPL") == 2
 
@@ -338,7 +340,8 @@ async def test_clock_and_calendar(make_broker: MakeBroker) -> None:
     sessions = await broker.get_calendar(market.next_open.date(), market.next_open.date() + timedelta(days=6))
 
     assert market.is_open is False  # midnight ET
-    assert market.next_open.hour == 14 and market.next_open.minute == 30  # 09:30 ET in January, in UTC
+    assert market.next_open.hour == 14
+    assert market.next_open.minute == 30
     assert sessions[0].open == market.next_open
     assert all(s.close - s.open == timedelta(hours=6, minutes=30) for s in sessions)
 
@@ -390,9 +393,10 @@ async def _streaming_broker(make_broker: MakeBroker, server: FakeAlpacaServer, r
     return broker
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait for state that other threads (the fake's servers) change; there is no event to await."""
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110 - the state lives in other threads
             await asyncio.sleep(0.01)
 
 
@@ -407,7 +411,7 @@ async def test_stream_fills_arrive_exactly_once_without_rest_calls(
     rest_calls = fake_alpaca.count("GET", ORDERS)
 
     fake_alpaca.set_now(fake_alpaca.now + timedelta(hours=10))
-    await _until(lambda: len(fake_alpaca.stream.delivered) == 4)  # the two fills
+    await _until(lambda: not broker.followed_orders())  # both fills arrived over the stream
     updates = await broker.poll_updates()  # the hourly timer is due, but nothing is left open to ask about
     updates += await broker.poll_updates()
 
