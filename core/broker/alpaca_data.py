@@ -12,6 +12,7 @@ dropped and its window fetched afresh. Bars failing sanity are dropped and count
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -256,7 +257,8 @@ class AlpacaMarketData:
         if position >= len(fetched) or fetched.t[position] != overlap_ns:
             log.warning("bars_restated", symbol=key.symbol, reason="cached bar no longer served")
             return True
-        same = np.allclose(fetched.values[position, :4], cached.values[index, :4], rtol=RESTATEMENT_RTOL, atol=0)
+        fresh, kept = fetched.values[position, :4].tolist(), cached.values[index, :4].tolist()
+        same = all(math.isclose(a, b, rel_tol=RESTATEMENT_RTOL) for a, b in zip(fresh, kept, strict=True))
         if not same:
             log.warning("bars_restated", symbol=key.symbol, reason="prices changed (split or correction)")
         return not same

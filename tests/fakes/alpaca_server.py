@@ -682,7 +682,7 @@ class FakeAlpacaServer:
         return asset
 
     def _asset_wire(self, asset: AssetConfig) -> dict[str, Any]:
-        wire = fixture("asset.json")
+        wire: dict[str, Any] = fixture("asset.json")
         wire.update(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, asset.symbol)),
             symbol=asset.symbol,

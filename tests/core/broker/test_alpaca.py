@@ -433,8 +433,7 @@ async def test_fills_missed_while_the_stream_was_down_are_recovered_on_reconnect
 
     fake_alpaca.drop_stream(block=True)
     fake_alpaca.set_now(fake_alpaca.now + timedelta(hours=10))  # both fill while nobody listens
-    missed_fills = lambda: [m for m in fake_alpaca.stream.missed if m["data"]["event"] == "fill"]  # noqa: E731
-    await _until(lambda: len(missed_fills()) == 2)
+    await _until(lambda: sum(m["data"]["event"] == "fill" for m in fake_alpaca.stream.missed) == 2)
     fake_alpaca.unblock_stream()
     await _until(lambda: broker.stream_connects >= 2 and broker.stream_connected)
 

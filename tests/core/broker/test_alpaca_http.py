@@ -20,7 +20,7 @@ def api_error(status: int, body: str, headers: dict[str, str] | None = None) -> 
     response.status_code = status
     response._content = body.encode()
     response.headers.update(headers or {})
-    return APIError(body, requests.HTTPError(response=response))
+    return APIError(body, requests.HTTPError(response=response))  # type: ignore[no-untyped-call]
 
 
 @pytest.mark.parametrize(

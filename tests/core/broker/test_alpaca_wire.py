@@ -35,7 +35,12 @@ def test_order_fixture() -> None:
 
     assert order.side is OrderSide.BUY
     assert order.status is OrderStatus.ACCEPTED
-    assert (order.notional, order.qty, order.filled_qty, order.filled_avg_price) == (Decimal(500), None, 0, None)
+    assert (order.notional, order.qty, order.filled_qty, order.filled_avg_price) == (
+        Decimal(500),
+        None,
+        Decimal(0),
+        None,
+    )
     assert order.submitted_at == datetime(2021, 3, 16, 18, 38, 1, 937734, tzinfo=UTC)
 
 
