@@ -12,9 +12,10 @@ import pytest
 from core.broker.alpaca import AlpacaBroker, stream_url_for
 from core.broker.alpaca_http import RetryPolicy
 from core.broker.base import AuthenticationError, Broker, OrderRejectedError, TransientBrokerError
+from core.broker.rate_limit import RateLimiter
 from core.broker.reconcile import UNKNOWN_TO_BROKER
 from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus
-from tests.core.broker.conftest import RecordingSleep
+from tests.core.broker.conftest import FakeTime, RecordingSleep
 from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
 
 MakeBroker = Callable[..., AlpacaBroker]
@@ -502,3 +503,15 @@ def _as_local(wire: dict[str, object]) -> BrokerOrder:
         qty=Decimal(str(wire["qty"])),
         notional=None,
     )
+
+
+async def test_every_request_waits_for_the_rate_limiter(make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer) -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(60, monotonic=fake.monotonic, sleep=fake.sleep)  # burst of 3, then one a second
+    broker = make_broker(limiter=limiter)
+
+    for _ in range(8):
+        await broker.get_clock()
+
+    assert limiter.acquired == fake_alpaca.count() == 8
+    assert fake.t == pytest.approx(5 * 60 / 57)  # five waits for a refill at 57 tokens a minute
