@@ -1,0 +1,556 @@
+"""Alpaca trading behind the `Broker` port (the only module that imports `alpaca.trading`).
+
+The SDK is synchronous and blind: its calls run in worker threads, its retry is off and ours (`Retrier`) sorts
+failures, every request has a timeout and waits for the rate limiter, and payloads are raw dicts converted at
+the boundary (`alpaca_wire`). Orders are idempotent through the deterministic client order id: after an
+ambiguous failure (timeout, reset, 5xx, garbled reply) the order is looked up by that id before it is sent
+again with the same id, and a 422 "client_order_id must be unique" means the first attempt landed.
+
+Order updates come from the trade_updates stream, run inside the caller's event loop, and from REST
+reconciliation of the orders we follow: after every (re)connect, on a timer, and on every poll while the stream
+is down, so that polling alone tracks every order to its final state (Alpaca never replays missed events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import structlog
+from alpaca.common.enums import Sort
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import AssetClass, AssetStatus, QueryOrderStatus, TimeInForce
+from alpaca.trading.enums import OrderSide as AlpacaSide
+from alpaca.trading.requests import GetAssetsRequest, GetCalendarRequest, GetOrdersRequest, MarketOrderRequest
+from alpaca.trading.stream import TradingStream
+
+from config.settings import Settings
+from core.broker.alpaca_http import (
+    AsyncSleep,
+    CallCounter,
+    Clock,
+    FailureKind,
+    Retrier,
+    RetryPolicy,
+    install_transport,
+)
+from core.broker.alpaca_wire import (
+    NEW_YORK,
+    AccountSummary,
+    MarketClock,
+    TradingSession,
+    WireFormatError,
+    account_from_wire,
+    account_summary_from_wire,
+    asset_from_wire,
+    clock_from_wire,
+    order_from_wire,
+    position_from_wire,
+    session_from_wire,
+    trade_event_from_wire,
+)
+from core.broker.base import AuthenticationError, BrokerError, MarketData, OrderRejectedError
+from core.broker.order_tracker import Observation, OrderTracker
+from core.broker.rate_limit import RateLimiter
+from core.broker.reconcile import UNKNOWN_TO_BROKER, ReconcileReport, split_orders
+from core.types import (
+    CENT,
+    QTY_QUANTUM,
+    Account,
+    Asset,
+    BrokerOrder,
+    OrderRequest,
+    OrderSide,
+    OrderUpdate,
+    Position,
+    TradingMode,
+)
+
+log = structlog.get_logger(__name__)
+
+MAX_ORDERS_PAGE = 500
+MIN_NOTIONAL = Decimal(1)  # Alpaca's floor for notional orders
+STOP_STREAM_TIMEOUT_S = 5.0
+# Broker messages (lower case) → the stable reasons OrderRejected events carry.
+_REJECTION_REASONS = (
+    ("insufficient buying power", "insufficient_buying_power"),
+    ("not fractionable", "not_fractionable"),
+    ("not tradable", "not_tradable"),
+    ("insufficient qty", "insufficient_qty"),
+    ("not allowed to short", "short_not_allowed"),
+    ("sold short", "short_not_allowed"),
+    ("pattern day trad", "pattern_day_trading"),
+    ("not found", "unknown_asset"),
+)
+
+
+def rejection_reason(status: int | None, message: str) -> str:
+    lowered = message.lower()
+    for needle, reason in _REJECTION_REASONS:
+        if needle in lowered:
+            return reason
+    return f"http_{status}" if status is not None else "rejected"
+
+
+def stream_url_for(trading_url: str | None) -> str | None:
+    """The trade_updates websocket next to an overridden trading URL; None lets the SDK pick paper or live."""
+    if not trading_url:
+        return None
+    parts = urlsplit(trading_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return f"{scheme}://{parts.netloc}/stream"
+
+
+class _TradeUpdatesStream(TradingStream):
+    """TradingStream that reports each (re)connection: whatever happened while it was down must be reconciled."""
+
+    def __init__(self, on_connect: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_connect = on_connect
+
+    async def _start_ws(self) -> None:
+        await super()._start_ws()  # type: ignore[no-untyped-call]
+        self._on_connect()
+
+
+class AlpacaBroker:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        *,
+        prices: MarketData | None = None,
+        stream_url: str | None = None,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: AsyncSleep = asyncio.sleep,
+        reconcile_interval_s: float = 60.0,
+        stream_backoff_s: tuple[float, float] = (1.0, 30.0),
+    ) -> None:
+        """`prices` sizes whole-share orders for non-fractionable assets asked for by notional."""
+        if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
+            raise AuthenticationError("Alpaca trading needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+        self._settings = settings
+        self._clock = clock
+        self._prices = prices
+        self._key = settings.alpaca_api_key.get_secret_value()
+        self._secret = settings.alpaca_secret_key.get_secret_value()
+        self._paper = settings.mode is not TradingMode.LIVE
+        self._client = TradingClient(
+            api_key=self._key,
+            secret_key=self._secret,
+            paper=self._paper,
+            raw_data=True,  # converted in alpaca_wire; the SDK models reject fields Alpaca is retiring
+            url_override=settings.alpaca_trading_url,
+        )
+        self._counter = CallCounter()
+        install_transport(
+            self._client,
+            timeout=settings.http_timeout_seconds,
+            limiter=limiter or RateLimiter(settings.trading_rate_limit_per_min),
+            counter=self._counter,
+        )
+        self._retrier = Retrier(retry or RetryPolicy(), clock, sleep=sleep)
+        self._tracker = OrderTracker()
+        self._assets: dict[str, Asset | None] = {}
+        self._assets_day: date | None = None
+        self._assets_complete = False
+        self._stream_url = stream_url or stream_url_for(settings.alpaca_trading_url)
+        self._stream_backoff = stream_backoff_s
+        self._stream: _TradeUpdatesStream | None = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._reconcile_interval = timedelta(seconds=reconcile_interval_s)
+        self._reconcile_due = True
+        self._last_reconcile: datetime | None = None
+        self.stream_connects = 0
+
+    @property
+    def api_calls(self) -> int:
+        return self._counter.calls
+
+    @property
+    def retries(self) -> int:
+        return self._retrier.retries
+
+    @property
+    def paper(self) -> bool:
+        return self._paper
+
+    # --- SDK calls ---------------------------------------------------------------------------------------------------
+    async def _call(
+        self, operation: str, fn: Callable[..., Any], *args: Any, tolerate: frozenset[FailureKind] = frozenset()
+    ) -> Any:
+        """`fn(*args)` in a thread, retried; a failure of a kind in `tolerate` returns None instead of raising."""
+
+        async def attempt() -> Any:
+            try:
+                return await asyncio.to_thread(fn, *args)
+            except Exception as error:
+                failure = self._retrier.classify(error)
+                if failure is not None and failure.kind in tolerate:
+                    return None
+                raise
+
+        return await self._retrier.run(operation, attempt)
+
+    # --- account, positions, assets, calendar ------------------------------------------------------------------------
+    async def get_account(self) -> Account:
+        return account_from_wire(_as_dict(await self._call("get_account", self._client.get_account)))
+
+    async def get_account_summary(self) -> AccountSummary:
+        """Masked account number, status and equity: what the live banner logs once at start-up."""
+        return account_summary_from_wire(_as_dict(await self._call("get_account", self._client.get_account)))
+
+    async def get_positions(self) -> dict[str, Position]:
+        rows = _as_list(await self._call("get_all_positions", self._client.get_all_positions))
+        positions = (position_from_wire(_as_dict(row)) for row in rows)
+        return {p.symbol: p for p in positions}
+
+    async def get_asset(self, symbol: str) -> Asset | None:
+        self._roll_asset_day()
+        if symbol in self._assets:
+            return self._assets[symbol]
+        if self._assets_complete:
+            return None
+        raw = await self._call("get_asset", self._client.get_asset, symbol, tolerate=frozenset({FailureKind.NOT_FOUND}))
+        asset = None if raw is None else asset_from_wire(_as_dict(raw))
+        self._assets[symbol] = asset
+        return asset
+
+    async def preload_assets(self) -> int:
+        """Every active US equity in one call, cached for the day; later `get_asset` calls cost nothing."""
+        self._roll_asset_day()
+        request = GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=AssetClass.US_EQUITY)
+        rows = _as_list(await self._call("get_all_assets", self._client.get_all_assets, request))
+        for row in rows:
+            asset = asset_from_wire(_as_dict(row))
+            self._assets[asset.symbol] = asset
+        self._assets_complete = True
+        return len(rows)
+
+    def _roll_asset_day(self) -> None:
+        today = self._clock.now().astimezone(NEW_YORK).date()
+        if today != self._assets_day:
+            self._assets.clear()
+            self._assets_complete = False
+            self._assets_day = today
+
+    async def get_clock(self) -> MarketClock:
+        return clock_from_wire(_as_dict(await self._call("get_clock", self._client.get_clock)))
+
+    async def get_calendar(self, start: date, end: date) -> list[TradingSession]:
+        request = GetCalendarRequest(start=start, end=end)
+        rows = _as_list(await self._call("get_calendar", self._client.get_calendar, request))
+        return [session_from_wire(_as_dict(row)) for row in rows]
+
+    # --- orders ------------------------------------------------------------------------------------------------------
+    async def submit_order(self, request: OrderRequest) -> BrokerOrder:
+        asset = await self.get_asset(request.symbol)
+        if asset is None:
+            raise OrderRejectedError("unknown_asset", f"{request.symbol} is not an Alpaca asset")
+        if not asset.tradable:
+            raise OrderRejectedError("not_tradable", f"{request.symbol} is not tradable")
+        if request.time_in_force != "day":
+            raise OrderRejectedError("time_in_force", "only day orders are sent (fractional orders must be day)")
+        wire = await self._market_order(request, asset)
+        if request.side is OrderSide.SELL:
+            await self._refuse_short(request.symbol, wire)
+        order = await self._submit_idempotent(wire)
+        self._tracker.track(order)
+        log.info(
+            "order_submitted",
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side.value,
+            qty=str(wire.qty) if wire.qty is not None else None,
+            notional=str(wire.notional) if wire.notional is not None else None,
+            status=order.status.value,
+        )
+        return order
+
+    async def _market_order(self, request: OrderRequest, asset: Asset) -> MarketOrderRequest:
+        """Notional for fractionable assets (when fractional shares are on), whole shares otherwise."""
+        fractional = self._settings.enable_fractional_shares and asset.fractionable
+        qty: Decimal | None = None
+        notional: Decimal | None = None
+        if request.notional is not None and fractional:
+            notional = request.notional.quantize(CENT, rounding=ROUND_DOWN)
+            if notional < MIN_NOTIONAL:
+                raise OrderRejectedError("below_minimum_notional", f"notional {notional} is under ${MIN_NOTIONAL}")
+        elif request.notional is not None:
+            price = await self._reference_price(request.symbol)
+            qty = (request.notional / price).to_integral_value(rounding=ROUND_DOWN)
+        elif request.qty is not None and fractional:
+            qty = request.qty.quantize(QTY_QUANTUM, rounding=ROUND_DOWN)
+        elif request.qty is not None:
+            qty = request.qty.to_integral_value(rounding=ROUND_DOWN)
+        if qty is not None and qty <= 0:
+            raise OrderRejectedError(
+                "below_one_share", f"{request.symbol} is not fractionable here and the order is under one share"
+            )
+        return MarketOrderRequest(
+            symbol=request.symbol,
+            qty=float(qty) if qty is not None else None,
+            notional=float(notional) if notional is not None else None,
+            side=AlpacaSide(request.side.value),
+            time_in_force=TimeInForce.DAY,
+            extended_hours=False,
+            client_order_id=request.client_order_id,
+        )
+
+    async def _reference_price(self, symbol: str) -> Decimal:
+        if self._prices is None:
+            raise OrderRejectedError(
+                "not_fractionable", f"{symbol} is not fractionable and no price source can size whole shares"
+            )
+        snapshot = (await self._prices.get_snapshots([symbol])).get(symbol)
+        if snapshot is None:
+            raise OrderRejectedError("no_price", f"no current price for {symbol} to size whole shares")
+        return Decimal(str(snapshot.price))
+
+    async def _refuse_short(self, symbol: str, wire: MarketOrderRequest) -> None:
+        """A sell may close a long position, never open a short (fractional shorts do not exist either)."""
+        positions = await self.get_positions()
+        held = positions.get(symbol)
+        if held is None or held.qty <= 0:
+            raise OrderRejectedError("would_open_short", f"no long position in {symbol} to sell")
+        if wire.qty is not None and Decimal(str(wire.qty)) > held.qty:
+            raise OrderRejectedError("would_open_short", f"selling {wire.qty} {symbol} but holding {held.qty}")
+        if wire.notional is not None and Decimal(str(wire.notional)) > held.market_value:
+            raise OrderRejectedError(
+                "would_open_short", f"selling ${wire.notional} of {symbol} but holding ${held.market_value}"
+            )
+
+    async def _submit_idempotent(self, wire: MarketOrderRequest) -> BrokerOrder:
+        client_order_id = str(wire.client_order_id)
+
+        async def attempt() -> BrokerOrder:
+            try:
+                return order_from_wire(_as_dict(await asyncio.to_thread(self._client.submit_order, wire)))
+            except Exception as error:
+                failure = self._retrier.classify(error)
+                if failure is None:
+                    raise
+                if failure.kind is FailureKind.DUPLICATE:
+                    existing = await self.get_order_by_client_id(client_order_id)
+                    if existing is None:
+                        raise BrokerError(f"{client_order_id} is a duplicate yet cannot be found") from error
+                    log.info("order_already_placed", client_order_id=client_order_id)
+                    return existing
+                if failure.kind is FailureKind.AMBIGUOUS:
+                    existing = await self.get_order_by_client_id(client_order_id)
+                    if existing is not None:
+                        log.warning(
+                            "order_found_after_ambiguous_failure",
+                            client_order_id=client_order_id,
+                            failure=failure.describe(),
+                        )
+                        return existing
+                    raise  # it did not land: the retry resubmits with the same client order id
+                if failure.kind in (FailureKind.PERMANENT, FailureKind.NOT_FOUND):
+                    reason = rejection_reason(failure.status, failure.message)
+                    log.warning("order_rejected", client_order_id=client_order_id, reason=reason)
+                    raise OrderRejectedError(reason, failure.message) from error
+                raise
+
+        return await self._retrier.run("submit_order", attempt)
+
+    async def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        raw = await self._call(
+            "get_order_by_client_id",
+            self._client.get_order_by_client_id,
+            client_order_id,
+            tolerate=frozenset({FailureKind.NOT_FOUND}),
+        )
+        return None if raw is None else order_from_wire(_as_dict(raw))
+
+    async def get_open_orders(self) -> list[BrokerOrder]:
+        request = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=MAX_ORDERS_PAGE, direction=Sort.ASC)
+        rows = _as_list(await self._call("get_orders", self._client.get_orders, request))
+        orders = [order_from_wire(_as_dict(row)) for row in rows]
+        for order in orders:
+            self._tracker.track(order)
+        return orders
+
+    async def cancel_order(self, client_order_id: str) -> None:
+        """Ask to cancel; the final state arrives as an update. An order already final or unknown is left alone."""
+        order = self._tracker.get(client_order_id) or await self.get_order_by_client_id(client_order_id)
+        if order is None or not order.status.is_open:
+            log.info("cancel_skipped", client_order_id=client_order_id, status=order.status.value if order else None)
+            return
+        await self._call(
+            "cancel_order",
+            self._client.cancel_order_by_id,
+            order.broker_order_id,
+            tolerate=frozenset({FailureKind.NOT_FOUND, FailureKind.PERMANENT}),
+        )
+
+    # --- updates -----------------------------------------------------------------------------------------------------
+    async def poll_updates(self) -> list[OrderUpdate]:
+        now = self._clock.now()
+        timer_due = self._last_reconcile is None or now - self._last_reconcile >= self._reconcile_interval
+        if self._reconcile_due or timer_due or not self.stream_connected:
+            self._reconcile_due = False
+            try:
+                await self._reconcile_followed_orders(now)
+            except BaseException:
+                self._reconcile_due = True
+                raise
+            self._last_reconcile = now
+        return self._tracker.drain()
+
+    async def _reconcile_followed_orders(self, now: datetime) -> None:
+        followed = self._tracker.open_orders()
+        if not followed:
+            return
+        stamps = [o.submitted_at for o in followed if o.submitted_at is not None]
+        seen: set[str] = set()
+        if stamps:
+            # Alpaca filters `after` on submission time, so ask from just before the oldest order still open.
+            request = GetOrdersRequest(
+                status=QueryOrderStatus.ALL,
+                after=min(stamps) - timedelta(seconds=1),
+                direction=Sort.ASC,
+                limit=MAX_ORDERS_PAGE,
+            )
+            for row in _as_list(await self._call("get_orders", self._client.get_orders, request)):
+                order = order_from_wire(_as_dict(row))
+                if self._tracker.get(order.client_order_id) is not None:
+                    seen.add(order.client_order_id)
+                    self._tracker.observe(Observation(order, order.updated_at or now))
+        for missing in (o for o in followed if o.client_order_id not in seen):
+            found = await self.get_order_by_client_id(missing.client_order_id)
+            if found is not None:
+                self._tracker.observe(Observation(found, found.updated_at or now))
+
+    def followed_orders(self) -> list[BrokerOrder]:
+        """Orders still open as far as the last update knows; each is followed until its final state."""
+        return self._tracker.open_orders()
+
+    async def start_stream(self) -> None:
+        """Consume trade_updates inside the running loop until `stop_stream()`; the SDK reconnects by itself."""
+        if self._stream_task is not None and not self._stream_task.done():
+            return
+        stream = _TradeUpdatesStream(
+            self._on_stream_connect,
+            api_key=self._key,
+            secret_key=self._secret,
+            paper=self._paper,
+            raw_data=True,
+            url_override=self._stream_url,
+        )
+        stream._reconnect_min_backoff, stream._reconnect_max_backoff = self._stream_backoff
+        stream.subscribe_trade_updates(self._on_trade_update)
+        self._stream = stream
+        self._connected.clear()
+        self._stream_task = asyncio.create_task(stream._run_forever(), name="alpaca-trade-updates")  # type: ignore[no-untyped-call]
+        self._stream_task.add_done_callback(_log_stream_end)
+
+    async def stop_stream(self) -> None:
+        stream, task = self._stream, self._stream_task
+        self._stream = None
+        self._stream_task = None
+        if stream is None or task is None:
+            return
+        await stream.stop_ws()
+        await stream.close()  # wakes the consumer, which otherwise sits up to 5 s in recv()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=STOP_STREAM_TIMEOUT_S)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def stream_connected(self) -> bool:
+        return (
+            self._stream is not None
+            and self._stream_task is not None
+            and not self._stream_task.done()
+            and bool(self._stream._running)
+        )
+
+    async def wait_stream_connected(self) -> None:
+        """Returns once the stream has (re)connected since `start_stream()`; wrap it in `asyncio.timeout`."""
+        await self._connected.wait()
+
+    def _on_stream_connect(self) -> None:
+        self.stream_connects += 1
+        self._reconcile_due = True  # events sent while we were away are gone; REST will tell
+        self._connected.set()
+        log.info("trade_stream_connected", connects=self.stream_connects)
+
+    async def _on_trade_update(self, message: Any) -> None:
+        try:
+            event = trade_event_from_wire(_as_dict(message))
+        except WireFormatError as error:
+            log.warning("trade_update_unreadable", error=str(error))
+            self._reconcile_due = True  # REST will say what this event could not
+            return
+        self._tracker.observe(Observation(event.order, event.ts, event.execution))
+
+    # --- start-up ----------------------------------------------------------------------------------------------------
+    async def reconcile_startup(self, local_open_orders: Sequence[BrokerOrder]) -> ReconcileReport:
+        """Broker positions and open orders against ours: adopt the broker's unknown orders, resolve ours."""
+        broker_open = await self.get_open_orders()
+        positions = await self.get_positions()
+        split = split_orders(local_open_orders, broker_open)
+        closed: list[BrokerOrder] = []
+        unknown: list[tuple[BrokerOrder, str]] = []
+        for order in split.local_only:
+            found = await self.get_order_by_client_id(order.client_order_id)
+            if found is None:
+                unknown.append((order, UNKNOWN_TO_BROKER))
+                log.warning("order_unknown_to_broker", client_order_id=order.client_order_id, symbol=order.symbol)
+            else:
+                closed.append(found)
+                self._tracker.track(found)
+                log.info(
+                    "order_closed_while_away",
+                    client_order_id=found.client_order_id,
+                    status=found.status.value,
+                    filled_qty=str(found.filled_qty),
+                )
+        for order in split.adopted:
+            log.warning("order_adopted", client_order_id=order.client_order_id, symbol=order.symbol)
+        log.info(
+            "startup_reconciled",
+            positions=len(positions),
+            open_orders=len(broker_open),
+            adopted=len(split.adopted),
+            closed_while_away=len(closed),
+            unknown_to_broker=len(unknown),
+        )
+        return ReconcileReport(
+            positions=positions,
+            open_orders=tuple(broker_open),
+            adopted=split.adopted,
+            closed_while_away=tuple(closed),
+            unknown_to_broker=tuple(unknown),
+        )
+
+
+def _log_stream_end(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("trade_stream_crashed", error=repr(error))
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise WireFormatError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _as_list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise WireFormatError(f"expected a list, got {type(value).__name__}")
+    return value

@@ -1,0 +1,116 @@
+"""Alpaca payloads into our types, using the wire-format fixtures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.broker.alpaca_wire import (
+    WireFormatError,
+    account_from_wire,
+    asset_from_wire,
+    mask_account_number,
+    order_from_wire,
+    order_status,
+    position_from_wire,
+    session_from_wire,
+    trade_event_from_wire,
+)
+from core.types import OrderSide, OrderStatus
+
+FIXTURES = Path(__file__).parents[2] / "fakes" / "fixtures"
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_order_fixture() -> None:
+    order = order_from_wire(fixture("order.json"))
+
+    assert order.side is OrderSide.BUY
+    assert order.status is OrderStatus.ACCEPTED
+    assert (order.notional, order.qty, order.filled_qty, order.filled_avg_price) == (
+        Decimal(500),
+        None,
+        Decimal(0),
+        None,
+    )
+    assert order.submitted_at == datetime(2021, 3, 16, 18, 38, 1, 937734, tzinfo=UTC)
+
+
+def test_money_fields_are_decimals() -> None:
+    account = account_from_wire(fixture("account.json"))
+    (position,) = (position_from_wire(p) for p in fixture("positions.json"))
+
+    assert account.equity == Decimal("103820.56")
+    assert account.cash == Decimal("-23140.2")
+    assert (position.qty, position.avg_entry_price, position.market_price) == (Decimal(5), Decimal(100), Decimal(120))
+
+
+def test_asset_without_easy_to_borrow_still_reads() -> None:
+    raw = fixture("asset.json")
+    del raw["easy_to_borrow"]
+
+    assert asset_from_wire(raw).fractionable is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "filled", "ours"),
+    [
+        ("pending_new", "0", OrderStatus.NEW),
+        ("done_for_day", "3", OrderStatus.PARTIALLY_FILLED),
+        ("replaced", "0", OrderStatus.CANCELED),
+        ("some_future_status", "0", OrderStatus.ACCEPTED),
+    ],
+)
+def test_status_mapping(raw: str, filled: str, ours: OrderStatus) -> None:
+    assert order_status(raw, Decimal(filled)) is ours
+
+
+def test_folded_vendor_status_is_kept_as_the_reason() -> None:
+    raw = {**fixture("order.json"), "status": "done_for_day"}
+
+    assert order_from_wire(raw).reason == "done_for_day"
+
+
+def test_calendar_row_keeps_early_closes() -> None:
+    session = session_from_wire({"date": "2018-11-23", "open": "09:30", "close": "13:00"})
+
+    assert session.close == datetime(2018, 11, 23, 18, tzinfo=UTC)
+
+
+def test_trade_update_fixture() -> None:
+    message = fixture("trade_update_accepted.json")
+    # The SDK's fixture trims the order; Alpaca sends the whole order object, as order.json has it.
+    message["data"]["order"] = {**fixture("order.json"), **message["data"]["order"]}
+
+    event = trade_event_from_wire(message)
+
+    assert event.event == "accepted"
+    assert event.order.client_order_id == "123"
+    assert event.execution is None
+    assert event.ts == datetime(2025, 1, 1, 11, 11, 11, 123456, tzinfo=UTC)
+
+
+def test_trade_update_with_a_trimmed_order_is_refused() -> None:
+    with pytest.raises(WireFormatError, match="missing"):
+        trade_event_from_wire(fixture("trade_update_accepted.json"))
+
+
+def test_missing_required_money_is_an_error_not_a_default() -> None:
+    raw = fixture("account.json")
+    del raw["equity"]
+
+    with pytest.raises(WireFormatError, match="equity"):
+        account_from_wire(raw)
+
+
+def test_mask_account_number() -> None:
+    assert mask_account_number("PA3T8N0ZK5QA") == "********K5QA"
+    assert mask_account_number("123") == "***"
