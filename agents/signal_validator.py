@@ -1,6 +1,7 @@
 """SignalValidator: the gate between a strategy's idea and the risk agent.
 
-A signal passes only if it is fresh (computed from a recent bar), carries a real positive price, names a symbol the
+A signal passes only if it is fresh (daily bars: the bar of the last closed session; intraday: younger than
+SIGNAL_MAX_AGE_SECONDS), carries a real positive price, names a symbol the
 broker can trade, and does not duplicate an open order, a held position or another signal of this iteration.
 Each rejection is a `SignalRejected` event with a stable reason code.
 """
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from core.bus import EventBus
-from core.clock import Clock
+from core.clock import Clock, NyseCalendar
 from core.messages import SignalGenerated, SignalRejected, SignalValidated
 from core.portfolio import PortfolioView
 from core.types import Asset, OrderSide
@@ -28,11 +29,13 @@ class SignalValidator:
         *,
         max_age: timedelta,
         assets: Mapping[str, Asset],
+        calendar: NyseCalendar | None = None,
     ) -> None:
         self._bus = bus
         self._portfolio = portfolio
         self._clock = clock
         self._max_age = max_age
+        self._calendar = calendar
         self._assets = assets
         self._seen: set[tuple[str, OrderSide]] = set()
         self._seen_bar: object = None
@@ -42,10 +45,15 @@ class SignalValidator:
 
     def rejection_reason(self, signal: SignalGenerated) -> str | None:
         now = self._clock.now()
-        if now - signal.bar_ts > self._max_age:
-            return "stale_signal"
         if signal.bar_ts > now:
             return "future_bar"
+        if self._calendar is not None:
+            # Daily bars: fresh means the bar of the last session that has closed. A fixed age would call Friday's
+            # bar stale on Monday morning, and would accept Thursday's bar after Friday's close.
+            if self._calendar.session_date(signal.bar_ts) < self._calendar.last_completed_session(now):
+                return "stale_signal"
+        elif now - signal.bar_ts > self._max_age:
+            return "stale_signal"
         if math.isnan(signal.price) or math.isinf(signal.price) or signal.price <= 0:
             return "invalid_price"
         asset = self._assets.get(signal.symbol)

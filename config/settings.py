@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     alpaca_secret_key: SecretStr | None = None
     alpaca_trading_url: str | None = None
     alpaca_data_url: str | None = None
+    alpaca_stream_url: str | None = None
     alpaca_data_feed: Literal["iex", "sip"] = "iex"
 
     # --- universe ------------------------------------------------------------------------------------------------

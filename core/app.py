@@ -8,8 +8,8 @@ Everything else (agents, bus, store, risk) is the same object graph in every mod
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from core.portfolio import PortfolioView
 from core.scan_runtime import volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.store import StateStore
-from core.types import Asset, Tier, TradingMode
+from core.types import Asset, OrderStatus, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
 
@@ -57,6 +57,8 @@ class App:
     market_data: MarketData
     tiers: dict[str, Tier]
     symbols: tuple[str, ...]
+    startup: Callable[[App], Awaitable[None]] | None = None
+    shutdown: Callable[[App], Awaitable[None]] | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -150,17 +152,28 @@ def build_sim(
     )
 
 
-def build_live(settings: Settings, *, on_iteration: Callable[[dict[str, Any]], None] | None = None) -> App:
+def build_live(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    schedule: Schedule | None = None,
+    adapter_options: dict[str, Any] | None = None,
+    on_iteration: Callable[[dict[str, Any]], None] | None = None,
+) -> App:
+    """Paper or live: Alpaca adapters and the wall clock (tests inject a clock and schedule that follow a fake)."""
     from core.broker.alpaca import AlpacaBroker  # noqa: PLC0415 - the only importer of alpaca.trading
     from core.broker.alpaca_data import AlpacaMarketData  # noqa: PLC0415
 
-    clock = LiveClock()
+    clock = clock or LiveClock()
     calendar = NyseCalendar()
     tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
-    market_data = AlpacaMarketData(settings, clock=clock)
-    broker = AlpacaBroker(settings, clock=clock)
-    schedule = MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
-    return _assemble(
+    options = adapter_options or {}
+    market_data = AlpacaMarketData(settings, clock, **options.get("market_data", {}))
+    broker = AlpacaBroker(
+        settings, clock, prices=market_data, stream_url=settings.alpaca_stream_url, **options.get("broker", {})
+    )
+    schedule = schedule or MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
+    app = _assemble(
         settings,
         clock,
         calendar,
@@ -173,6 +186,48 @@ def build_live(settings: Settings, *, on_iteration: Callable[[dict[str, Any]], N
         settings.candidates_file,
         on_iteration,
     )
+    app.startup = _start_alpaca
+    app.shutdown = _stop_alpaca
+    return app
+
+
+async def _start_alpaca(app: App) -> None:
+    """Before the first iteration: the live banner, reconciliation with the broker, then the trade-update stream."""
+    from core.broker.alpaca import AlpacaBroker  # noqa: PLC0415
+
+    broker = app.broker
+    assert isinstance(broker, AlpacaBroker)
+    summary = await broker.get_account_summary()
+    if app.settings.mode is TradingMode.LIVE:
+        log.warning(
+            "LIVE_TRADING_REAL_MONEY",
+            account=summary.masked_number,
+            equity=str(summary.equity),
+            status=summary.status,
+            note="orders placed by this process use real money",
+        )
+    else:
+        log.info("paper_trading", account=summary.masked_number, equity=str(summary.equity))
+    if summary.trading_blocked:
+        raise SetupError(f"account {summary.masked_number} is blocked from trading")
+    report = await broker.reconcile_startup(app.store.open_orders())
+    with app.store.transaction():
+        for order in (*report.adopted, *report.closed_while_away):
+            app.store.upsert_order(order)
+        for order, reason in report.unknown_to_broker:
+            app.store.upsert_order(replace(order, status=OrderStatus.CANCELED, reason=reason))
+        app.store.save_positions(report.positions)
+    await broker.start_stream()
+
+
+async def _stop_alpaca(app: App) -> None:
+    from core.broker.alpaca import AlpacaBroker  # noqa: PLC0415
+    from core.broker.alpaca_data import AlpacaMarketData  # noqa: PLC0415
+
+    if isinstance(app.broker, AlpacaBroker):
+        await app.broker.stop_stream()
+    if isinstance(app.market_data, AlpacaMarketData):
+        app.market_data.close()
 
 
 def _assemble(
@@ -216,7 +271,12 @@ def _assemble(
     scanner = ScannerAgent(bus, portfolio, clock, params, strategy=settings.strategy_name)
     assets: dict[str, Asset] = {}
     validator = SignalValidator(
-        bus, portfolio, clock, max_age=timedelta(seconds=settings.signal_max_age_seconds), assets=assets
+        bus,
+        portfolio,
+        clock,
+        max_age=timedelta(seconds=settings.signal_max_age_seconds),
+        assets=assets,
+        calendar=calendar if settings.bar_timeframe == "1Day" else None,
     )
     # Tiers for any symbol the daemon may come to watch (scanner picks too); unlisted symbols are TIER3.
     config = TierConfig.from_settings(settings, {**default_tiers, **tiers, **settings.symbol_tiers})
@@ -292,6 +352,18 @@ def build_focus(
         baseline=settings.baseline_symbols,
         top_n=settings.scanner_top_n,
     )
+
+
+async def run_app(app: App, iterations: int | None = None) -> None:
+    """Start the adapters, load assets, run the loop, and always stop the adapters."""
+    if app.startup is not None:
+        await app.startup(app)
+    try:
+        await load_assets(app)
+        await app.orchestrator.run(max_iterations=iterations)
+    finally:
+        if app.shutdown is not None:
+            await app.shutdown(app)
 
 
 async def load_assets(app: App) -> None:

@@ -23,7 +23,8 @@ from agents.focus_scoring import persisted_scores
 from agents.risk import halt_trading, resume_trading
 from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
-from core.app import App, SetupError, build_live, build_sim, configured_tiers, load_assets, state_db_path
+from core.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path
+from core.broker.base import AuthenticationError
 from core.cli_scan import register as register_scan_commands
 from core.clock import LiveClock
 from core.logging import configure_logging
@@ -113,8 +114,8 @@ def _log_iteration(stats: dict[str, Any]) -> None:
 
 
 async def _run_app(app_: App, iterations: int | None) -> RunStats:
-    await load_assets(app_)
-    return await app_.orchestrator.run(max_iterations=iterations)
+    await run_app(app_, iterations)
+    return app_.orchestrator.stats
 
 
 def _run(
@@ -137,7 +138,11 @@ def _run(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     try:
         log.info("daemon_starting", mode=settings.mode.value, symbols=len(app_.symbols), db=str(app_.store.path))
-        stats = asyncio.run(_run_app(app_, iterations))
+        try:
+            stats = asyncio.run(_run_app(app_, iterations))
+        except (SetupError, AuthenticationError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         summary = run_summary(app_, stats, time.perf_counter() - t0)
         if trades_csv is not None:
             write_trades_csv(app_.store, trades_csv)

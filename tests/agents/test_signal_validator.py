@@ -6,7 +6,7 @@ import pytest
 
 from agents.signal_validator import SignalValidator
 from core.bus import EventBus
-from core.clock import SimClock
+from core.clock import NyseCalendar, SimClock
 from core.messages import SignalGenerated, SignalRejected, SignalValidated
 from core.portfolio import PortfolioView
 from core.types import Account, Asset, BrokerOrder, OrderSide, OrderStatus, PortfolioSnapshot, Position
@@ -104,3 +104,27 @@ def test_second_identical_signal_in_the_same_bar_is_rejected() -> None:
     assert reasons == ["duplicate_signal"]
     assert validator.validated == 1
     assert validator.rejected == {"duplicate_signal": 1}
+
+
+def _daily_reasons(now: datetime, bar_day: datetime) -> list[str]:
+    bus = EventBus()
+    validator = SignalValidator(
+        bus, _Portfolio({}), SimClock(now), max_age=timedelta(days=1), assets=ASSETS, calendar=NyseCalendar()
+    )
+    reasons: list[str] = []
+    bus.subscribe(SignalRejected, lambda e: reasons.append(e.reason))
+    validator.on_signal(signal(bar_ts=bar_day))
+    return reasons
+
+
+def test_daily_freshness_follows_the_exchange_calendar() -> None:
+    friday_bar = datetime(2017, 6, 2, 4, tzinfo=UTC)
+    thursday_bar = datetime(2017, 6, 1, 4, tzinfo=UTC)
+    monday_morning = datetime(2017, 6, 5, 13, tzinfo=UTC)  # 9:00 ET, before the open
+    friday_close = datetime(2017, 6, 2, 20, tzinfo=UTC)
+    assert _daily_reasons(monday_morning, friday_bar) == []  # the last closed session is Friday's
+    assert _daily_reasons(friday_close, friday_bar) == []
+    assert _daily_reasons(friday_close, thursday_bar) == ["stale_signal"]  # Friday has closed: Thursday is old
+    assert _daily_reasons(monday_morning, thursday_bar) == ["stale_signal"]
+    after_july_4th = datetime(2017, 7, 5, 13, tzinfo=UTC)
+    assert _daily_reasons(after_july_4th, datetime(2017, 7, 3, 4, tzinfo=UTC)) == []  # across the holiday

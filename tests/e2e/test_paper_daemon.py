@@ -1,0 +1,105 @@
+"""The daemon in paper mode against the local fake Alpaca server: the same decisions as sim on the same bars.
+
+Timing: sim decides at the close of session t and fills at the open of t+1. Paper with daily bars sees bar t once it
+is complete, so the paper run decides before the open of t+1 (09:00 ET) and fills at that same open. With slippage
+off, both runs must place the same orders (ids, sides, amounts), and the server must hold no duplicate client ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.settings import Settings
+from core.app import build_live, build_sim, run_app
+from core.bars import default_sim_tiers
+from core.broker.alpaca_http import RetryPolicy
+from core.broker.bar_cache import BarCache
+from core.clock import NyseCalendar
+from core.orchestrator import Tick
+from tests.core.broker.conftest import RecordingSleep, ServerClock, fast_limiter
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
+
+FIRST, LAST = date(2017, 8, 1), date(2017, 11, 30)
+SYMBOLS = tuple(largest_symbols(29))
+
+
+@pytest.fixture(scope="module")
+def tape() -> MarketTape:
+    return load_tape(SYMBOLS)
+
+
+class PreOpenSchedule:
+    """One iteration per session at 09:00 ET, moving the fake server's clock (which fills due orders)."""
+
+    def __init__(self, server: FakeAlpacaServer, sessions: list[date]) -> None:
+        self._server = server
+        self._sessions = sessions
+        self._calendar = NyseCalendar()
+
+    async def __aiter__(self) -> AsyncIterator[Tick]:
+        for session in self._sessions:
+            self._server.set_now(self._calendar.session_open(session) - timedelta(minutes=30))
+            yield Tick.ITERATE
+
+
+def _settings(**values: Any) -> Settings:
+    universe = Settings().sim_universe_file
+    tiers = default_sim_tiers(universe, set(SYMBOLS))
+    return Settings(symbols=SYMBOLS, symbol_tiers=tiers, sim_slippage_bps=0, log_level="ERROR", **values)
+
+
+def _sim_orders(tmp: Path, sessions: list[date]) -> dict[str, tuple[str, str, Any, Any]]:
+    app = build_sim(_settings(data_dir=tmp), start=sessions[0], end=sessions[-1])
+    asyncio.run(run_app(app))
+    orders = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in app.store.all_orders()}
+    app.close()
+    return orders
+
+
+def test_paper_against_the_fake_places_what_sim_places(tape: MarketTape, tmp_path: Path) -> None:
+    calendar = NyseCalendar()
+    sessions = calendar.sessions_in_range(FIRST, LAST)
+    decided_on = sessions[:-1]  # sim decides at these closes ...
+    executed_on = sessions[1:]  # ... paper at the next pre-opens
+    expected = _sim_orders(tmp_path / "sim", decided_on)
+    assert len(expected) >= 10, "the period must exercise entries and exits"
+
+    server = FakeAlpacaServer(tape, now=calendar.session_open(executed_on[0]) - timedelta(hours=1))
+    with server:
+        settings = _settings(
+            data_dir=tmp_path / "paper",
+            trading_mode="paper",
+            alpaca_api_key=server.key,
+            alpaca_secret_key=server.secret,
+            alpaca_trading_url=server.url,
+            alpaca_data_url=server.url,
+            alpaca_stream_url=server.stream_url,
+            http_timeout_seconds=2.0,
+        )
+        sleep = RecordingSleep()
+        options = {
+            "market_data": {"cache": BarCache(None), "limiter": fast_limiter(), "sleep": sleep},
+            "broker": {"limiter": fast_limiter(), "retry": RetryPolicy(), "sleep": sleep},
+        }
+        app = build_live(
+            settings,
+            clock=ServerClock(server),
+            schedule=PreOpenSchedule(server, executed_on),
+            adapter_options=options,
+        )
+        asyncio.run(run_app(app))
+        paper = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in app.store.all_orders()}
+        server_ids = Counter(o.client_order_id for o in server.orders.values())
+        app.close()
+
+    assert paper == expected
+    assert set(server_ids) == set(expected)
+    assert max(server_ids.values()) == 1  # zero duplicate client order ids on the server
