@@ -103,3 +103,29 @@ def test_paper_against_the_fake_places_what_sim_places(tape: MarketTape, tmp_pat
     assert paper == expected
     assert set(server_ids) == set(expected)
     assert max(server_ids.values()) == 1  # zero duplicate client order ids on the server
+
+
+def test_bad_keys_stop_the_daemon_with_a_clear_message(
+    tape: MarketTape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415 - only this test drives the CLI
+
+    from core.cli import app as cli  # noqa: PLC0415
+
+    with FakeAlpacaServer(tape) as server:
+        for name, value in {
+            "TRADING_MODE": "paper",
+            "ALPACA_API_KEY": "wrong-key",
+            "ALPACA_SECRET_KEY": "wrong-secret",
+            "ALPACA_TRADING_URL": server.url,
+            "ALPACA_DATA_URL": server.url,
+            "ALPACA_STREAM_URL": server.stream_url,
+            "DATA_DIR": str(tmp_path),
+            "LOG_LEVEL": "ERROR",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(cli, ["run", "--iterations", "1"])
+    assert result.exit_code == 2
+    assert "401" in result.stderr or "unauthor" in result.stderr.lower()
+    assert "wrong-secret" not in result.stderr
