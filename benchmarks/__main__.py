@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import resource
 import sys
 import time
 
@@ -22,8 +21,6 @@ def main(names: list[str]) -> int:
         result = module.run()
         result = {"benchmark": name, **result, "wall_s": round(time.perf_counter() - t, 2)}
         print(json.dumps(result), flush=True)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"benchmark": "process", "peak_rss_mb": round(peak_mb, 1), "target": "< 300 MB"}))
     return 0
 
 

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 CHILD = r"""
-import asyncio, json, resource, tempfile
+import asyncio, json, tempfile
 from pathlib import Path
 from config.settings import Settings
 from core.app import build_sim, load_assets
@@ -38,7 +38,8 @@ with tempfile.TemporaryDirectory() as tmp:
     asyncio.run(go())
     samples["end"] = rss_mb()
     app.close()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's peak.
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
 print(json.dumps({"peak_rss_mb": round(peak, 1), "samples": {str(k): round(v, 1) for k, v in samples.items()}}))
 """
 

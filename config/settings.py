@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     bar_timeframe: Literal["1Day", "15Min", "1Min"] = "1Day"
     loop_interval_seconds: float = Field(default=60.0, gt=0)
-    data_chunk_size: int = Field(default=200, ge=1, le=2000)
+    data_chunk_size: int = Field(default=500, ge=1, le=2000)
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     trading_rate_limit_per_min: int = Field(default=200, ge=1)
     data_rate_limit_per_min: int = Field(default=200, ge=1)

@@ -1,6 +1,6 @@
 """API calls per iteration against the fake Alpaca server, for the 29-symbol default and for 500 symbols.
 
-`python -m benchmarks.alpaca_api_calls` prints one JSON object. Each scenario runs the real adapters (and the
+`python -m benchmarks.bench_api_calls` prints one JSON object. Each scenario runs the real adapters (and the
 real alpaca-py clients) against the fake on loopback, serving the bundled 2013-2018 daily bars:
 cold start (a year of history, empty cache), the steady-state iteration after a new daily bar completes, an
 intraday iteration (no bar can have completed), one bulk snapshot, and the trading side of an iteration.
@@ -110,17 +110,21 @@ async def _scenario(tape: MarketTape, symbols: list[str], chunk: int) -> dict[st
         }
 
 
-async def _main() -> None:
+async def _all() -> dict[str, Any]:
     tape = load_tape()
     default = largest_symbols(29)
     wide = [s for s in tape.symbols if s not in default][: 500 - len(default)]
-    results = [
-        await _scenario(tape, default, 200),
-        await _scenario(tape, [*default, *wide], 200),
-        await _scenario(tape, [*default, *wide], 500),
-    ]
-    print(json.dumps(results, indent=2))
+    return {
+        "symbols_29_chunk_200": await _scenario(tape, default, 200),
+        "symbols_500_chunk_200": await _scenario(tape, [*default, *wide], 200),
+        "symbols_500_chunk_500": await _scenario(tape, [*default, *wide], 500),
+        "target": "ceil(bars / 10,000) pages; 1 call per steady-state iteration for the 29-symbol default",
+    }
+
+
+def run() -> dict[str, Any]:
+    return asyncio.run(_all())
 
 
 if __name__ == "__main__":
-    asyncio.run(_main())
+    print(json.dumps(run(), indent=2))
