@@ -14,9 +14,7 @@ concurrent threads. Other processes (`tradingd status`, `tradingd halt`) may ope
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
-import math
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,6 +26,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import numpy as np
+import orjson
 import structlog
 
 from core.messages import Message
@@ -516,7 +515,14 @@ class StateStore:
             },
             "fills": int(self._conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]),
             "positions": int(self._conn.execute("SELECT COUNT(*) FROM positions").fetchone()[0]),
-            "last_equity_mark": None if mark is None else _to_jsonable(mark),
+            "last_equity_mark": None
+            if mark is None
+            else {
+                "session": mark.session.isoformat(),
+                "start_equity": str(mark.start_equity),
+                "last_equity": str(mark.last_equity),
+                "peak_equity": str(mark.peak_equity),
+            },
             "peak_equity": None if peak is None else str(peak),
             "journal": self.journal_count(),
             "flags": self.flags(),
@@ -665,131 +671,56 @@ def _equity_mark(row: tuple[Any, ...]) -> EquityMark:
 
 
 def _journal_row(event: Message) -> tuple[int, str, str, str, str]:
-    payload = {
-        f.name: _to_jsonable(getattr(event, f.name)) for f in _fields(type(event)) if f.name not in _JOURNAL_COLUMNS
-    }
+    cls = type(event)
+    names = _PAYLOAD_FIELDS.get(cls)
+    if names is None:
+        names = _PAYLOAD_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _JOURNAL_COLUMNS)
+    payload = {name: getattr(event, name) for name in names}
     return (
         event.id,
-        type(event).__name__,
-        _iso(event.ts_event),
+        cls.__name__,
+        _ts_cached(event.ts_event),
         event.correlation_id,
-        json.dumps(payload, separators=(",", ":"), allow_nan=False),
+        orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS).decode(),
     )
 
 
-_FIELDS_CACHE: dict[type, tuple[dataclasses.Field[Any], ...]] = {}
+_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+_TS_CACHE: dict[datetime, str] = {}
 
 
-def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
-    # dataclasses.fields() rebuilds its tuple on every call; the journal runs every iteration.
-    cached = _FIELDS_CACHE.get(cls)
-    if cached is None:
-        cached = _FIELDS_CACHE[cls] = dataclasses.fields(cls)
-    return cached
-
-
-_ISO_CACHE: dict[datetime | date, str] = {}
-_ISO_CACHE_MAX = 4096
-
-
-def _iso(value: datetime | date) -> str:
-    # One iteration's messages share a handful of instants (the clock's now, the bar time); formatting each
-    # once instead of per field is the journal's largest saving.
-    text = _ISO_CACHE.get(value)
+def _ts_cached(value: datetime) -> str:
+    # One iteration's messages share a handful of instants (the clock's now): format each once.
+    text = _TS_CACHE.get(value)
     if text is None:
-        if len(_ISO_CACHE) >= _ISO_CACHE_MAX:
-            _ISO_CACHE.clear()
-        # Naive datetimes are journaled as they are rather than refused: the journal records, it does not validate.
-        aware = isinstance(value, datetime) and value.tzinfo is not None
-        text = _ISO_CACHE[value] = _ts(value) if aware else value.isoformat()  # type: ignore[arg-type]
+        if len(_TS_CACHE) >= 4096:
+            _TS_CACHE.clear()
+        text = _TS_CACHE[value] = _ts(value)
     return text
 
 
-def _to_jsonable(value: Any) -> Any:
-    """Turn a message field into JSON: Decimal→str, datetime→ISO UTC, enum→value, array→its shape and dtype."""
-    # Exact-type dispatch first: the journal runs every iteration and nearly every field is one of these types.
-    convert = _CONVERTERS.get(type(value))
-    if convert is not None:
-        return convert(value)
-    return _to_jsonable_slow(value)
+# orjson serialises str/int/float/bool/None, datetimes, enums, lists and dicts natively (NaN/inf become null: JSON has
+# no such numbers, and the journal never invents one); everything else goes through _json_default.
+_JSON_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
 
 
-def _to_jsonable_slow(value: Any) -> Any:
-    # Enums before str/int: StrEnum and IntEnum are also str and int. Message and enum types are few and fixed, so
-    # their converter is remembered for the fast path.
-    if isinstance(value, enum.Enum):
-        _CONVERTERS[type(value)] = _enum
-        return _enum(value)
-    if value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, float):
-        return _float(value)
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Message):
+        # A message nested in another (the signal inside SignalValidated, OrderDenied, …) is journaled on its own,
+        # so a reference by id is enough here.
+        return {"ref": value.id, "type": type(value).__name__}
+    if isinstance(value, BarFrame):
+        # The bars themselves are market data, not state; the journal records what the agents saw.
+        last = str(value.timestamps[-1]) if value.n_rows else None
+        return {"symbols": value.n_symbols, "rows": value.n_rows, "last_bar": last}
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime | date):
-        return _iso(value)
-    if isinstance(value, Message):
-        # Top-level messages are journaled through _journal_row; a message nested in another (the signal inside
-        # SignalValidated, OrderDenied, …) is journaled on its own, so a reference by id is enough here.
-        _CONVERTERS[type(value)] = _message_ref
-        return _message_ref(value)
-    if isinstance(value, BarFrame):
-        _CONVERTERS[type(value)] = _frame_summary
-        return _frame_summary(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        _CONVERTERS[type(value)] = _dataclass
-        return _dataclass(value)
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, np.ndarray):
-        # Bar arrays are large and already on disk elsewhere; the journal records what was seen, not the data.
         return {"shape": list(value.shape), "dtype": str(value.dtype)}
-    if isinstance(value, np.datetime64):
-        return str(value)
     if isinstance(value, np.generic):
-        return _to_jsonable(value.item())
-    if isinstance(value, Mapping):
-        return {str(k): _to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_to_jsonable(v) for v in value]
+        return value.item()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
     return str(value)
-
-
-def _message_ref(value: Message) -> dict[str, Any]:
-    return {"ref": value.id, "type": type(value).__name__}
-
-
-def _frame_summary(frame: BarFrame) -> dict[str, Any]:
-    # The bars themselves are market data, not state; the journal records what the agents saw.
-    last = str(frame.timestamps[-1]) if frame.n_rows else None
-    return {"symbols": frame.n_symbols, "rows": frame.n_rows, "last_bar": last}
-
-
-def _float(value: float) -> float | str:
-    # JSON has no NaN/inf; write them as text rather than invent a number.
-    return value if math.isfinite(value) else str(value)
-
-
-def _dataclass(value: Any) -> dict[str, Any]:
-    return {f.name: _to_jsonable(getattr(value, f.name)) for f in _fields(type(value))}
-
-
-def _enum(value: enum.Enum) -> Any:
-    return _to_jsonable(value.value)
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-_CONVERTERS: Final[dict[type, Callable[[Any], Any]]] = {
-    str: _identity,
-    int: _identity,
-    bool: _identity,
-    type(None): _identity,
-    float: _float,
-    Decimal: str,
-    datetime: _iso,
-    date: _iso,
-    tuple: lambda v: [_to_jsonable(x) for x in v],
-    list: lambda v: [_to_jsonable(x) for x in v],
-    dict: lambda v: {str(k): _to_jsonable(x) for k, x in v.items()},
-}

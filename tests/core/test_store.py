@@ -470,14 +470,14 @@ def test_journal_payload_serialises_fields_generically(store: StateStore) -> Non
     assert validated["payload"]["signal"] == {"ref": signal.id, "type": "SignalGenerated"}
     nested = generated["payload"]
     assert nested["side"] == "buy"
-    assert nested["price"] == "nan"  # JSON has no NaN; never a made-up number
-    assert nested["bar_ts"] == "2018-02-05T14:30:00.000000+00:00"
+    assert nested["price"] is None  # JSON has no NaN: null, never a made-up number
+    assert datetime.fromisoformat(nested["bar_ts"]) == T0 - timedelta(hours=6, minutes=30)
     assert submitted["payload"]["notional"] == "1500.00"
     assert submitted["payload"]["qty"] is None
     assert filled["payload"]["fill"]["qty"] == "8.851540744"
     assert completed["payload"]["stats"] == {"bars": 505, "denied": {"x": 1}}
     assert "id" not in validated["payload"]  # kept in its own column
-    assert validated["payload"]["ts_init"] == "2018-02-05T21:00:00.000000+00:00"
+    assert datetime.fromisoformat(validated["payload"]["ts_init"]) == T0
 
 
 def test_journal_records_a_bar_frame_as_a_summary(store: StateStore) -> None:
