@@ -70,6 +70,8 @@ class ScannerAgent:
         self.strategy = strategy
         self.signals = 0
         self.latest: ZScores | None = None
+        self._columns: dict[str, int] = {}
+        self._columns_for: tuple[str, ...] | None = None
         bus.subscribe(BarsFetched, self.on_bars)
 
     def on_bars(self, event: BarsFetched) -> None:
@@ -89,11 +91,13 @@ class ScannerAgent:
 
     def _decide(self, frame: BarFrame, stats: ZScores) -> tuple[npt.NDArray[np.intp], list[tuple[int, str]]]:
         held = np.zeros(frame.n_symbols, dtype=bool)
-        positions = self._portfolio.positions
         exits: list[tuple[int, str]] = []
-        for col, symbol in enumerate(frame.symbols) if positions else ():
-            position = positions.get(symbol)
-            if position is None or position.qty <= 0:
+        if self._columns_for is not frame.symbols:
+            self._columns = {symbol: col for col, symbol in enumerate(frame.symbols)}
+            self._columns_for = frame.symbols
+        for symbol, position in self._portfolio.positions.items():  # few positions, many symbols: loop the few
+            col = self._columns.get(symbol)
+            if col is None or position.qty <= 0:
                 continue
             held[col] = True
             close, z = float(stats.close[col]), float(stats.zscore[col])
@@ -104,6 +108,7 @@ class ScannerAgent:
                 exits.append((col, f"stop_loss: close {close:.2f} <= {stop:.2f}"))
             elif z >= self._params.exit:
                 exits.append((col, f"zscore {z:.2f} >= exit"))
+        exits.sort()
         with np.errstate(invalid="ignore"):
             entries = np.flatnonzero((stats.zscore <= self._params.entry) & ~held)
         return entries, exits
