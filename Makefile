@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with dev tools
 
-run: $(STAMP) ## Run the daemon (sim mode by default; see .env.example)
+run: $(STAMP) ## Run the daemon (sim mode by default, scanner on; see .env.example)
 	$(BIN)/tradingd run
 
 test: lint typecheck pytest ## Lint, type-check and run the test suite

@@ -77,6 +77,7 @@ class DataAgent:
         self._window = BarFrame.empty(self.symbols)
         self._rolling = RollingWindow(self.symbols, lookback)
         self._last_ts: np.datetime64 | None = None
+        self._seen_until: np.datetime64 | None = None  # survives a symbol switch: warm-up rows are not new bars
         self.rejected: Counter[str] = Counter()
         self.bars_accepted = 0
 
@@ -104,20 +105,28 @@ class DataAgent:
             start = _to_datetime(self._last_ts) + timedelta(microseconds=1)
         frames = [await self._md.get_bars(chunk, start, now) for chunk in self._chunks]
         new = frames[0] if len(frames) == 1 else _merge_columns(frames, self.symbols)
-        new, rejected = self._reject_bad_bars(new, now)
+        new_rows = self._count_new(new)
+        new, rejected = self._reject_bad_bars(new, now, report_from=new.n_rows - new_rows)
         self._append(new)
         message = BarsFetched(
             ts_event=now,
             ts_init=self._clock.now(),
             iteration=iteration,
             frame=self._window,
-            new_rows=new.n_rows,
+            new_rows=new_rows,
             rejected=rejected,
         )
         self._bus.publish(message)
         return message
 
-    def _reject_bad_bars(self, frame: BarFrame, now: datetime) -> tuple[BarFrame, dict[str, int]]:
+    def _count_new(self, new: BarFrame) -> int:
+        seen = self._seen_until
+        if new.n_rows:
+            self._seen_until = new.timestamps[-1] if seen is None else max(seen, new.timestamps[-1])
+        return new.n_rows if seen is None else int((new.timestamps > seen).sum())
+
+    def _reject_bad_bars(self, frame: BarFrame, now: datetime, *, report_from: int) -> tuple[BarFrame, dict[str, int]]:
+        """Blank every bad bar; count, log and publish only those from row `report_from` on (not warm-up repeats)."""
         if frame.n_rows == 0:
             return frame, {}
         masks = sanity_mask(frame, now)
@@ -125,10 +134,11 @@ class DataAgent:
         counts: dict[str, int] = {}
         for reason, reason_mask in masks.items():
             mask = reason_mask & ~bad  # one reason per bar: the first that applies
+            bad |= mask
+            mask[:report_from] = False
             n = int(mask.sum())
             if n:
                 counts[reason] = n
-                bad |= mask
                 for row, col in zip(*np.nonzero(mask), strict=True):
                     bar_ts = _to_datetime(frame.timestamps[row])
                     symbol = frame.symbols[col]
@@ -140,7 +150,7 @@ class DataAgent:
             cleaned = {name: np.where(bad, np.nan, getattr(frame, name)) for name in _FIELDS}
             frame = BarFrame(symbols=frame.symbols, timestamps=frame.timestamps, **cleaned)
         self.rejected.update(counts)
-        self.bars_accepted += int((~np.isnan(frame.close)).sum())
+        self.bars_accepted += int((~np.isnan(frame.close[report_from:])).sum())
         return frame, counts
 
     def _append(self, new: BarFrame) -> None:

@@ -31,7 +31,8 @@ def on_iteration(stats):
         samples[stats["iteration"]] = rss_mb()
 
 with tempfile.TemporaryDirectory() as tmp:
-    app = build_sim(Settings(data_dir=Path(tmp), symbols=("*",), log_level="ERROR"), on_iteration=on_iteration)
+    settings = Settings(data_dir=Path(tmp), use_scanner=False, symbols=("*",), log_level="ERROR")
+    app = build_sim(settings, on_iteration=on_iteration)
     async def go():
         await load_assets(app)
         await app.orchestrator.run()

@@ -24,7 +24,7 @@ def _replay(data_dir: Path, latencies: list[float]) -> tuple[App, float]:
     def on_iteration(stats: dict[str, Any]) -> None:
         latencies.append(stats["total_ms"])
 
-    settings = Settings(data_dir=data_dir, symbols=("*",), log_level="ERROR")
+    settings = Settings(data_dir=data_dir, use_scanner=False, symbols=("*",), log_level="ERROR")
     app = build_sim(settings, on_iteration=on_iteration)
 
     async def go() -> float:

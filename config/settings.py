@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     symbols: CsvList = ()
     baseline_symbols: CsvList = ("SPY", "QQQ")
     symbol_tiers: TierMap = Field(default_factory=dict)
-    use_scanner: bool = False
+    use_scanner: bool | None = None
     candidates_file: Path = Path("candidates.json")
 
     # --- tiered sizing -------------------------------------------------------------------------------------------
@@ -176,6 +176,13 @@ class Settings(BaseSettings):
         if self.alpaca_api_key is not None and self.alpaca_secret_key is not None:
             return TradingMode.PAPER
         return TradingMode.SIM
+
+    @property
+    def scanner_enabled(self) -> bool:
+        """USE_SCANNER; unset: on in sim without SYMBOLS (the embedded default shows the whole system), else off."""
+        if self.use_scanner is not None:
+            return self.use_scanner
+        return self.mode is TradingMode.SIM and not self.symbols
 
     @property
     def tier_allocations(self) -> dict[Tier, Decimal]:

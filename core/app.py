@@ -144,7 +144,7 @@ def build_sim(
     db = state_db_path(settings)
     if fresh_state:
         reset_sim_state(db)
-    schedule = SimSchedule(clock, calendar, sessions, scan=settings.use_scanner)
+    schedule = SimSchedule(clock, calendar, sessions, scan=settings.scanner_enabled)
     # The replay writes its daily candidates beside its own state, never over the user's CANDIDATES_FILE.
     candidates = db.parent / "candidates.json"
     return _assemble(
@@ -246,7 +246,7 @@ def _assemble(
     store = StateStore(db)
     focus = (
         build_focus(settings, clock, calendar, market_data, store, candidates, fallback=tuple(tiers))
-        if settings.use_scanner
+        if settings.scanner_enabled
         else None
     )
     symbols = focus.load(clock.now(), held=store.load_positions()) if focus else tuple(tiers)

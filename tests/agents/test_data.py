@@ -92,3 +92,20 @@ def test_rolling_window_keeps_earlier_frames_immutable(small_history: BarHistory
         first = max(0, row - 4)
         np.testing.assert_array_equal(frame.close, small_history.close[first : row + 1])
         assert not frame.close.flags.writeable
+
+
+async def test_switching_symbols_rewarms_without_counting_old_bars_again(
+    small_history: BarHistory, calendar: NyseCalendar
+) -> None:
+    clock = SimClock(calendar.session_close(date(2015, 7, 20)))  # DHR's bad row of 2015-07-17 is in the warm-up
+    agent, _, _ = _agent(small_history, clock, ("AAPL",))
+    await agent.fetch(1)
+    agent.set_symbols(("DHR", "MSFT"))
+    clock.set(calendar.session_close(date(2015, 7, 21)))
+    event = await agent.fetch(2)
+    assert event.frame.symbols == ("DHR", "MSFT")
+    assert event.frame.n_rows == 21  # warmed up again for the new symbols
+    assert event.new_rows == 1  # only 2015-07-21 is a new bar
+    assert event.rejected == {}  # the bad warm-up row is blanked but not reported again
+    row_0717 = int(np.searchsorted(event.frame.timestamps, np.datetime64("2015-07-17T04:00", "ns")))
+    assert np.isnan(event.frame.close[row_0717, 0])

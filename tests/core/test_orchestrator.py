@@ -17,7 +17,7 @@ SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ")
 
 
 def _app(tmp_path: Path, on_iteration: Any = None) -> App:
-    settings = Settings(data_dir=tmp_path, symbols=SYMBOLS, log_level="ERROR")
+    settings = Settings(data_dir=tmp_path, use_scanner=False, symbols=SYMBOLS, log_level="ERROR")
     return build_sim(settings, start=date(2016, 1, 4), end=date(2016, 3, 31), on_iteration=on_iteration)
 
 

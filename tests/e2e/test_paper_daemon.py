@@ -53,7 +53,9 @@ class PreOpenSchedule:
 def _settings(**values: Any) -> Settings:
     universe = Settings().sim_universe_file
     tiers = default_sim_tiers(universe, set(SYMBOLS))
-    return Settings(symbols=SYMBOLS, symbol_tiers=tiers, sim_slippage_bps=0, log_level="ERROR", **values)
+    return Settings(
+        use_scanner=False, symbols=SYMBOLS, symbol_tiers=tiers, sim_slippage_bps=0, log_level="ERROR", **values
+    )
 
 
 def _sim_orders(tmp: Path, sessions: list[date]) -> dict[str, tuple[str, str, Any, Any]]:

@@ -21,7 +21,9 @@ START, END = date(2015, 6, 1), date(2016, 6, 30)  # includes the real bad rows o
 @pytest.fixture(scope="module")
 def sim_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     data_dir = tmp_path_factory.mktemp("sim")
-    settings = Settings(data_dir=data_dir, symbols=("AAPL", "MSFT", "DHR", "O", "ES", "XOM", "JPM", "JNJ", "GE", "T"))
+    settings = Settings(
+        data_dir=data_dir, use_scanner=False, symbols=("AAPL", "MSFT", "DHR", "O", "ES", "XOM", "JPM", "JNJ", "GE", "T")
+    )
     app = build_sim(settings, start=START, end=END)
     signals: list[SignalGenerated] = []
     approved: list[OrderApproved] = []

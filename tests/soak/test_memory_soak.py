@@ -21,7 +21,7 @@ def _rss_mb() -> float:
 
 
 def _replay_everything(data_dir: Path) -> int:
-    app = build_sim(Settings(data_dir=data_dir, symbols=("*",), log_level="ERROR"))
+    app = build_sim(Settings(data_dir=data_dir, use_scanner=False, symbols=("*",), log_level="ERROR"))
 
     async def go() -> None:
         await load_assets(app)
