@@ -155,6 +155,7 @@ class Orchestrator:
         self.stats = RunStats()
         self._journal: list[Message] = []
         self._stop = asyncio.Event()
+        self._reference: tuple[date | None, Decimal] = (None, Decimal(0))
         self._on_iteration = on_iteration
         bus.tap(self._record)
         bus.subscribe(OrderApproved, self._count_approved)
@@ -205,6 +206,14 @@ class Orchestrator:
             await self.bus.stop()
         return self.stats
 
+    def _start_of_day_equity(self, session: date, first_mark_today: Decimal) -> Decimal:
+        """The daily-loss reference: equity at the previous session's last mark (its close, like Alpaca's
+        `last_equity`), so an overnight gap and a once-a-day daily-bar iteration count; else today's first mark."""
+        if self._reference[0] != session:
+            previous = self.store.equity_mark(self.calendar.previous_session(session))
+            self._reference = (session, previous.last_equity if previous is not None else first_mark_today)
+        return self._reference[1]
+
     async def _scan_tick(self) -> None:
         if self.focus is None:
             return
@@ -249,7 +258,7 @@ class Orchestrator:
         self.risk.begin_iteration(
             snapshot,
             session=session,
-            start_of_day_equity=mark.start_equity,
+            start_of_day_equity=self._start_of_day_equity(session, mark.start_equity),
             peak_equity=mark.peak_equity,
             assets=self.assets,
         )
