@@ -48,7 +48,8 @@ def test_daily_loss_breaker_zero_shares_and_position_limit(tmp_path: Path) -> No
     tripped_sessions = {t.ts_event.date() for t in trips if t.breaker == "daily_loss_limit"}
     assert tripped_sessions
     for event in approved:
-        assert event.order.qty is not None and event.order.qty == event.order.qty.to_integral_value()  # whole shares
+        assert event.order.qty is not None
+        assert event.order.qty == event.order.qty.to_integral_value()
         if event.order.side is OrderSide.BUY:
             assert event.signal.bar_ts.date() not in tripped_sessions  # no entry on a tripped day
     assert any(e.order.side is OrderSide.SELL and e.signal.bar_ts.date() in tripped_sessions for e in approved), (
