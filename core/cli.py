@@ -64,6 +64,11 @@ def run_summary(app_: App, stats: RunStats, elapsed: float) -> dict[str, Any]:
     return {
         "mode": app_.settings.mode.value,
         "symbols": len(app_.symbols),
+        "focus": {
+            "source": orch.focus.source if orch.focus else "settings",
+            "daily_scans": orch.focus.scans if orch.focus else 0,
+            "symbols": list(orch.data.symbols),
+        },
         "iterations": stats.iterations,
         "bars": stats.bars,
         "signals": orch.scanner.signals,
@@ -92,7 +97,9 @@ def format_summary(summary: dict[str, Any]) -> str:
 
     lines = [
         f"== tradingd {summary['mode']} run summary ==",
-        f"iterations          {summary['iterations']}  ({summary['symbols']} symbols, {summary['bars']} bars)",
+        f"iterations          {summary['iterations']}  ({summary['bars']} bars)",
+        f"focus               {summary['focus']['source']}, {summary['focus']['daily_scans']} daily scans;"
+        f" last: {' '.join(summary['focus']['symbols'])}",
         f"signals generated   {summary['signals']}  validated {summary['validated']}",
         f"signals rejected    {counts(summary['rejected'])}",
         f"orders approved     {summary['orders_approved']}  submitted {summary['orders']}",

@@ -114,6 +114,10 @@ class JobOutcome:
     path: Path
 
 
+class NoVolumeHistoryError(RuntimeError):
+    """The volume cache has no usable average: the scan would rank nothing."""
+
+
 class DailyScanJob:
     """What the daemon calls: `if job.due(now): await job.run(now)` — refresh stale volumes, scan, write, record."""
 
@@ -158,8 +162,16 @@ class DailyScanJob:
             )
             result = await self._scanner.run(_Loaded(universe), as_of=session, now=now)
             payload = result.payload()
+            if not payload["stats"]["cache"]["hits"]:
+                # Too little history for any 20-day average (e.g. the first weeks of a replay): a file holding only
+                # the baseline would steer the daemon away from its fallback symbols for nothing.
+                raise NoVolumeHistoryError(f"no fresh 20-day volume averages for {session}")
             payload["stats"]["cache_refresh"] = refresh.as_dict()
             write_candidates(self._path, payload)
+        except NoVolumeHistoryError as error:
+            self.schedule.mark_failed(session, now)
+            log.warning("daily_scan_skipped", session=session.isoformat(), reason=str(error))
+            return None
         except Exception as error:  # a failed scan must not stop the daemon: it trades its fallback symbols
             self.schedule.mark_failed(session, now)
             log.exception("daily_scan_failed", session=session.isoformat(), error=str(error))

@@ -11,10 +11,12 @@ import pytest
 from freezegun import freeze_time
 
 from agents.daily_scan import DailyScanner, ScanConfig
+from config.settings import Settings
 from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.candidates import read_candidates
 from core.clock import LiveClock, NyseCalendar, SimClock
+from core.scan_runtime import open_runtime
 from core.scan_schedule import LAST_SCAN_FLAG, DailyScanJob, ScanSchedule
 from core.store import StateStore
 from core.universe import FileUniverse, Universe, UniverseSource
@@ -205,3 +207,23 @@ async def test_failed_job_does_not_raise_and_keeps_the_old_file(
     assert not job.due(clock.now())  # retried later, not in a tight loop
     clock.advance(15 * 60)
     assert job.due(clock.now())
+
+
+async def test_job_writes_nothing_without_volume_history(tmp_path: Path) -> None:
+    """The first sessions of a replay have no 20-day averages: no baseline-only file replaces the fallback."""
+    settings = Settings(data_dir=tmp_path, candidates_file=tmp_path / "candidates.json")
+    runtime = open_runtime(settings, date(2013, 2, 12))
+    cache = VolumeCache(tmp_path / "vc.db")
+    with StateStore(tmp_path / "state.db") as store:
+        job = DailyScanJob(
+            schedule=ScanSchedule(runtime.calendar, store),
+            scanner=DailyScanner(runtime.market_data, cache, runtime.calendar, ScanConfig.from_settings(settings)),
+            universe=runtime.universe,
+            cache=cache,
+            market_data=runtime.market_data,
+            calendar=runtime.calendar,
+            candidates_path=settings.candidates_file,
+        )
+        assert await job.run(runtime.clock.now()) is None
+    assert not settings.candidates_file.exists()
+    cache.close()
