@@ -173,6 +173,7 @@ class ExecutionAgent:
             order = update.order
             if update.fill is not None:
                 if is_new_fill:
+                    self._portfolio.ledger.apply(update.fill)
                     new_fills += 1
                     self.fills += 1
                     self._bus.publish(

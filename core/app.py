@@ -30,7 +30,7 @@ from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.focus import FocusManager
 from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
-from core.portfolio import PortfolioView
+from core.portfolio import OwnedLedger, PortfolioView
 from core.scan_runtime import volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.store import StateStore
@@ -251,7 +251,7 @@ def _assemble(
     )
     symbols = focus.load(clock.now(), held=store.load_positions()) if focus else tuple(tiers)
     bus = EventBus()
-    portfolio = PortfolioView(broker)
+    portfolio = PortfolioView(broker, OwnedLedger(store.fills()))
     interval = BAR_INTERVALS[settings.bar_timeframe]
     data = DataAgent(
         bus,
@@ -359,6 +359,11 @@ async def run_app(app: App, iterations: int | None = None) -> None:
     if app.startup is not None:
         await app.startup(app)
     try:
+        # Held positions are always watched (for exits and stop-losses), whatever the focus list says.
+        held = app.orchestrator.portfolio.ledger.own(await app.broker.get_positions())
+        missing = tuple(symbol for symbol in sorted(held) if symbol not in app.orchestrator.data.symbols)
+        if missing:
+            app.orchestrator.data.set_symbols((*app.orchestrator.data.symbols, *missing))
         await load_assets(app)
         await app.orchestrator.run(max_iterations=iterations)
     finally:
@@ -369,7 +374,7 @@ async def run_app(app: App, iterations: int | None = None) -> None:
 async def load_assets(app: App) -> None:
     """Fill the shared asset map once at start-up (tradable / fractionable per focus symbol)."""
     assets = app.orchestrator.assets
-    for symbol in app.symbols:
+    for symbol in app.orchestrator.data.symbols:
         asset = await app.broker.get_asset(symbol)
         if asset is not None:
             assets[symbol] = asset

@@ -81,6 +81,7 @@ def run_summary(app_: App, stats: RunStats, elapsed: float) -> dict[str, Any]:
         "orders_canceled": dict(orch.execution.canceled),
         "fills": orch.execution.fills,
         "bad_bars": dict(orch.data.rejected),
+        "errors": dict(stats.errors),
         "start_equity": str(start.quantize(Decimal("0.01"))),
         "final_equity": str(stats.equity.quantize(Decimal("0.01"))),
         "return_pct": float(round(ret, 3)),

@@ -25,7 +25,7 @@ from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
 from agents.sizing import TierExposureTracker
-from core.broker.base import Broker
+from core.broker.base import AuthenticationError, Broker, BrokerError
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar
 from core.focus import FocusManager
@@ -101,6 +101,7 @@ class RunStats:
     signals: int = 0
     approved: int = 0
     denied: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
     start_equity: Decimal | None = None
     equity: Decimal = Decimal(0)
     peak_equity: Decimal = Decimal(0)
@@ -190,10 +191,18 @@ class Orchestrator:
             async for tick in self.schedule:
                 if self._stop.is_set():
                     break
-                if tick is Tick.SCAN:
-                    await self._scan_tick()
-                    continue
-                await self.run_iteration(self.stats.iterations + 1)
+                try:
+                    if tick is Tick.SCAN:
+                        await self._scan_tick()
+                        continue
+                    await self.run_iteration(self.stats.iterations + 1)
+                except AuthenticationError:
+                    raise  # bad keys do not heal: stop with the clear message
+                except BrokerError as error:
+                    # Temporary (the adapter's bounded retries ran out) or operational: stop trading this tick, stay
+                    # alive, try again at the next one. Broker updates already fetched were stored first.
+                    self.stats.errors[type(error).__name__] += 1
+                    log.error("iteration_failed", tick=tick.value, error=str(error), kind=type(error).__name__)
                 # Sim adapters never suspend; yielding once per iteration lets the loop deliver signals (SIGTERM).
                 await asyncio.sleep(0)
                 if max_iterations is not None and self.stats.iterations >= max_iterations:
@@ -203,8 +212,20 @@ class Orchestrator:
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
+            await self._final_sync()
             await self.bus.stop()
         return self.stats
+
+    async def _final_sync(self) -> None:
+        """Store whatever the broker reported since the last iteration, so a restart starts from it."""
+        try:
+            updates = await self.execution.fetch_updates()
+        except BrokerError as error:
+            log.warning("final_sync_failed", error=str(error))
+            return
+        if updates:
+            with self.store.transaction():
+                self.execution.apply_updates(updates)
 
     def _start_of_day_equity(self, session: date, first_mark_today: Decimal) -> Decimal:
         """The daily-loss reference: equity at the previous session's last mark (its close, like Alpaca's
@@ -247,13 +268,16 @@ class Orchestrator:
             IterationStarted(ts_event=now, ts_init=now, iteration=iteration, n_symbols=len(self.data.symbols))
         )
 
-        # Network first, then one short transaction: the store's write lock is never held across a broker call.
+        # Broker updates are stored before anything else can fail, and the store's write lock is never held across
+        # a broker call. Fills feed the owned-positions ledger, so they are applied before the portfolio refresh.
         updates = await self.execution.fetch_updates()
+        fills = 0
+        if updates:
+            with self.store.transaction():
+                fills = self.execution.apply_updates(updates)
         snapshot = await self.portfolio.refresh()
         equity = snapshot.account.equity
-        with self.store.transaction():
-            fills = self.execution.apply_updates(updates)
-            mark = self.store.mark_equity(session, equity)
+        mark = self.store.mark_equity(session, equity)
         self.stats.mark(equity)
         self.risk.begin_iteration(
             snapshot,

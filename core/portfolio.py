@@ -2,26 +2,58 @@
 
 Agents receive this view at construction (an explicit dependency) instead of each asking the broker, so one
 iteration costs one account/positions/open-orders round trip whatever the number of agents.
+
+Positions are the daemon's own: each broker position is capped at the quantity the daemon's fills account for
+(`OwnedLedger`), so a holding the user bought by hand in the same account is never sized, exited or stop-lossed by
+the daemon. Account equity and buying power stay account-wide.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 from core.broker.base import Broker
-from core.types import Account, BrokerOrder, OrderSide, PortfolioSnapshot, Position
+from core.types import Account, BrokerOrder, Fill, OrderSide, PortfolioSnapshot, Position
+
+
+class OwnedLedger:
+    """Net quantity per symbol bought minus sold by the daemon's own fills."""
+
+    def __init__(self, fills: Iterable[Fill] = ()) -> None:
+        self._qty: dict[str, Decimal] = {}
+        for fill in fills:
+            self.apply(fill)
+
+    def apply(self, fill: Fill) -> None:
+        signed = fill.qty if fill.side is OrderSide.BUY else -fill.qty
+        self._qty[fill.symbol] = self._qty.get(fill.symbol, Decimal(0)) + signed
+
+    def qty(self, symbol: str) -> Decimal:
+        return self._qty.get(symbol, Decimal(0))
+
+    def own(self, positions: Mapping[str, Position]) -> dict[str, Position]:
+        owned: dict[str, Position] = {}
+        for symbol, position in positions.items():
+            qty = min(position.qty, self.qty(symbol))
+            if qty > 0:
+                owned[symbol] = position if qty == position.qty else replace(position, qty=qty)
+        return owned
 
 
 class PortfolioView:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, ledger: OwnedLedger | None = None) -> None:
         self._broker = broker
+        self.ledger = ledger if ledger is not None else OwnedLedger()
         self._snapshot = PortfolioSnapshot(account=Account(Decimal(0), Decimal(0), Decimal(0)))
         self._open_by_symbol: dict[str, list[BrokerOrder]] = {}
 
     async def refresh(self) -> PortfolioSnapshot:
-        account = await self._broker.get_account()
-        positions = await self._broker.get_positions()
+        # Open orders before positions: an order filling in between shows up twice (conservative), never zero times.
         open_orders = tuple(await self._broker.get_open_orders())
+        positions = self.ledger.own(await self._broker.get_positions())
+        account = await self._broker.get_account()
         self._snapshot = PortfolioSnapshot(account=account, positions=positions, open_orders=open_orders)
         self._open_by_symbol = {}
         for order in open_orders:

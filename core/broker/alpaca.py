@@ -501,6 +501,13 @@ class AlpacaBroker:
         broker_open = await self.get_open_orders()
         positions = await self.get_positions()
         split = split_orders(local_open_orders, broker_open)
+        now = self._clock.now()
+        # What we knew first, then what the broker says: the tracker turns the difference into fill updates (with
+        # ids derived from cumulative totals), so fills that happened while the daemon was down reach the store.
+        for order in local_open_orders:
+            self._tracker.track(order)
+        for order in (*split.matched, *split.adopted):
+            self._tracker.observe(Observation(order, order.updated_at or now))
         closed: list[BrokerOrder] = []
         unknown: list[tuple[BrokerOrder, str]] = []
         for order in split.local_only:
@@ -510,7 +517,7 @@ class AlpacaBroker:
                 log.warning("order_unknown_to_broker", client_order_id=order.client_order_id, symbol=order.symbol)
             else:
                 closed.append(found)
-                self._tracker.track(found)
+                self._tracker.observe(Observation(found, found.updated_at or now))
                 log.info(
                     "order_closed_while_away",
                     client_order_id=found.client_order_id,

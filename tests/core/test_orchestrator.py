@@ -2,6 +2,7 @@ import asyncio
 import os
 import signal
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,12 @@ import pytest
 
 from config.settings import Settings
 from core.app import App, build_sim, load_assets
+from core.broker.base import TransientBrokerError
+from core.broker.sim import _Holding
 from core.clock import NyseCalendar, SimClock
 from core.messages import BarsFetched
 from core.orchestrator import MarketHoursSchedule, Tick
+from core.types import OrderSide
 
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ")
 
@@ -88,3 +92,32 @@ async def test_market_hours_schedule_skips_holidays(holiday: date) -> None:
         if tick is Tick.ITERATE:
             assert clock.now().date() > holiday
             break
+
+
+def test_a_broker_outage_skips_the_iteration_and_the_daemon_stays_up(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    real_get_account = app.broker.get_account
+    calls = {"n": 0}
+
+    async def flaky_get_account() -> Any:
+        calls["n"] += 1
+        if calls["n"] in (3, 4):
+            raise TransientBrokerError("HTTP 503 after the adapter's retries")
+        return await real_get_account()
+
+    app.broker.get_account = flaky_get_account  # type: ignore[method-assign]
+    asyncio.run(_run(app, iterations=10))
+    assert app.orchestrator.stats.iterations == 10  # two ticks failed, the loop went on
+    assert app.orchestrator.stats.errors == {"TransientBrokerError": 2}
+    app.close()
+
+
+def test_a_position_the_daemon_did_not_buy_is_never_sold(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    # The user's own long-term holding in the same account, bought long before the daemon ran.
+    app.broker._holdings["AAPL"] = _Holding(qty=Decimal(500), avg_entry_price=Decimal(20))  # type: ignore[attr-defined]
+    asyncio.run(_run(app))
+    bought = sum(f.qty for f in app.store.fills() if f.symbol == "AAPL" and f.side is OrderSide.BUY)
+    sold = sum((o.qty or Decimal(0)) for o in app.store.all_orders() if o.symbol == "AAPL" and o.side is OrderSide.SELL)
+    assert sold <= bought  # exits only ever sell what the daemon's own fills bought
+    app.close()

@@ -131,3 +131,51 @@ def test_bad_keys_stop_the_daemon_with_a_clear_message(
     assert result.exit_code == 2
     assert "401" in result.stderr or "unauthor" in result.stderr.lower()
     assert "wrong-secret" not in result.stderr
+
+
+def test_restarting_every_session_loses_no_fill_and_duplicates_no_order(tape: MarketTape, tmp_path: Path) -> None:
+    """One process per session (a restart, or `run --once` from cron): fills that happen while no daemon runs are
+    recovered at the next start-up, and the orders match a single long-running process."""
+    calendar = NyseCalendar()
+    sessions = calendar.sessions_in_range(FIRST, date(2017, 9, 29))
+    server = FakeAlpacaServer(tape, now=calendar.session_open(sessions[0]) - timedelta(hours=1))
+    with server:
+        settings = _settings(
+            data_dir=tmp_path / "paper",
+            trading_mode="paper",
+            alpaca_api_key=server.key,
+            alpaca_secret_key=server.secret,
+            alpaca_trading_url=server.url,
+            alpaca_data_url=server.url,
+            alpaca_stream_url=server.stream_url,
+            http_timeout_seconds=2.0,
+        )
+        for session in sessions:
+            sleep = RecordingSleep()
+            options = {
+                "market_data": {"cache": BarCache(None), "limiter": fast_limiter(), "sleep": sleep},
+                "broker": {"limiter": fast_limiter(), "retry": RetryPolicy(), "sleep": sleep},
+            }
+            app = build_live(
+                settings,
+                clock=ServerClock(server),
+                schedule=PreOpenSchedule(server, [session]),
+                adapter_options=options,
+            )
+            asyncio.run(run_app(app))
+            app.close()
+        server.set_now(calendar.session_close(sessions[-1]))  # the last orders fill after the last process ended
+        app = build_live(
+            settings, clock=ServerClock(server), schedule=PreOpenSchedule(server, []), adapter_options=options
+        )
+        asyncio.run(run_app(app))
+        fills = app.store.fills()
+        orders = app.store.all_orders()
+        server_filled = {o.client_order_id for o in server.orders.values() if o.status == "filled"}
+        server_ids = Counter(o.client_order_id for o in server.orders.values())
+        app.close()
+    assert server_filled
+    assert {f.client_order_id for f in fills} == server_filled
+    assert len(fills) == len(server_filled)
+    assert {o.client_order_id for o in orders} == set(server_ids)
+    assert max(server_ids.values()) == 1
