@@ -380,7 +380,9 @@ class RiskAgent:
         buying_symbols = {o.symbol for o in snapshot.open_orders if o.side is OrderSide.BUY and o.status.is_open}
         held = {s for s, p in snapshot.positions.items() if p.qty > 0}
         open_positions = len(held | buying_symbols)
-        buying_power = max(snapshot.account.buying_power - sum(pending.values(), _ZERO), _ZERO)
+        # The broker's buying power is already net of open orders (Alpaca's and the sim's alike): pending buys count
+        # against their tier's budget below, not a second time against cash.
+        buying_power = max(snapshot.account.buying_power, _ZERO)
 
         gate = self._engine.entry_gate(
             halted=halted,

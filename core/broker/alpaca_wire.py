@@ -149,10 +149,15 @@ def position_from_wire(raw: dict[str, Any]) -> Position:
 
 
 def account_from_wire(raw: dict[str, Any]) -> Account:
+    """`buying_power` here is cash the daemon may spend: never margin. Alpaca's `buying_power` is 2-4x equity on a
+    margin account; `non_marginable_buying_power` is the cash figure, and both are already net of open orders."""
+    buying_power = required_decimal(raw, "buying_power")
+    if raw.get("non_marginable_buying_power") is not None:
+        buying_power = min(buying_power, required_decimal(raw, "non_marginable_buying_power"))
     return Account(
         equity=required_decimal(raw, "equity"),
         cash=required_decimal(raw, "cash"),
-        buying_power=required_decimal(raw, "buying_power"),
+        buying_power=buying_power,
     )
 
 

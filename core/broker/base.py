@@ -64,7 +64,9 @@ class MarketData(Protocol):
 
 @runtime_checkable
 class Broker(Protocol):
-    async def get_account(self) -> Account: ...
+    async def get_account(self) -> Account:
+        """Equity, cash, and buying power = cash available for new orders: no margin, net of open orders."""
+        ...
 
     async def get_positions(self) -> dict[str, Position]: ...
 

@@ -246,18 +246,17 @@ def test_pre_checks_deny_with_stable_reasons() -> None:
     ]
 
 
-def test_open_buy_orders_count_against_buying_power_and_the_tier() -> None:
+def test_open_buy_orders_count_against_the_tier_and_buying_power_once() -> None:
     h = Harness()
     # Tier 1 ($4,000) has a $3,500 buy open for SPY: QQQ may only use the $500 left.
     open_buy = BrokerOrder("o1", "b1", "SPY", OrderSide.BUY, OrderStatus.ACCEPTED, None, D(3500))
     [answer] = h.iterate(snapshot("10000", open_orders=(open_buy,)), [signal("QQQ", price=150.0)])
     assert isinstance(answer, OrderApproved)
     assert answer.order.notional == D(500)
-    # And buying power: $4,000 of it, $3,500 promised to the open order.
+    # And buying power: the broker reports it net of open orders ($4,000 cash, $3,500 promised to the open order),
+    # so it is used as reported and not reduced a second time.
     h2 = Harness()
-    [answer] = h2.iterate(
-        snapshot("10000", buying_power="4000", open_orders=(open_buy,)), [signal("AAPL", price=150.0)]
-    )
+    [answer] = h2.iterate(snapshot("10000", buying_power="500", open_orders=(open_buy,)), [signal("AAPL", price=150.0)])
     assert isinstance(answer, OrderApproved)
     assert answer.order.notional == D(500)
 

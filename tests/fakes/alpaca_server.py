@@ -656,14 +656,24 @@ class FakeAlpacaServer:
             wire.pop(pdt_field)  # removed from /v2/account on 2026-07-06
         long_value = sum((p.qty * self._price(p.symbol) for p in self.positions.values()), Decimal(0))
         equity = self.cash + long_value
+        # Like Alpaca, open buy orders reduce buying power until they fill or are canceled.
+        reserved = sum(
+            (
+                o.notional if o.notional is not None else (o.qty or Decimal(0)) * self._price(o.symbol)
+                for o in self.orders.values()
+                if o.side == "buy" and o.status in OPEN_STATUSES
+            ),
+            Decimal(0),
+        )
+        available = max(self.cash - reserved, Decimal(0))
         wire.update(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, self.account_number)),
             account_number=self.account_number,
             cash=dec(self.cash),
-            buying_power=dec(self.cash),
-            regt_buying_power=dec(self.cash),
-            non_marginable_buying_power=dec(self.cash),
-            options_buying_power=dec(self.cash),
+            buying_power=dec(available * 2),  # a RegT margin account: twice the cash, which the daemon must not use
+            regt_buying_power=dec(available * 2),
+            non_marginable_buying_power=dec(available),
+            options_buying_power=dec(available),
             equity=dec(equity),
             last_equity=dec(equity),
             portfolio_value=dec(equity),

@@ -114,3 +114,10 @@ def test_missing_required_money_is_an_error_not_a_default() -> None:
 def test_mask_account_number() -> None:
     assert mask_account_number("PA3T8N0ZK5QA") == "********K5QA"
     assert mask_account_number("123") == "***"
+
+
+def test_buying_power_is_cash_not_margin() -> None:
+    from core.broker.alpaca_wire import account_from_wire  # noqa: PLC0415
+
+    raw = {"equity": "100000", "cash": "60000", "buying_power": "200000", "non_marginable_buying_power": "60000"}
+    assert account_from_wire(raw).buying_power == Decimal(60000)
