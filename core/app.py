@@ -119,6 +119,8 @@ def build_sim(
 
     if not settings.sim_data_file.exists():
         raise SetupError(f"SIM_DATA_FILE: {settings.sim_data_file} does not exist")
+    if not settings.sim_universe_file.exists():
+        raise SetupError(f"SIM_UNIVERSE_FILE: {settings.sim_universe_file} does not exist")
     calendar = NyseCalendar()
     start = start or (date.fromisoformat(settings.sim_start) if settings.sim_start else None)
     end = end or (date.fromisoformat(settings.sim_end) if settings.sim_end else None)
@@ -359,11 +361,6 @@ async def run_app(app: App, iterations: int | None = None) -> None:
     if app.startup is not None:
         await app.startup(app)
     try:
-        # Held positions are always watched (for exits and stop-losses), whatever the focus list says.
-        held = app.orchestrator.portfolio.ledger.own(await app.broker.get_positions())
-        missing = tuple(symbol for symbol in sorted(held) if symbol not in app.orchestrator.data.symbols)
-        if missing:
-            app.orchestrator.data.set_symbols((*app.orchestrator.data.symbols, *missing))
         await load_assets(app)
         await app.orchestrator.run(max_iterations=iterations)
     finally:

@@ -236,6 +236,9 @@ def load_focus_symbols(
         return fallen_back, SOURCE_FALLBACK, f"candidates file unusable ({error}); using SYMBOLS"
     except ValueError as error:  # `now` outside the exchange calendar
         return fallen_back, SOURCE_FALLBACK, f"cannot judge candidates freshness ({error}); using SYMBOLS"
+    except (OverflowError, RecursionError, MemoryError, TypeError) as error:
+        # Hostile or absurd JSON (a 400-digit score, nesting 200k deep): still just an unusable file.
+        return fallen_back, SOURCE_FALLBACK, f"candidates file unusable ({type(error).__name__}); using SYMBOLS"
     if document.as_of < required:
         return (
             fallen_back,

@@ -24,7 +24,7 @@ from agents.risk import halt_trading, resume_trading
 from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
 from core.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path
-from core.broker.base import AuthenticationError
+from core.broker.base import AuthenticationError, BrokerError
 from core.cli_scan import register as register_scan_commands
 from core.clock import LiveClock
 from core.logging import configure_logging
@@ -151,6 +151,9 @@ def _run(
         except (SetupError, AuthenticationError) as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except BrokerError as error:  # e.g. the broker unreachable at start-up, after the adapter's retries
+            typer.echo(f"error: broker unavailable: {error}", err=True)
+            raise typer.Exit(EXIT_FAILURE) from None
         summary = run_summary(app_, stats, time.perf_counter() - t0)
         if trades_csv is not None:
             write_trades_csv(app_.store, trades_csv)

@@ -161,7 +161,9 @@ async def _refresh(runtime: ScanRuntime, stale: bool) -> tuple[RefreshStats, dic
 def cache_refresh(
     mode: ModeOpt = None,
     as_of: AsOfOpt = None,
-    stale: Annotated[bool, typer.Option("--stale", help="Refresh only entries missing or older than a day")] = False,
+    stale: Annotated[
+        bool, typer.Option("--stale", help="Refresh only entries missing or older than the scan's target session")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute the 20-day average volumes the scan's RVOL needs (for the session `tradingd scan` would scan)."""

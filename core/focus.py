@@ -54,14 +54,10 @@ class FocusManager:
             log.warning("focus_fallback", warning=warning)
         return tuple(dict.fromkeys([*symbols, *sorted(held)]))
 
-    async def on_scan_tick(self, now: datetime, held: Iterable[str]) -> tuple[str, ...] | None:
-        """Run the daily scan if it is due; the new focus list when one was written, else None."""
-        if not self.job.due(now):
-            return None
-        outcome = await self.job.run(now)
-        if outcome is None:
-            return None
-        self.scans += 1
+    async def on_scan_tick(self, now: datetime, held: Iterable[str]) -> tuple[str, ...]:
+        """Run the daily scan if it is due, then the focus list as of now (a stale file has fallen back)."""
+        if self.job.due(now) and await self.job.run(now) is not None:
+            self.scans += 1
         return self.load(now, held)
 
     async def rescore(self, symbols: tuple[str, ...], now: datetime) -> None:

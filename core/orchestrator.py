@@ -11,7 +11,7 @@ import enum
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,7 +32,7 @@ from core.focus import FocusManager
 from core.messages import IterationCompleted, IterationStarted, Message, OrderApproved, OrderDenied
 from core.portfolio import PortfolioView
 from core.store import StateStore
-from core.types import Asset
+from core.types import Asset, BrokerOrder
 
 log = structlog.get_logger(__name__)
 
@@ -235,18 +235,38 @@ class Orchestrator:
             self._reference = (session, previous.last_equity if previous is not None else first_mark_today)
         return self._reference[1]
 
+    def _held_symbols(self) -> set[str]:
+        snapshot = self.portfolio.snapshot
+        return set(snapshot.positions) | {order.symbol for order in snapshot.open_orders}
+
+    async def _watch_holdings(self, positions: Mapping[str, Any], open_orders: Sequence[BrokerOrder]) -> None:
+        """Held positions and open orders are always watched (exits, stop-losses), whatever the focus list says."""
+        needed = set(positions) | {order.symbol for order in open_orders}
+        missing = sorted(needed - set(self.data.symbols))
+        if missing:
+            await self.set_focus((*self.data.symbols, *missing))
+
     async def _scan_tick(self) -> None:
+        """Run the daily scan when due; either way, re-read the focus so a stale file falls back to SYMBOLS."""
         if self.focus is None:
             return
-        symbols = await self.focus.on_scan_tick(self.clock.now(), held=self.portfolio.positions)
-        if symbols is not None and symbols != self.data.symbols:
+        symbols = await self.focus.on_scan_tick(self.clock.now(), held=self._held_symbols())
+        if symbols != self.data.symbols:
             await self.set_focus(symbols)
 
     async def set_focus(self, symbols: tuple[str, ...]) -> None:
-        """Watch a new list of symbols from the next iteration on (assets looked up for newcomers)."""
+        """Watch a new list of symbols from the next iteration on (assets looked up for newcomers).
+
+        A failed asset lookup leaves that symbol without an asset (its signals are rejected as unknown) instead of
+        keeping yesterday's focus.
+        """
         for symbol in symbols:
             if symbol not in self.assets:
-                asset = await self.broker.get_asset(symbol)
+                try:
+                    asset = await self.broker.get_asset(symbol)
+                except BrokerError as error:
+                    log.warning("asset_lookup_failed", symbol=symbol, error=str(error))
+                    continue
                 if asset is not None:
                     self.assets[symbol] = asset
         log.info("focus_changed", symbols=list(symbols), source=self.focus.source if self.focus else "settings")
@@ -276,6 +296,7 @@ class Orchestrator:
             with self.store.transaction():
                 fills = self.execution.apply_updates(updates)
         snapshot = await self.portfolio.refresh()
+        await self._watch_holdings(snapshot.positions, snapshot.open_orders)
         equity = snapshot.account.equity
         mark = self.store.mark_equity(session, equity)
         self.stats.mark(equity)
@@ -289,7 +310,10 @@ class Orchestrator:
         lap("portfolio_ms")
 
         if self.focus is not None:
-            await self.focus.rescore(self.data.symbols, now)
+            try:
+                await self.focus.rescore(self.data.symbols, now)
+            except Exception as error:  # display-only scores must never cost a trading iteration
+                log.warning("rescore_failed", error=str(error), kind=type(error).__name__)
         bars = await self.data.fetch(iteration)  # scanner and validator run on the bus, inline
         lap("data_scan_validate_ms")
         self.risk.flush()

@@ -234,21 +234,7 @@ class StateStore:
         return conn
 
     def _quarantine(self) -> Path:
-        """Move the unreadable file (and its WAL sidecars) aside, keeping it for a human to inspect."""
-        stamp = self._utc_now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            n += 1
-            target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{n}")
-        self._path.rename(target)
-        # Sidecars keep SQLite's "<db>-wal" naming so the quarantined copy opens with its own WAL, and a stale WAL
-        # is never replayed into the fresh database.
-        for suffix in ("-wal", "-shm"):
-            sidecar = self._path.with_name(self._path.name + suffix)
-            if sidecar.exists():
-                sidecar.rename(target.with_name(target.name + suffix))
-        return target
+        return quarantine_sqlite_file(self._path, self._utc_now())
 
     def close(self) -> None:
         if self._closed:
@@ -535,6 +521,28 @@ class StateStore:
 # ----------------------------------------------------------------------------------------------------------------------
 # OPENING AND MIGRATING
 # ----------------------------------------------------------------------------------------------------------------------
+
+
+def quarantine_sqlite_file(path: Path, now: datetime) -> Path:
+    """Move an unreadable SQLite file (and its WAL sidecars) aside, keeping it for a human to inspect."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    path.rename(target)
+    # Sidecars keep SQLite's "<db>-wal" naming so the quarantined copy opens with its own WAL, and a stale WAL
+    # is never replayed into the fresh database.
+    for suffix in ("-wal", "-shm"):
+        sidecar = path.with_name(path.name + suffix)
+        if sidecar.exists():
+            sidecar.rename(target.with_name(target.name + suffix))
+    return target
+
+
+def is_sqlite_corruption(exc: sqlite3.DatabaseError) -> bool:
+    return _is_corruption(exc)
 
 
 class _CorruptDatabase(sqlite3.DatabaseError):

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -23,11 +23,15 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import structlog
 
 from core.broker.base import MarketData
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
+from core.store import is_sqlite_corruption, quarantine_sqlite_file
 from core.types import FloatArray
+
+log = structlog.get_logger(__name__)
 
 AVERAGE_SESSIONS: Final = 20
 _BUSY_TIMEOUT_S: Final = 5.0
@@ -99,10 +103,27 @@ class VolumeCache:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.execute(_SCHEMA)
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as error:
+            if not is_sqlite_corruption(error):
+                raise
+            # A cache holds nothing that cannot be fetched again: set the bad file aside and start empty.
+            # Wall clock on purpose: the name tells a human when the file was set aside (a sim clock would mislead).
+            moved = quarantine_sqlite_file(self._path, datetime.now(UTC))
+            log.warning("volume_cache_corrupt", path=str(self._path), moved_to=str(moved), error=str(error))
+            self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @property
     def path(self) -> Path:

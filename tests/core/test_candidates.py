@@ -206,3 +206,21 @@ def test_loader_never_raises(tmp_path: Path, calendar: NyseCalendar) -> None:
     path = write_raw(tmp_path / "c.json", payload())
     outside = datetime(2040, 1, 1, tzinfo=UTC)  # beyond the exchange calendar
     assert load_focus_symbols(path, calendar, outside, FALLBACK, BASELINE, 10)[1] == SOURCE_FALLBACK
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"schema": 1, "score": ' + "9" * 400 + "}",
+        "[" * 200_000,
+    ],
+)
+def test_absurd_json_falls_back_instead_of_raising(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "candidates.json"
+    path.write_text(text)
+    calendar = NyseCalendar()
+    now = calendar.session_close(date(2018, 2, 7))
+    symbols, source, warning = load_focus_symbols(path, calendar, now, fallback=("AAPL",), baseline=("SPY",), top_n=10)
+    assert symbols == ("AAPL",)
+    assert source == "fallback"
+    assert warning

@@ -121,3 +121,25 @@ def test_a_position_the_daemon_did_not_buy_is_never_sold(tmp_path: Path) -> None
     sold = sum((o.qty or Decimal(0)) for o in app.store.all_orders() if o.symbol == "AAPL" and o.side is OrderSide.SELL)
     assert sold <= bought  # exits only ever sell what the daemon's own fills bought
     app.close()
+
+
+def test_scanner_focus_always_keeps_held_symbols_watched(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, use_scanner=True, log_level="ERROR")
+    app = build_sim(settings, start=date(2014, 1, 2), end=date(2014, 4, 30))
+    unwatched: list[tuple[str, set[str]]] = []
+    changes: list[int] = []
+
+    def check(event: BarsFetched) -> None:
+        held = set(app.orchestrator.portfolio.positions)
+        missing = held - set(event.frame.symbols)
+        if missing:
+            unwatched.append((str(event.ts_event.date()), missing))
+        changes.append(len(event.frame.symbols))
+
+    app.orchestrator.bus.subscribe(BarsFetched, check)
+    asyncio.run(_run(app))
+    assert app.orchestrator.focus is not None
+    assert app.orchestrator.focus.scans > 50  # the focus really moved with the daily scan
+    assert app.store.all_orders()
+    assert unwatched == []
+    app.close()

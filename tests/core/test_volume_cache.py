@@ -119,3 +119,11 @@ async def test_cache_survives_reopening(tmp_path: Path, market: ReplayMarketData
         await refresh_volume_cache(first, market, calendar, ["AAPL"], through=date(2018, 2, 6), now=NOW)
     with VolumeCache(tmp_path / "c.db") as second:
         assert second.lookup(["AAPL"]).found[0]
+
+
+def test_a_corrupt_cache_file_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "volume_cache.sim.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with VolumeCache(path) as cache:
+        assert cache.summary()["entries"] == 0
+    assert list(tmp_path.glob("volume_cache.sim.db.corrupt-*"))
