@@ -79,7 +79,7 @@ class DataAgent:
         self._last_ts: np.datetime64 | None = None
         self._seen_until: np.datetime64 | None = None  # survives a symbol switch: warm-up rows are not new bars
         self.rejected: Counter[str] = Counter()
-        self.bars_accepted = 0
+        self.bars_accepted = 0  # valid new bars (warm-up repeats excluded)
 
     def set_symbols(self, symbols: tuple[str, ...]) -> None:
         """Watch other symbols from the next fetch on; the window is warmed up again from scratch."""

@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from config.settings import Settings
 from core.app import App, build_sim, load_assets
 from core.logging import configure_logging
@@ -39,7 +37,6 @@ def _replay(data_dir: Path, latencies: list[float]) -> tuple[App, float]:
 
 def run(repeats: int = 3) -> dict[str, Any]:
     configure_logging("json", "ERROR")
-    structlog.reset_defaults  # noqa: B018 - keep the import used; configuration above silences per-bar warnings
     rates, elapsed_all, latencies_all = [], [], []
     bars = 0
     for _ in range(repeats):

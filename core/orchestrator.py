@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -314,6 +314,7 @@ class Orchestrator:
                 await self.focus.rescore(self.data.symbols, now)
             except Exception as error:  # display-only scores must never cost a trading iteration
                 log.warning("rescore_failed", error=str(error), kind=type(error).__name__)
+        accepted_before = self.data.bars_accepted
         bars = await self.data.fetch(iteration)  # scanner and validator run on the bus, inline
         lap("data_scan_validate_ms")
         self.risk.flush()
@@ -321,9 +322,7 @@ class Orchestrator:
         placed = await self.execution.submit_approved()
         lap("execution_ms")
 
-        new_bars = int(
-            bars.new_rows and (bars.frame.close[-bars.new_rows :] == bars.frame.close[-bars.new_rows :]).sum()
-        )
+        new_bars = self.data.bars_accepted - accepted_before
         self.stats.iterations = iteration
         self.stats.bars += new_bars
         stats: dict[str, Any] = {
@@ -350,12 +349,3 @@ class Orchestrator:
         if self._on_iteration is not None:
             self._on_iteration(stats)
         return stats
-
-
-def bars_per_second(stats: RunStats) -> float:
-    elapsed = time.perf_counter() - stats.started
-    return stats.bars / elapsed if elapsed > 0 else 0.0
-
-
-def session_of(ts: datetime, calendar: NyseCalendar) -> date:
-    return calendar.session_date(ts)
