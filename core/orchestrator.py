@@ -7,6 +7,7 @@ runs scanner → validator on the bus) → risk decides → execution submits �
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import signal
 import time
@@ -181,11 +182,9 @@ class Orchestrator:
         loop = asyncio.get_running_loop()
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or no signals here
                 loop.add_signal_handler(sig, self.request_stop)
                 installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread (tests) or no signals
-                pass
         self.bus.start()
         try:
             async for tick in self.schedule:

@@ -162,7 +162,7 @@ def _advised_wait(error: APIError, now: datetime) -> float | None:
             try:
                 return max(0.0, (parsedate_to_datetime(retry_after) - now).total_seconds())
             except (TypeError, ValueError):
-                pass
+                pass  # unparseable: fall through to X-Ratelimit-Reset, then the policy's own backoff
     reset = response.headers.get("X-Ratelimit-Reset")
     if reset:
         try:
