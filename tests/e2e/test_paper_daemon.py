@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
-from core.app import build_live, build_sim, run_app
+from core.app import App, build_live, build_sim, run_app
 from core.bars import default_sim_tiers
 from core.broker.alpaca_http import RetryPolicy
 from core.broker.bar_cache import BarCache
@@ -66,6 +66,27 @@ def _sim_orders(tmp: Path, sessions: list[date]) -> dict[str, tuple[str, str, An
     return orders
 
 
+def _paper_app(server: FakeAlpacaServer, data_dir: Path, sessions: list[date]) -> App:
+    """The daemon in paper mode against the fake, its clock reading the server's, waits that cost nothing."""
+    settings = _settings(
+        data_dir=data_dir,
+        trading_mode="paper",
+        alpaca_api_key=server.key,
+        alpaca_secret_key=server.secret,
+        alpaca_trading_url=server.url,
+        alpaca_data_url=server.url,
+        alpaca_stream_url=server.stream_url,
+        http_timeout_seconds=2.0,
+    )
+    sleep = RecordingSleep()
+    options = {
+        "market_data": {"cache": BarCache(None), "limiter": fast_limiter(), "sleep": sleep},
+        "broker": {"limiter": fast_limiter(), "retry": RetryPolicy(), "sleep": sleep},
+    }
+    schedule = PreOpenSchedule(server, sessions)
+    return build_live(settings, clock=ServerClock(server), schedule=schedule, adapter_options=options)
+
+
 def test_paper_against_the_fake_places_what_sim_places(tape: MarketTape, tmp_path: Path) -> None:
     calendar = NyseCalendar()
     sessions = calendar.sessions_in_range(FIRST, LAST)
@@ -76,27 +97,7 @@ def test_paper_against_the_fake_places_what_sim_places(tape: MarketTape, tmp_pat
 
     server = FakeAlpacaServer(tape, now=calendar.session_open(executed_on[0]) - timedelta(hours=1))
     with server:
-        settings = _settings(
-            data_dir=tmp_path / "paper",
-            trading_mode="paper",
-            alpaca_api_key=server.key,
-            alpaca_secret_key=server.secret,
-            alpaca_trading_url=server.url,
-            alpaca_data_url=server.url,
-            alpaca_stream_url=server.stream_url,
-            http_timeout_seconds=2.0,
-        )
-        sleep = RecordingSleep()
-        options = {
-            "market_data": {"cache": BarCache(None), "limiter": fast_limiter(), "sleep": sleep},
-            "broker": {"limiter": fast_limiter(), "retry": RetryPolicy(), "sleep": sleep},
-        }
-        app = build_live(
-            settings,
-            clock=ServerClock(server),
-            schedule=PreOpenSchedule(server, executed_on),
-            adapter_options=options,
-        )
+        app = _paper_app(server, tmp_path / "paper", executed_on)
         asyncio.run(run_app(app))
         paper = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in app.store.all_orders()}
         server_ids = Counter(o.client_order_id for o in server.orders.values())
@@ -140,34 +141,12 @@ def test_restarting_every_session_loses_no_fill_and_duplicates_no_order(tape: Ma
     sessions = calendar.sessions_in_range(FIRST, date(2017, 9, 29))
     server = FakeAlpacaServer(tape, now=calendar.session_open(sessions[0]) - timedelta(hours=1))
     with server:
-        settings = _settings(
-            data_dir=tmp_path / "paper",
-            trading_mode="paper",
-            alpaca_api_key=server.key,
-            alpaca_secret_key=server.secret,
-            alpaca_trading_url=server.url,
-            alpaca_data_url=server.url,
-            alpaca_stream_url=server.stream_url,
-            http_timeout_seconds=2.0,
-        )
         for session in sessions:
-            sleep = RecordingSleep()
-            options = {
-                "market_data": {"cache": BarCache(None), "limiter": fast_limiter(), "sleep": sleep},
-                "broker": {"limiter": fast_limiter(), "retry": RetryPolicy(), "sleep": sleep},
-            }
-            app = build_live(
-                settings,
-                clock=ServerClock(server),
-                schedule=PreOpenSchedule(server, [session]),
-                adapter_options=options,
-            )
+            app = _paper_app(server, tmp_path / "paper", [session])
             asyncio.run(run_app(app))
             app.close()
         server.set_now(calendar.session_close(sessions[-1]))  # the last orders fill after the last process ended
-        app = build_live(
-            settings, clock=ServerClock(server), schedule=PreOpenSchedule(server, []), adapter_options=options
-        )
+        app = _paper_app(server, tmp_path / "paper", [])
         asyncio.run(run_app(app))
         fills = app.store.fills()
         orders = app.store.all_orders()
