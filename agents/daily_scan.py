@@ -81,6 +81,7 @@ class ScanConfig:
             min_price=settings.min_price,
             min_dollar_volume=settings.min_dollar_volume,
             min_market_cap=settings.min_market_cap,
+            sector_min_market_cap=dict(settings.scan_sector_min_market_cap),
             prerank_keep=settings.prerank_keep,
             min_rvol=settings.min_rvol,
             top_n=settings.scanner_top_n,

@@ -34,6 +34,7 @@ PAPER_TIERS: dict[str, Tier] = {
 CsvList = Annotated[tuple[str, ...], NoDecode]
 TierMap = Annotated[dict[str, Tier], NoDecode]
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
+SectorFloors = Annotated[dict[str, float], NoDecode]
 
 
 class ConfigError(Exception):
@@ -115,6 +116,7 @@ class Settings(BaseSettings):
     min_price: float = Field(default=5.0, ge=0)
     min_dollar_volume: float = Field(default=1_000_000.0, ge=0)
     min_market_cap: float = Field(default=0.0, ge=0)
+    scan_sector_min_market_cap: SectorFloors = Field(default_factory=dict)
     prerank_keep: int = Field(default=1000, ge=1)
     min_rvol: float = Field(default=1.5, ge=0)
     scanner_top_n: int = Field(default=10, ge=1)
@@ -147,6 +149,25 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"entry {entry!r}: tier must be TIER1, TIER2 or TIER3") from None
         return tiers
+
+    @field_validator("scan_sector_min_market_cap", mode="before")
+    @classmethod
+    def _sector_floors(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        floors: dict[str, float] = {}
+        for entry in (e.strip() for e in value.split(",")):
+            if not entry:
+                continue
+            sector, sep, floor = entry.rpartition(":")
+            try:
+                amount = float(floor)
+            except ValueError:
+                amount = -1.0
+            if not sep or not sector.strip() or not amount >= 0:
+                raise ValueError(f"entry {entry!r} is not SECTOR:MIN_MARKET_CAP (e.g. Energy:5e9)")
+            floors[sector.strip()] = amount
+        return floors
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -327,3 +327,10 @@ def test_config_from_settings_maps_the_scanner_variables() -> None:
     assert replace(config, sector_min_market_cap={}) == ScanConfig(
         min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",), chunk_size=settings.data_chunk_size
     )
+
+
+def test_sector_floors_come_from_settings() -> None:
+    from config.settings import Settings  # noqa: PLC0415
+
+    settings = Settings(scan_sector_min_market_cap="Energy:5e9,Utilities:2e9")
+    assert dict(ScanConfig.from_settings(settings).sector_min_market_cap) == {"Energy": 5e9, "Utilities": 2e9}

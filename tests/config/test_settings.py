@@ -39,6 +39,7 @@ def test_defaults_match_the_design() -> None:
         ({"MAX_OPEN_POSITIONS": "0"}, "MAX_OPEN_POSITIONS"),
         ({"MIN_ORDER_NOTIONAL": "0.5"}, "MIN_ORDER_NOTIONAL"),
         ({"BAR_TIMEFRAME": "2Day"}, "BAR_TIMEFRAME"),
+        ({"SCAN_SECTOR_MIN_MARKET_CAP": "Energy=5e9"}, "SCAN_SECTOR_MIN_MARKET_CAP"),
         ({"TRADING_MODE": "paper"}, "ALPACA_API_KEY"),
         ({"TRADING_MODE": "live", "ALPACA_API_KEY": "k", "ALPACA_SECRET_KEY": "s"}, "LIVE_TRADING_CONFIRM"),
     ],
@@ -73,6 +74,11 @@ def test_lists_and_tiers_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert s.symbols == ("AAPL", "MSFT")
     assert s.symbol_tiers == {"SPY": Tier.TIER1, "AAPL": Tier.TIER3}
+
+
+def test_sector_floors_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCAN_SECTOR_MIN_MARKET_CAP", "Information Technology:1e10, Energy:5e9")
+    assert load_settings().scan_sector_min_market_cap == {"Information Technology": 1e10, "Energy": 5e9}
 
 
 def test_settings_are_frozen() -> None:
