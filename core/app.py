@@ -247,7 +247,7 @@ def _assemble(
 ) -> App:
     store = StateStore(db)
     focus = (
-        build_focus(settings, clock, calendar, market_data, store, candidates, fallback=tuple(tiers))
+        build_focus(settings, clock, calendar, market_data, broker, store, candidates, fallback=tuple(tiers))
         if settings.scanner_enabled
         else None
     )
@@ -312,6 +312,7 @@ def build_focus(
     clock: Clock,
     calendar: NyseCalendar,
     market_data: MarketData,
+    broker: Broker,
     store: StateStore,
     candidates: Path,
     *,
@@ -320,12 +321,8 @@ def build_focus(
     """The daily scan job and the intraday scorer, for USE_SCANNER=true."""
     cache = VolumeCache(volume_cache_path(settings))
     universe_file = settings.scan_universe or settings.sim_universe_file
-    if (
-        settings.mode is not TradingMode.SIM
-        and settings.scan_universe is None
-        and isinstance(market_data, AssetDirectory)
-    ):
-        universe: UniverseSource = DirectoryUniverse(market_data)
+    if settings.mode is not TradingMode.SIM and settings.scan_universe is None and isinstance(broker, AssetDirectory):
+        universe: UniverseSource = DirectoryUniverse(broker)
     else:
         universe = FileUniverse(universe_file)
     job = DailyScanJob(

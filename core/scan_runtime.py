@@ -129,10 +129,12 @@ def _live_runtime(settings: Settings, calendar: NyseCalendar) -> ScanRuntime:
     universe: UniverseSource
     if settings.scan_universe is not None:
         universe = FileUniverse(settings.scan_universe)
-    elif isinstance(market_data, AssetDirectory):
-        universe = DirectoryUniverse(market_data)
     else:
-        raise ScanSetupError("SCAN_UNIVERSE is required: the market-data adapter cannot list tradable equities")
+        # The trading adapter lists assets (GET /v2/assets); it is the only importer of alpaca.trading.
+        broker = importlib.import_module("core.broker.alpaca").AlpacaBroker(settings, clock)
+        if not isinstance(broker, AssetDirectory):
+            raise ScanSetupError("SCAN_UNIVERSE is required: the broker adapter cannot list tradable equities")
+        universe = DirectoryUniverse(broker)
     return ScanRuntime(
         settings=settings,
         calendar=calendar,

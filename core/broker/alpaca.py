@@ -234,6 +234,13 @@ class AlpacaBroker:
         self._assets_complete = True
         return len(rows)
 
+    async def list_tradable_equities(self) -> list[str]:
+        """The scanner's universe without SCAN_UNIVERSE: every active, tradable US equity (one call per day)."""
+        self._roll_asset_day()
+        if not self._assets_complete:
+            await self.preload_assets()
+        return sorted(symbol for symbol, asset in self._assets.items() if asset is not None and asset.tradable)
+
     def _roll_asset_day(self) -> None:
         today = self._clock.now().astimezone(NEW_YORK).date()
         if today != self._assets_day:

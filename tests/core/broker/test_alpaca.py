@@ -515,3 +515,18 @@ async def test_every_request_waits_for_the_rate_limiter(make_broker: MakeBroker,
 
     assert limiter.acquired == fake_alpaca.count() == 8
     assert fake.t == pytest.approx(5 * 60 / 57)  # five waits for a refill at 57 tokens a minute
+
+
+async def test_lists_tradable_equities_for_the_scanner_in_one_call(make_broker, fake_alpaca) -> None:  # type: ignore[no-untyped-def]
+    from core.universe import AssetDirectory  # noqa: PLC0415
+
+    fake_alpaca.set_asset("AAPL", tradable=False)
+    broker = make_broker()
+    assert isinstance(broker, AssetDirectory)
+    before = len(fake_alpaca.requests("GET", "/v2/assets"))
+    symbols = await broker.list_tradable_equities()
+    again = await broker.list_tradable_equities()
+    assert symbols == again
+    assert "AAPL" not in symbols
+    assert "MSFT" in symbols
+    assert len(fake_alpaca.requests("GET", "/v2/assets")) - before == 1  # cached for the day
