@@ -40,7 +40,8 @@ def sanity_mask(frame: BarFrame, now: datetime) -> dict[str, npt.NDArray[np.bool
     prices = np.stack([frame.open, frame.high, frame.low, frame.close])
     with np.errstate(invalid="ignore"):
         absent = np.isnan(prices).all(axis=0) & np.isnan(frame.volume)
-        missing = np.isnan(prices).any(axis=0) & ~absent
+        # An infinite price is as unusable as a missing one: no real bar carries it.
+        missing = (np.isnan(prices) | np.isinf(prices)).any(axis=0) & ~absent
         non_positive: npt.NDArray[np.bool_] = np.asarray((prices <= 0).any(axis=0))
         high_below_low = frame.high < frame.low
         negative_volume = frame.volume < 0

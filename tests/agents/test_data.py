@@ -109,3 +109,21 @@ async def test_switching_symbols_rewarms_without_counting_old_bars_again(
     assert event.rejected == {}  # the bad warm-up row is blanked but not reported again
     row_0717 = int(np.searchsorted(event.frame.timestamps, np.datetime64("2015-07-17T04:00", "ns")))
     assert np.isnan(event.frame.close[row_0717, 0])
+
+
+def test_infinite_prices_are_rejected_not_traded() -> None:
+    from agents.data import sanity_mask  # noqa: PLC0415
+
+    ts = np.array([np.datetime64("2017-06-05T04:00", "ns")])
+    row = np.array([[10.0, 10.0]])
+    frame = BarFrame(
+        symbols=("A", "B"),
+        timestamps=ts,
+        open=row,
+        high=np.array([[np.inf, 10.5]]),
+        low=row,
+        close=row,
+        volume=np.array([[100.0, 100.0]]),
+    )
+    masks = sanity_mask(frame, datetime(2017, 6, 5, 21, tzinfo=UTC))
+    assert masks["missing_price"].tolist() == [[True, False]]

@@ -75,6 +75,7 @@ def test_fresh_valid_signal_passes() -> None:
         (signal(price=math.nan), "invalid_price"),
         (signal(price=0.0), "invalid_price"),
         (signal(price=-3.0), "invalid_price"),
+        (signal(price=math.inf), "invalid_price"),
         (signal("ZZZZ"), "unknown_symbol"),
         (signal("HALT"), "not_tradable"),
         (signal("MSFT", exit_=True), "no_position"),
