@@ -270,11 +270,10 @@ class AlpacaBroker:
             await self._refuse_short(request.symbol, wire)
         order = await self._submit_idempotent(wire)
         self._tracker.track(order)
-        log.info(
-            "order_submitted",
+        # The ExecutionAgent logs `order_submitted` for every adapter; this line only adds the wire-level detail.
+        log.debug(
+            "alpaca_order_accepted",
             client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side.value,
             qty=str(wire.qty) if wire.qty is not None else None,
             notional=str(wire.notional) if wire.notional is not None else None,
             status=order.status.value,

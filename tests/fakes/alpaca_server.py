@@ -327,7 +327,7 @@ class TradeUpdatesServer:
                     self._listeners.add(connection)
                 await connection.send(json.dumps({"stream": "listening", "data": {"streams": streams}}).encode())
         except ConnectionClosed:
-            pass
+            return  # the client went away: nothing to answer
         finally:
             self._listeners.discard(connection)
             self._connections.discard(connection)
