@@ -5,9 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from core.bars import BarHistory, load_daily_bars
 from core.clock import NyseCalendar
+
+# Hypothesis' per-example deadline and its "too slow" health check are wall-clock assertions: a loaded machine
+# fails them for no fault of the code. Tests never depend on the machine's speed, so both are off everywhere.
+settings.register_profile("tradingd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tradingd")
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "sp500_daily_2013_2018.csv.xz"
 SMALL_SYMBOLS = ("AAPL", "MSFT", "DHR", "O", "XOM", "JPM", "FTV")

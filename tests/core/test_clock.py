@@ -305,15 +305,21 @@ def test_sim_clock_advance() -> None:
     assert clock.now() == utc(2013, 6, 14, 14, 1) + timedelta(seconds=30.5)
 
 
-async def test_sim_clock_sleep_advances_instantly() -> None:
+async def test_sim_clock_sleep_advances_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = SimClock(utc(2013, 6, 14, 14))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    asked: list[float] = []
+    real_sleep = asyncio.sleep
 
-    await asyncio.wait_for(clock.sleep(86_400), timeout=1)
+    async def recording_sleep(seconds: float) -> None:
+        asked.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+
+    await clock.sleep(86_400)
 
     assert clock.now() == utc(2013, 6, 15, 14)
-    assert loop.time() - started < 1
+    assert asked == [0]  # it only yields to other tasks; it never waits on the event loop's clock
 
 
 async def test_sim_clock_sleep_with_past_deadline_does_not_move_time() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import statistics
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -647,26 +645,28 @@ def test_close_is_idempotent(db_path: Path) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def test_one_iteration_of_writes_is_well_under_a_millisecond(store: StateStore) -> None:
-    """A few orders, fills, one equity mark and ~10 journal rows in one transaction (the daemon's per-iteration write).
+def test_one_iteration_of_writes_lands_in_one_transaction(store: StateStore) -> None:
+    """The daemon's per-iteration write: a few orders, fills, one equity mark and ~10 journal rows, all or nothing.
 
-    The target is well under 1 ms (about 0.3 ms measured); the bound is loose because the machine is shared.
+    How long it takes is measured by `make bench` (bench_micro), never asserted here.
     """
-    timings = []
-    for n in range(200):
+    iterations = 20
+    for n in range(iterations):
         ts = T0 + timedelta(days=n)
         fills = [make_fill(f"x-{n}-{k}", ts=ts) for k in range(3)]
         signal = make_signal()
         events: list[Message] = [signal, SignalValidated(ts_event=ts, ts_init=ts, signal=signal)] * 3
         events += [OrderFilled(ts_event=ts, ts_init=ts, fill=f) for f in fills]
         events.append(IterationCompleted(ts_event=ts, ts_init=ts, iteration=n, stats={"bars": 505}))
-        start = time.perf_counter()
         with store.transaction():
             for k in range(3):
                 store.upsert_order(make_order(f"o-{n}-{k}", updated_at=ts), strategy="zscore", tier="TIER3")
             store.record_fills(fills)
             store.mark_equity(ts.date(), Decimal("100000.00") + n)
             store.journal(events)
-        timings.append(time.perf_counter() - start)
 
-    assert statistics.median(timings) < 1e-3
+    summary = store.summary()
+    assert summary["fills"] == 3 * iterations
+    assert summary["orders"]["total"] == 3 * iterations
+    assert summary["journal"] == 10 * iterations
+    assert summary["last_equity_mark"]["last_equity"] == str(Decimal("100000.00") + iterations - 1)

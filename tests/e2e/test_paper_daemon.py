@@ -76,7 +76,7 @@ def _paper_app(server: FakeAlpacaServer, data_dir: Path, sessions: list[date]) -
         alpaca_trading_url=server.url,
         alpaca_data_url=server.url,
         alpaca_stream_url=server.stream_url,
-        http_timeout_seconds=2.0,
+        http_timeout_seconds=10.0,
     )
     sleep = RecordingSleep()
     options = {

@@ -10,7 +10,7 @@ Time is the server's own `now`, moved by the test (`set_now`). Bars come from th
 of the first bar whose session opens (09:30 ET) at or after its submission, once `now` has reached that open:
 fills happen in `set_now()` / `process_fills()`, never inside the submit request, so tests control them.
 
-Faults are injected on demand (`inject`): 429 with Retry-After, any 5xx, a slow response past the client
+Faults are injected on demand (`inject`): 429 with Retry-After, any 5xx, a reply withheld past the client
 timeout, a connection reset, malformed JSON; with `process=True` the request is handled first (the order
 lands) and the failure comes after, which is what makes a submit failure *ambiguous*. Every request is recorded.
 """
@@ -40,7 +40,7 @@ import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from tests.fakes.alpaca_tape import DAY_NS, MarketTape, datetime_to_ns, ns_to_datetime
+from tests.fakes.alpaca_tape import DAY_NS, MarketTape, SymbolTape, datetime_to_ns, ns_to_datetime
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ET = ZoneInfo("America/New_York")
@@ -100,12 +100,11 @@ class RecordedRequest:
 class Fault:
     """One injected failure. `process=True`: the request is handled first and the failure comes afterwards."""
 
-    kind: Literal["status", "slow", "reset", "malformed"]
+    kind: Literal["status", "hang", "reset", "malformed"]
     status: int = 503
     process: bool = False
     retry_after: float | None = None
     ratelimit_reset: float | None = None  # epoch seconds, as in X-Ratelimit-Reset
-    delay: float = 0.0
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = 1.0, ratelimit_reset: float | None = None) -> Fault:
@@ -116,8 +115,13 @@ class Fault:
         return cls("status", status=status, process=process)
 
     @classmethod
-    def slow(cls, delay: float) -> Fault:
-        return cls("slow", process=True, delay=delay)
+    def hang(cls) -> Fault:
+        """Handle the request, then withhold the reply until the server stops: the client's read timeout fires.
+
+        Waiting on an event rather than a fixed delay keeps the test independent of the machine's speed: the
+        reply never arrives however slow or fast the client is.
+        """
+        return cls("hang", process=True)
 
     @classmethod
     def reset(cls, *, process: bool = True) -> Fault:
@@ -392,9 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply)
         elif fault.kind == "status":
             self._send(_fault_reply(fault))
-        elif fault.kind == "slow":
-            time.sleep(fault.delay)
-            self._send(reply)
+        elif fault.kind == "hang":
+            fake._stopping.wait()  # no reply at all: the client gave up at its read timeout long ago
         elif fault.kind == "reset":
             self._reset()
         else:
@@ -476,6 +479,7 @@ class FakeAlpacaServer:
         self._faults: list[tuple[str, str, Fault]] = []
         self._requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
+        self._stopping = threading.Event()  # releases hung requests (Fault.hang) at stop()
         last = max((int(b.t[-1]) for b in tape.bars.values() if len(b)), default=int(tape.session_t[-1]))
         self._now_ns = datetime_to_ns(now) if now is not None else last + DAY_NS
         self._http: _HttpServer | None = None
@@ -497,6 +501,7 @@ class FakeAlpacaServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.stream.stop()
         if self._http is not None:
             self._http.shutdown()
@@ -567,7 +572,7 @@ class FakeAlpacaServer:
     def unblock_stream(self) -> None:
         self.stream.blocked = False
 
-    def wait_for_listeners(self, count: int = 1, timeout: float = 5.0) -> None:
+    def wait_for_listeners(self, count: int = 1, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while self.stream.listener_count < count:
             if time.monotonic() > deadline:
@@ -1006,7 +1011,19 @@ class FakeAlpacaServer:
             return Decimal(0)
         return Decimal(repr(float(self.tape.bars[symbol].close[visible - 1]))).quantize(PRICE_QUANTUM)
 
-    def _wire_bars(self, symbol: str, start_ns: int | None, end_ns: int | None) -> list[dict[str, Any]]:
+    def _wire_bars(
+        self,
+        symbol: str,
+        start_ns: int | None,
+        end_ns: int | None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        last: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The visible bars of `symbol` in [start, end], strictly after the stamp `after`, at most `limit` of them
+        (or only the `last` few). Only the bars asked for are built, so a request costs time in proportion to its
+        answer, not to the history the fake holds."""
         bars = self.tape.bars.get(symbol)
         if bars is None:
             return []
@@ -1014,7 +1031,22 @@ class FakeAlpacaServer:
         first = 0 if start_ns is None else int(np.searchsorted(bars.t, start_ns, side="left"))
         if end_ns is not None:
             stop = min(stop, int(np.searchsorted(bars.t, end_ns, side="right")))
-        wire = [
+        patch = self._bar_patches.get(symbol)
+        if patch is not None:  # a patch may drop, add or restate bars: build them all, then select
+            wire = [w for w in patch(self._build_wire(bars, first, stop)) if after is None or w["t"] > after]
+            wire = wire[-last:] if last is not None else wire
+            return wire[:limit] if limit is not None else wire
+        if after is not None:
+            first = max(first, int(np.searchsorted(bars.t, parse_time(after), side="right")))
+        if last is not None:
+            first = max(first, stop - last)
+        if limit is not None:
+            stop = min(stop, first + limit)
+        return self._build_wire(bars, first, stop)
+
+    @staticmethod
+    def _build_wire(bars: SymbolTape, first: int, stop: int) -> list[dict[str, Any]]:
+        return [
             {
                 "t": iso_bar(int(bars.t[i])),
                 "o": float(bars.open[i]),
@@ -1027,8 +1059,6 @@ class FakeAlpacaServer:
             }
             for i in range(first, stop)
         ]
-        patch = self._bar_patches.get(symbol)
-        return patch(wire) if patch is not None else wire
 
     def _bars(self, query: dict[str, str], _body: Any) -> Reply:
         if query.get("timeframe") != "1Day":
@@ -1051,24 +1081,24 @@ class FakeAlpacaServer:
         for symbol in symbols:
             if cursor is not None and symbol < cursor[0]:
                 continue
-            for bar in self._wire_bars(symbol, start, end):
-                if cursor is not None and symbol == cursor[0] and bar["t"] <= cursor[1]:
-                    continue
-                if served == limit:
-                    last_symbol = next(reversed(page))
-                    token = f"{last_symbol}|D|{page[last_symbol][-1]['t']}"
-                    next_token = base64.b64encode(token.encode()).decode()
-                    break
-                page.setdefault(symbol, []).append(bar)
-                served += 1
-            if next_token is not None:
+            after = cursor[1] if cursor is not None and symbol == cursor[0] else None
+            room = limit - served
+            # One bar more than fits tells whether another page follows.
+            wire = self._wire_bars(symbol, start, end, after=after, limit=room + 1)
+            if wire[:room]:
+                page[symbol] = wire[:room]
+                served += len(page[symbol])
+            if len(wire) > room:
+                last_symbol = next(reversed(page))
+                token = f"{last_symbol}|D|{page[last_symbol][-1]['t']}"
+                next_token = base64.b64encode(token.encode()).decode()
                 break
         return Reply(200, {"bars": page, "next_page_token": next_token})
 
     def _snapshots(self, query: dict[str, str], _body: Any) -> Reply:
         result: dict[str, Any] = {}
         for symbol in (s for s in query.get("symbols", "").split(",") if s):
-            wire = self._wire_bars(symbol, None, None)
+            wire = self._wire_bars(symbol, None, None, last=2)
             if not wire:
                 continue
             daily = wire[-1]

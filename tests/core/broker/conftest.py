@@ -90,7 +90,7 @@ def make_settings(fake_alpaca: FakeAlpacaServer, tmp_path: Path) -> Callable[...
             "alpaca_trading_url": fake_alpaca.url,
             "alpaca_data_url": fake_alpaca.url,
             "data_dir": tmp_path,
-            "http_timeout_seconds": 0.3,
+            "http_timeout_seconds": 10.0,  # never reached by a healthy request, however loaded the machine
         }
         values.update(overrides)
         return Settings(**values)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -104,17 +103,15 @@ async def test_snapshot_skips_symbols_not_listed_yet(full: BarHistory) -> None:
     assert await ReplayMarketData(full, FakeClock(FAR_PAST)).get_snapshots(["AAPL"]) == {}
 
 
-async def test_one_row_of_505_symbols_costs_microseconds(full: BarHistory) -> None:
+async def test_one_row_at_a_time_serves_every_requested_symbol_in_request_order(full: BarHistory) -> None:
+    """The daemon's per-iteration call: one row of 505 symbols (its cost is measured by `make bench`, bench_micro)."""
     clock = FakeClock(bar_time(full, 0))
     replay = ReplayMarketData(full, clock)
     subset = tuple(reversed(full.symbols))  # not the history's order: exercises fancy indexing
-    calls = 1000
-    started = time.perf_counter()
-    for row in range(calls):
+    for row in range(5):
         now = bar_time(full, row)
         clock.set(now)
         frame = await replay.get_bars(subset, now, FAR_FUTURE)
-    per_call = (time.perf_counter() - started) / calls
-    assert frame.n_rows == 1
-    assert frame.close.shape == (1, 505)
-    assert per_call < 100e-6  # ~15 us measured; loose for a shared machine
+        assert frame.symbols == subset
+        assert frame.close.shape == (1, 505)
+        np.testing.assert_array_equal(frame.close[0], full.close[row, ::-1])
