@@ -174,7 +174,7 @@ class ScanResult:
         return next(s for s in self.stages if s.name == name)
 
     def payload(self) -> dict[str, Any]:
-        """The candidates.json document (DESIGN §5)."""
+        """The candidates.json document (docs/ARCHITECTURE.md §File formats)."""
         return {
             "schema": 1,
             "generated_at": self.generated_at.astimezone(UTC).isoformat(),

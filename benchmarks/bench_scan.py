@@ -8,7 +8,8 @@ walk. Per size it measures, in the same run:
   request) → `rank_shortlist` (z-score rank, explosion probability, top-N output with reasons);
 - `pandas_loop`: the naive way — one pandas Series per symbol, rolling z-score, then a DataFrame sort.
 
-and reports medians, the ratio, and whether both picked the same top N. DESIGN §6 target: 10k < 5 ms, ≥ 300x.
+and reports medians, the ratio, and whether both picked the same top N.
+Target (docs/ARCHITECTURE.md §Performance): 10k < 5 ms, ≥ 300x.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from core.types import Tier, TradingMode
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DATA_DIR = PROJECT_ROOT / "data"
 
-# Paper/live default universe (DESIGN §5): 4 index ETFs, 5 sector ETFs, 20 large caps.
+# Paper/live default universe (docs/ARCHITECTURE.md §Modes and universes): 4 index ETFs, 5 sector ETFs, 20 large caps.
 PAPER_TIERS: dict[str, Tier] = {
     **dict.fromkeys(("SPY", "QQQ", "DIA", "IWM"), Tier.TIER1),
     **dict.fromkeys(("XLK", "XLF", "XLV", "XLE", "XLY"), Tier.TIER2),

@@ -27,7 +27,7 @@ _BAR_FIELDS = ("open", "high", "low", "close", "volume")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-# Default sim universe shape (DESIGN §5): 4 / 5 / 20, largest market caps first.
+# Default sim universe shape (docs/ARCHITECTURE.md §Modes and universes): 4 / 5 / 20, largest market caps first.
 SIM_TIER_SHAPE: tuple[tuple[Tier, int], ...] = ((Tier.TIER1, 4), (Tier.TIER2, 5), (Tier.TIER3, 20))
 
 

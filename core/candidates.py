@@ -1,4 +1,4 @@
-"""candidates.json: the daily scan's output and the daemon's focus list (schema in DESIGN §5).
+"""candidates.json: the daily scan's output and the daemon's focus list (schema: docs/ARCHITECTURE.md §File formats).
 
 Written atomically (temp file in the same directory → fsync → rename → fsync the directory), so a reader sees the
 old file or the new one, never half of one. Read defensively: `load_focus_symbols` never raises; a missing, corrupt,

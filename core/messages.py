@@ -1,4 +1,4 @@
-"""Typed, frozen messages for every arrow of one iteration (DESIGN §3).
+"""Typed, frozen messages for every arrow of one iteration (docs/ARCHITECTURE.md §Messages).
 
 Commands are `<Verb><Noun>`, events `<Noun><PastParticiple>`. Every message carries `id`, `ts_event` (when the thing
 happened, in the clock's time), `ts_init` (when the message object was built) and `correlation_id`, which follows one

@@ -1,6 +1,6 @@
 """End to end in sim over the whole bundled market (505 symbols, 2018-02-07): `cache refresh`, then the scan (as a
 CLI command, as `python -m scripts.scan_opportunities` and as `python scripts/scan_opportunities.py`), then
-`validate`. The candidates file must validate against the DESIGN §5 schema."""
+`validate`. The candidates file must validate against the schema in docs/ARCHITECTURE.md §File formats."""
 
 from __future__ import annotations
 
