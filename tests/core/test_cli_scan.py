@@ -270,7 +270,7 @@ def test_paper_scan_with_rejected_keys_is_one_line_and_exit_2(
         "ALPACA_DATA_URL": server.url,
         "SCAN_UNIVERSE": str(universe_file),
         "DATA_DIR": str(tmp_path / "var"),
-        "LOG_LEVEL": "ERROR",
+        "LOG_LEVEL": "WARNING",  # ERROR would outlive the test: capture_logs keeps the level filter
     }.items():
         monkeypatch.setenv(name, value)
 
