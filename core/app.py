@@ -70,6 +70,20 @@ def state_db_path(settings: Settings) -> Path:
     return settings.data_dir / ("sim" if mode is TradingMode.SIM else mode.value) / "state.db"
 
 
+def daemon_volume_cache_path(settings: Settings) -> Path:
+    """The volume cache the daemon's daily scan job refreshes.
+
+    A sim replay gets its own file beside its state (reset with it), not the `volume_cache.sim.db` that
+    `tradingd scan` and `validate` use: the replay moves the cache's as_of through history session by session, so
+    sharing the file would leave it describing whatever session a (partial) replay stopped at, and a replay
+    refreshes every symbol each session anyway, so sharing would save nothing. Paper/live share the one file:
+    there the daemon and `scan` both target the last completed session.
+    """
+    if settings.mode is TradingMode.SIM:
+        return state_db_path(settings).parent / "volume_cache.db"
+    return volume_cache_path(settings)
+
+
 def reset_sim_state(path: Path) -> None:
     carried: dict[str, str] = {}
     if path.exists():
@@ -319,7 +333,7 @@ def build_focus(
     fallback: tuple[str, ...],
 ) -> FocusManager:
     """The daily scan job and the intraday scorer, for USE_SCANNER=true."""
-    cache = VolumeCache(volume_cache_path(settings))
+    cache = VolumeCache(daemon_volume_cache_path(settings))
     universe_file = settings.scan_universe or settings.sim_universe_file
     if settings.mode is not TradingMode.SIM and settings.scan_universe is None and isinstance(broker, AssetDirectory):
         universe: UniverseSource = DirectoryUniverse(broker)

@@ -3,6 +3,10 @@
     from core.cli_scan import register
     register(app)
 
+`scan` sets itself up: it first refreshes the volume cache entries it needs (missing or out of date only), so a
+fresh clone needs no other command. `validate` only checks, never fixes: a check that fails names the command that
+fixes it.
+
 Exit codes follow the CLI contract: 0 success, 2 bad input or configuration, 1 any other failure (for `validate`:
 any FAIL). With `--json` one JSON object is printed on stdout at the end; logs stay on stderr.
 """
@@ -12,21 +16,27 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Coroutine
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
+import structlog
 import typer
 
 from agents.daily_scan import ScanConfig, ScanResult, static_screen
 from config.settings import ConfigError, Settings, load_settings
+from core.broker.base import AuthenticationError, BrokerError
 from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
 from core.logging import configure_logging
 from core.scan_runtime import ScanRuntime, ScanSetupError, open_runtime
 from core.types import TradingMode
-from core.universe import UniverseError
-from core.volume_cache import RefreshStats, refresh_volume_cache
+from core.universe import LoadedUniverse, UniverseError
+from core.volume_cache import RefreshStats
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -60,6 +70,21 @@ def _runtime(settings: Settings, as_of: str | None) -> ScanRuntime:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(EXIT_FAILURE)
+
+
+def _run(step: Coroutine[Any, Any, T]) -> T:
+    """Run a scan or refresh; a bad universe or rejected keys are bad input (2), unreachable data a failure (1)."""
+    try:
+        return asyncio.run(step)
+    except (UniverseError, AuthenticationError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except BrokerError as error:  # after the adapter's own retries
+        raise _fail(f"market data unavailable: {error}") from None
+
+
+def _as_of_flag(as_of: str | None) -> str:
+    return f" --as-of {as_of}" if as_of else ""
 
 
 # ---- scan ---------------------------------------------------------------------------------------------------------
@@ -97,6 +122,12 @@ def format_scan(payload: dict[str, Any], mode: str, path: Path) -> str:
         f"volume cache: {cache['hits']}/{cache['looked_up']} fresh ({rate}), expected as_of {cache['expected_as_of']}"
         f", missing {cache['missing']}, stale {cache['stale']}, ahead {cache['ahead']}"
     )
+    refresh = stats.get("cache_refresh")
+    if refresh is not None:
+        lines.append(
+            f"volume cache refresh: {refresh['written']} written, {refresh['incomplete']} without 20 complete "
+            f"sessions (no entry), {refresh['skipped_fresh']} already fresh; {refresh['api_calls']} API calls"
+        )
     lines.append(
         f"compute {stats['compute_ms']:.3f} ms, elapsed {stats['elapsed_ms']:.1f} ms, api calls {stats['api_calls']}"
     )
@@ -104,26 +135,49 @@ def format_scan(payload: dict[str, Any], mode: str, path: Path) -> str:
     return "\n".join(lines)
 
 
-async def _scan(runtime: ScanRuntime) -> ScanResult:
+def _log_refresh(stats: RefreshStats, entries_before: int, path: Path) -> None:
+    if not (stats.written or stats.incomplete):
+        return  # every entry was already current: nothing was fetched, nothing to report
+    # Info, not a warning: building the cache on the first scan (or catching up a day) is the normal path.
+    log.info(
+        "volume_cache_built" if entries_before == 0 else "volume_cache_refreshed",
+        symbols=stats.written,
+        without_20_sessions=stats.incomplete,
+        already_fresh=stats.skipped_fresh,
+        through=stats.through.isoformat(),
+        api_calls=stats.api_calls,
+        path=str(path),
+    )
+
+
+async def scan_with_fresh_cache(runtime: ScanRuntime) -> tuple[RefreshStats, ScanResult]:
+    """Refresh the missing or out-of-date volume averages (one batched pass), then scan with them.
+
+    The universe is loaded once for both. On a cache that is already current this fetches nothing."""
+    universe = await runtime.universe.load()
     with runtime.open_cache() as cache:
-        return await runtime.scanner(cache).run(runtime.universe, as_of=runtime.as_of, now=runtime.clock.now())
+        entries_before = int(cache.summary()["entries"])
+        refresh = await runtime.refresh_cache(cache, universe, stale_only=True)
+        _log_refresh(refresh, entries_before, cache.path)
+        result = await runtime.scanner(cache).run(
+            LoadedUniverse(universe), as_of=runtime.as_of, now=runtime.clock.now()
+        )
+    return refresh, result
 
 
 def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
-    """Scan the whole universe once and write candidates.json (the daily 4:05 PM ET scan)."""
+    """Refresh the volume cache where needed, scan the whole universe once and write candidates.json."""
     settings = _settings(mode)
     runtime = _runtime(settings, as_of)
-    try:
-        result = asyncio.run(_scan(runtime))
-    except UniverseError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    refresh, result = _run(scan_with_fresh_cache(runtime))
     payload = result.payload()
+    payload["stats"]["cache_refresh"] = refresh.as_dict()
     cache = payload["stats"]["cache"]
     if not cache["hits"]:
+        # The refresh just ran: no symbol has 20 complete sessions before this one (e.g. --as-of early in the data).
         raise _fail(
-            f"no fresh 20-day volume averages for {runtime.as_of} (cache needs as_of {cache['expected_as_of']}): "
-            f"run `tradingd cache refresh --stale{' --as-of ' + as_of if as_of else ''}` first; nothing written"
+            f"no symbol has a 20-day volume average for {runtime.as_of} (20 complete sessions through "
+            f"{cache['expected_as_of']}); nothing written"
         )
     path = settings.candidates_file
     t0 = time.perf_counter()
@@ -142,19 +196,9 @@ def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) 
 
 
 async def _refresh(runtime: ScanRuntime, stale: bool) -> tuple[RefreshStats, dict[str, Any]]:
-    config = ScanConfig.from_settings(runtime.settings)
     universe = await runtime.universe.load()
     with runtime.open_cache() as cache:
-        stats = await refresh_volume_cache(
-            cache,
-            runtime.market_data,
-            runtime.calendar,
-            static_screen(universe, config),
-            through=runtime.cache_as_of,
-            now=runtime.clock.now(),
-            stale_only=stale,
-            chunk_size=config.chunk_size,
-        )
+        stats = await runtime.refresh_cache(cache, universe, stale_only=stale)
         return stats, cache.summary(runtime.cache_as_of)
 
 
@@ -166,14 +210,10 @@ def cache_refresh(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recompute the 20-day average volumes the scan's RVOL needs (for the session `tradingd scan` would scan)."""
+    """Recompute the 20-day average volumes the scan's RVOL needs (`scan` refreshes stale entries by itself)."""
     settings = _settings(mode)
     runtime = _runtime(settings, as_of)
-    try:
-        stats, summary = asyncio.run(_refresh(runtime, stale))
-    except UniverseError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    stats, summary = _run(_refresh(runtime, stale))
     document = {**stats.as_dict(), "cache": summary}
     human = (
         f"volume cache refreshed through {stats.through}: {stats.written} written, {stats.incomplete} without a "
@@ -208,22 +248,22 @@ async def _check_market_data(runtime: ScanRuntime) -> dict[str, Any]:
     return _check("market_data", ok, detail)
 
 
-def _check_cache(summary: dict[str, Any]) -> dict[str, Any]:
+def _check_cache(summary: dict[str, Any], fix: str) -> dict[str, Any]:
     entries, fresh = summary["entries"], summary["fresh"]
     ok = entries > 0 and fresh >= FRESH_SHARE_REQUIRED * entries
     detail = (
         f"{entries} entries, {fresh} fresh (as_of {summary['expected']}), {summary['stale']} stale, "
         f"{summary['ahead']} ahead; need >= {FRESH_SHARE_REQUIRED:.0%} fresh"
     )
-    return _check("volume_cache", ok, detail)
+    return _check("volume_cache", ok, detail if ok else f"{detail} ({summary['path']}); fix: {fix}")
 
 
-async def _check_rvol(runtime: ScanRuntime, symbols: list[str]) -> dict[str, Any]:
+async def _check_rvol(runtime: ScanRuntime, symbols: list[str], fix: str) -> dict[str, Any]:
     with runtime.open_cache() as cache:
         cached = cache.lookup(symbols)
     rows = np.flatnonzero(cached.classify(runtime.cache_as_of)["fresh"])[:RVOL_SAMPLE]
     if not rows.size:
-        return _check("rvol", False, "no fresh cache entries to compute RVOL from")
+        return _check("rvol", False, f"no fresh cache entries to compute RVOL from; fix: {fix}")
     sample = [symbols[i] for i in rows]
     snapshots = await runtime.market_data.get_snapshots(sample)
     volume = np.array([snapshots[s].volume if s in snapshots else np.nan for s in sample])
@@ -243,12 +283,12 @@ async def _check_rvol(runtime: ScanRuntime, symbols: list[str]) -> dict[str, Any
     return _check("rvol", ok, detail)
 
 
-def _check_candidates(runtime: ScanRuntime) -> dict[str, Any]:
+def _check_candidates(runtime: ScanRuntime, fix: str) -> dict[str, Any]:
     path = runtime.settings.candidates_file
     try:
         document = read_candidates(path)
     except CandidatesError as error:
-        return _check("candidates", False, str(error))
+        return _check("candidates", False, f"{error}; fix: {fix}")
     now = runtime.clock.now()
     required, today = required_as_of(runtime.calendar, now), runtime.calendar.session_date(now)
     ok = required <= document.as_of <= today
@@ -257,10 +297,14 @@ def _check_candidates(runtime: ScanRuntime) -> dict[str, Any]:
         f"{path}: schema valid, as_of {document.as_of} ({freshness}; need {required}), "
         f"{len(document.candidates)} candidates + baseline {list(document.baseline)}"
     )
-    return _check("candidates", ok, detail)
+    return _check("candidates", ok, detail if ok else f"{detail}; fix: {fix}")
 
 
-async def _validate(runtime: ScanRuntime) -> list[dict[str, Any]]:
+async def _validate(runtime: ScanRuntime, as_of: str | None) -> list[dict[str, Any]]:
+    # Validate reports, it does not repair: a validator that quietly refreshed the cache would hide a broken
+    # refresh. Every FAIL it can point at a command for says which one.
+    scan_cmd = f"run `tradingd scan{_as_of_flag(as_of)}`"
+    cache_fix = f"{scan_cmd} (it refreshes the cache) or `tradingd cache refresh --stale{_as_of_flag(as_of)}`"
     config = ScanConfig.from_settings(runtime.settings)
     checks = [_check("settings", True, f"mode {runtime.settings.mode.value}, scanning as of {runtime.as_of}")]
     try:
@@ -268,13 +312,13 @@ async def _validate(runtime: ScanRuntime) -> list[dict[str, Any]]:
     except Exception as error:  # unreachable data is a FAIL to report, not a crash
         checks.append(_check("market_data", False, f"unreachable: {error}"))
     with runtime.open_cache() as cache:
-        checks.append(_check_cache(cache.summary(runtime.cache_as_of)))
+        checks.append(_check_cache(cache.summary(runtime.cache_as_of), cache_fix))
     try:
         universe = await runtime.universe.load()
-        checks.append(await _check_rvol(runtime, static_screen(universe, config)))
+        checks.append(await _check_rvol(runtime, static_screen(universe, config), cache_fix))
     except Exception as error:  # same: report it
         checks.append(_check("rvol", False, f"cannot compute: {error}"))
-    checks.append(_check_candidates(runtime))
+    checks.append(_check_candidates(runtime, scan_cmd))
     return checks
 
 
@@ -288,7 +332,7 @@ def validate(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = Fal
         raise typer.Exit(EXIT_BAD_INPUT) from None
     configure_logging(settings.log_format, settings.log_level)
     runtime = _runtime(settings, as_of)
-    checks = asyncio.run(_validate(runtime))
+    checks = asyncio.run(_validate(runtime, as_of))
     ok = all(c["status"] == "PASS" for c in checks)
     if as_json:
         typer.echo(

@@ -16,14 +16,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
-from agents.daily_scan import DailyScanner, ScanConfig
+from agents.daily_scan import DailyScanner, ScanConfig, static_screen
 from config.settings import Settings
 from core.bars import BarHistory, load_daily_bars
 from core.broker.base import MarketData
 from core.clock import LiveClock, NyseCalendar, SimClock
 from core.types import TradingMode
-from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
-from core.volume_cache import VolumeCache, cache_target
+from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, Universe, UniverseSource
+from core.volume_cache import RefreshStats, VolumeCache, cache_target, refresh_volume_cache
 
 # In paper/live the market-data check asks for the baseline (SPY, QQQ) and these large caps.
 LIVE_MAJOR_SYMBOLS = ("AAPL", "MSFT")
@@ -59,6 +59,21 @@ class ScanRuntime:
 
     def scanner(self, cache: VolumeCache) -> DailyScanner:
         return DailyScanner(self.market_data, cache, self.calendar, ScanConfig.from_settings(self.settings))
+
+    async def refresh_cache(self, cache: VolumeCache, universe: Universe, *, stale_only: bool) -> RefreshStats:
+        """Bring the averages of the scannable symbols up to `cache_as_of`: batched bars through the mode's adapter
+        (sim: the bundled bars), only the missing or out-of-date entries when `stale_only`."""
+        config = ScanConfig.from_settings(self.settings)
+        return await refresh_volume_cache(
+            cache,
+            self.market_data,
+            self.calendar,
+            static_screen(universe, config),
+            through=self.cache_as_of,
+            now=self.clock.now(),
+            stale_only=stale_only,
+            chunk_size=config.chunk_size,
+        )
 
 
 def volume_cache_path(settings: Settings) -> Path:

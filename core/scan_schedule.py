@@ -21,7 +21,7 @@ from agents.daily_scan import DailyScanner, ScanResult, static_screen
 from core.broker.base import MarketData
 from core.candidates import required_as_of, write_candidates
 from core.clock import NyseCalendar
-from core.universe import Universe, UniverseSource
+from core.universe import LoadedUniverse, UniverseSource
 from core.volume_cache import VolumeCache, cache_target, refresh_volume_cache
 
 log = structlog.get_logger(__name__)
@@ -97,16 +97,6 @@ class ScanSchedule:
         self._failed = (session, now)
 
 
-class _Loaded:
-    """A universe already loaded, so the refresh and the scan read it once."""
-
-    def __init__(self, universe: Universe) -> None:
-        self._universe = universe
-
-    async def load(self) -> Universe:
-        return self._universe
-
-
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
     session: date
@@ -160,7 +150,7 @@ class DailyScanJob:
                 stale_only=True,
                 chunk_size=self._scanner.config.chunk_size,
             )
-            result = await self._scanner.run(_Loaded(universe), as_of=session, now=now)
+            result = await self._scanner.run(LoadedUniverse(universe), as_of=session, now=now)
             payload = result.payload()
             if not payload["stats"]["cache"]["hits"]:
                 # Too little history for any 20-day average (e.g. the first weeks of a replay): a file holding only

@@ -131,3 +131,13 @@ class DirectoryUniverse:
 
     async def load(self) -> Universe:
         return _from_symbols(list(await self._directory.list_tradable_equities()), self._source)
+
+
+class LoadedUniverse:
+    """A universe already loaded, so a cache refresh and the scan that follows it read the source once."""
+
+    def __init__(self, universe: Universe) -> None:
+        self._universe = universe
+
+    async def load(self) -> Universe:
+        return self._universe

@@ -5,8 +5,9 @@ An entry is the average over the 20 sessions ending at its `as_of` session. RVOL
 older entries are stale, newer ones include D itself (or, in sim, the future) and are never used. A symbol without a
 complete 20-session window gets no entry at all: the scan skips and counts it instead of guessing.
 
-`refresh_volume_cache` recomputes entries from batched daily bars (`tradingd cache refresh`); with `stale_only` it
-touches only the symbols whose entry is missing or older than the target session.
+`refresh_volume_cache` recomputes entries from batched daily bars (`tradingd scan` before it scans, the daemon's
+daily job, `tradingd cache refresh`); with `stale_only` it touches only the symbols whose entry is missing or not
+for the target session.
 """
 
 from __future__ import annotations

@@ -3,16 +3,14 @@
     python -m scripts.scan_opportunities [--json] [--as-of YYYY-MM-DD] [--mode sim|paper|live]
     python scripts/scan_opportunities.py  [same options]
 
-It reads the 20-day volume averages from the cache, so refresh the cache first (only stale entries are fetched):
+It brings the 20-day volume averages it needs up to date first (only missing or out-of-date entries are fetched), so
+it needs no other command, on a fresh clone or in a timer:
 
     # crontab (cron needs the New York zone; 16:05 is also after an early close's 13:05)
     CRON_TZ=America/New_York
-    5 16 * * 1-5  cd /opt/tradingd && .venv/bin/tradingd cache refresh --stale \
-                  && .venv/bin/python -m scripts.scan_opportunities --json >> var/scan.log 2>&1
-    (one line in the crontab; split here for width)
+    5 16 * * 1-5  cd /opt/tradingd && .venv/bin/python -m scripts.scan_opportunities --json >> var/scan.log 2>&1
 
     # systemd: tradingd-scan.service (Type=oneshot, WorkingDirectory=/opt/tradingd,
-    #   ExecStartPre=/opt/tradingd/.venv/bin/tradingd cache refresh --stale,
     #   ExecStart=/opt/tradingd/.venv/bin/python -m scripts.scan_opportunities --json)
     # and tradingd-scan.timer:
     #   [Timer]

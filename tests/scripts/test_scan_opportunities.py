@@ -1,6 +1,7 @@
 """End to end in sim over the whole bundled market (505 symbols, 2018-02-07): `cache refresh`, then the scan (as a
-CLI command, as `python -m scripts.scan_opportunities` and as `python scripts/scan_opportunities.py`), then
-`validate`. The candidates file must validate against the schema in docs/ARCHITECTURE.md §File formats."""
+CLI command, as `python -m scripts.scan_opportunities` and as `python scripts/scan_opportunities.py`, which builds
+its own cache on a fresh DATA_DIR), then `validate`. The candidates file must validate against the schema
+in docs/ARCHITECTURE.md §File formats. How `scan` sets up its cache: tests/core/test_cli_scan.py."""
 
 from __future__ import annotations
 
@@ -80,12 +81,6 @@ def test_refresh_scan_validate_in_sim(env: dict[str, str], cli: typer.Typer) -> 
     assert "stages:" in out
 
 
-def test_scan_refuses_to_run_on_an_empty_cache(env: dict[str, str], cli: typer.Typer) -> None:
-    code, _ = invoke(cli, "scan", "--json")
-    assert code == 1
-    assert not Path(env["CANDIDATES_FILE"]).exists()
-
-
 def test_scan_as_of_an_earlier_session(env: dict[str, str], cli: typer.Typer) -> None:
     assert invoke(cli, "cache", "refresh", "--as-of", "2017-06-01")[0] == 0
     code, out = invoke(cli, "scan", "--json", "--as-of", "2017-06-01")
@@ -118,8 +113,7 @@ def test_bad_configuration_exits_2(env: dict[str, str], cli: typer.Typer, monkey
 
 
 @pytest.mark.parametrize("command", [["-m", "scripts.scan_opportunities"], ["scripts/scan_opportunities.py"]])
-def test_script_runs_as_a_module_and_as_a_file(env: dict[str, str], cli: typer.Typer, command: list[str]) -> None:
-    assert invoke(cli, "cache", "refresh")[0] == 0
+def test_script_runs_as_a_module_and_as_a_file(env: dict[str, str], command: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, *command, "--json"],
         cwd=ROOT,
