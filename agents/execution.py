@@ -173,9 +173,22 @@ class ExecutionAgent:
             order = update.order
             if update.fill is not None:
                 if is_new_fill:
-                    self._portfolio.ledger.apply(update.fill)
+                    fill = update.fill
+                    self._portfolio.ledger.apply(fill)
                     new_fills += 1
                     self.fills += 1
+                    # Logged once per new fill (a re-reported fill is not new): the log file's trade record, and
+                    # the console's FILL line in paper/live.
+                    log.info(
+                        "order_filled",
+                        client_order_id=fill.client_order_id,
+                        symbol=fill.symbol,
+                        side=fill.side.value,
+                        qty=str(fill.qty),
+                        price=str(fill.price),
+                        fill_ts=fill.ts.isoformat(),
+                        execution_id=fill.execution_id,
+                    )
                     self._bus.publish(
                         OrderFilled(
                             ts_event=update.ts,

@@ -7,7 +7,6 @@ Everything else (agents, bus, store, risk) is the same object graph in every mod
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -42,6 +41,8 @@ log = structlog.get_logger(__name__)
 
 BAR_INTERVALS = {"1Day": timedelta(days=1), "15Min": timedelta(minutes=15), "1Min": timedelta(minutes=1)}
 CARRIED_FLAGS = (FLAG_HALTED,)  # the kill switch outlives a sim reset
+SQLITE_SIDECARS = ("-wal", "-shm")
+SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
 
 
 class SetupError(Exception):
@@ -70,6 +71,9 @@ def state_db_path(settings: Settings) -> Path:
     return settings.data_dir / ("sim" if mode is TradingMode.SIM else mode.value) / "state.db"
 
 
+REPLAY_VOLUME_CACHE = "volume_cache.db"
+
+
 def daemon_volume_cache_path(settings: Settings) -> Path:
     """The volume cache the daemon's daily scan job refreshes.
 
@@ -80,11 +84,16 @@ def daemon_volume_cache_path(settings: Settings) -> Path:
     there the daemon and `scan` both target the last completed session.
     """
     if settings.mode is TradingMode.SIM:
-        return state_db_path(settings).parent / "volume_cache.db"
+        return state_db_path(settings).parent / REPLAY_VOLUME_CACHE
     return volume_cache_path(settings)
 
 
 def reset_sim_state(path: Path) -> None:
+    """A fresh sim state: the database files go (the kill switch is carried over), the logs under `logs/` stay.
+
+    The previous replay's `candidates.json` and its own volume cache go too: they describe that replay's last
+    session, which is in the future of the new replay's first one.
+    """
     carried: dict[str, str] = {}
     if path.exists():
         with StateStore(path) as old:
@@ -92,7 +101,15 @@ def reset_sim_state(path: Path) -> None:
                 value = old.get_flag(name)
                 if value is not None:
                     carried[name] = value
-        shutil.rmtree(path.parent)
+    replay_cache = path.parent / REPLAY_VOLUME_CACHE
+    for stale in (
+        path,
+        *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDECARS),
+        replay_cache,
+        *(replay_cache.with_name(replay_cache.name + suffix) for suffix in SQLITE_SIDECARS),
+        path.parent / SIM_CANDIDATES,
+    ):
+        stale.unlink(missing_ok=True)
     with StateStore(path) as fresh:
         for name, value in carried.items():
             fresh.set_flag(name, value)
@@ -162,7 +179,7 @@ def build_sim(
         reset_sim_state(db)
     schedule = SimSchedule(clock, calendar, sessions, scan=settings.scanner_enabled)
     # The replay writes its daily candidates beside its own state, never over the user's CANDIDATES_FILE.
-    candidates = db.parent / "candidates.json"
+    candidates = db.parent / SIM_CANDIDATES
     return _assemble(
         settings, clock, calendar, schedule, market_data, broker, tiers, default_tiers, db, candidates, on_iteration
     )
@@ -334,6 +351,7 @@ def build_focus(
 ) -> FocusManager:
     """The daily scan job and the intraday scorer, for USE_SCANNER=true."""
     cache = VolumeCache(daemon_volume_cache_path(settings))
+    replay = settings.mode is TradingMode.SIM  # starts from an empty state: no history, no candidates yet
     universe_file = settings.scan_universe or settings.sim_universe_file
     if settings.mode is not TradingMode.SIM and settings.scan_universe is None and isinstance(broker, AssetDirectory):
         universe: UniverseSource = DirectoryUniverse(broker)
@@ -347,6 +365,7 @@ def build_focus(
         market_data=market_data,
         calendar=calendar,
         candidates_path=candidates,
+        warmup=replay,
     )
     scorer = FocusScorer(
         market_data,
@@ -364,6 +383,7 @@ def build_focus(
         fallback=fallback,
         baseline=settings.baseline_symbols,
         top_n=settings.scanner_top_n,
+        warmup=replay,
     )
 
 

@@ -27,8 +27,9 @@ from core.app import App, SetupError, build_live, build_sim, configured_tiers, r
 from core.broker.base import AuthenticationError, BrokerError
 from core.cli_scan import register as register_scan_commands
 from core.clock import LiveClock
-from core.logging import configure_logging
-from core.orchestrator import RunStats
+from core.console import ReplayProgress, print_status, print_summary, replay_header
+from core.logging import close_logging, configure_logging, log_file_path
+from core.orchestrator import RunStats, SimSchedule
 from core.store import StateStore
 from core.types import TradingMode
 
@@ -48,13 +49,6 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(EXIT_BAD_INPUT) from None
     configure_logging(settings.log_format, settings.log_level)
     return settings
-
-
-def _emit(payload: dict[str, Any], as_json: bool, human: str) -> None:
-    if as_json:
-        typer.echo(json.dumps(payload, default=str))
-    else:
-        typer.echo(human)
 
 
 def run_summary(app_: App, stats: RunStats, elapsed: float) -> dict[str, Any]:
@@ -92,38 +86,28 @@ def run_summary(app_: App, stats: RunStats, elapsed: float) -> dict[str, Any]:
     }
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    def counts(d: dict[str, int]) -> str:
-        return ", ".join(f"{k}={v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])) or "none"
+class _IterationSink:
+    """The orchestrator's per-iteration callback: the `iteration` log event (file; console in real time only) and
+    the replay's progress display."""
 
-    lines = [
-        f"== tradingd {summary['mode']} run summary ==",
-        f"iterations          {summary['iterations']}  ({summary['bars']} bars)",
-        f"focus               {summary['focus']['source']}, {summary['focus']['daily_scans']} daily scans;"
-        f" last: {' '.join(summary['focus']['symbols'])}",
-        f"signals generated   {summary['signals']}  validated {summary['validated']}",
-        f"signals rejected    {counts(summary['rejected'])}",
-        f"orders approved     {summary['orders_approved']}  submitted {summary['orders']}",
-        f"orders denied       {counts(summary['denied'])}",
-        f"orders rejected     {counts(summary['orders_rejected'])}  canceled {counts(summary['orders_canceled'])}",
-        f"fills               {summary['fills']}",
-        f"bad bars rejected   {counts(summary['bad_bars'])}",
-        f"equity              {summary['start_equity']} -> {summary['final_equity']}"
-        f"  return {summary['return_pct']:+.2f}%  max drawdown {summary['max_drawdown_pct']:.2f}%",
-        "exposure by tier    "
-        + (", ".join(f"{k}={v}" for k, v in sorted(summary["exposure_by_tier"].items())) or "none"),
-        f"elapsed             {summary['elapsed_s']} s  ({summary['bars_per_s']:.0f} bars/s)",
-    ]
-    return "\n".join(lines)
+    def __init__(self) -> None:
+        self.progress: ReplayProgress | None = None
 
-
-def _log_iteration(stats: dict[str, Any]) -> None:
-    log.info("iteration", **stats)
+    def __call__(self, stats: dict[str, Any]) -> None:
+        log.info("iteration", **stats)
+        if self.progress is not None:
+            self.progress.update(stats["iteration"], stats["session"], stats["equity"])
 
 
 async def _run_app(app_: App, iterations: int | None) -> RunStats:
     await run_app(app_, iterations)
     return app_.orchestrator.stats
+
+
+def _replay_sessions(app_: App, iterations: int | None) -> list[date]:
+    schedule = app_.orchestrator.schedule
+    sessions = list(schedule.sessions) if isinstance(schedule, SimSchedule) else []
+    return sessions[:iterations] if iterations is not None else sessions
 
 
 def _run(
@@ -136,16 +120,31 @@ def _run(
     trades_csv: Path | None,
 ) -> None:
     t0 = time.perf_counter()
+    replaying = settings.mode is TradingMode.SIM
+    log_file = log_file_path(settings.data_dir, settings.mode.value)
+    configure_logging(settings.log_format, settings.log_level, log_file=log_file, replay=replaying)
+    sink = _IterationSink()
     try:
-        if settings.mode is TradingMode.SIM:
-            app_ = build_sim(settings, start=start, end=end, on_iteration=_log_iteration)
+        if replaying:
+            app_ = build_sim(settings, start=start, end=end, on_iteration=sink)
         else:
-            app_ = build_live(settings, on_iteration=_log_iteration)
+            app_ = build_live(settings, on_iteration=sink)
     except (SetupError, ConfigError) as error:
+        close_logging()
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     try:
-        log.info("daemon_starting", mode=settings.mode.value, symbols=len(app_.symbols), db=str(app_.store.path))
+        log.info(
+            "daemon_starting",
+            mode=settings.mode.value,
+            symbols=len(app_.symbols),
+            db=str(app_.store.path),
+            log_file=str(log_file),
+        )
+        if replaying:
+            sessions = _replay_sessions(app_, iterations)
+            sink.progress = ReplayProgress(len(sessions))
+            sink.progress.announce(replay_header(sessions, len(app_.symbols), str(log_file)))
         try:
             stats = asyncio.run(_run_app(app_, iterations))
         except (SetupError, AuthenticationError) as error:
@@ -154,13 +153,22 @@ def _run(
         except BrokerError as error:  # e.g. the broker unreachable at start-up, after the adapter's retries
             typer.echo(f"error: broker unavailable: {error}", err=True)
             raise typer.Exit(EXIT_FAILURE) from None
+        finally:
+            if sink.progress is not None:
+                sink.progress.close()
         summary = run_summary(app_, stats, time.perf_counter() - t0)
+        summary["log_file"] = str(log_file)
         if trades_csv is not None:
             write_trades_csv(app_.store, trades_csv)
             summary["trades_csv"] = str(trades_csv)
+        log.info("run_summary", **summary)
     finally:
         app_.close()
-    _emit(summary, as_json, format_summary(summary))
+        close_logging()
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+    else:
+        print_summary(summary)
 
 
 def write_trades_csv(store: StateStore, path: Path) -> int:
@@ -221,6 +229,7 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
     with _open_store(settings) as store:
         summary = store.summary()
         positions = store.load_positions()
+        open_orders = store.open_orders()
         summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
     tracker = TierExposureTracker(TierConfig.from_settings(settings, configured_tiers(settings)))
     tracker.rebuild(positions)
@@ -230,8 +239,11 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
     summary["effective_positions"] = str(round(effective_positions(values), 2))
     summary["mode"] = settings.mode.value
     summary["db"] = str(state_db_path(settings))
-    human = "\n".join(f"{k:20} {v}" for k, v in summary.items())
-    _emit(summary, as_json, human)
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+    else:
+        tiers = {symbol: item["tier"] for symbol, item in summary["exposure"]["symbols"].items()}
+        print_status(summary, positions, open_orders, tiers)
 
 
 @app.command()

@@ -34,7 +34,11 @@ class FocusManager:
         fallback: tuple[str, ...],
         baseline: tuple[str, ...],
         top_n: int,
+        warmup: bool = False,
     ) -> None:
+        """`warmup`: a replay starting from nothing, so no candidates file exists before its first scan; falling
+        back to the configured symbols until then is the plan (info), not a problem (warning)."""
+        self._warmup = warmup
         self.job = job
         self.scorer = scorer
         self._calendar = calendar
@@ -51,7 +55,10 @@ class FocusManager:
             self._path, self._calendar, now, fallback=self._fallback, baseline=self._baseline, top_n=self._top_n
         )
         if warning:
-            log.warning("focus_fallback", warning=warning)
+            if self._warmup and self.scans == 0 and not self._path.exists():
+                log.info("focus_fallback", warning=warning, warmup=True)
+            else:
+                log.warning("focus_fallback", warning=warning)
         return tuple(dict.fromkeys([*symbols, *sorted(held)]))
 
     async def on_scan_tick(self, now: datetime, held: Iterable[str]) -> tuple[str, ...]:

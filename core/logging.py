@@ -1,30 +1,146 @@
-"""structlog, configured once: ISO UTC timestamps, contextvars, JSON when not a TTY, console on a TTY.
+"""structlog, configured once per command: one pipeline, two sinks.
 
-Logs go to stderr so that `--json` output on stdout stays one clean JSON object.
+- **Log file** (the daemon only, `DATA_DIR/<mode>/logs/tradingd.log`): every event at LOG_LEVEL as one JSON object
+  per line, rotated by size (`LOG_FILE_MAX_BYTES` × `LOG_FILE_BACKUPS` kept). Whatever the console shows, the file
+  has the whole story: per-iteration lines, orders, fills.
+- **Console** (stderr, so `--json` output on stdout stays one clean JSON object): LOG_FORMAT=json prints JSON lines;
+  auto/console print readable `key=value` lines, coloured only on a terminal (no escape codes in a pipe). During a
+  replay the console shows warnings and errors only (the progress display stands in for the per-session info
+  lines); in real time (paper/live) it shows LOG_LEVEL and one `FILL …` line per fill.
+
+The router is a structlog processor rather than stdlib handlers so an event costs one dict walk per sink and events
+dropped by LOG_LEVEL cost nothing (the bound logger filters them before any processor runs).
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
-from typing import Literal
+from collections.abc import MutableMapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
 
+import orjson
 import structlog
 
-_configured = False
+LOG_FILE_NAME = "tradingd.log"
+LOG_FILE_MAX_BYTES = 20 * 1024 * 1024
+LOG_FILE_BACKUPS = 5
+FILL_EVENT = "order_filled"
+
+_LEVELS = logging.getLevelNamesMapping()
+_router: _Router | None = None
+
+
+def log_file_path(data_dir: Path, mode: str) -> Path:
+    """`DATA_DIR/<mode>/logs/tradingd.log`: beside the mode's state DB, outside anything a sim reset deletes."""
+    return data_dir / mode / "logs" / LOG_FILE_NAME
 
 
 def _stderr_logger(*_: object) -> structlog.PrintLogger:
+    # Resolved at each logger's creation, not at configuration: test runners swap the stream, and rich's progress
+    # display redirects stderr so log lines print above the bar.
     return structlog.PrintLogger(sys.stderr)
 
 
-def configure_logging(fmt: Literal["auto", "json", "console"] = "auto", level: str = "INFO") -> None:
-    global _configured  # noqa: PLW0603 - configuration is process-wide by nature
-    use_console = sys.stderr.isatty() if fmt == "auto" else fmt == "console"
-    renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-        if use_console
-        else structlog.processors.JSONRenderer()
+def _json_default(value: Any) -> str:
+    return str(value)  # Decimal, Path, enums, exceptions: their str() is what a reader wants
+
+
+def render_fill(event: MutableMapping[str, Any]) -> str:
+    """`FILL buy 12.5 AAPL @ 171.20 (coid …)`: the one console line a person watching a live daemon needs."""
+    return (
+        f"FILL {event.get('side', '?')} {_short(event.get('qty'), None)} {event.get('symbol', '?')}"
+        f" @ {_short(event.get('price'), 2)} (coid {event.get('client_order_id', '?')})"
+    )
+
+
+def _short(value: object, places: int | None) -> str:
+    """A quantity without trailing zeros, a price to the cent; anything unparsable as it came."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    if places is not None:
+        return f"{number:,.{places}f}"
+    return f"{number.normalize():f}"
+
+
+class _Router:
+    """The last processor: tee the event to the log file, then render it for the console or drop it there."""
+
+    def __init__(
+        self,
+        console: structlog.types.Processor,
+        *,
+        console_level: int,
+        human: bool,
+        file_handler: logging.handlers.RotatingFileHandler | None,
+    ) -> None:
+        self._console = console
+        self._console_level = console_level
+        self._human = human
+        self.file_handler = file_handler
+
+    def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
+        level = _LEVELS.get(str(event_dict.get("level", "info")).upper(), logging.INFO)
+        handler = self.file_handler
+        if handler is not None:
+            # Serialised before the console renderer runs: ConsoleRenderer pops keys off the dict.
+            try:
+                line = orjson.dumps(event_dict, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+            except TypeError:  # e.g. an int too large for orjson: still one JSON object per line
+                line = orjson.dumps({k: str(v) for k, v in event_dict.items()}).decode()
+            handler.handle(
+                logging.makeLogRecord({"msg": line, "levelno": level, "levelname": logging.getLevelName(level)})
+            )
+        if level < self._console_level:
+            raise structlog.DropEvent
+        if self._human and event_dict.get("event") == FILL_EVENT:
+            return render_fill(event_dict)
+        rendered: str = self._console(logger, method_name, event_dict)  # type: ignore[assignment]
+        return rendered
+
+    def close(self) -> None:
+        if self.file_handler is not None:
+            self.file_handler.close()
+            self.file_handler = None
+
+
+def open_log_file(path: Path) -> logging.handlers.RotatingFileHandler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
+def configure_logging(
+    fmt: Literal["auto", "json", "console"] = "auto",
+    level: str = "INFO",
+    *,
+    log_file: Path | None = None,
+    replay: bool = False,
+) -> None:
+    """(Re)configure logging for this process; a previously opened log file is closed first."""
+    global _router  # noqa: PLW0603 - configuration is process-wide by nature
+    close_logging()
+    threshold = _LEVELS[level.upper()]
+    human = fmt != "json"
+    console: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()) if human else structlog.processors.JSONRenderer()
+    )
+    _router = _Router(
+        console,
+        # A replay runs a year in seconds: its info lines would flood the terminal, so they stay in the file.
+        console_level=max(threshold, logging.WARNING) if replay else threshold,
+        human=human,
+        file_handler=open_log_file(log_file) if log_file is not None else None,
     )
     structlog.configure(
         processors=[
@@ -33,11 +149,20 @@ def configure_logging(fmt: Literal["auto", "json", "console"] = "auto", level: s
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            renderer,
+            _router,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        # Resolve sys.stderr at each logger's creation, not now: test runners and daemons may swap the stream.
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
-    _configured = True
+
+
+def current_log_file() -> logging.handlers.RotatingFileHandler | None:
+    """The open log file's handler (tests check its rotation settings), or None."""
+    return _router.file_handler if _router is not None else None
+
+
+def close_logging() -> None:
+    """Flush and close the log file; later events go to the console only."""
+    if _router is not None:
+        _router.close()

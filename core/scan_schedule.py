@@ -121,7 +121,12 @@ class DailyScanJob:
         market_data: MarketData,
         calendar: NyseCalendar,
         candidates_path: Path,
+        warmup: bool = False,
     ) -> None:
+        """`warmup`: a replay starting from nothing, whose first sessions cannot have a 20-day volume history; its
+        scans skipped for that reason before the first one succeeds are normal (info), not a problem (warning)."""
+        self._warmup = warmup
+        self.warmup_skipped = 0
         self.schedule = schedule
         self._scanner = scanner
         self._universe = universe
@@ -159,13 +164,21 @@ class DailyScanJob:
             payload["stats"]["cache_refresh"] = refresh.as_dict()
             write_candidates(self._path, payload)
         except NoVolumeHistoryError as error:
+            in_warmup = self._warmup and self.schedule.last_scan_date() is None
             self.schedule.mark_failed(session, now)
-            log.warning("daily_scan_skipped", session=session.isoformat(), reason=str(error))
+            if in_warmup:
+                self.warmup_skipped += 1
+                log.info("daily_scan_skipped", session=session.isoformat(), reason=str(error), warmup=True)
+            else:
+                log.warning("daily_scan_skipped", session=session.isoformat(), reason=str(error))
             return None
         except Exception as error:  # a failed scan must not stop the daemon: it trades its fallback symbols
             self.schedule.mark_failed(session, now)
             log.exception("daily_scan_failed", session=session.isoformat(), error=str(error))
             return None
+        if self.warmup_skipped and self.schedule.last_scan_date() is None:
+            # One line that sums up the warm-up, whose per-session lines are only in the log file.
+            log.info("daily_scan_warmup_done", first_scan=session.isoformat(), skipped_sessions=self.warmup_skipped)
         self.schedule.mark_done(session)
         log.info("daily_scan_written", session=session.isoformat(), path=str(self._path), symbols=result.symbols)
         return JobOutcome(session=session, result=result, path=self._path)

@@ -3,6 +3,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from agents.execution import ExecutionAgent, client_order_id
 from core.bars import BarHistory
@@ -15,6 +17,12 @@ from core.store import StateStore
 from core.types import OrderSide, Tier
 
 BAR_TS = datetime(2016, 3, 1, 5, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _all_levels() -> None:
+    """capture_logs replaces the processors, not the level filter an earlier CLI test may have left at WARNING."""
+    structlog.reset_defaults()
 
 
 def approved(symbol: str = "AAPL", notional: str | None = "1000", qty: str | None = None) -> OrderApproved:
@@ -109,3 +117,21 @@ async def test_broker_rejection_becomes_an_event_with_the_reason(world) -> None:
     assert [r.reason for r in rejected] == ["not_fractionable"]
     assert store.all_orders() == []
     assert agent.rejected == {"not_fractionable": 1}
+
+
+async def test_each_new_fill_is_logged_once(world, calendar) -> None:  # type: ignore[no-untyped-def]
+    clock, _broker, _store, bus, agent, _ = world
+    bus.publish(approved())
+    placed = await agent.submit_approved()
+    agent.record_placed(placed)
+    clock.set(calendar.session_close(date(2016, 3, 2)))
+    updates = await agent.fetch_updates()
+    with capture_logs() as logs:
+        assert agent.apply_updates(updates) == 1
+        assert agent.apply_updates(updates) == 0  # the same fill reported again is not a new fill
+    filled = [e for e in logs if e["event"] == "order_filled"]
+    assert len(filled) == 1
+    assert filled[0]["client_order_id"] == placed[0].order.client_order_id
+    assert filled[0]["symbol"] == "AAPL"
+    assert filled[0]["side"] == "buy"
+    assert float(filled[0]["price"]) > 0

@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 from freezegun import freeze_time
+from structlog.testing import capture_logs
 
 from agents.daily_scan import DailyScanner, ScanConfig
 from config.settings import Settings
@@ -227,3 +229,37 @@ async def test_job_writes_nothing_without_volume_history(tmp_path: Path) -> None
         assert await job.run(runtime.clock.now()) is None
     assert not settings.candidates_file.exists()
     cache.close()
+
+
+@pytest.mark.parametrize(
+    ("warmup", "scanned_before", "level"),
+    [(True, False, "info"), (False, False, "warning"), (True, True, "warning")],
+    ids=["replay-warm-up", "paper-live", "after-a-successful-scan"],
+)
+async def test_skip_without_history_is_info_only_during_a_replay_warm_up(
+    tmp_path: Path, warmup: bool, scanned_before: bool, level: str
+) -> None:
+    """The first 20 sessions of a replay cannot have a 20-day average: normal, so info. Anywhere else (paper/live,
+    or a replay whose scans already worked) no history is a real problem: a warning."""
+    structlog.reset_defaults()  # capture_logs keeps the level filter an earlier CLI test may have set
+    settings = Settings(data_dir=tmp_path, candidates_file=tmp_path / "candidates.json")
+    runtime = open_runtime(settings, date(2013, 2, 12))
+    cache = VolumeCache(tmp_path / "vc.db")
+    with StateStore(tmp_path / "state.db") as store:
+        if scanned_before:
+            store.set_flag(LAST_SCAN_FLAG, "2013-02-08")
+        job = DailyScanJob(
+            schedule=ScanSchedule(runtime.calendar, store),
+            scanner=DailyScanner(runtime.market_data, cache, runtime.calendar, ScanConfig.from_settings(settings)),
+            universe=runtime.universe,
+            cache=cache,
+            market_data=runtime.market_data,
+            calendar=runtime.calendar,
+            candidates_path=settings.candidates_file,
+            warmup=warmup,
+        )
+        with capture_logs() as logs:
+            assert await job.run(runtime.clock.now()) is None
+    cache.close()
+    skipped = [entry for entry in logs if entry["event"] == "daily_scan_skipped"]
+    assert [entry["log_level"] for entry in skipped] == [level]

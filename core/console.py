@@ -1,0 +1,294 @@
+"""What a person sees: replay progress, the run summary and `tradingd status` as tables.
+
+On a terminal the progress is a rich bar; in a pipe it is one plain line per 10% of the sessions, so a log
+collector or `| tail` gets a short, escape-free record. Tables are rich tables; rich leaves out colours and cursor
+codes when the stream is not a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date
+from decimal import Decimal, InvalidOperation
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from core.types import BrokerOrder, Position
+
+PROGRESS_STEPS = 10  # piped output: one line per 10% of the sessions
+
+
+def _money(value: object) -> str:
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _stdout() -> Console:
+    # Built per call: sys.stdout is resolved now (test runners swap it). A pipe gets no colours and a fixed
+    # 120-column layout instead of rich's 80, so the tables do not wrap needlessly.
+    out = sys.stdout
+    return Console(file=out, width=None if out.isatty() else 120, highlight=False)
+
+
+class ReplayProgress:
+    """Progress of a replay over `total` sessions: a rich bar on a terminal, a line per 10% otherwise."""
+
+    def __init__(self, total: int, *, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.total = max(total, 1)
+        self._stream = stream
+        out = stream or sys.stderr
+        self.live = out.isatty() if live is None else live
+        self._decile = 0
+        self._progress: Progress | None = None
+        self._task: Any = None
+        if self.live:
+            self._progress = Progress(
+                # Sized for an 80-column terminal: rich squeezes the bar first, then truncates columns.
+                TextColumn("replay"),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[session]}  ${task.fields[equity]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=out),
+                # Log lines written to stderr meanwhile print above the bar instead of tearing it.
+                redirect_stderr=True,
+                redirect_stdout=False,
+            )
+            self._task = self._progress.add_task("replay", total=self.total, session="", equity="")
+            self._progress.start()
+
+    def _write(self, line: str) -> None:
+        out = self._stream or sys.stderr
+        out.write(line + "\n")
+        out.flush()
+
+    def announce(self, line: str) -> None:
+        """A plain line before the progress (what is replayed, where the log file is)."""
+        if self._progress is not None:
+            self._progress.console.print(line, highlight=False, markup=False)
+        else:
+            self._write(line)
+
+    def update(self, done: int, session: str, equity: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, session=session, equity=_money(equity))
+            return
+        decile = min(done * PROGRESS_STEPS // self.total, PROGRESS_STEPS)
+        if decile > self._decile:
+            self._decile = decile
+            self._write(
+                f"replay {decile * 100 // PROGRESS_STEPS}% ({done}/{self.total} sessions, {session})"
+                f" equity {_money(equity)}"
+            )
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+# ---- run summary ---------------------------------------------------------------------------------------------------
+
+
+def _counts(d: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])) or "none"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"tradingd {summary['mode']} run summary", show_header=True, title_justify="left")
+    table.add_column("metric", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    focus = summary["focus"]
+    rows = [
+        ("iterations", f"{summary['iterations']:,}  ({summary['bars']:,} bars)"),
+        ("focus", f"{focus['source']}, {focus['daily_scans']} daily scans; last: {' '.join(focus['symbols'])}"),
+        ("signals", f"{summary['signals']:,} generated, {summary['validated']:,} validated"),
+        ("signals rejected", _counts(summary["rejected"])),
+        ("orders", f"{summary['orders_approved']:,} approved, {summary['orders']:,} submitted"),
+        ("orders denied", _counts(summary["denied"])),
+        (
+            "orders rejected",
+            f"{_counts(summary['orders_rejected'])}; canceled {_counts(summary['orders_canceled'])}",
+        ),
+        ("fills", f"{summary['fills']:,}"),
+        ("bad bars rejected", _counts(summary["bad_bars"])),
+        ("errors", _counts(summary["errors"])),
+        ("equity", f"{_money(summary['start_equity'])} → {_money(summary['final_equity'])}"),
+        ("return", f"{summary['return_pct']:+.2f}%"),
+        ("max drawdown", f"{summary['max_drawdown_pct']:.2f}%"),
+        (
+            "exposure by tier",
+            ", ".join(f"{k} {_money(v)}" for k, v in sorted(summary["exposure_by_tier"].items())) or "none",
+        ),
+        ("elapsed", f"{summary['elapsed_s']} s  ({summary['bars_per_s']:,.0f} bars/s)"),
+    ]
+    if "trades_csv" in summary:
+        rows.append(("trades csv", str(summary["trades_csv"])))
+    if "log_file" in summary:
+        rows.append(("log file", str(summary["log_file"])))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    _stdout().print(summary_table(summary))
+
+
+# ---- status --------------------------------------------------------------------------------------------------------
+
+BREAKER_FLAGS = (
+    ("halted", "kill switch"),
+    ("breaker_daily_loss", "daily loss breaker"),
+    ("breaker_drawdown", "drawdown breaker"),
+)
+
+
+def _pnl(position: Position) -> tuple[Decimal, Decimal | None]:
+    pnl = (position.market_price - position.avg_entry_price) * position.qty
+    cost = position.avg_entry_price * position.qty
+    return pnl, (pnl / cost * 100 if cost else None)
+
+
+def status_tables(
+    summary: dict[str, Any],
+    positions: dict[str, Position],
+    open_orders: list[BrokerOrder],
+    tiers: dict[str, str],
+) -> list[Table]:
+    """Account, positions, open orders, breakers, exposure and the latest scan / focus scores."""
+    tables: list[Table] = []
+
+    account = Table(title=f"account ({summary['mode']})", title_justify="left", show_header=False)
+    account.add_column("", style="bold", no_wrap=True)
+    account.add_column("", overflow="fold")
+    mark = summary.get("last_equity_mark")
+    if mark is None:
+        account.add_row("equity", "no equity mark yet (the daemon has not run in this mode)")
+    else:
+        account.add_row("session", str(mark["session"]))
+        account.add_row("equity", _money(mark["last_equity"]))
+        account.add_row("start of day", _money(mark["start_equity"]))
+        account.add_row("peak", _money(summary.get("peak_equity") or mark["peak_equity"]))
+    orders = summary["orders"]
+    by_status = ", ".join(f"{k} {v:,}" for k, v in orders["by_status"].items()) or "none"
+    account.add_row("orders", f"{orders['total']:,} ({by_status})")
+    account.add_row("fills", f"{summary['fills']:,}")
+    account.add_row("journal events", f"{summary['journal']:,}")
+    account.add_row("state db", str(summary["db"]))
+    tables.append(account)
+
+    held = Table(title=f"positions ({len(positions)})", title_justify="left")
+    for name in ("symbol", "tier", "qty", "avg entry", "price", "market value", "unrealised P&L", "P&L %"):
+        held.add_column(name, justify="left" if name in ("symbol", "tier") else "right")
+    total_pnl = Decimal(0)
+    for symbol in sorted(positions):
+        position = positions[symbol]
+        pnl, pct = _pnl(position)
+        total_pnl += pnl
+        held.add_row(
+            symbol,
+            tiers.get(symbol, ""),
+            f"{position.qty.normalize():f}",
+            _money(position.avg_entry_price),
+            _money(position.market_price),
+            _money(position.market_value),
+            f"{pnl:+,.2f}",
+            "" if pct is None else f"{pct:+.2f}%",
+        )
+    if positions:
+        exposure = summary["exposure"]
+        held.add_section()
+        held.add_row("total", "", "", "", "", _money(exposure["total"]), f"{total_pnl:+,.2f}", "")
+    tables.append(held)
+
+    pending = Table(title=f"open orders ({len(open_orders)})", title_justify="left")
+    for name in ("client order id", "symbol", "side", "amount", "status", "submitted (UTC)"):
+        # The client order id is what a person greps the log file for: never truncated.
+        pending.add_column(name, no_wrap=name == "client order id", justify="right" if name == "amount" else "left")
+    for order in open_orders:
+        amount = (
+            f"${_money(order.notional)}" if order.notional is not None else f"{(order.qty or Decimal(0)).normalize():f}"
+        )
+        submitted = order.submitted_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if order.submitted_at else ""
+        pending.add_row(order.client_order_id, order.symbol, order.side.value, amount, order.status.value, submitted)
+    tables.append(pending)
+
+    risk = Table(title="risk", title_justify="left", show_header=False)
+    risk.add_column("", style="bold", no_wrap=True)
+    risk.add_column("", overflow="fold")
+    flags: dict[str, str] = summary["flags"]
+    for flag, label in BREAKER_FLAGS:
+        value = flags.get(flag)
+        risk.add_row(label, "off" if value is None else f"ON ({value})")
+    exposure = summary["exposure"]
+    risk.add_row("exposure by tier", ", ".join(f"{k} {_money(v)}" for k, v in sorted(exposure["tiers"].items())))
+    risk.add_row("herfindahl", str(summary["herfindahl"]))
+    risk.add_row("effective positions", str(summary["effective_positions"]))
+    tables.append(risk)
+
+    scores = summary["focus_scores"]
+    last_scan = flags.get("last_scan_date")
+    title = f"focus scores (last daily scan: {last_scan or 'never'}"
+    if scores.get("scored_at"):
+        title += f"; scored {scores['scored_at']}, {_age(scores.get('age_s'))} ago"
+    scored = Table(title=title + ")", title_justify="left")
+    if not scores.get("scores"):
+        scored.caption = f"nothing scored yet (every {scores.get('interval_minutes')} min while the market is open)"
+    for name in ("symbol", "score", "z-score", "rvol pace", "price", "change %", "explosion %"):
+        scored.add_column(name, justify="left" if name == "symbol" else "right")
+    for item in scores.get("scores", []):
+        scored.add_row(
+            str(item.get("symbol", "")),
+            _num(item.get("score"), 1),
+            _num(item.get("zscore"), 2),
+            _num(item.get("rvol_pace"), 2),
+            _num(item.get("price"), 2),
+            _num(item.get("change_pct"), 2),
+            _num(item.get("explosion_probability"), 1),
+        )
+    tables.append(scored)
+    return tables
+
+
+def _num(value: object, digits: int) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:,.{digits}f}"
+    return "–"
+
+
+def _age(seconds: object) -> str:
+    if not isinstance(seconds, int | float):
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def print_status(
+    summary: dict[str, Any], positions: dict[str, Position], open_orders: list[BrokerOrder], tiers: dict[str, str]
+) -> None:
+    console = _stdout()
+    for table in status_tables(summary, positions, open_orders, tiers):
+        console.print(table)
+
+
+def replay_header(sessions: list[date], symbols: int, log_file: str) -> str:
+    if not sessions:
+        return f"replay: no sessions; log file {log_file}"
+    return (
+        f"replay {len(sessions)} sessions ({sessions[0]} to {sessions[-1]}), {symbols} symbols; full log in {log_file}"
+    )
