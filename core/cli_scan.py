@@ -22,6 +22,7 @@ import typer
 from agents.daily_scan import ScanConfig, ScanResult, static_screen
 from config.settings import ConfigError, Settings, load_settings
 from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
+from core.cli_options import AsOfOpt, JsonOpt, ModeOpt, as_date
 from core.logging import configure_logging
 from core.scan_runtime import ScanRuntime, ScanSetupError, open_runtime
 from core.types import TradingMode
@@ -33,14 +34,15 @@ EXIT_FAILURE = 1
 FRESH_SHARE_REQUIRED = 0.9  # `validate`: at least this share of cache entries must be current
 RVOL_SAMPLE = 200
 
-ModeOpt = Annotated[TradingMode | None, typer.Option("--mode", help="sim | paper | live (overrides TRADING_MODE)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Sim only: the session to scan (YYYY-MM-DD)")]
+
+def _mode_override(mode: TradingMode | None) -> dict[str, Any]:
+    # No `--mode` must leave TRADING_MODE (or the keys) in charge, so None is not passed on as a value.
+    return {"trading_mode": mode} if mode is not None else {}
 
 
 def _settings(mode: TradingMode | None) -> Settings:
     try:
-        settings = load_settings(**({"trading_mode": mode} if mode is not None else {}))
+        settings = load_settings(mode_source="--mode {}" if mode else "TRADING_MODE={}", **_mode_override(mode))
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -48,11 +50,10 @@ def _settings(mode: TradingMode | None) -> Settings:
     return settings
 
 
-def _runtime(settings: Settings, as_of: str | None) -> ScanRuntime:
+def _runtime(settings: Settings, as_of: date | None) -> ScanRuntime:
     try:
-        session = date.fromisoformat(as_of) if as_of else None
-        return open_runtime(settings, session)
-    except (ValueError, ScanSetupError) as error:
+        return open_runtime(settings, as_of)
+    except ScanSetupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
@@ -112,7 +113,7 @@ async def _scan(runtime: ScanRuntime) -> ScanResult:
 def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Scan the whole universe once and write candidates.json (the daily 4:05 PM ET scan)."""
     settings = _settings(mode)
-    runtime = _runtime(settings, as_of)
+    runtime = _runtime(settings, as_date(as_of))
     try:
         result = asyncio.run(_scan(runtime))
     except UniverseError as error:
@@ -123,7 +124,7 @@ def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) 
     if not cache["hits"]:
         raise _fail(
             f"no fresh 20-day volume averages for {runtime.as_of} (cache needs as_of {cache['expected_as_of']}): "
-            f"run `tradingd cache refresh --stale{' --as-of ' + as_of if as_of else ''}` first; nothing written"
+            f"run `tradingd cache refresh --stale{f' --as-of {runtime.as_of}' if as_of else ''}` first; nothing written"
         )
     path = settings.candidates_file
     t0 = time.perf_counter()
@@ -162,13 +163,16 @@ def cache_refresh(
     mode: ModeOpt = None,
     as_of: AsOfOpt = None,
     stale: Annotated[
-        bool, typer.Option("--stale", help="Refresh only entries missing or older than the scan's target session")
+        bool,
+        typer.Option(
+            "--stale", help="Refresh only entries missing or older than the scan's target session", metavar=""
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute the 20-day average volumes the scan's RVOL needs (for the session `tradingd scan` would scan)."""
     settings = _settings(mode)
-    runtime = _runtime(settings, as_of)
+    runtime = _runtime(settings, as_date(as_of))
     try:
         stats, summary = asyncio.run(_refresh(runtime, stale))
     except UniverseError as error:
@@ -281,13 +285,13 @@ async def _validate(runtime: ScanRuntime) -> list[dict[str, Any]]:
 def validate(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Check the data path end to end; PASS/FAIL per check, exit 1 on any FAIL (2 on bad configuration)."""
     try:
-        settings = load_settings(**({"trading_mode": mode} if mode is not None else {}))
+        settings = load_settings(**_mode_override(mode))
     except ConfigError as error:
         checks = [_check("settings", False, str(error))]
         typer.echo(json.dumps({"ok": False, "checks": checks}) if as_json else f"FAIL  settings  {error}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     configure_logging(settings.log_format, settings.log_level)
-    runtime = _runtime(settings, as_of)
+    runtime = _runtime(settings, as_date(as_of))
     checks = asyncio.run(_validate(runtime))
     ok = all(c["status"] == "PASS" for c in checks)
     if as_json:
