@@ -3,20 +3,33 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
+# The lock pins pip's inputs, not pip itself: its "new release available" notice is noise here.
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest bench soak scan status clean
+.PHONY: help install lock run test lint typecheck pytest bench soak scan status clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Exactly the tested versions (hashes checked), build backend included; then the project itself, editable, with no
+# dependency resolution and no build isolation, so nothing unpinned is downloaded.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the project with dev tools
+install: $(STAMP) ## Create .venv and install the project with dev tools, from requirements.lock
+
+# pip-tools lives in its own venv so the project venv holds only what the lock lists.
+lock: ## Regenerate requirements.lock from pyproject.toml (newest versions allowed; then make test)
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet 'pip-tools>=7.4'
+	$(VENV)-lock/bin/pip-compile --quiet --upgrade --extra dev --all-build-deps --allow-unsafe --generate-hashes \
+		--strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--output-file $(LOCK) pyproject.toml
 
 run: $(STAMP) ## Run the daemon (sim mode by default, scanner on; see .env.example)
 	$(BIN)/tradingd run
@@ -46,4 +59,4 @@ status: $(STAMP) ## Show the daemon's persisted state
 	$(BIN)/tradingd status
 
 clean: ## Remove the venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV)-lock .mypy_cache .ruff_cache .pytest_cache

@@ -6,6 +6,7 @@ Secrets are `SecretStr` and never printed. `.env.example` documents each variabl
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -107,8 +108,8 @@ class Settings(BaseSettings):
     sim_universe_file: Path = BUNDLED_DATA_DIR / "sp500_constituents_2018-02.csv"
     sim_initial_cash: Decimal = Field(default=Decimal("100000"), gt=0)
     sim_slippage_bps: Decimal = Field(default=Decimal("5"), ge=0, le=1000)
-    sim_start: str | None = None
-    sim_end: str | None = None
+    sim_start: date | None = None
+    sim_end: date | None = None
     sim_non_fractionable: CsvList = ()
 
     # --- scanner -------------------------------------------------------------------------------------------------
@@ -179,11 +180,6 @@ class Settings(BaseSettings):
         total = self.tier1_allocation + self.tier2_allocation + self.tier3_allocation
         if total > 1:
             raise ValueError(f"TIER1_ALLOCATION + TIER2_ALLOCATION + TIER3_ALLOCATION = {total} exceeds 1.0")
-        has_keys = self.alpaca_api_key is not None and self.alpaca_secret_key is not None
-        if self.trading_mode in (TradingMode.PAPER, TradingMode.LIVE) and not has_keys:
-            raise ValueError(f"TRADING_MODE={self.trading_mode.value} needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
-        if self.trading_mode is TradingMode.LIVE and self.live_trading_confirm != "yes":
-            raise ValueError("TRADING_MODE=live refuses to start unless LIVE_TRADING_CONFIRM=yes")
         if self.zscore_exit <= self.zscore_entry:
             raise ValueError("ZSCORE_EXIT must be above ZSCORE_ENTRY")
         return self
@@ -218,7 +214,24 @@ class Settings(BaseSettings):
         return self.data_dir / "state.db"
 
 
-def _describe(error: ValidationError) -> str:
+def broker_problems(settings: Settings, mode_source: str = "TRADING_MODE={}") -> list[str]:
+    """What stops `settings` from talking to the broker: missing keys, live without its confirmation.
+
+    Kept out of the model validator on purpose: `halt`, `resume` and `status` only touch the local state DB, so an
+    operator must be able to halt a paper or live daemon from a shell that has no keys. `mode_source` formats the
+    mode as the user chose it (the CLI passes `--mode {}`), so the message names what they typed.
+    """
+    problems = []
+    mode = mode_source.format(settings.trading_mode.value if settings.trading_mode else "")
+    has_keys = settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None
+    if settings.trading_mode in (TradingMode.PAPER, TradingMode.LIVE) and not has_keys:
+        problems.append(f"{mode} needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+    if settings.trading_mode is TradingMode.LIVE and settings.live_trading_confirm != "yes":
+        problems.append(f"{mode} refuses to start unless LIVE_TRADING_CONFIRM=yes")
+    return problems
+
+
+def _describe(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
         name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
@@ -226,16 +239,28 @@ def _describe(error: ValidationError) -> str:
         value = item.get("input")
         shown = "" if name.startswith("ALPACA_") and "KEY" in name else f" (got {value!r})"
         if not item["loc"]:
-            lines.append(f"  {message}")
+            lines.append(message)
         else:
-            lines.append(f"  {name}: {message}{shown}")
-    return "invalid configuration:\n" + "\n".join(lines)
+            lines.append(f"{name}: {message}{shown}")
+    return lines
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the environment (and `.env` if present) into a frozen Settings, or raise ConfigError."""
+def _config_error(problems: list[str]) -> ConfigError:
+    # One line per problem, each naming its variable, so a single mistake is a single line on stderr.
+    return ConfigError("\n".join(f"invalid configuration: {problem}" for problem in problems))
+
+
+def load_settings(*, broker: bool = True, mode_source: str = "TRADING_MODE={}", **overrides: Any) -> Settings:
+    """Read the environment (and `.env` if present) into a frozen Settings, or raise ConfigError.
+
+    `broker=False` is for commands that never contact the broker (halt, resume, status): they skip the key checks.
+    """
     env_file = Path(".env")
     try:
-        return Settings(_env_file=env_file if env_file.exists() else None, **overrides)
+        settings = Settings(_env_file=env_file if env_file.exists() else None, **overrides)
     except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
+        raise _config_error(_describe(error)) from None
+    problems = broker_problems(settings, mode_source) if broker else []
+    if problems:
+        raise _config_error(problems)
+    return settings

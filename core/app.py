@@ -126,9 +126,18 @@ def resolve_universe(settings: Settings, available: Sequence[str], default_tiers
     return {s: settings.symbol_tiers.get(s, default_tiers.get(s, Tier.TIER3)) for s in symbols}
 
 
+def check_sim_files(settings: Settings) -> None:
+    """The sim data files exist, or a SetupError naming the variable (a wheel install does not ship `data/`)."""
+    for name, path in (("SIM_DATA_FILE", settings.sim_data_file), ("SIM_UNIVERSE_FILE", settings.sim_universe_file)):
+        if not path.is_file():
+            raise SetupError(f"{name}: {path} does not exist (set {name}; a wheel install has no data/)")
+
+
 def configured_tiers(settings: Settings) -> dict[str, Tier]:
     """The focus symbols and tiers the daemon would use, without loading any bars (for `tradingd status`)."""
     if settings.mode is TradingMode.SIM:
+        if not settings.sim_universe_file.is_file():
+            raise SetupError(f"SIM_UNIVERSE_FILE: {settings.sim_universe_file} does not exist")
         from core.bars import default_sim_tiers, load_universe  # noqa: PLC0415 - sim only
 
         available = [str(s) for s in load_universe(settings.sim_universe_file)["symbol"]]
@@ -143,28 +152,54 @@ def build_sim(
     end: date | None = None,
     fresh_state: bool = True,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
+    range_names: tuple[str, str] = ("start", "end"),
 ) -> App:
+    """The sim pipeline over the bundled bars; `start`/`end` (inclusive) override SIM_START/SIM_END.
+
+    Every setting that would make the replay a silent no-op is a `SetupError` naming it: intraday BAR_TIMEFRAME,
+    a range without sessions, a universe without any symbol of the data. `range_names` are the names the caller's
+    user gave `start` and `end` (the CLI passes its option names).
+    """
     from core.bars import default_sim_tiers, load_daily_bars, ns_to_datetime  # noqa: PLC0415 - sim only
     from core.broker.replay import ReplayMarketData  # noqa: PLC0415
     from core.broker.sim import SimBroker  # noqa: PLC0415
 
-    if not settings.sim_data_file.exists():
-        raise SetupError(f"SIM_DATA_FILE: {settings.sim_data_file} does not exist")
-    if not settings.sim_universe_file.exists():
-        raise SetupError(f"SIM_UNIVERSE_FILE: {settings.sim_universe_file} does not exist")
+    check_sim_files(settings)
+    if settings.bar_timeframe != "1Day":
+        # The replay serves daily bars only; a 15Min/1Min z-score over them would look at the wrong horizon.
+        raise SetupError(
+            f"BAR_TIMEFRAME={settings.bar_timeframe}: sim mode replays daily bars only; unset it or use 1Day"
+        )
     calendar = NyseCalendar()
-    start = start or (date.fromisoformat(settings.sim_start) if settings.sim_start else None)
-    end = end or (date.fromisoformat(settings.sim_end) if settings.sim_end else None)
+    # Name each bound as the user gave it: the caller's option (`--start`/`--end`) or SIM_START/SIM_END.
+    start_name = range_names[0] if start is not None else "SIM_START"
+    end_name = range_names[1] if end is not None else "SIM_END"
+    start = start if start is not None else settings.sim_start
+    end = end if end is not None else settings.sim_end
     history = load_daily_bars(settings.sim_data_file)
     default_tiers = default_sim_tiers(settings.sim_universe_file, set(history.symbols))
     tiers = resolve_universe(settings, history.symbols, default_tiers)
+    if not tiers:
+        raise SetupError(
+            f"SIM_UNIVERSE_FILE: {settings.sim_universe_file} names no symbol (with a market cap) of the bar data;"
+            " nothing to trade"
+        )
     unknown = sorted(set(tiers) - set(history.symbols))
+    if len(unknown) == len(tiers) and not settings.scanner_enabled:
+        # With the scanner on, SYMBOLS is only the fallback and the scan's picks can still trade.
+        raise SetupError(f"SYMBOLS: none of {', '.join(unknown)} is in the bundled data; nothing to trade")
     if unknown:
         log.warning("symbols_not_in_data", symbols=unknown, note="they will be rejected as unknown")
-    sessions = [calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns]
-    sessions = [s for s in sessions if (start is None or s >= start) and (end is None or s <= end)]
+    bundled = [calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns]
+    if not bundled:
+        raise SetupError(f"SIM_DATA_FILE: {settings.sim_data_file} holds no bars")
+    available = f"the bundled data covers {bundled[0]} to {bundled[-1]}"
+    if start is not None and end is not None and end < start:
+        raise SetupError(f"{end_name} {end} is before {start_name} {start}; {available}")
+    sessions = [s for s in bundled if (start is None or s >= start) and (end is None or s <= end)]
     if not sessions:
-        raise SetupError(f"SIM_START/SIM_END: no bundled sessions between {start} and {end}")
+        bounds = [f"{name} {day}" for name, day in ((start_name, start), (end_name, end)) if day is not None]
+        raise SetupError(f"{' '.join(bounds)}: no bundled session in that range; {available}")
     clock = SimClock(calendar.session_open(sessions[0]))
     market_data = ReplayMarketData(history, clock)
     broker = SimBroker(

@@ -11,7 +11,7 @@ import csv
 import json
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,11 +20,12 @@ import structlog
 import typer
 
 from agents.focus_scoring import persisted_scores
-from agents.risk import halt_trading, resume_trading
+from agents.risk import FLAG_DRAWDOWN, FLAG_HALTED, halt_trading, resume_trading
 from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
 from core.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path
 from core.broker.base import AuthenticationError, BrokerError
+from core.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
 from core.cli_scan import register as register_scan_commands
 from core.clock import LiveClock
 from core.console import ReplayProgress, print_status, print_summary, replay_header
@@ -32,6 +33,7 @@ from core.logging import close_logging, configure_logging, log_file_path
 from core.orchestrator import RunStats, SimSchedule
 from core.store import StateStore
 from core.types import TradingMode
+from tradingd import __version__
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-agent trading daemon for US equities.")
 log = structlog.get_logger("tradingd")
@@ -41,9 +43,29 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 
 
-def _settings(**overrides: Any) -> Settings:
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tradingd {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit", is_eager=True, callback=_version, metavar=""),
+    ] = False,
+) -> None:
+    """Multi-agent trading daemon for US equities."""
+
+
+def _settings(*, broker: bool = True, **overrides: Any) -> Settings:
+    """Settings or exit 2; `broker=False` for commands that only touch the local state (no keys needed)."""
     try:
-        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        # `replay` forces sim itself; only a user's `--mode` is reported as `--mode`.
+        source = "--mode {}" if overrides.get("trading_mode") is not None else "TRADING_MODE={}"
+        settings = load_settings(broker=broker, mode_source=source, **given)
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -126,7 +148,7 @@ def _run(
     sink = _IterationSink()
     try:
         if replaying:
-            app_ = build_sim(settings, start=start, end=end, on_iteration=sink)
+            app_ = build_sim(settings, start=start, end=end, on_iteration=sink, range_names=("--start", "--end"))
         else:
             app_ = build_live(settings, on_iteration=sink)
     except (SetupError, ConfigError) as error:
@@ -184,15 +206,11 @@ def write_trades_csv(store: StateStore, path: Path) -> int:
     return len(fills)
 
 
-ModeOpt = Annotated[TradingMode | None, typer.Option("--mode", help="sim | paper | live (overrides TRADING_MODE)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end")]
-
-
 @app.command()
 def run(
     mode: ModeOpt = None,
     iterations: Annotated[int | None, typer.Option(help="Stop after N iterations", min=1)] = None,
-    once: Annotated[bool, typer.Option("--once", help="Run a single iteration")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Run a single iteration", metavar="")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the daemon (sim mode by default when no Alpaca keys are set)."""
@@ -202,20 +220,18 @@ def run(
 
 @app.command()
 def replay(
-    start: Annotated[str | None, typer.Option(help="First session (YYYY-MM-DD)")] = None,
-    end: Annotated[str | None, typer.Option(help="Last session (YYYY-MM-DD)")] = None,
+    start: Annotated[
+        datetime | None, typer.Option(formats=DATE_FORMATS, help="First session (default: the first bundled one)")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option(formats=DATE_FORMATS, help="Last session (default: the last bundled one)")
+    ] = None,
     trades_csv: Annotated[Path | None, typer.Option("--trades-csv", help="Write every fill to this CSV")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the bundled real bars through the whole pipeline (sim mode), as fast as it goes."""
-    try:
-        first = date.fromisoformat(start) if start else None
-        last = date.fromisoformat(end) if end else None
-    except ValueError as error:
-        typer.echo(f"error: --start/--end: {error}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
     settings = _settings(trading_mode=TradingMode.SIM)
-    _run(settings, iterations=None, start=first, end=last, as_json=as_json, trades_csv=trades_csv)
+    _run(settings, iterations=None, start=as_date(start), end=as_date(end), as_json=as_json, trades_csv=trades_csv)
 
 
 def _open_store(settings: Settings) -> StateStore:
@@ -225,13 +241,18 @@ def _open_store(settings: Settings) -> StateStore:
 @app.command()
 def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
     """Show the persisted state: orders, fills, positions, equity, kill switch and circuit breakers."""
-    settings = _settings(trading_mode=mode)
+    settings = _settings(broker=False, trading_mode=mode)
+    try:
+        tiers = configured_tiers(settings)
+    except SetupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     with _open_store(settings) as store:
         summary = store.summary()
         positions = store.load_positions()
         open_orders = store.open_orders()
         summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
-    tracker = TierExposureTracker(TierConfig.from_settings(settings, configured_tiers(settings)))
+    tracker = TierExposureTracker(TierConfig.from_settings(settings, tiers))
     tracker.rebuild(positions)
     values = [p.market_value for p in positions.values()]
     summary["exposure"] = tracker.snapshot()
@@ -242,14 +263,14 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(summary, default=str))
     else:
-        tiers = {symbol: item["tier"] for symbol, item in summary["exposure"]["symbols"].items()}
-        print_status(summary, positions, open_orders, tiers)
+        held_tiers = {symbol: item["tier"] for symbol, item in summary["exposure"]["symbols"].items()}
+        print_status(summary, positions, open_orders, held_tiers)
 
 
 @app.command()
 def halt(reason: Annotated[str, typer.Option(help="Why trading is halted")] = "manual", mode: ModeOpt = None) -> None:
     """Kill switch: block every new order until `tradingd resume` (persists across restarts)."""
-    settings = _settings(trading_mode=mode)
+    settings = _settings(broker=False, trading_mode=mode)
     with _open_store(settings) as store:
         halt_trading(store, reason)
     typer.echo(f"halted ({settings.mode.value}): {reason}")
@@ -258,14 +279,19 @@ def halt(reason: Annotated[str, typer.Option(help="Why trading is halted")] = "m
 @app.command()
 def resume(mode: ModeOpt = None) -> None:
     """Lift the kill switch and the drawdown circuit breaker."""
-    settings = _settings(trading_mode=mode)
+    settings = _settings(broker=False, trading_mode=mode)
     with _open_store(settings) as store:
+        if store.get_flag(FLAG_HALTED) is None and store.get_flag(FLAG_DRAWDOWN) is None:
+            # Not an error (exit 0), but say so: "resumed" would suggest something had been stopped.
+            typer.echo(f"nothing to resume ({settings.mode.value}): not halted")
+            return
         lifted = resume_trading(store)
     typer.echo(f"resumed ({settings.mode.value})" + (": drawdown breaker lifted" if lifted else ""))
 
 
 def main() -> None:
     try:
-        app()
+        # An explicit name: under `python -m tradingd` click would otherwise show `python -m tradingd` in usage lines.
+        app(prog_name="tradingd")
     except KeyboardInterrupt:
         sys.exit(130)

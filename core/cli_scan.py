@@ -29,6 +29,7 @@ from agents.daily_scan import ScanConfig, ScanResult, static_screen
 from config.settings import ConfigError, Settings, load_settings
 from core.broker.base import AuthenticationError, BrokerError
 from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
+from core.cli_options import AsOfOpt, JsonOpt, ModeOpt, as_date
 from core.logging import configure_logging
 from core.scan_runtime import ScanRuntime, ScanSetupError, open_runtime
 from core.types import TradingMode
@@ -43,14 +44,15 @@ EXIT_FAILURE = 1
 FRESH_SHARE_REQUIRED = 0.9  # `validate`: at least this share of cache entries must be current
 RVOL_SAMPLE = 200
 
-ModeOpt = Annotated[TradingMode | None, typer.Option("--mode", help="sim | paper | live (overrides TRADING_MODE)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Sim only: the session to scan (YYYY-MM-DD)")]
+
+def _mode_override(mode: TradingMode | None) -> dict[str, Any]:
+    # No `--mode` must leave TRADING_MODE (or the keys) in charge, so None is not passed on as a value.
+    return {"trading_mode": mode} if mode is not None else {}
 
 
 def _settings(mode: TradingMode | None) -> Settings:
     try:
-        settings = load_settings(**({"trading_mode": mode} if mode is not None else {}))
+        settings = load_settings(mode_source="--mode {}" if mode else "TRADING_MODE={}", **_mode_override(mode))
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -58,11 +60,10 @@ def _settings(mode: TradingMode | None) -> Settings:
     return settings
 
 
-def _runtime(settings: Settings, as_of: str | None) -> ScanRuntime:
+def _runtime(settings: Settings, as_of: date | None) -> ScanRuntime:
     try:
-        session = date.fromisoformat(as_of) if as_of else None
-        return open_runtime(settings, session)
-    except (ValueError, ScanSetupError) as error:
+        return open_runtime(settings, as_of)
+    except ScanSetupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
@@ -83,7 +84,7 @@ def _run(step: Coroutine[Any, Any, T]) -> T:
         raise _fail(f"market data unavailable: {error}") from None
 
 
-def _as_of_flag(as_of: str | None) -> str:
+def _as_of_flag(as_of: date | None) -> str:
     return f" --as-of {as_of}" if as_of else ""
 
 
@@ -168,7 +169,7 @@ async def scan_with_fresh_cache(runtime: ScanRuntime) -> tuple[RefreshStats, Sca
 def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Refresh the volume cache where needed, scan the whole universe once and write candidates.json."""
     settings = _settings(mode)
-    runtime = _runtime(settings, as_of)
+    runtime = _runtime(settings, as_date(as_of))
     refresh, result = _run(scan_with_fresh_cache(runtime))
     payload = result.payload()
     payload["stats"]["cache_refresh"] = refresh.as_dict()
@@ -206,13 +207,16 @@ def cache_refresh(
     mode: ModeOpt = None,
     as_of: AsOfOpt = None,
     stale: Annotated[
-        bool, typer.Option("--stale", help="Refresh only entries missing or older than the scan's target session")
+        bool,
+        typer.Option(
+            "--stale", help="Refresh only entries missing or older than the scan's target session", metavar=""
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute the 20-day average volumes the scan's RVOL needs (`scan` refreshes stale entries by itself)."""
     settings = _settings(mode)
-    runtime = _runtime(settings, as_of)
+    runtime = _runtime(settings, as_date(as_of))
     stats, summary = _run(_refresh(runtime, stale))
     document = {**stats.as_dict(), "cache": summary}
     human = (
@@ -300,7 +304,7 @@ def _check_candidates(runtime: ScanRuntime, fix: str) -> dict[str, Any]:
     return _check("candidates", ok, detail if ok else f"{detail}; fix: {fix}")
 
 
-async def _validate(runtime: ScanRuntime, as_of: str | None) -> list[dict[str, Any]]:
+async def _validate(runtime: ScanRuntime, as_of: date | None) -> list[dict[str, Any]]:
     # Validate reports, it does not repair: a validator that quietly refreshed the cache would hide a broken
     # refresh. Every FAIL it can point at a command for says which one.
     scan_cmd = f"run `tradingd scan{_as_of_flag(as_of)}`"
@@ -325,14 +329,14 @@ async def _validate(runtime: ScanRuntime, as_of: str | None) -> list[dict[str, A
 def validate(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Check the data path end to end; PASS/FAIL per check, exit 1 on any FAIL (2 on bad configuration)."""
     try:
-        settings = load_settings(**({"trading_mode": mode} if mode is not None else {}))
+        settings = load_settings(**_mode_override(mode))
     except ConfigError as error:
         checks = [_check("settings", False, str(error))]
         typer.echo(json.dumps({"ok": False, "checks": checks}) if as_json else f"FAIL  settings  {error}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     configure_logging(settings.log_format, settings.log_level)
-    runtime = _runtime(settings, as_of)
-    checks = asyncio.run(_validate(runtime, as_of))
+    runtime = _runtime(settings, as_date(as_of))
+    checks = asyncio.run(_validate(runtime, as_date(as_of)))
     ok = all(c["status"] == "PASS" for c in checks)
     if as_json:
         typer.echo(

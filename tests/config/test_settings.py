@@ -1,3 +1,4 @@
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -96,4 +97,28 @@ def test_dotenv_with_every_example_variable_loads(monkeypatch: pytest.MonkeyPatc
 def test_unknown_dotenv_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("MAX_OPEN_POSITONS=5\n")
     with pytest.raises(ConfigError, match="MAX_OPEN_POSITONS"):
+        load_settings()
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_local_only_commands_load_without_keys(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    monkeypatch.setenv("TRADING_MODE", mode)
+    assert load_settings(broker=False).mode is TradingMode(mode)
+    with pytest.raises(ConfigError, match="ALPACA_API_KEY"):
+        load_settings()
+
+
+def test_one_problem_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_OPEN_POSITIONS", "0")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("invalid configuration: MAX_OPEN_POSITIONS: ")
+    assert "\n" not in str(raised.value)
+
+
+def test_sim_range_is_typed_as_dates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIM_START", "2016-01-04")
+    assert load_settings().sim_start == date(2016, 1, 4)
+    monkeypatch.setenv("SIM_END", "2016-02-30")
+    with pytest.raises(ConfigError, match="SIM_END"):
         load_settings()

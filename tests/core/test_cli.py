@@ -1,10 +1,15 @@
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from core.cli import app
+from tradingd import __version__
 
 runner = CliRunner()
 
@@ -15,7 +20,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
     monkeypatch.setenv("LOG_FORMAT", "json")
-    for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "TRADING_MODE"):
+    for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "TRADING_MODE", "SIM_START", "SIM_END", "BAR_TIMEFRAME"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -176,3 +181,180 @@ def test_status_before_any_run_says_so() -> None:
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
     assert "no equity mark yet" in result.stdout
+
+
+# ---- conventions: --version, python -m tradingd, flags and dates in --help ----------------------------------------
+
+
+def _subprocess_env(tmp_path: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "TRADING_MODE", "SIM_", "SYMBOLS"))}
+    return {**keep, "DATA_DIR": str(tmp_path / "var"), "LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
+
+
+def test_version_prints_the_package_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"tradingd {__version__}"
+    assert __version__ != "0+unknown"  # read from the installed package's metadata
+
+
+def test_python_m_tradingd_is_the_same_cli(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tradingd", "--help"],
+        cwd=tmp_path,
+        env=_subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage: tradingd" in result.stdout
+    for command in ("run", "replay", "status", "halt", "resume", "scan", "--version"):
+        assert command in result.stdout
+
+
+def test_a_run_from_another_directory_finds_the_bundled_data(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "tradingd", "run", "--iterations", "3", "--json"],
+        cwd=elsewhere,
+        env={**_subprocess_env(tmp_path), "USE_SCANNER": "false"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["iterations"] == 3
+
+
+@pytest.mark.parametrize("command", [["run"], ["replay"], ["status"], ["scan"], ["validate"], ["cache", "refresh"]])
+def test_json_shows_as_a_flag(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    line = next(line for line in result.stdout.splitlines() if "--json" in line)
+    assert "--no-json" not in line
+    assert "<bool>" not in line
+
+
+@pytest.mark.parametrize("command", [["replay"], ["scan"], ["cache", "refresh"]])
+def test_date_options_show_their_format(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    assert "%Y-%m-%d" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["replay", "--start", "2016-13-01"],
+        ["replay", "--end", "yesterday"],
+        ["scan", "--as-of", "2018-02-31"],
+        ["cache", "refresh", "--as-of", "2018/02/07"],
+    ],
+)
+def test_a_bad_date_is_a_usage_error(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert args[-2] in result.stderr
+    assert "Traceback" not in result.output
+
+
+# ---- runs that would do nothing exit 2 with the reason ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--start", "2020-01-01"], ["--start 2020-01-01", "2013-02-08", "2018-02-07"]),
+        (["--start", "2016-06-01", "--end", "2016-01-04"], ["--end 2016-01-04 is before --start", "2013-02-08"]),
+        (["--start", "2016-01-02", "--end", "2016-01-03"], ["no bundled session", "2018-02-07"]),
+    ],
+)
+def test_replay_out_of_range_names_the_available_range(args: list[str], needles: list[str]) -> None:
+    result = runner.invoke(app, ["replay", *args])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    for needle in needles:
+        assert needle in result.stderr
+    assert "SIM_" not in result.stderr  # the user set no SIM_ variable
+
+
+def test_sim_start_out_of_range_names_sim_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIM_START", "2020-01-01")
+    result = runner.invoke(app, ["run", "--iterations", "1"])
+    assert result.exit_code == 2
+    assert "SIM_START 2020-01-01" in result.stderr
+    assert "2018-02-07" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"BAR_TIMEFRAME": "15Min"}, "BAR_TIMEFRAME=15Min"),
+        ({"BAR_TIMEFRAME": "1Min"}, "BAR_TIMEFRAME=1Min"),
+        ({"SYMBOLS": "ZZZZ,QQQQ"}, "SYMBOLS"),
+        ({"SIM_START": "not-a-date"}, "SIM_START"),
+        ({"SIM_DATA_FILE": "missing.csv.xz"}, "SIM_DATA_FILE"),
+    ],
+)
+def test_sim_settings_that_cannot_run_exit_2(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], needle: str) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = runner.invoke(app, ["run", "--iterations", "1"])
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_an_empty_universe_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("Symbol,Name,Sector,Market Cap\n")
+    monkeypatch.setenv("SIM_UNIVERSE_FILE", str(empty))
+    result = runner.invoke(app, ["run", "--iterations", "1"])
+    assert result.exit_code == 2
+    assert "SIM_UNIVERSE_FILE" in result.stderr
+    assert "nothing to trade" in result.stderr
+
+
+# ---- halt / resume / status: local state only ----------------------------------------------------------------------
+
+
+def test_resume_when_not_halted_says_so() -> None:
+    result = runner.invoke(app, ["resume"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "nothing to resume (sim): not halted"
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_halt_resume_status_need_no_keys_and_no_broker(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    def no_network(*_: object, **__: object) -> None:
+        raise AssertionError("halt/resume/status must not open a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    result = runner.invoke(app, ["halt", "--mode", mode, "--reason", "ops"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"halted ({mode}): ops"
+    status = runner.invoke(app, ["status", "--mode", mode, "--json"])
+    assert status.exit_code == 0, status.output
+    document = json.loads(status.stdout)
+    assert document["mode"] == mode
+    assert document["flags"]["halted"] == "ops"
+    assert runner.invoke(app, ["resume", "--mode", mode]).stdout.strip() == f"resumed ({mode})"
+    assert runner.invoke(app, ["resume", "--mode", mode]).stdout.strip() == f"nothing to resume ({mode}): not halted"
+
+
+def test_run_in_paper_without_keys_still_exits_2_with_one_line() -> None:
+    result = runner.invoke(app, ["run", "--mode", "paper", "--once"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "invalid configuration: --mode paper needs ALPACA_API_KEY and ALPACA_SECRET_KEY"
+
+
+def test_status_with_a_missing_universe_file_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIM_UNIVERSE_FILE", "missing.csv")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "SIM_UNIVERSE_FILE" in result.stderr
+    assert "Traceback" not in result.output
