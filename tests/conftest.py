@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from core.bars import BarHistory, load_daily_bars
 from core.clock import NyseCalendar
+from core.logging import close_logging
 
 # Hypothesis' per-example deadline and its "too slow" health check are wall-clock assertions: a loaded machine
 # fails them for no fault of the code. Tests never depend on the machine's speed, so both are off everywhere.
@@ -28,3 +31,11 @@ def small_history() -> BarHistory:
 @pytest.fixture(scope="session")
 def calendar() -> NyseCalendar:
     return NyseCalendar()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Logging is process-wide: a command that configured LOG_LEVEL=ERROR must not silence the next test's logs."""
+    yield
+    close_logging()
+    structlog.reset_defaults()
