@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import sys
 import time
 from datetime import date, datetime
@@ -35,7 +36,12 @@ from core.store import StateStore
 from core.types import TradingMode
 from tradingd import __version__
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-agent trading daemon for US equities.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Multi-agent trading daemon for US equities.",
+    rich_markup_mode=None,
+)
 log = structlog.get_logger("tradingd")
 register_scan_commands(app)  # scan, validate, cache refresh
 
@@ -152,6 +158,7 @@ def _run(
         else:
             app_ = build_live(settings, on_iteration=sink)
     except (SetupError, ConfigError) as error:
+        log.error("setup_failed", error=str(error), file_only=True)
         close_logging()
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -166,13 +173,16 @@ def _run(
         if replaying:
             sessions = _replay_sessions(app_, iterations)
             sink.progress = ReplayProgress(len(sessions))
-            sink.progress.announce(replay_header(sessions, len(app_.symbols), str(log_file)))
+            scanning = app_.orchestrator.focus is not None
+            sink.progress.announce(replay_header(sessions, len(app_.symbols), str(log_file), scanning=scanning))
         try:
             stats = asyncio.run(_run_app(app_, iterations))
         except (SetupError, AuthenticationError) as error:
+            log.error("startup_failed", error=str(error), kind=type(error).__name__, file_only=True)
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except BrokerError as error:  # e.g. the broker unreachable at start-up, after the adapter's retries
+            log.error("broker_unavailable", error=str(error), kind=type(error).__name__, file_only=True)
             typer.echo(f"error: broker unavailable: {error}", err=True)
             raise typer.Exit(EXIT_FAILURE) from None
         finally:
@@ -267,26 +277,64 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
         print_status(summary, positions, open_orders, held_tiers)
 
 
+def _state_note(settings: Settings, existed: bool) -> str:
+    """Where the flag was written, so a halt from the wrong directory or DATA_DIR cannot pass unnoticed."""
+    db = state_db_path(settings)
+    if existed:
+        return f"state DB {db}"
+    return f"state DB {db} did not exist and was created: no daemon has run with this DATA_DIR yet"
+
+
+def _quiet_logging(settings: Settings) -> None:
+    """The daemon's log file records the command's events; the console shows only the command's own result line."""
+    configure_logging(
+        settings.log_format,
+        settings.log_level,
+        log_file=log_file_path(settings.data_dir, settings.mode.value),
+        quiet=True,
+    )
+
+
 @app.command()
 def halt(reason: Annotated[str, typer.Option(help="Why trading is halted")] = "manual", mode: ModeOpt = None) -> None:
     """Kill switch: block every new order until `tradingd resume` (persists across restarts)."""
     settings = _settings(broker=False, trading_mode=mode)
-    with _open_store(settings) as store:
-        halt_trading(store, reason)
-    typer.echo(f"halted ({settings.mode.value}): {reason}")
+    existed = state_db_path(settings).exists()
+    _quiet_logging(settings)
+    try:
+        with _open_store(settings) as store:
+            halt_trading(store, reason)
+    finally:
+        close_logging()
+    typer.echo(f"halted ({settings.mode.value}): {reason}; {_state_note(settings, existed)}")
 
 
 @app.command()
 def resume(mode: ModeOpt = None) -> None:
     """Lift the kill switch and the drawdown circuit breaker."""
     settings = _settings(broker=False, trading_mode=mode)
-    with _open_store(settings) as store:
-        if store.get_flag(FLAG_HALTED) is None and store.get_flag(FLAG_DRAWDOWN) is None:
-            # Not an error (exit 0), but say so: "resumed" would suggest something had been stopped.
-            typer.echo(f"nothing to resume ({settings.mode.value}): not halted")
-            return
-        lifted = resume_trading(store)
-    typer.echo(f"resumed ({settings.mode.value})" + (": drawdown breaker lifted" if lifted else ""))
+    existed = state_db_path(settings).exists()
+    _quiet_logging(settings)
+    try:
+        with _open_store(settings) as store:
+            if store.get_flag(FLAG_HALTED) is None and store.get_flag(FLAG_DRAWDOWN) is None:
+                # Not an error (exit 0), but say so: "resumed" would suggest something had been stopped.
+                typer.echo(f"nothing to resume ({settings.mode.value}): not halted; {_state_note(settings, existed)}")
+                return
+            lifted = resume_trading(store)
+    finally:
+        close_logging()
+    lifted_note = ", drawdown breaker lifted" if lifted else ""
+    typer.echo(f"resumed ({settings.mode.value}){lifted_note}; {_state_note(settings, existed)}")
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line naming the file and the reason, e.g. `var/sim/logs: File exists`."""
+    # mkdir's EEXIST on a path that is a file reads as nonsense ("File exists") to someone who asked for a folder.
+    reason = "exists and is not a directory" if isinstance(error, FileExistsError) else error.strerror
+    reason = reason or type(error).__name__
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else f"{reason}: {error}"
 
 
 def main() -> None:
@@ -295,3 +343,10 @@ def main() -> None:
         app(prog_name="tradingd")
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as error:
+        # A path the user's settings point at is not usable (DATA_DIR is a file, a folder is read-only, a log path
+        # is a directory...): bad environment, exit 2 with one line. LOG_LEVEL=DEBUG keeps the traceback.
+        if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+            raise
+        typer.echo(f"error: {describe_os_error(error)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)

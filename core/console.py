@@ -286,9 +286,9 @@ def print_status(
         console.print(table)
 
 
-def replay_header(sessions: list[date], symbols: int, log_file: str) -> str:
+def replay_header(sessions: list[date], symbols: int, log_file: str, *, scanning: bool = False) -> str:
     if not sessions:
         return f"replay: no sessions; log file {log_file}"
-    return (
-        f"replay {len(sessions)} sessions ({sessions[0]} to {sessions[-1]}), {symbols} symbols; full log in {log_file}"
-    )
+    # With the scanner on, the configured symbols are only the fallback until the first daily scan picks the focus.
+    watched = f"daily scanner picks, {symbols} fallback symbols" if scanning else f"{symbols} symbols"
+    return f"replay {len(sessions)} sessions ({sessions[0]} to {sessions[-1]}), {watched}; full log in {log_file}"

@@ -29,6 +29,7 @@ LOG_FILE_NAME = "tradingd.log"
 LOG_FILE_MAX_BYTES = 20 * 1024 * 1024
 LOG_FILE_BACKUPS = 5
 FILL_EVENT = "order_filled"
+FILE_ONLY = "file_only"  # an event key: write the event to the log file, never to the console
 
 _LEVELS = logging.getLevelNamesMapping()
 _router: _Router | None = None
@@ -88,6 +89,9 @@ class _Router:
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
         level = _LEVELS.get(str(event_dict.get("level", "info")).upper(), logging.INFO)
+        # For events the command also tells the person in its own words (an error line, a "halted" line): the
+        # file keeps the record, the console does not say it twice.
+        file_only = bool(event_dict.pop(FILE_ONLY, False))
         handler = self.file_handler
         if handler is not None:
             # Serialised before the console renderer runs: ConsoleRenderer pops keys off the dict.
@@ -98,7 +102,7 @@ class _Router:
             handler.handle(
                 logging.makeLogRecord({"msg": line, "levelno": level, "levelname": logging.getLevelName(level)})
             )
-        if level < self._console_level:
+        if file_only or level < self._console_level:
             raise structlog.DropEvent
         if self._human and event_dict.get("event") == FILL_EVENT:
             return render_fill(event_dict)
@@ -126,6 +130,7 @@ def configure_logging(
     *,
     log_file: Path | None = None,
     replay: bool = False,
+    quiet: bool = False,
 ) -> None:
     """(Re)configure logging for this process; a previously opened log file is closed first."""
     global _router  # noqa: PLW0603 - configuration is process-wide by nature
@@ -138,7 +143,8 @@ def configure_logging(
     _router = _Router(
         console,
         # A replay runs a year in seconds: its info lines would flood the terminal, so they stay in the file.
-        console_level=max(threshold, logging.WARNING) if replay else threshold,
+        # `quiet`: a one-shot command (halt, resume) whose result line says it all; its events go to the file.
+        console_level=logging.CRITICAL + 1 if quiet else max(threshold, logging.WARNING) if replay else threshold,
         human=human,
         file_handler=open_log_file(log_file) if log_file is not None else None,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from core.cli import app, main
 from tradingd import __version__
 
 runner = CliRunner()
@@ -325,25 +325,69 @@ def test_an_empty_universe_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_resume_when_not_halted_says_so() -> None:
     result = runner.invoke(app, ["resume"])
     assert result.exit_code == 0
-    assert result.stdout.strip() == "nothing to resume (sim): not halted"
+    assert result.stdout.strip().startswith("nothing to resume (sim): not halted; state DB ")
 
 
 @pytest.mark.parametrize("mode", ["paper", "live"])
-def test_halt_resume_status_need_no_keys_and_no_broker(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+def test_halt_resume_status_need_no_keys_and_no_broker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str
+) -> None:
     def no_network(*_: object, **__: object) -> None:
         raise AssertionError("halt/resume/status must not open a connection")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     result = runner.invoke(app, ["halt", "--mode", mode, "--reason", "ops"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"halted ({mode}): ops"
+    db = tmp_path / "var" / mode / "state.db"
+    assert result.stdout.strip() == (
+        f"halted ({mode}): ops; state DB {db} did not exist and was created: no daemon has run with this DATA_DIR yet"
+    )
     status = runner.invoke(app, ["status", "--mode", mode, "--json"])
     assert status.exit_code == 0, status.output
     document = json.loads(status.stdout)
     assert document["mode"] == mode
     assert document["flags"]["halted"] == "ops"
-    assert runner.invoke(app, ["resume", "--mode", mode]).stdout.strip() == f"resumed ({mode})"
-    assert runner.invoke(app, ["resume", "--mode", mode]).stdout.strip() == f"nothing to resume ({mode}): not halted"
+    assert runner.invoke(app, ["resume", "--mode", mode]).stdout.strip() == f"resumed ({mode}); state DB {db}"
+    again = runner.invoke(app, ["resume", "--mode", mode]).stdout.strip()
+    assert again == f"nothing to resume ({mode}): not halted; state DB {db}"
+
+
+def test_halt_and_resume_print_only_their_result_and_log_to_the_daemons_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    halted = runner.invoke(app, ["halt", "--reason", "lunch"])
+    resumed = runner.invoke(app, ["resume"])
+    assert halted.exit_code == resumed.exit_code == 0
+    assert halted.stderr == resumed.stderr == ""  # the log events are not repeated on the console
+    assert len(halted.stdout.splitlines()) == len(resumed.stdout.splitlines()) == 1
+    log = [json.loads(line) for line in (Path("var") / "sim" / "logs" / "tradingd.log").read_text().splitlines()]
+    assert [(e["event"], e.get("reason")) for e in log] == [("trading_halted", "lunch"), ("risk_resumed", None)]
+
+
+def test_a_setup_error_is_one_console_line_and_recorded_in_the_log_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAR_TIMEFRAME", "15Min")
+    result = runner.invoke(app, ["run", "--once"])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "BAR_TIMEFRAME" in result.stderr
+    log = [json.loads(line) for line in (Path("var") / "sim" / "logs" / "tradingd.log").read_text().splitlines()]
+    assert [e["event"] for e in log] == ["setup_failed"]
+    assert "BAR_TIMEFRAME" in log[0]["error"]
+
+
+@pytest.mark.parametrize("command", [["status"], ["run", "--once"], ["halt"], ["scan"]])
+def test_an_unusable_data_dir_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    Path("a-file").write_text("not a folder")
+    monkeypatch.setenv("DATA_DIR", "a-file")
+    monkeypatch.setattr(sys, "argv", ["tradingd", *command])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: a-file")
+    assert "not a directory" in err.lower()
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_run_in_paper_without_keys_still_exits_2_with_one_line() -> None:
