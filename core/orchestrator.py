@@ -343,8 +343,8 @@ class Orchestrator:
             self.store.journal(journal)
             self.store.save_positions(snapshot.positions)
         lap("store_ms")
-        stats["timings_ms"] = timings
-        stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+        # A new dict: the published IterationCompleted holds `stats` and must not change after publication.
+        result = {**stats, "timings_ms": timings, "total_ms": round((time.perf_counter() - t0) * 1000, 3)}
         if self._on_iteration is not None:
-            self._on_iteration(stats)
-        return stats
+            self._on_iteration(result)
+        return result
