@@ -6,10 +6,11 @@ Secrets are `SecretStr` and never printed. `.env.example` documents each variabl
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,6 +38,9 @@ TierMap = Annotated[dict[str, Tier], NoDecode]
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 SectorFloors = Annotated[dict[str, float], NoDecode]
 
+# Length of one bar per BAR_TIMEFRAME (the intraday signal-age check needs it; core.app builds the loop from it).
+BAR_INTERVALS = {"1Day": timedelta(days=1), "15Min": timedelta(minutes=15), "1Min": timedelta(minutes=1)}
+
 
 class ConfigError(Exception):
     """Bad configuration: the message names each offending variable and why."""
@@ -50,7 +54,15 @@ def _split_csv(value: Any) -> Any:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=None, env_ignore_empty=True, extra="forbid", frozen=True, case_sensitive=False, validate_default=True
+        env_file=None,
+        env_ignore_empty=True,
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+        validate_default=True,
+        # NaN or infinity in a float setting passes every `ge`/`gt` bound and then silently disables what it
+        # sets (ZSCORE_ENTRY=nan never enters, MIN_PRICE=inf screens out everything): refuse them at start-up.
+        allow_inf_nan=False,
     )
 
     # --- mode and credentials ------------------------------------------------------------------------------------
@@ -170,6 +182,15 @@ class Settings(BaseSettings):
             floors[sector.strip()] = amount
         return floors
 
+    @field_validator("alpaca_api_key", "alpaca_secret_key")
+    @classmethod
+    def _clean_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # A pasted key with a stray space or newline is rejected by the HTTP layer with an error that quotes the
+        # header, i.e. the secret; refuse it here, where the message names only the variable (see _describe).
+        if value is not None and any(ch.isspace() or not ch.isprintable() for ch in value.get_secret_value()):
+            raise ValueError("must not contain whitespace or control characters (check for a stray space or newline)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -182,7 +203,60 @@ class Settings(BaseSettings):
             raise ValueError(f"TIER1_ALLOCATION + TIER2_ALLOCATION + TIER3_ALLOCATION = {total} exceeds 1.0")
         if self.zscore_exit <= self.zscore_entry:
             raise ValueError("ZSCORE_EXIT must be above ZSCORE_ENTRY")
+        problem = self._no_order_possible()
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def _no_order_possible(self) -> str | None:
+        """Why no entry order could ever be placed with these values, or None.
+
+        Each of these used to start a run that denied every entry (`below_min_notional`, stale signals, no signal
+        at all) and exited 0, which reads as "no opportunity" rather than "misconfigured".
+        """
+        if self.max_position_pct <= 0:
+            return "MAX_POSITION_PCT: must be above 0 (0 caps every position at $0, so no order could be placed)"
+        if self.enable_tiered_allocation:
+            if self.tier_max_position_pct <= 0:
+                return (
+                    "TIER_MAX_POSITION_PCT: must be above 0 with ENABLE_TIERED_ALLOCATION on"
+                    " (0 caps every position at $0, so no order could be placed)"
+                )
+            if not any(self.tier_allocations.values()):
+                return (
+                    "TIER1_ALLOCATION, TIER2_ALLOCATION, TIER3_ALLOCATION: all are 0, so no tier has money to trade"
+                    " (give at least one tier a share, or set ENABLE_TIERED_ALLOCATION=false)"
+                )
+        # z of the latest close over a window that includes it is at least -(n-1)/sqrt(n) (sample std): -4.25 for 20.
+        lowest_z = -(self.zscore_window - 1) / math.sqrt(self.zscore_window)
+        if self.zscore_entry < lowest_z:
+            return (
+                f"ZSCORE_ENTRY: {self.zscore_entry} is below {lowest_z:.2f}, the lowest z-score a "
+                f"{self.zscore_window}-bar window (ZSCORE_WINDOW) can produce, so no entry signal is possible"
+            )
+        bar = BAR_INTERVALS[self.bar_timeframe]
+        if self.bar_timeframe != "1Day" and self.signal_max_age_seconds < bar.total_seconds():
+            # Intraday bars are stamped at their start and only seen once complete: they are at least a bar old.
+            return (
+                f"SIGNAL_MAX_AGE_SECONDS: {self.signal_max_age_seconds} is shorter than one {self.bar_timeframe} bar"
+                f" ({int(bar.total_seconds())} s), so every signal would be rejected as stale"
+            )
+        if self.mode is TradingMode.SIM:
+            # The sim account's size is known up front: the largest first position must reach the minimum order.
+            largest = self.sim_initial_cash * self._largest_position_share()
+            if largest < self.min_order_notional:
+                return (
+                    f"MIN_ORDER_NOTIONAL: ${self.min_order_notional} is above the largest position sim can open "
+                    f"(${largest:.2f} of SIM_INITIAL_CASH ${self.sim_initial_cash} under the position caps),"
+                    " so every order would be below the minimum"
+                )
+        return None
+
+    def _largest_position_share(self) -> Decimal:
+        """The largest fraction of equity one new position may cost (mirrors agents.sizing.TierConfig.position_cap)."""
+        if not self.enable_tiered_allocation:
+            return self.max_position_pct
+        return min(self.max_position_pct, self.tier_max_position_pct * max(self.tier_allocations.values()))
 
     # --- derived -------------------------------------------------------------------------------------------------
     @property
@@ -231,13 +305,23 @@ def broker_problems(settings: Settings, mode_source: str = "TRADING_MODE={}") ->
     return problems
 
 
+# Fields whose value is never shown in an error, whatever the error (a malformed key is still a key).
+_SECRET_FIELDS = frozenset(
+    name.upper()
+    for name, field in Settings.model_fields.items()
+    if SecretStr in (field.annotation, *get_args(field.annotation))
+)
+
+
 def _describe(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
         name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
         message = item["msg"].removeprefix("Value error, ")
         value = item.get("input")
-        shown = "" if name.startswith("ALPACA_") and "KEY" in name else f" (got {value!r})"
+        # Also any unknown ALPACA_*KEY* variable (a typo of a key name still holds a key).
+        secret = name in _SECRET_FIELDS or (name.startswith("ALPACA_") and "KEY" in name)
+        shown = "" if secret else f" (got {value!r})"
         if not item["loc"]:
             lines.append(message)
         else:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -23,23 +23,25 @@ from agents.risk import FLAG_HALTED, RiskAgent, RiskLimits
 from agents.scanner import ScannerAgent, ZScoreParams
 from agents.signal_validator import SignalValidator
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
-from config.settings import PAPER_TIERS, Settings
+from config.settings import BAR_INTERVALS, PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.focus import FocusManager
 from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from core.portfolio import OwnedLedger, PortfolioView
-from core.scan_runtime import volume_cache_path
+from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.store import StateStore
 from core.types import Asset, OrderStatus, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
 
+if TYPE_CHECKING:
+    from core.bars import BarHistory
+
 log = structlog.get_logger(__name__)
 
-BAR_INTERVALS = {"1Day": timedelta(days=1), "15Min": timedelta(minutes=15), "1Min": timedelta(minutes=1)}
 CARRIED_FLAGS = (FLAG_HALTED,)  # the kill switch outlives a sim reset
 SQLITE_SIDECARS = ("-wal", "-shm")
 SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
@@ -145,24 +147,43 @@ def configured_tiers(settings: Settings) -> dict[str, Tier]:
     return resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
 
 
-def build_sim(
+@dataclass(frozen=True, slots=True)
+class SimSetup:
+    """What the sim set-up checks found, so `build_sim` does not load or resolve anything twice."""
+
+    history: BarHistory
+    tiers: dict[str, Tier]
+    default_tiers: dict[str, Tier]
+    sessions: list[date]
+
+
+def _check_scan_universe(settings: Settings, available: Sequence[str] | None) -> None:
+    # Checked once at build time: the daemon's scan job would otherwise fail every day and fall back silently.
+    if not settings.scanner_enabled:
+        return
+    try:
+        check_scan_universe(settings, available)
+    except ScanSetupError as error:
+        raise SetupError(str(error)) from None
+
+
+def check_sim_setup(
     settings: Settings,
     *,
     start: date | None = None,
     end: date | None = None,
-    fresh_state: bool = True,
-    on_iteration: Callable[[dict[str, Any]], None] | None = None,
     range_names: tuple[str, str] = ("start", "end"),
-) -> App:
-    """The sim pipeline over the bundled bars; `start`/`end` (inclusive) override SIM_START/SIM_END.
+    load: Callable[[Path], BarHistory] | None = None,
+) -> SimSetup:
+    """Every check `build_sim` makes before building anything, or a SetupError naming the setting.
 
     Every setting that would make the replay a silent no-op is a `SetupError` naming it: intraday BAR_TIMEFRAME,
-    a range without sessions, a universe without any symbol of the data. `range_names` are the names the caller's
-    user gave `start` and `end` (the CLI passes its option names).
+    a range without sessions, a universe without any symbol of the data, a scan universe the scan cannot use.
+    `validate` calls this too, so it passes exactly the settings `run` accepts. `range_names` are the names the
+    caller's user gave `start` and `end` (the CLI passes its option names); `load` reads the bar file (default: a
+    fresh read; `validate` passes the scan's cached reader).
     """
     from core.bars import default_sim_tiers, load_daily_bars, ns_to_datetime  # noqa: PLC0415 - sim only
-    from core.broker.replay import ReplayMarketData  # noqa: PLC0415
-    from core.broker.sim import SimBroker  # noqa: PLC0415
 
     check_sim_files(settings)
     if settings.bar_timeframe != "1Day":
@@ -176,7 +197,7 @@ def build_sim(
     end_name = range_names[1] if end is not None else "SIM_END"
     start = start if start is not None else settings.sim_start
     end = end if end is not None else settings.sim_end
-    history = load_daily_bars(settings.sim_data_file)
+    history = (load or load_daily_bars)(settings.sim_data_file)
     default_tiers = default_sim_tiers(settings.sim_universe_file, set(history.symbols))
     tiers = resolve_universe(settings, history.symbols, default_tiers)
     if not tiers:
@@ -190,6 +211,7 @@ def build_sim(
         raise SetupError(f"SYMBOLS: none of {', '.join(unknown)} is in the bundled data; nothing to trade")
     if unknown:
         log.warning("symbols_not_in_data", symbols=unknown, note="they will be rejected as unknown")
+    _check_scan_universe(settings, history.symbols)
     bundled = [calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns]
     if not bundled:
         raise SetupError(f"SIM_DATA_FILE: {settings.sim_data_file} holds no bars")
@@ -200,6 +222,42 @@ def build_sim(
     if not sessions:
         bounds = [f"{name} {day}" for name, day in ((start_name, start), (end_name, end)) if day is not None]
         raise SetupError(f"{' '.join(bounds)}: no bundled session in that range; {available}")
+    return SimSetup(history=history, tiers=tiers, default_tiers=default_tiers, sessions=sessions)
+
+
+def check_live_setup(settings: Settings) -> None:
+    """The paper/live set-up checks `build_live` makes before contacting the broker (the keys are checked by
+    `load_settings`): a SCAN_UNIVERSE must parse to at least one usable symbol."""
+    _check_scan_universe(settings, None)
+
+
+def check_setup(settings: Settings, *, load: Callable[[Path], BarHistory] | None = None) -> None:
+    """The set-up checks `run` makes for the settings' mode, without building anything (for `validate`)."""
+    if settings.mode is TradingMode.SIM:
+        check_sim_setup(settings, load=load)
+    else:
+        check_live_setup(settings)
+
+
+def build_sim(
+    settings: Settings,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    fresh_state: bool = True,
+    on_iteration: Callable[[dict[str, Any]], None] | None = None,
+    range_names: tuple[str, str] = ("start", "end"),
+) -> App:
+    """The sim pipeline over the bundled bars; `start`/`end` (inclusive) override SIM_START/SIM_END.
+
+    `check_sim_setup` runs first: a setting that would make the replay a silent no-op is a `SetupError`.
+    """
+    from core.broker.replay import ReplayMarketData  # noqa: PLC0415 - sim only
+    from core.broker.sim import SimBroker  # noqa: PLC0415
+
+    setup = check_sim_setup(settings, start=start, end=end, range_names=range_names)
+    history, tiers, default_tiers, sessions = setup.history, setup.tiers, setup.default_tiers, setup.sessions
+    calendar = NyseCalendar()
     clock = SimClock(calendar.session_open(sessions[0]))
     market_data = ReplayMarketData(history, clock)
     broker = SimBroker(
@@ -232,6 +290,7 @@ def build_live(
     from core.broker.alpaca import AlpacaBroker  # noqa: PLC0415 - the only importer of alpaca.trading
     from core.broker.alpaca_data import AlpacaMarketData  # noqa: PLC0415
 
+    check_live_setup(settings)
     clock = clock or LiveClock()
     calendar = NyseCalendar()
     tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)

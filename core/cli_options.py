@@ -22,6 +22,16 @@ AsOfOpt = Annotated[
     datetime | None,
     typer.Option("--as-of", formats=DATE_FORMATS, help="Sim only: the session to scan (default: the last bundled one)"),
 ]
+# `cache refresh` scans nothing: its --as-of picks the session whose scan the averages are for.
+RefreshAsOfOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=DATE_FORMATS,
+        help="Sim only: refresh the averages a scan of this session needs, i.e. through the session before it"
+        " (default: the last bundled one)",
+    ),
+]
 
 
 def as_date(value: datetime | None) -> date | None:

@@ -27,11 +27,12 @@ import typer
 
 from agents.daily_scan import ScanConfig, ScanResult, static_screen
 from config.settings import ConfigError, Settings, load_settings
+from core.app import SetupError, check_setup
 from core.broker.base import AuthenticationError, BrokerError
 from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
-from core.cli_options import AsOfOpt, JsonOpt, ModeOpt, as_date
+from core.cli_options import AsOfOpt, JsonOpt, ModeOpt, RefreshAsOfOpt, as_date
 from core.logging import configure_logging
-from core.scan_runtime import ScanRuntime, ScanSetupError, open_runtime
+from core.scan_runtime import ScanRuntime, ScanSetupError, bundled_history, open_runtime
 from core.types import TradingMode
 from core.universe import LoadedUniverse, UniverseError
 from core.volume_cache import RefreshStats
@@ -175,7 +176,8 @@ def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) 
     payload["stats"]["cache_refresh"] = refresh.as_dict()
     cache = payload["stats"]["cache"]
     if not cache["hits"]:
-        # The refresh just ran: no symbol has 20 complete sessions before this one (e.g. --as-of early in the data).
+        # The refresh just ran: no symbol has 20 complete sessions before this one. An --as-of too early in the data
+        # is refused up front (exit 2); this is what is left, e.g. bars missing from the data.
         raise _fail(
             f"no symbol has a 20-day volume average for {runtime.as_of} (20 complete sessions through "
             f"{cache['expected_as_of']}); nothing written"
@@ -205,7 +207,7 @@ async def _refresh(runtime: ScanRuntime, stale: bool) -> tuple[RefreshStats, dic
 
 def cache_refresh(
     mode: ModeOpt = None,
-    as_of: AsOfOpt = None,
+    as_of: RefreshAsOfOpt = None,
     stale: Annotated[
         bool,
         typer.Option(
@@ -330,12 +332,14 @@ def validate(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = Fal
     """Check the data path end to end; PASS/FAIL per check, exit 1 on any FAIL (2 on bad configuration)."""
     try:
         settings = load_settings(**_mode_override(mode))
-    except ConfigError as error:
+        configure_logging(settings.log_format, settings.log_level)
+        # The same set-up checks as `run`: validate must not pass settings the daemon refuses to start with.
+        check_setup(settings, load=bundled_history)
+        runtime = open_runtime(settings, as_date(as_of))
+    except (ConfigError, SetupError, ScanSetupError) as error:
         checks = [_check("settings", False, str(error))]
         typer.echo(json.dumps({"ok": False, "checks": checks}) if as_json else f"FAIL  settings  {error}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    configure_logging(settings.log_format, settings.log_level)
-    runtime = _runtime(settings, as_date(as_of))
     checks = asyncio.run(_validate(runtime, as_date(as_of)))
     ok = all(c["status"] == "PASS" for c in checks)
     if as_json:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,8 +24,16 @@ from core.bars import BarHistory, load_daily_bars
 from core.broker.base import MarketData
 from core.clock import LiveClock, NyseCalendar, SimClock
 from core.types import TradingMode
-from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, Universe, UniverseSource
-from core.volume_cache import RefreshStats, VolumeCache, cache_target, refresh_volume_cache
+from core.universe import (
+    AssetDirectory,
+    DirectoryUniverse,
+    FileUniverse,
+    Universe,
+    UniverseError,
+    UniverseSource,
+    read_universe_file,
+)
+from core.volume_cache import AVERAGE_SESSIONS, RefreshStats, VolumeCache, cache_target, refresh_volume_cache
 
 # In paper/live the market-data check asks for the baseline (SPY, QQQ) and these large caps.
 LIVE_MAJOR_SYMBOLS = ("AAPL", "MSFT")
@@ -99,9 +109,48 @@ def open_runtime(settings: Settings, as_of: date | None = None) -> ScanRuntime:
 
 
 @functools.lru_cache(maxsize=1)
-def _bundled_history(path: Path) -> BarHistory:
+def bundled_history(path: Path) -> BarHistory:
     # Decompressing five years of bars takes a second or two; a process that scans and validates reads them once.
     return load_daily_bars(path)
+
+
+def check_scan_universe(settings: Settings, available: Collection[str] | None) -> None:
+    """The scan's universe file names at least one symbol the scan can use, or a ScanSetupError naming its variable.
+
+    `available`: the symbols of the bundled bars in sim (usable = in the data); None in paper/live, where the broker
+    cannot be asked at settings time, so usable = looks like a symbol and passes the static screen. Without this, a
+    universe of typos made the daemon fall back silently every day and `scan` blame the volume history.
+    Paper/live without SCAN_UNIVERSE scan the broker's own list: nothing to check here.
+    """
+    if settings.scan_universe is not None:
+        name, path = "SCAN_UNIVERSE", settings.scan_universe
+    elif settings.mode is TradingMode.SIM:
+        name, path = "SIM_UNIVERSE_FILE", settings.sim_universe_file
+    else:
+        return
+    try:
+        universe = read_universe_file(path)
+    except UniverseError as error:
+        raise ScanSetupError(f"{name}: {error}") from None
+    symbols = universe.symbols
+    known = set(available) if available is not None else None
+    count = f"{len(symbols)} symbol{'s' if len(symbols) != 1 else ''}"
+    if known is not None and not known.intersection(symbols):
+        raise ScanSetupError(f"{name}: {path}: none of its {count} is in the bundled data")
+    config = ScanConfig.from_settings(settings)
+    if not any(re.fullmatch(config.symbol_pattern, symbol) for symbol in symbols):
+        raise ScanSetupError(
+            f"{name}: {path}: none of its {count} is a symbol the scan takes ({config.symbol_pattern});"
+            " is it a universe file?"
+        )
+    screened = static_screen(universe, config)
+    if known is not None:
+        screened = [symbol for symbol in screened if symbol in known]
+    if not screened:
+        raise ScanSetupError(
+            f"{name}: {path}: none of its {count} passes MIN_MARKET_CAP / SCAN_SECTOR_MIN_MARKET_CAP"
+            + (" among those in the bundled data" if known is not None else "")
+        )
 
 
 def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None) -> ScanRuntime:
@@ -110,13 +159,26 @@ def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None)
 
     if not settings.sim_data_file.exists():
         raise ScanSetupError(f"SIM_DATA_FILE: {settings.sim_data_file} does not exist")
-    history = _bundled_history(settings.sim_data_file)
-    sessions = [calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns]
+    history = bundled_history(settings.sim_data_file)
+    sessions = sorted({calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns})
     if not sessions:
         raise ScanSetupError(f"SIM_DATA_FILE: {settings.sim_data_file} holds no bars")
     session = as_of or sessions[-1]
     if session not in set(sessions):
         raise ScanSetupError(f"--as-of {session}: not a session of the bundled data ({sessions[0]}..{sessions[-1]})")
+    # RVOL needs the average over the AVERAGE_SESSIONS sessions before the scanned one: earlier sessions can only
+    # ever scan nothing, which is bad input (exit 2), not a failure of the scan (exit 1).
+    if sessions.index(session) < AVERAGE_SESSIONS:
+        if len(sessions) <= AVERAGE_SESSIONS:
+            raise ScanSetupError(
+                f"SIM_DATA_FILE: {settings.sim_data_file} holds {len(sessions)} sessions; a scan needs "
+                f"{AVERAGE_SESSIONS} complete sessions before the one it scans"
+            )
+        raise ScanSetupError(
+            f"--as-of {session}: a scan needs the {AVERAGE_SESSIONS} complete sessions before it; the first bundled "
+            f"session that can be scanned is {sessions[AVERAGE_SESSIONS]}"
+        )
+    check_scan_universe(settings, history.symbols)
     clock = SimClock(calendar.scan_time(session))
     universe_file = settings.scan_universe or settings.sim_universe_file
     majors = largest_by_market_cap(load_universe(settings.sim_universe_file), SIM_MAJOR_COUNT, set(history.symbols))
@@ -143,6 +205,7 @@ def _live_runtime(settings: Settings, calendar: NyseCalendar) -> ScanRuntime:
     market_data: MarketData = adapter.AlpacaMarketData(settings, clock=clock)
     universe: UniverseSource
     if settings.scan_universe is not None:
+        check_scan_universe(settings, None)
         universe = FileUniverse(settings.scan_universe)
     else:
         # The trading adapter lists assets (GET /v2/assets); it is the only importer of alpaca.trading.

@@ -122,3 +122,79 @@ def test_sim_range_is_typed_as_dates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIM_END", "2016-02-30")
     with pytest.raises(ConfigError, match="SIM_END"):
         load_settings()
+
+
+# ---- values that would make every order impossible ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"MAX_POSITION_PCT": "0"}, "MAX_POSITION_PCT"),
+        ({"MAX_POSITION_PCT": "1.5"}, "MAX_POSITION_PCT"),
+        ({"TIER_MAX_POSITION_PCT": "0"}, "TIER_MAX_POSITION_PCT"),
+        ({"TIER1_ALLOCATION": "0", "TIER2_ALLOCATION": "0", "TIER3_ALLOCATION": "0"}, "TIER1_ALLOCATION"),
+        ({"TIER1_ALLOCATION": "-0.1"}, "TIER1_ALLOCATION"),
+        ({"SIM_INITIAL_CASH": "50"}, "MIN_ORDER_NOTIONAL"),  # 50 x 8% = $4 < $10
+        ({"MIN_ORDER_NOTIONAL": "9000"}, "MIN_ORDER_NOTIONAL"),  # the largest first sim position is $8,000
+        ({"ZSCORE_ENTRY": "-5"}, "ZSCORE_ENTRY"),  # a 20-bar z-score is never below -4.25
+        ({"ZSCORE_ENTRY": "nan"}, "ZSCORE_ENTRY"),
+        ({"MIN_PRICE": "inf"}, "MIN_PRICE"),
+        ({"BAR_TIMEFRAME": "15Min", "SIGNAL_MAX_AGE_SECONDS": "600"}, "SIGNAL_MAX_AGE_SECONDS"),
+    ],
+)
+def test_values_that_allow_no_order_are_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith(f"invalid configuration: {variable}")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        # Tiering off: the tier shares and the per-tier cap are not used.
+        {
+            "ENABLE_TIERED_ALLOCATION": "false",
+            "TIER1_ALLOCATION": "0",
+            "TIER2_ALLOCATION": "0",
+            "TIER3_ALLOCATION": "0",
+        },
+        {"ENABLE_TIERED_ALLOCATION": "false", "TIER_MAX_POSITION_PCT": "0"},
+        {"TIER1_ALLOCATION": "1", "TIER2_ALLOCATION": "0", "TIER3_ALLOCATION": "0"},  # one tier may take it all
+        {"MAX_POSITION_PCT": "1"},
+        {"ZSCORE_ENTRY": "-4.2"},
+        {"BAR_TIMEFRAME": "15Min", "SIGNAL_MAX_AGE_SECONDS": "900"},
+        {"MIN_ORDER_NOTIONAL": "8000"},
+        # Paper/live equity is unknown at start-up: a small SIM_INITIAL_CASH there is not a reason to refuse.
+        {"TRADING_MODE": "paper", "ALPACA_API_KEY": "k", "ALPACA_SECRET_KEY": "s", "SIM_INITIAL_CASH": "50"},
+    ],
+)
+def test_legitimate_edge_values_load(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    load_settings()
+
+
+@pytest.mark.parametrize("variable", ["ALPACA_API_KEY", "ALPACA_SECRET_KEY"])
+@pytest.mark.parametrize("secret", [" PKCANARY4242", "PKCANARY4242\n", "PK\tCANARY4242", "PKCANARY\x004242"])
+def test_a_key_with_whitespace_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, secret: str
+) -> None:
+    monkeypatch.setenv("ALPACA_API_KEY", "PKGOODKEY")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "goodsecret")
+    if "\x00" in secret:  # an environment variable cannot hold NUL: pass it the way a .env loader would
+        with pytest.raises(ConfigError) as raised:
+            load_settings(**{variable.lower(): secret})
+    else:
+        monkeypatch.setenv(variable, secret)
+        with pytest.raises(ConfigError) as raised:
+            load_settings()
+    message = str(raised.value)
+    assert message.startswith(f"invalid configuration: {variable}: must not contain whitespace")
+    assert "CANARY" not in message

@@ -1,11 +1,16 @@
-"""Tests for core/app.py's sim reset: a new replay starts from an empty state DB, never from an empty logs dir."""
+"""Tests for core/app.py: the sim reset (a new replay starts from an empty state DB, never from an empty logs dir)
+and the set-up checks `run` and `validate` share."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agents.risk import FLAG_HALTED
-from core.app import reset_sim_state
+from config.settings import Settings
+from core.app import SetupError, check_setup, check_sim_setup, reset_sim_state
+from core.bars import BarHistory
 from core.store import StateStore
 
 
@@ -41,3 +46,47 @@ def test_sim_reset_of_nothing_creates_a_fresh_db(tmp_path: Path) -> None:
     reset_sim_state(db)
     with StateStore(db) as fresh:
         assert fresh.flags() == {}
+
+
+def test_sim_setup_returns_what_build_sim_needs(small_history: BarHistory) -> None:
+    settings = Settings(trading_mode="sim", symbols=("AAPL", "MSFT"), use_scanner=False)
+    setup = check_sim_setup(settings, load=lambda _: small_history)
+    assert setup.history is small_history
+    assert set(setup.tiers) == {"AAPL", "MSFT"}
+    assert setup.sessions[0].isoformat() == "2013-02-08"
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"bar_timeframe": "1Min"}, "BAR_TIMEFRAME=1Min"),
+        ({"symbols": ("NOPE",), "use_scanner": False}, "SYMBOLS: none of NOPE"),
+        ({"sim_data_file": Path("missing.csv.xz")}, "SIM_DATA_FILE"),
+    ],
+)
+def test_check_setup_refuses_what_run_refuses(
+    small_history: BarHistory, values: dict[str, object], needle: str
+) -> None:
+    with pytest.raises(SetupError, match=needle):
+        check_setup(Settings(trading_mode="sim", **values), load=lambda _: small_history)
+
+
+def test_the_scan_universe_is_checked_only_when_the_scanner_runs(small_history: BarHistory, tmp_path: Path) -> None:
+    universe = tmp_path / "u.txt"
+    universe.write_text("NOPE\nZZZZ\n")
+    off = Settings(trading_mode="sim", symbols=("AAPL",), use_scanner=False, scan_universe=universe)
+    check_sim_setup(off, load=lambda _: small_history)  # unused: not a reason to refuse the run
+    on = Settings(trading_mode="sim", symbols=("AAPL",), use_scanner=True, scan_universe=universe)
+    with pytest.raises(SetupError, match=r"SCAN_UNIVERSE: .*none of its 2 symbols is in the bundled data"):
+        check_sim_setup(on, load=lambda _: small_history)
+
+
+def test_paper_setup_checks_the_scan_universe_without_the_broker(tmp_path: Path) -> None:
+    universe = tmp_path / "u.csv"
+    universe.write_text("%%%;garbage\n12345\n")
+    keys = {"alpaca_api_key": "k", "alpaca_secret_key": "s", "use_scanner": True}
+    with pytest.raises(SetupError, match=r"SCAN_UNIVERSE: .*none of its 2 symbols is a symbol the scan takes"):
+        check_setup(Settings(trading_mode="paper", scan_universe=universe, **keys))
+    universe.write_text("NOPE\nZZZZ\n")  # well-formed: only the broker could say they do not exist
+    check_setup(Settings(trading_mode="paper", scan_universe=universe, **keys))
+    check_setup(Settings(trading_mode="paper", **keys))  # the broker's own list: nothing to check up front

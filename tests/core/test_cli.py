@@ -402,3 +402,53 @@ def test_status_with_a_missing_universe_file_exits_2(monkeypatch: pytest.MonkeyP
     assert result.exit_code == 2
     assert "SIM_UNIVERSE_FILE" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"MAX_POSITION_PCT": "0"}, "MAX_POSITION_PCT"),
+        ({"TIER1_ALLOCATION": "0", "TIER2_ALLOCATION": "0", "TIER3_ALLOCATION": "0"}, "TIER1_ALLOCATION"),
+        ({"SIM_INITIAL_CASH": "50"}, "MIN_ORDER_NOTIONAL"),
+    ],
+)
+def test_settings_that_allow_no_order_exit_2(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    # Each of these used to run to the end denying every entry `below_min_notional`, and exit 0.
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = runner.invoke(app, ["run", "--iterations", "60"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"invalid configuration: {variable}")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["NOPE\nZZZZ\n", "Symbol,Sector\nNOPE,Energy\nZZZZ,Energy\n", "\x01\x02;;garbage??\n%%%,$$$\n"],
+    ids=["unknown", "unknown-csv", "garbage"],
+)
+def test_run_with_an_unusable_scan_universe_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str
+) -> None:
+    universe = tmp_path / "u.txt"
+    universe.write_text(content)
+    monkeypatch.setenv("SCAN_UNIVERSE", str(universe))
+    monkeypatch.setenv("USE_SCANNER", "true")
+    result = runner.invoke(app, ["run", "--iterations", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: SCAN_UNIVERSE: {universe}: none of its ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "var" / "sim" / "state.db").exists()  # refused before anything was built
+
+
+def test_a_key_with_whitespace_never_reaches_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALPACA_API_KEY", " PKLEAKCANARY7731\n")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "SECRETLEAKCANARY9912 ")
+    for command in (["run", "--once"], ["scan"], ["validate"], ["validate", "--json"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, command
+        for canary in ("LEAKCANARY7731", "LEAKCANARY9912"):
+            assert canary not in result.stdout + result.stderr, command
+        assert "ALPACA_API_KEY" in result.stdout + result.stderr

@@ -122,15 +122,29 @@ def test_human_output_says_what_the_refresh_did(env: dict[str, str], cli: typer.
     assert f"volume cache refresh: {SCANNABLE} written" in out
 
 
-def test_too_little_history_is_never_defaulted(env: dict[str, str], cli: typer.Typer) -> None:
-    # 2013-02-20 is the 8th bundled session: no symbol has 20 complete sessions before it.
-    code, out, err = invoke(cli, "scan", "--as-of", "2013-02-20", "--json")
-    assert code == 1
-    assert out == ""
-    assert "nothing written" in err
+FIRST_SCANNABLE = "2013-03-11"  # the 21st bundled session: the first with 20 complete sessions before it
+
+
+@pytest.mark.parametrize("command", [("scan",), ("cache", "refresh"), ("validate",)])
+@pytest.mark.parametrize("as_of", ["2013-02-08", "2013-02-20", "2013-03-08"])  # 1st, 8th, 20th bundled session
+def test_an_as_of_without_20_prior_sessions_is_bad_input(
+    env: dict[str, str], cli: typer.Typer, command: tuple[str, ...], as_of: str
+) -> None:
+    # Too little history for any volume average: never defaulted, and refused before anything runs.
+    code, out, err = invoke(cli, *command, "--as-of", as_of, "--json")
+    assert code == 2
+    message = (out if command == ("validate",) else err).strip()
+    assert len(message.splitlines()) == 1
+    assert f"--as-of {as_of}" in message
+    assert f"first bundled session that can be scanned is {FIRST_SCANNABLE}" in message
     assert not Path(env["CANDIDATES_FILE"]).exists()
-    with VolumeCache(scan_cache(env)) as cache:
-        assert cache.summary()["entries"] == 0
+    assert not scan_cache(env).exists()
+
+
+def test_the_first_scannable_session_scans(env: dict[str, str], cli: typer.Typer) -> None:
+    code, out, err = invoke(cli, "scan", "--as-of", FIRST_SCANNABLE, "--json")
+    assert code == 0, err
+    assert json.loads(out)["stats"]["cache"]["hits"] > 0
 
 
 def test_symbols_without_a_full_window_are_skipped_and_counted(env: dict[str, str], cli: typer.Typer) -> None:
@@ -280,3 +294,81 @@ def test_paper_scan_with_rejected_keys_is_one_line_and_exit_2(
     assert out == ""
     assert err.startswith("error: ")
     assert len(err.strip().splitlines()) == 1
+
+
+# ---- a scan universe without a usable symbol, and validate agreeing with run -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("NOPE\nZZZZ\n", "none of its 2 symbols is in the bundled data"),
+        ("Symbol,Market Cap\nNOPE,1e9\n", "none of its 1 symbol is in the bundled data"),
+        ("\x01\x02;;garbage??\n", "none of its 1 symbol is in the bundled data"),
+        ("F\nT\n", "none of its 2 symbols is a symbol the scan takes"),  # in the data, but single letters
+    ],
+)
+@pytest.mark.parametrize("command", [("scan",), ("cache", "refresh"), ("validate",)])
+def test_a_scan_universe_without_a_usable_symbol_is_bad_input(
+    env: dict[str, str],
+    cli: typer.Typer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str,
+    reason: str,
+    command: tuple[str, ...],
+) -> None:
+    universe = tmp_path / "u.txt"
+    universe.write_text(content)
+    monkeypatch.setenv("SCAN_UNIVERSE", str(universe))
+    code, out, err = invoke(cli, *command)
+    assert code == 2
+    message = (out if command == ("validate",) else err).strip()
+    assert len(message.splitlines()) == 1
+    assert f"SCAN_UNIVERSE: {universe}: {reason}" in message
+    assert not Path(env["CANDIDATES_FILE"]).exists()
+
+
+def test_a_missing_scan_universe_names_the_variable(
+    env: dict[str, str], cli: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCAN_UNIVERSE", str(tmp_path / "missing.txt"))
+    code, _, err = invoke(cli, "scan")
+    assert code == 2
+    assert err.startswith("error: SCAN_UNIVERSE: cannot read universe file")
+
+
+@pytest.mark.parametrize(
+    ("settings_env", "needle"),
+    [
+        ({"BAR_TIMEFRAME": "15Min"}, "BAR_TIMEFRAME=15Min"),
+        ({"SYMBOLS": "NOPE"}, "SYMBOLS: none of NOPE"),
+        ({"SIM_START": "2020-01-01"}, "SIM_START 2020-01-01"),
+        ({"MAX_POSITION_PCT": "0"}, "MAX_POSITION_PCT"),
+    ],
+)
+def test_validate_fails_the_settings_run_refuses(
+    env: dict[str, str], cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, settings_env: dict[str, str], needle: str
+) -> None:
+    for key, value in settings_env.items():
+        monkeypatch.setenv(key, value)
+    code, out, _ = invoke(cli, "validate")
+    assert code == 2
+    assert out.startswith("FAIL  settings  ")
+    assert needle in out
+    assert len(out.strip().splitlines()) == 1
+
+    code, out, _ = invoke(cli, "validate", "--json")
+    assert code == 2
+    report = json.loads(out)
+    assert report["ok"] is False
+    assert report["checks"][0]["name"] == "settings"
+    assert needle in report["checks"][0]["detail"]
+
+
+def test_cache_refresh_as_of_help_describes_the_refresh(cli: typer.Typer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps help at the terminal width: keep the sentence on one line
+    result = CliRunner().invoke(cli, ["cache", "refresh", "--help"])
+    assert result.exit_code == 0
+    assert "the session to scan" not in result.stdout
+    assert "refresh the averages a scan of this session needs" in result.stdout

@@ -4,6 +4,7 @@ restarts, and the daily job end to end in sim. Dates come from the XNYS calendar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.candidates import read_candidates
 from core.clock import LiveClock, NyseCalendar, SimClock
-from core.scan_runtime import open_runtime
+from core.scan_runtime import ScanRuntime, bundled_history, open_runtime
 from core.scan_schedule import LAST_SCAN_FLAG, DailyScanJob, ScanSchedule
 from core.store import StateStore
 from core.universe import FileUniverse, Universe, UniverseSource
@@ -30,6 +31,15 @@ CONSTITUENTS = Path(__file__).resolve().parents[2] / "data" / "sp500_constituent
 @pytest.fixture
 def store(tmp_path: Path) -> StateStore:
     return StateStore(tmp_path / "state.db")
+
+
+def early_runtime(settings: Settings, session: date) -> ScanRuntime:
+    """A sim scan runtime at a session too early for any 20-day average. `open_runtime` refuses such an `--as-of`
+    (bad input for `tradingd scan`), but the daemon's job meets these sessions at the start of every replay."""
+    runtime = open_runtime(settings)
+    clock = SimClock(runtime.calendar.scan_time(session))
+    market_data = ReplayMarketData(bundled_history(settings.sim_data_file), clock)
+    return replace(runtime, clock=clock, market_data=market_data, as_of=session)
 
 
 def due_at(schedule: ScanSchedule, moment: str) -> date | None:
@@ -214,7 +224,7 @@ async def test_failed_job_does_not_raise_and_keeps_the_old_file(
 async def test_job_writes_nothing_without_volume_history(tmp_path: Path) -> None:
     """The first sessions of a replay have no 20-day averages: no baseline-only file replaces the fallback."""
     settings = Settings(data_dir=tmp_path, candidates_file=tmp_path / "candidates.json")
-    runtime = open_runtime(settings, date(2013, 2, 12))
+    runtime = early_runtime(settings, date(2013, 2, 12))
     cache = VolumeCache(tmp_path / "vc.db")
     with StateStore(tmp_path / "state.db") as store:
         job = DailyScanJob(
@@ -243,7 +253,7 @@ async def test_skip_without_history_is_info_only_during_a_replay_warm_up(
     or a replay whose scans already worked) no history is a real problem: a warning."""
     structlog.reset_defaults()  # capture_logs keeps the level filter an earlier CLI test may have set
     settings = Settings(data_dir=tmp_path, candidates_file=tmp_path / "candidates.json")
-    runtime = open_runtime(settings, date(2013, 2, 12))
+    runtime = early_runtime(settings, date(2013, 2, 12))
     cache = VolumeCache(tmp_path / "vc.db")
     with StateStore(tmp_path / "state.db") as store:
         if scanned_before:
