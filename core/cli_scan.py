@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -31,6 +31,7 @@ from core.app import SetupError, check_setup
 from core.broker.base import AuthenticationError, BrokerError
 from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
 from core.cli_options import AsOfOpt, JsonOpt, ModeOpt, RefreshAsOfOpt, as_date
+from core.console import DownloadProgress
 from core.logging import configure_logging
 from core.scan_runtime import ScanRuntime, ScanSetupError, bundled_history, open_runtime
 from core.types import TradingMode
@@ -152,14 +153,16 @@ def _log_refresh(stats: RefreshStats, entries_before: int, path: Path) -> None:
     )
 
 
-async def scan_with_fresh_cache(runtime: ScanRuntime) -> tuple[RefreshStats, ScanResult]:
+async def scan_with_fresh_cache(
+    runtime: ScanRuntime, on_progress: Callable[[int, int], None] | None = None
+) -> tuple[RefreshStats, ScanResult]:
     """Refresh the missing or out-of-date volume averages (one batched pass), then scan with them.
 
     The universe is loaded once for both. On a cache that is already current this fetches nothing."""
     universe = await runtime.universe.load()
     with runtime.open_cache() as cache:
         entries_before = int(cache.summary()["entries"])
-        refresh = await runtime.refresh_cache(cache, universe, stale_only=True)
+        refresh = await runtime.refresh_cache(cache, universe, stale_only=True, on_progress=on_progress)
         _log_refresh(refresh, entries_before, cache.path)
         result = await runtime.scanner(cache).run(
             LoadedUniverse(universe), as_of=runtime.as_of, now=runtime.clock.now()
@@ -171,7 +174,11 @@ def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) 
     """Refresh the volume cache where needed, scan the whole universe once and write candidates.json."""
     settings = _settings(mode)
     runtime = _runtime(settings, as_date(as_of))
-    refresh, result = _run(scan_with_fresh_cache(runtime))
+    progress = DownloadProgress("volume cache refresh")
+    try:
+        refresh, result = _run(scan_with_fresh_cache(runtime, progress))
+    finally:
+        progress.close()
     payload = result.payload()
     payload["stats"]["cache_refresh"] = refresh.as_dict()
     cache = payload["stats"]["cache"]
@@ -198,10 +205,12 @@ def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) 
 # ---- cache refresh ------------------------------------------------------------------------------------------------
 
 
-async def _refresh(runtime: ScanRuntime, stale: bool) -> tuple[RefreshStats, dict[str, Any]]:
+async def _refresh(
+    runtime: ScanRuntime, stale: bool, on_progress: Callable[[int, int], None] | None = None
+) -> tuple[RefreshStats, dict[str, Any]]:
     universe = await runtime.universe.load()
     with runtime.open_cache() as cache:
-        stats = await runtime.refresh_cache(cache, universe, stale_only=stale)
+        stats = await runtime.refresh_cache(cache, universe, stale_only=stale, on_progress=on_progress)
         return stats, cache.summary(runtime.cache_as_of)
 
 
@@ -219,7 +228,11 @@ def cache_refresh(
     """Recompute the 20-day average volumes the scan's RVOL needs (`scan` refreshes stale entries by itself)."""
     settings = _settings(mode)
     runtime = _runtime(settings, as_date(as_of))
-    stats, summary = _run(_refresh(runtime, stale))
+    progress = DownloadProgress("volume cache refresh")
+    try:
+        stats, summary = _run(_refresh(runtime, stale, progress))
+    finally:
+        progress.close()
     document = {**stats.as_dict(), "cache": summary}
     human = (
         f"volume cache refreshed through {stats.through}: {stats.written} written, {stats.incomplete} without a "

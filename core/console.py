@@ -100,6 +100,55 @@ class ReplayProgress:
             self._progress = None
 
 
+class DownloadProgress:
+    """Progress of a batched download (`on_progress(done, total)` after each chunk): a rich bar on a terminal, a line
+    per 10% otherwise. Silent when the whole download is one request: there is nothing to wait for."""
+
+    def __init__(self, label: str, *, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.label = label
+        self._stream = stream
+        self._live = live
+        self._decile = 0
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._plain = False
+
+    def __call__(self, done: int, total: int) -> None:
+        out = self._stream or sys.stderr
+        if self._progress is None and not self._plain:
+            if done >= total:
+                return  # done in one request
+            if out.isatty() if self._live is None else self._live:
+                self._progress = Progress(
+                    TextColumn(self.label),
+                    BarColumn(bar_width=20),
+                    MofNCompleteColumn(),
+                    TextColumn("symbols"),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    console=Console(file=out),
+                    redirect_stderr=True,
+                    redirect_stdout=False,
+                )
+                self._task = self._progress.add_task(self.label, total=total)
+                self._progress.start()
+            else:
+                self._plain = True
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)
+            return
+        decile = min(done * PROGRESS_STEPS // max(total, 1), PROGRESS_STEPS)
+        if decile > self._decile:
+            self._decile = decile
+            out.write(f"{self.label} {decile * 100 // PROGRESS_STEPS}% ({done}/{total} symbols)\n")
+            out.flush()
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
 # ---- run summary ---------------------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ instant an adapter stamps a daily bar with; a session a symbol has no bar for st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import numpy as np
@@ -43,8 +43,11 @@ async def fetch_daily_window(
     symbols: Sequence[str],
     sessions: Sequence[date],
     chunk_size: int,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> BarFrame:
-    """Daily bars of `sessions` for `symbols`: one request per chunk of `chunk_size` symbols, never per symbol."""
+    """Daily bars of `sessions` for `symbols`: one request per chunk of `chunk_size` symbols, never per symbol.
+
+    `on_progress(symbols_done, symbols_total)` is called after each chunk (a whole-market download takes a while)."""
     if not sessions:
         raise ValueError("fetch_daily_window needs at least one session")
     expected = np.array(sessions, dtype="datetime64[D]")
@@ -56,6 +59,8 @@ async def fetch_daily_window(
     for first in range(0, len(symbols), chunk_size):
         chunk = tuple(symbols[first : first + chunk_size])
         frame = await market_data.get_bars(chunk, start, end)
+        if on_progress is not None:
+            on_progress(first + len(chunk), len(symbols))
         if frame.n_rows == 0:
             continue
         days = _ny_dates(frame.timestamps)

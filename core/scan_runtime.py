@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -70,7 +70,14 @@ class ScanRuntime:
     def scanner(self, cache: VolumeCache) -> DailyScanner:
         return DailyScanner(self.market_data, cache, self.calendar, ScanConfig.from_settings(self.settings))
 
-    async def refresh_cache(self, cache: VolumeCache, universe: Universe, *, stale_only: bool) -> RefreshStats:
+    async def refresh_cache(
+        self,
+        cache: VolumeCache,
+        universe: Universe,
+        *,
+        stale_only: bool,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> RefreshStats:
         """Bring the averages of the scannable symbols up to `cache_as_of`: batched bars through the mode's adapter
         (sim: the bundled bars), only the missing or out-of-date entries when `stale_only`."""
         config = ScanConfig.from_settings(self.settings)
@@ -83,6 +90,7 @@ class ScanRuntime:
             now=self.clock.now(),
             stale_only=stale_only,
             chunk_size=config.chunk_size,
+            on_progress=on_progress,
         )
 
 

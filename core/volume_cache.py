@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -233,6 +233,7 @@ async def refresh_volume_cache(
     now: datetime,
     stale_only: bool = False,
     chunk_size: int = 200,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RefreshStats:
     """Recompute the 20-session averages ending at `through` from batched daily bars; drop incomplete symbols."""
     t0 = time.perf_counter()
@@ -245,7 +246,12 @@ async def refresh_volume_cache(
     written = incomplete = 0
     if targets:
         frame = await fetch_daily_window(
-            market_data, calendar, targets, last_sessions(calendar, through, AVERAGE_SESSIONS), chunk_size
+            market_data,
+            calendar,
+            targets,
+            last_sessions(calendar, through, AVERAGE_SESSIONS),
+            chunk_size,
+            on_progress=on_progress,
         )
         volume, close = frame.volume, frame.close
         complete = (

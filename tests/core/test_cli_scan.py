@@ -253,10 +253,15 @@ def test_paper_scan_on_an_empty_cache_refreshes_it_in_batches(server: FakeAlpaca
         assert runtime.as_of == date(2018, 1, 9)
 
         server.clear_requests()
-        refresh, result = asyncio.run(scan_with_fresh_cache(runtime))
+        seen: list[tuple[int, int]] = []
+        refresh, result = asyncio.run(scan_with_fresh_cache(runtime, lambda done, total: seen.append((done, total))))
         # One bars request per chunk of 10 symbols for the whole refresh, never one per symbol.
         chunks = -(-len(scannable) // 10)
         assert refresh.api_calls == chunks
+        # The download reports its progress after every chunk, ending at the whole universe.
+        assert len(seen) == chunks
+        assert seen[-1] == (len(scannable), len(scannable))
+        assert [done for done, _ in seen] == sorted(done for done, _ in seen)
         assert refresh.written == len(scannable)
         assert result.stats["cache"]["hits"] == len(scannable)
         with runtime.open_cache() as cache:
