@@ -13,9 +13,11 @@ import os
 import sys
 import time
 from datetime import date, datetime
+from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import structlog
 import typer
@@ -29,11 +31,20 @@ from core.broker.base import AuthenticationError, BrokerError
 from core.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
 from core.cli_scan import register as register_scan_commands
 from core.clock import LiveClock
-from core.console import ReplayProgress, print_status, print_summary, replay_header
+from core.console import (
+    ReplayProgress,
+    fills_table,
+    orders_table,
+    print_status,
+    print_summary,
+    print_table,
+    replay_header,
+)
+from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
 from core.logging import close_logging, configure_logging, log_file_path
 from core.orchestrator import RunStats, SimSchedule
-from core.store import StateStore
-from core.types import TradingMode
+from core.store import OrderRecord, StateStore
+from core.types import Fill, OrderStatus, TradingMode
 from tradingd import __version__
 
 app = typer.Typer(
@@ -43,6 +54,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 log = structlog.get_logger("tradingd")
+NEW_YORK = ZoneInfo("America/New_York")
 register_scan_commands(app)  # scan, validate, cache refresh
 
 EXIT_BAD_INPUT = 2
@@ -146,10 +158,52 @@ def _run(
     end: date | None,
     as_json: bool,
     trades_csv: Path | None,
+    command: str,
 ) -> None:
     t0 = time.perf_counter()
-    replaying = settings.mode is TradingMode.SIM
     log_file = log_file_path(settings.data_dir, settings.mode.value)
+    # Before anything touches the state (a sim build deletes the DB files): a second daemon on this state exits 2.
+    lock = _daemon_lock(settings, command, log_file)
+    try:
+        _run_locked(
+            settings,
+            iterations=iterations,
+            start=start,
+            end=end,
+            as_json=as_json,
+            trades_csv=trades_csv,
+            t0=t0,
+            log_file=log_file,
+        )
+    finally:
+        lock.release()
+
+
+def _daemon_lock(settings: Settings, command: str, log_file: Path) -> DaemonLock:
+    state_dir = state_db_path(settings).parent
+    try:
+        return acquire_daemon_lock(state_dir, command)
+    except StateInUseError as error:
+        # Recorded in the mode's log file too: the holder's operator sees that a second start was refused.
+        configure_logging(settings.log_format, settings.log_level, log_file=log_file, quiet=True)
+        log.error("state_in_use", state_dir=str(state_dir), holder=error.holder, command=command, file_only=True)
+        close_logging()
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _run_locked(
+    settings: Settings,
+    *,
+    iterations: int | None,
+    start: date | None,
+    end: date | None,
+    as_json: bool,
+    trades_csv: Path | None,
+    t0: float,
+    log_file: Path,
+) -> None:
+    replaying = settings.mode is TradingMode.SIM
     configure_logging(settings.log_format, settings.log_level, log_file=log_file, replay=replaying)
     sink = _IterationSink()
     try:
@@ -225,7 +279,15 @@ def run(
 ) -> None:
     """Run the daemon (sim mode by default when no Alpaca keys are set)."""
     settings = _settings(trading_mode=mode)
-    _run(settings, iterations=1 if once else iterations, start=None, end=None, as_json=as_json, trades_csv=None)
+    _run(
+        settings,
+        iterations=1 if once else iterations,
+        start=None,
+        end=None,
+        as_json=as_json,
+        trades_csv=None,
+        command="run",
+    )
 
 
 @app.command()
@@ -241,7 +303,15 @@ def replay(
 ) -> None:
     """Replay the bundled real bars through the whole pipeline (sim mode), as fast as it goes."""
     settings = _settings(trading_mode=TradingMode.SIM)
-    _run(settings, iterations=None, start=as_date(start), end=as_date(end), as_json=as_json, trades_csv=trades_csv)
+    _run(
+        settings,
+        iterations=None,
+        start=as_date(start),
+        end=as_date(end),
+        as_json=as_json,
+        trades_csv=trades_csv,
+        command="replay",
+    )
 
 
 def _open_store(settings: Settings) -> StateStore:
@@ -326,6 +396,134 @@ def resume(mode: ModeOpt = None) -> None:
         close_logging()
     lifted_note = ", drawdown breaker lifted" if lifted else ""
     typer.echo(f"resumed ({settings.mode.value}){lifted_note}; {_state_note(settings, existed)}")
+
+
+# ---- orders / fills: what the store holds (local state only, never the broker, never the daemon lock) ---------------
+
+OPEN_STATUS = "open"  # `--status open`: every status still working at the broker
+
+
+def _status_filter(value: str | None) -> set[OrderStatus] | None:
+    """The `--status` value as statuses, or a usage error (exit 2) listing the accepted values."""
+    if value is None:
+        return None
+    wanted = value.strip().lower()
+    if wanted == OPEN_STATUS:
+        return {s for s in OrderStatus if s.is_open}
+    try:
+        return {OrderStatus(wanted)}
+    except ValueError:
+        accepted = ", ".join([OPEN_STATUS, *(s.value for s in OrderStatus)])
+        raise typer.BadParameter(f"{value!r} is not one of {accepted}", param_hint="--status") from None
+
+
+def _listing_store(settings: Settings) -> StateStore | None:
+    # A listing is read-only: it does not create a state DB where no daemon has run (status/halt may, this need not).
+    db = state_db_path(settings)
+    return StateStore(db) if db.exists() else None
+
+
+def _listing_note(db: Path, *, existed: bool) -> str:
+    # Names the DB read, so a listing from the wrong directory or DATA_DIR cannot pass for "no orders".
+    return f"state DB {db}" if existed else f"state DB {db} does not exist: no daemon has run with this DATA_DIR yet"
+
+
+def _order_json(record: OrderRecord) -> dict[str, Any]:
+    order = record.order
+    return {
+        "client_order_id": order.client_order_id,
+        "broker_order_id": order.broker_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "qty": _str_or_none(order.qty),
+        "notional": _str_or_none(order.notional),
+        "filled_qty": str(order.filled_qty),
+        "filled_avg_price": _str_or_none(order.filled_avg_price),
+        "status": order.status.value,
+        "submitted_at": _iso_or_none(order.submitted_at),
+        "updated_at": _iso_or_none(order.updated_at),
+        "reason": order.reason,
+        "strategy": record.strategy,
+        "tier": None if record.tier is None else record.tier.value,
+    }
+
+
+def _fill_json(fill: Fill) -> dict[str, Any]:
+    return {
+        "ts": fill.ts.isoformat(),
+        "symbol": fill.symbol,
+        "side": fill.side.value,
+        "qty": str(fill.qty),
+        "price": str(fill.price),
+        "client_order_id": fill.client_order_id,
+        "execution_id": fill.execution_id,
+    }
+
+
+def _str_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+@app.command()
+def orders(
+    status_: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only orders in this status: open (every working status) or "
+            + " | ".join(s.value for s in OrderStatus),
+        ),
+    ] = None,
+    mode: ModeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the stored orders (oldest first); reads the local state DB only."""
+    statuses = _status_filter(status_)
+    settings = _settings(broker=False, trading_mode=mode)
+    store = _listing_store(settings)
+    records: list[OrderRecord] = []
+    if store is not None:
+        with store:
+            records = store.order_records(statuses)
+    db = state_db_path(settings)
+    if as_json:
+        document = {"mode": settings.mode.value, "db": str(db), "orders": [_order_json(r) for r in records]}
+        typer.echo(json.dumps(document))
+        return
+    title = f"orders ({settings.mode.value}{'' if status_ is None else ', ' + status_.strip().lower()})"
+    print_table(orders_table([r.order for r in records], title), _listing_note(db, existed=store is not None))
+
+
+@app.command()
+def fills(
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="Only fills on or after this day (New York date)"),
+    ] = None,
+    mode: ModeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the stored fills in time order; reads the local state DB only."""
+    settings = _settings(broker=False, trading_mode=mode)
+    day = as_date(since)
+    # Trading days are New York days: a fill at 20:30 New York time on the 4th is the 4th's, though UTC says the 5th.
+    start = None if day is None else datetime.combine(day, dt_time(0), tzinfo=NEW_YORK)
+    store = _listing_store(settings)
+    found: list[Fill] = []
+    if store is not None:
+        with store:
+            found = store.fills(start)
+    db = state_db_path(settings)
+    if as_json:
+        document = {"mode": settings.mode.value, "db": str(db), "fills": [_fill_json(f) for f in found]}
+        typer.echo(json.dumps(document))
+        return
+    title = f"fills ({settings.mode.value}{'' if day is None else f', since {day}'})"
+    print_table(fills_table(found, title), _listing_note(db, existed=store is not None))
 
 
 def describe_os_error(error: OSError) -> str:

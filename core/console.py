@@ -8,7 +8,7 @@ codes when the stream is not a terminal.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from core.types import BrokerOrder, Position
+from core.types import BrokerOrder, Fill, Position
 
 PROGRESS_STEPS = 10  # piped output: one line per 10% of the sessions
 
@@ -35,11 +35,11 @@ def _money(value: object) -> str:
         return str(value)
 
 
-def _stdout() -> Console:
+def _stdout(pipe_width: int = 120) -> Console:
     # Built per call: sys.stdout is resolved now (test runners swap it). A pipe gets no colours and a fixed
     # 120-column layout instead of rich's 80, so the tables do not wrap needlessly.
     out = sys.stdout
-    return Console(file=out, width=None if out.isatty() else 120, highlight=False)
+    return Console(file=out, width=None if out.isatty() else pipe_width, highlight=False)
 
 
 class ReplayProgress:
@@ -333,6 +333,69 @@ def print_status(
     console = _stdout()
     for table in status_tables(summary, positions, open_orders, tiers):
         console.print(table)
+
+
+# ---- orders / fills listings -----------------------------------------------------------------------------------------
+
+
+def _utc(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def _amount(order: BrokerOrder) -> str:
+    if order.notional is not None:
+        return f"${_money(order.notional)}"
+    return f"{(order.qty or Decimal(0)).normalize():f}"
+
+
+def orders_table(orders: list[BrokerOrder], title: str) -> Table:
+    table = Table(title=f"{title} ({len(orders)})", title_justify="left")
+    for name in ("client order id", "symbol", "side", "amount", "filled", "avg price", "status", "submitted (UTC)",
+                 "updated (UTC)", "reason"):  # fmt: skip
+        # Every column but the reason is short and fixed: kept on one line so a piped listing greps row by row (the
+        # client order id is what a person greps the log file for).
+        right = name in ("amount", "filled", "avg price")
+        table.add_column(name, no_wrap=name != "reason", justify="right" if right else "left")
+    for order in orders:
+        table.add_row(
+            order.client_order_id,
+            order.symbol,
+            order.side.value,
+            _amount(order),
+            f"{order.filled_qty.normalize():f}",
+            "" if order.filled_avg_price is None else _money(order.filled_avg_price),
+            order.status.value,
+            _utc(order.submitted_at),
+            _utc(order.updated_at),
+            order.reason,
+        )
+    return table
+
+
+def fills_table(fills: list[Fill], title: str) -> Table:
+    table = Table(title=f"{title} ({len(fills)})", title_justify="left")
+    for name in ("time (UTC)", "symbol", "side", "qty", "price", "client order id"):
+        table.add_column(
+            name, no_wrap=name == "client order id", justify="right" if name in ("qty", "price") else "left"
+        )
+    for fill in fills:
+        table.add_row(
+            _utc(fill.ts), fill.symbol, fill.side.value, f"{fill.qty.normalize():f}", _money(fill.price),
+            fill.client_order_id,
+        )  # fmt: skip
+    return table
+
+
+# A listing row is one order or fill: a pipe gets room for a whole row rather than wrapped cells.
+LISTING_PIPE_WIDTH = 200
+
+
+def print_table(table: Table, note: str | None = None) -> None:
+    """The table, then `note` as one unwrapped line (a path must stay whole to be copied)."""
+    console = _stdout(LISTING_PIPE_WIDTH)
+    console.print(table)
+    if note is not None:
+        console.print(note, markup=False, soft_wrap=True)
 
 
 def replay_header(sessions: list[date], symbols: int, log_file: str, *, scanning: bool = False) -> str:

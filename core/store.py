@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -516,6 +516,20 @@ class StateStore:
             "journal": self.journal_count(),
             "flags": self.flags(),
         }
+
+    # ------------------------------------------------------------------------------------------------------------------
+    # LISTINGS (read-only queries for `tradingd orders` / `tradingd fills`)
+    # ------------------------------------------------------------------------------------------------------------------
+
+    def order_records(self, statuses: Collection[OrderStatus] | None = None) -> list[OrderRecord]:
+        """Stored orders in the order they were first recorded; with `statuses`, only those (empty: none)."""
+        if statuses is None:
+            rows = self._conn.execute(f"{_SELECT_ORDERS} ORDER BY rowid")
+        else:
+            values = sorted({OrderStatus(s).value for s in statuses})
+            marks = ", ".join("?" * len(values))
+            rows = self._conn.execute(f"{_SELECT_ORDERS} WHERE status IN ({marks}) ORDER BY rowid", values)
+        return [_order_record(row) for row in rows]
 
 
 # ----------------------------------------------------------------------------------------------------------------------

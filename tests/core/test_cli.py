@@ -27,7 +27,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "replay", "status", "halt", "resume"):
+    for command in ("run", "replay", "status", "halt", "resume", "orders", "fills"):
         assert command in result.output
 
 
@@ -452,3 +452,183 @@ def test_a_key_with_whitespace_never_reaches_the_output(monkeypatch: pytest.Monk
         for canary in ("LEAKCANARY7731", "LEAKCANARY9912"):
             assert canary not in result.stdout + result.stderr, command
         assert "ALPACA_API_KEY" in result.stdout + result.stderr
+
+
+# ---- one daemon per state: the lock ---------------------------------------------------------------------------------
+
+LOCK_HOLDER = """
+import sys
+from pathlib import Path
+from core.daemon_lock import acquire_daemon_lock
+lock = acquire_daemon_lock(Path(sys.argv[1]), "run")
+print("locked", flush=True)
+sys.stdin.read()
+lock.release()
+"""
+
+
+def _hold_lock(state_dir: Path) -> subprocess.Popen[str]:
+    """A process that holds the daemon lock until its stdin closes (no sleeps: it says when it holds it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(state_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def _release(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.close()
+    assert proc.wait() == 0
+    proc.stdout.close()
+
+
+def test_a_second_daemon_on_the_same_state_exits_2_and_leaves_the_state_alone(tmp_path: Path) -> None:
+    from core.store import StateStore  # noqa: PLC0415
+
+    assert runner.invoke(app, ["run", "--iterations", "40"]).exit_code == 0
+    db = tmp_path / "var" / "sim" / "state.db"
+    with StateStore(db) as store:
+        store.set_flag("marker", "first daemon's state")
+        journal = store.summary()["journal"]
+        orders_before = len(store.all_orders())
+    assert journal > 0
+    holder = _hold_lock(tmp_path / "var" / "sim")
+    try:
+        for command in (["run", "--iterations", "5"], ["replay", "--start", "2016-01-04", "--end", "2016-01-29"]):
+            result = runner.invoke(app, command)
+            assert result.exit_code == 2, (command, result.output)
+            err = result.stderr.strip()
+            assert len(err.splitlines()) == 1
+            assert err.startswith(f"error: {tmp_path / 'var' / 'sim'} is in use by tradingd pid {holder.pid} (started ")
+            assert err.endswith(", run); one daemon per state")
+            assert "Traceback" not in result.output
+        # The refused runs never reset the sim state: the same database, marker and journal.
+        with StateStore(db) as store:
+            assert store.get_flag("marker") == "first daemon's state"
+            assert store.summary()["journal"] == journal
+        # Everything that only reads or flips flags works while a daemon holds the lock: the kill switch above all.
+        assert runner.invoke(app, ["halt", "--reason", "ops"]).exit_code == 0
+        status = runner.invoke(app, ["status", "--json"])
+        assert status.exit_code == 0, status.output
+        assert json.loads(status.stdout)["flags"]["halted"] == "ops"
+        listed = runner.invoke(app, ["orders", "--json"])
+        assert listed.exit_code == 0, listed.output
+        assert len(json.loads(listed.stdout)["orders"]) == orders_before
+        assert runner.invoke(app, ["fills", "--json"]).exit_code == 0
+        assert runner.invoke(app, ["resume"]).exit_code == 0
+        log = [
+            json.loads(line) for line in (tmp_path / "var" / "sim" / "logs" / "tradingd.log").read_text().splitlines()
+        ]
+        refused = [e for e in log if e["event"] == "state_in_use"]
+        assert [e["command"] for e in refused] == ["run", "replay"]
+    finally:
+        _release(holder)
+    result = runner.invoke(app, ["run", "--iterations", "5", "--json"])  # released: the next daemon runs
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["iterations"] == 5
+    with StateStore(db) as store:
+        assert store.get_flag("marker") is None  # this run held the lock, so it reset the sim state
+
+
+def test_a_daemon_killed_with_sigkill_does_not_block_the_next(tmp_path: Path) -> None:
+    holder = _hold_lock(tmp_path / "var" / "sim")
+    holder.kill()
+    holder.wait()
+    for stream in (holder.stdin, holder.stdout):
+        assert stream is not None
+        stream.close()
+    result = runner.invoke(app, ["run", "--iterations", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    lock_text = json.loads((tmp_path / "var" / "sim" / "daemon.lock").read_text())
+    assert lock_text["pid"] == os.getpid()
+    assert lock_text["command"] == "run"
+
+
+def test_a_paper_daemon_is_refused_before_it_contacts_the_broker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def no_network(*_: object, **__: object) -> None:
+        raise AssertionError("a refused daemon must not open a connection")
+
+    monkeypatch.setenv("ALPACA_API_KEY", "k")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "s")
+    holder = _hold_lock(tmp_path / "var" / "paper")
+    try:
+        monkeypatch.setattr(socket.socket, "connect", no_network)
+        result = runner.invoke(app, ["run", "--mode", "paper", "--once"])
+    finally:
+        _release(holder)
+    assert result.exit_code == 2, result.output
+    assert "var/paper is in use by tradingd pid" in result.stderr
+    assert not (tmp_path / "var" / "paper" / "state.db").exists()
+
+
+# ---- orders / fills listings ----------------------------------------------------------------------------------------
+
+
+def test_orders_and_fills_list_what_the_store_holds() -> None:
+    assert runner.invoke(app, ["replay", "--start", "2016-01-04", "--end", "2016-03-31"]).exit_code == 0
+    everything = runner.invoke(app, ["orders", "--json"])
+    assert everything.exit_code == 0, everything.output
+    orders = json.loads(everything.stdout)["orders"]
+    assert orders
+    first = orders[0]
+    assert {"client_order_id", "symbol", "side", "qty", "notional", "status", "submitted_at", "updated_at",
+            "reason"} <= set(first)  # fmt: skip
+    assert isinstance(first["filled_qty"], str)
+    assert first["qty"] is None or isinstance(first["qty"], str)
+    filled = json.loads(runner.invoke(app, ["orders", "--status", "filled", "--json"]).stdout)["orders"]
+    assert filled
+    assert {o["status"] for o in filled} == {"filled"}
+    open_ = json.loads(runner.invoke(app, ["orders", "--status", "OPEN", "--json"]).stdout)["orders"]
+    assert {o["status"] for o in open_} <= {"new", "accepted", "partially_filled"}
+    assert len(filled) + len(open_) <= len(orders)
+
+    fills = json.loads(runner.invoke(app, ["fills", "--json"]).stdout)["fills"]
+    assert fills
+    assert {"ts", "symbol", "side", "qty", "price", "client_order_id"} <= set(fills[0])
+    assert all(isinstance(f["price"], str) and isinstance(f["qty"], str) for f in fills)
+    assert [f["ts"] for f in fills] == sorted(f["ts"] for f in fills)
+    recent = json.loads(runner.invoke(app, ["fills", "--since", "2016-03-01", "--json"]).stdout)["fills"]
+    assert recent == [f for f in fills if f["ts"] >= "2016-03-01T05:00"]  # midnight in New York, in UTC
+
+    table = runner.invoke(app, ["orders"])
+    assert table.exit_code == 0
+    assert f"orders (sim) ({len(orders)})" in table.stdout
+    assert first["client_order_id"] in table.stdout
+    assert "\x1b" not in table.stdout
+    listing = runner.invoke(app, ["fills", "--since", "2016-03-01"])
+    assert listing.exit_code == 0
+    assert f"fills (sim, since 2016-03-01) ({len(recent)})" in listing.stdout
+    assert "\x1b" not in listing.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["orders", "--status", "done"], "--status"), (["fills", "--since", "2016-02-31"], "--since")],
+)
+def test_a_bad_listing_filter_is_a_usage_error(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("mode", ["sim", "paper", "live"])
+def test_listings_need_no_keys_no_broker_and_create_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str
+) -> None:
+    def no_network(*_: object, **__: object) -> None:
+        raise AssertionError("orders/fills must not open a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    for command in ("orders", "fills"):
+        result = runner.invoke(app, [command, "--mode", mode, "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)[command] == []
+        table = runner.invoke(app, [command, "--mode", mode])
+        assert "does not exist: no daemon has run with this DATA_DIR yet" in table.stdout
+    assert not (tmp_path / "var" / mode / "state.db").exists()

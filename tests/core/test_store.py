@@ -670,3 +670,28 @@ def test_one_iteration_of_writes_lands_in_one_transaction(store: StateStore) -> 
     assert summary["orders"]["total"] == 3 * iterations
     assert summary["journal"] == 10 * iterations
     assert summary["last_equity_mark"]["last_equity"] == str(Decimal("100000.00") + iterations - 1)
+
+
+# ---- listings (`tradingd orders`) ------------------------------------------------------------------------------------
+
+
+def test_order_records_lists_every_order_in_insertion_order(store: StateStore) -> None:
+    store.upsert_order(make_order("c-1", status=OrderStatus.FILLED), strategy="zscore_mr", tier="TIER1")
+    store.upsert_order(make_order("c-2", status=OrderStatus.NEW, symbol="MSFT"))
+    store.upsert_order(make_order("c-3", status=OrderStatus.CANCELED, reason="expired_at_close"))
+    store.upsert_order(make_order("c-1", status=OrderStatus.FILLED))  # an update keeps the first position
+    records = store.order_records()
+    assert [r.order.client_order_id for r in records] == ["c-1", "c-2", "c-3"]
+    assert records[0].strategy == "zscore_mr"
+    assert records[0].tier is Tier.TIER1
+    assert records[2].order.reason == "expired_at_close"
+
+
+def test_order_records_filters_by_status(store: StateStore) -> None:
+    for n, status in enumerate(OrderStatus):
+        store.upsert_order(make_order(f"c-{n}", status=status))
+    assert [r.order.status for r in store.order_records({OrderStatus.FILLED})] == [OrderStatus.FILLED]
+    opened = store.order_records(OPEN_STATUSES)
+    assert [r.order.status for r in opened] == OPEN_STATUSES
+    assert [r.order for r in opened] == store.open_orders()
+    assert store.order_records(set()) == []
