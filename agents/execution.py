@@ -2,6 +2,11 @@
 
 The client order id is a pure function of (strategy, symbol, side, signal bar time): a retry, a crash or a restart
 that approves the same signal again produces the same id, which the store and the broker both refuse to place twice.
+
+Write-ahead: an order is committed to the store as `pending_submit` (with everything needed to look it up) before
+the broker call and updated with the broker's answer right after it, each in its own transaction. Whatever happens
+in between (a crash, a reply that never comes), the store knows the id, and recovery (`core/broker/reconcile.py`)
+asks the broker what became of it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import datetime
 import structlog
 
 from core.broker.base import Broker, BrokerError, OrderRejectedError
+from core.broker.reconcile import updates_between
 from core.bus import EventBus
 from core.clock import Clock
 from core.messages import OrderApproved, OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted
@@ -73,18 +79,10 @@ class ExecutionAgent:
         return placed
 
     def record_placed(self, placed: Sequence[Placed]) -> None:
-        """Store and announce placed orders; call inside the iteration's store transaction.
+        """Announce placed orders; call inside the iteration's store transaction (the journal's).
 
-        The write lock is never held across a broker call. A crash between submit and record loses no order: the
-        broker knows it by its deterministic client order id, and start-up reconciliation adopts it.
+        The orders themselves were stored around the broker call (`_submit`); the write lock is never held across it.
         """
-        for item in placed:
-            self._store.upsert_order(
-                item.order,
-                strategy=item.approval.signal.strategy,
-                tier=item.approval.order.tier,
-                signal_bar_ts=item.approval.signal.bar_ts,
-            )
         for item in placed:
             self._announce(item.order, item.approval)
 
@@ -99,19 +97,58 @@ class ExecutionAgent:
         request = OrderRequest(
             client_order_id=coid, symbol=sized.symbol, side=sized.side, qty=sized.qty, notional=sized.notional
         )
+        pending = BrokerOrder(
+            client_order_id=coid,
+            broker_order_id="",
+            symbol=sized.symbol,
+            side=sized.side,
+            status=OrderStatus.PENDING_SUBMIT,
+            qty=sized.qty,
+            notional=sized.notional,
+            submitted_at=self._clock.now(),
+        )
+        with self._store.transaction():  # committed before the broker call: a crash after it loses nothing
+            self._store.upsert_order(pending, strategy=signal.strategy, tier=sized.tier, signal_bar_ts=signal.bar_ts)
         try:
             order = await self._broker.submit_order(request)
         except OrderRejectedError as error:
+            # A definite refusal: the broker holds nothing under this id, so neither does the store (the same
+            # signal may be tried again, as before write-ahead).
+            self._store.discard_pending(coid)
             self._reject(coid, sized.symbol, error.reason, error.message, event.correlation_id)
             return None
         except BrokerError as error:
-            # Ambiguous: the adapter already looked the order up and retried within its budget. Reconciliation
-            # by client order id settles it later; the store keeps no phantom order.
+            # Ambiguous: the adapter already looked the order up and retried within its budget. The row stays
+            # pending_submit and the next `fetch_updates` asks the broker by client order id.
             self._reject(coid, sized.symbol, "broker_unavailable", str(error), event.correlation_id)
             return None
+        with self._store.transaction():
+            self._store.upsert_order(order)
+            if order.filled_qty > 0:
+                # Found filled after an ambiguous failure (the reply was lost, the order was not): its fill is
+                # derived like any recovered one, so a later report of the same totals is not a new fill.
+                self.apply_updates(updates_between([pending], [order], self._clock.now()))
         self._portfolio.note_submitted(order)
         self.submitted += 1
         return order
+
+    async def _resolve_pending(self) -> list[OrderUpdate]:
+        """Orders left `pending_submit` by an ambiguous failure: what the broker made of them.
+
+        One the broker never saw is forgotten (its id may be submitted again); start-up recovery, which cannot
+        tell a crash before the call from one after, closes such orders as never_submitted instead.
+        """
+        pending = self._store.pending_orders()
+        found: list[BrokerOrder] = []
+        for order in pending:
+            seen = await self._broker.get_order(order.client_order_id)
+            if seen is None:
+                self._store.discard_pending(order.client_order_id)
+                log.info("pending_order_not_at_broker", client_order_id=order.client_order_id)
+            else:
+                found.append(seen)
+                log.warning("pending_order_found", client_order_id=order.client_order_id, status=seen.status.value)
+        return updates_between(pending, found, self._clock.now()) if found else []
 
     def _announce(self, order: BrokerOrder, event: OrderApproved) -> None:
         now = self._clock.now()
@@ -153,8 +190,11 @@ class ExecutionAgent:
         )
 
     async def fetch_updates(self) -> list[OrderUpdate]:
-        """Order state changes from the broker since the last call (network only; see `apply_updates`)."""
-        return await self._broker.poll_updates()
+        """Order state changes from the broker since the last call (network; see `apply_updates`), including what
+        became of orders an ambiguous failure left `pending_submit`."""
+        updates = await self._broker.poll_updates()
+        recovered = await self._resolve_pending()
+        return sorted([*updates, *recovered], key=lambda u: u.ts) if recovered else updates
 
     async def sync_updates(self) -> int:
         """Fetch and apply in one go (its own transaction); returns the number of new fills."""

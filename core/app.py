@@ -8,7 +8,7 @@ Everything else (agents, bus, store, risk) is the same object graph in every mod
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from agents.signal_validator import SignalValidator
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 from config.settings import BAR_INTERVALS, PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
+from core.broker.reconcile import reconcile_orders
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.focus import FocusManager
@@ -33,7 +34,7 @@ from core.portfolio import OwnedLedger, PortfolioView
 from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.store import StateStore
-from core.types import Asset, OrderStatus, Tier, TradingMode
+from core.types import Asset, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
 
@@ -337,14 +338,17 @@ async def _start_alpaca(app: App) -> None:
         log.info("paper_trading", account=summary.masked_number, equity=str(summary.equity))
     if summary.trading_blocked:
         raise SetupError(f"account {summary.masked_number} is blocked from trading")
-    report = await broker.reconcile_startup(app.store.open_orders())
-    with app.store.transaction():
-        for order in (*report.adopted, *report.closed_while_away):
-            app.store.upsert_order(order)
-        for order, reason in report.unknown_to_broker:
-            app.store.upsert_order(replace(order, status=OrderStatus.CANCELED, reason=reason))
-        app.store.save_positions(report.positions)
+    await recover_orders(app)
     await broker.start_stream()
+
+
+async def recover_orders(app: App) -> None:
+    """Every non-final stored order (write-ahead `pending_submit` included) against the broker, over the port:
+    states and recovered fills committed together, so a crash here leaves the orders to be looked up again."""
+    report = await reconcile_orders(app.broker, app.store.open_orders(), app.orchestrator.clock.now())
+    with app.store.transaction():
+        app.orchestrator.execution.apply_updates(report.updates)
+        app.store.save_positions(report.positions)
 
 
 async def _stop_alpaca(app: App) -> None:

@@ -347,6 +347,22 @@ class StateStore:
     def open_orders(self) -> list[BrokerOrder]:
         return [_order_record(row).order for row in self._conn.execute(_SELECT_OPEN_ORDERS, _OPEN_STATUS_VALUES)]
 
+    def pending_orders(self) -> list[BrokerOrder]:
+        """Orders written ahead of their broker call whose outcome was never stored (oldest first)."""
+        rows = self._conn.execute(
+            f"{_SELECT_ORDERS} WHERE status = ? ORDER BY rowid", (OrderStatus.PENDING_SUBMIT.value,)
+        )
+        return [_order_record(row).order for row in rows]
+
+    def discard_pending(self, client_order_id: str) -> bool:
+        """Forget a write-ahead row the broker certainly never took (a definite refusal): the id may be used again.
+        Only a `pending_submit` row is ever deleted; returns whether one was."""
+        cur = self._conn.execute(
+            "DELETE FROM orders WHERE client_order_id = ? AND status = ?",
+            (client_order_id, OrderStatus.PENDING_SUBMIT.value),
+        )
+        return cur.rowcount > 0
+
     def all_orders(self) -> list[BrokerOrder]:
         return [_order_record(row).order for row in self._conn.execute(f"{_SELECT_ORDERS} ORDER BY rowid")]
 

@@ -27,6 +27,9 @@ class OrderSide(enum.StrEnum):
 
 
 class OrderStatus(enum.StrEnum):
+    # Written to the store before the broker call (write-ahead), never reported by a broker: until the broker's
+    # answer is stored, a crash leaves this row for start-up recovery to look up by client order id.
+    PENDING_SUBMIT = "pending_submit"
     NEW = "new"
     ACCEPTED = "accepted"
     PARTIALLY_FILLED = "partially_filled"
@@ -40,7 +43,9 @@ class OrderStatus(enum.StrEnum):
         return self in _OPEN_STATUSES
 
 
-_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+_OPEN_STATUSES = frozenset(
+    {OrderStatus.PENDING_SUBMIT, OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
+)
 
 
 class Tier(enum.StrEnum):

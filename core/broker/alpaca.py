@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -57,7 +57,6 @@ from core.broker.alpaca_wire import (
 from core.broker.base import AuthenticationError, BrokerError, MarketData, OrderRejectedError
 from core.broker.order_tracker import Observation, OrderTracker
 from core.broker.rate_limit import RateLimiter
-from core.broker.reconcile import UNKNOWN_TO_BROKER, ReconcileReport, split_orders
 from core.types import (
     CENT,
     QTY_QUANTUM,
@@ -376,6 +375,14 @@ class AlpacaBroker:
         )
         return None if raw is None else order_from_wire(_as_dict(raw))
 
+    async def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        """The lookup recovery uses: an open order found here is followed from its current state, so later
+        fills are derived as increments over what the caller has just recorded."""
+        order = await self.get_order_by_client_id(client_order_id)
+        if order is not None and order.status.is_open:
+            self._tracker.track(order)
+        return order
+
     async def get_open_orders(self) -> list[BrokerOrder]:
         request = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=MAX_ORDERS_PAGE, direction=Sort.ASC)
         rows = _as_list(await self._call("get_orders", self._client.get_orders, request))
@@ -500,53 +507,6 @@ class AlpacaBroker:
             self._reconcile_due = True  # REST will say what this event could not
             return
         self._tracker.observe(Observation(event.order, event.ts, event.execution))
-
-    # --- start-up ----------------------------------------------------------------------------------------------------
-    async def reconcile_startup(self, local_open_orders: Sequence[BrokerOrder]) -> ReconcileReport:
-        """Broker positions and open orders against ours: adopt the broker's unknown orders, resolve ours."""
-        broker_open = await self.get_open_orders()
-        positions = await self.get_positions()
-        split = split_orders(local_open_orders, broker_open)
-        now = self._clock.now()
-        # What we knew first, then what the broker says: the tracker turns the difference into fill updates (with
-        # ids derived from cumulative totals), so fills that happened while the daemon was down reach the store.
-        for order in local_open_orders:
-            self._tracker.track(order)
-        for order in (*split.matched, *split.adopted):
-            self._tracker.observe(Observation(order, order.updated_at or now))
-        closed: list[BrokerOrder] = []
-        unknown: list[tuple[BrokerOrder, str]] = []
-        for order in split.local_only:
-            found = await self.get_order_by_client_id(order.client_order_id)
-            if found is None:
-                unknown.append((order, UNKNOWN_TO_BROKER))
-                log.warning("order_unknown_to_broker", client_order_id=order.client_order_id, symbol=order.symbol)
-            else:
-                closed.append(found)
-                self._tracker.observe(Observation(found, found.updated_at or now))
-                log.info(
-                    "order_closed_while_away",
-                    client_order_id=found.client_order_id,
-                    status=found.status.value,
-                    filled_qty=str(found.filled_qty),
-                )
-        for order in split.adopted:
-            log.warning("order_adopted", client_order_id=order.client_order_id, symbol=order.symbol)
-        log.info(
-            "startup_reconciled",
-            positions=len(positions),
-            open_orders=len(broker_open),
-            adopted=len(split.adopted),
-            closed_while_away=len(closed),
-            unknown_to_broker=len(unknown),
-        )
-        return ReconcileReport(
-            positions=positions,
-            open_orders=tuple(broker_open),
-            adopted=split.adopted,
-            closed_while_away=tuple(closed),
-            unknown_to_broker=tuple(unknown),
-        )
 
 
 def _log_stream_end(task: asyncio.Task[None]) -> None:

@@ -23,6 +23,7 @@ PRICE_QUANTUM = Decimal("0.000001")
 
 # How far along its life an order is; an observation that goes backwards is stale.
 _PROGRESS = {
+    OrderStatus.PENDING_SUBMIT: -1,
     OrderStatus.NEW: 0,
     OrderStatus.ACCEPTED: 1,
     OrderStatus.PARTIALLY_FILLED: 2,

@@ -232,6 +232,10 @@ class SimBroker:
         order = self._orders.get(client_order_id)
         return order.state if order is not None else None
 
+    async def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        # Every order in the book is followed by poll_updates already.
+        return await self.get_order_by_client_id(client_order_id)
+
     async def get_open_orders(self) -> list[BrokerOrder]:
         return [order.state for order in self._open.values()]
 

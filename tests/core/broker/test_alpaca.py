@@ -14,7 +14,7 @@ from core.broker.alpaca import AlpacaBroker, stream_url_for
 from core.broker.alpaca_http import RetryPolicy
 from core.broker.base import AuthenticationError, Broker, OrderRejectedError, TransientBrokerError
 from core.broker.rate_limit import RateLimiter
-from core.broker.reconcile import UNKNOWN_TO_BROKER
+from core.broker.reconcile import NEVER_SUBMITTED, reconcile_orders
 from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus
 from tests.core.broker.conftest import FakeTime, RecordingSleep
 from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
@@ -469,12 +469,17 @@ async def test_startup_reconciliation(make_broker: MakeBroker, fake_alpaca: Fake
     )  # fmt: skip
     local_open = [closed, ghost, _as_local(still_open)]
 
-    report = await make_broker().reconcile_startup(local_open)
+    report = await reconcile_orders(make_broker(), local_open, fake_alpaca.now)
 
     assert [o.client_order_id for o in report.open_orders] == ["zs-open"]
     assert report.adopted == ()  # the foreign order filled already; nothing open is unknown to us
     assert [(o.client_order_id, o.status) for o in report.closed_while_away] == [("zs-away", OrderStatus.FILLED)]
-    assert report.unknown_to_broker == ((ghost, UNKNOWN_TO_BROKER),)
+    assert [(o.client_order_id, o.status, o.reason) for o in report.never_submitted] == [
+        ("zs-ghost", OrderStatus.CANCELED, NEVER_SUBMITTED)
+    ]
+    fills = [u.fill for u in report.updates if u.fill is not None]
+    away = fake_alpaca.orders_for("zs-away")[0]
+    assert [(f.client_order_id, f.qty, f.price) for f in fills] == [("zs-away", away.filled_qty, away.filled_avg_price)]
     assert set(report.positions) == {"XOM", "AAPL", "MSFT"}
     assert foreign["client_order_id"] == "other-process-1"
 
@@ -488,7 +493,7 @@ async def test_startup_adopts_open_orders_unknown_locally(
     )  # fmt: skip
     broker = make_broker()
 
-    report = await broker.reconcile_startup([])
+    report = await reconcile_orders(broker, [], fake_alpaca.now)
     fake_alpaca.set_now(fake_alpaca.now + timedelta(hours=10))
     updates = await broker.poll_updates()
 
