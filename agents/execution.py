@@ -41,6 +41,15 @@ class Placed:
     approval: OrderApproved
 
 
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """An approved order on its way: committed as `pending` before its request goes to the broker."""
+
+    event: OrderApproved
+    request: OrderRequest
+    pending: BrokerOrder
+
+
 def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
     """Deterministic id: the same signal always maps to the same order."""
     key = f"{strategy}|{symbol}|{side.value}|{bar_ts.isoformat()}"
@@ -69,31 +78,63 @@ class ExecutionAgent:
         self._approved.append(event)
 
     async def submit_approved(self) -> list[Placed]:
-        """Submit every order approved since the last call (network only; see `record_placed`)."""
+        """Submit every order approved since the last call (network only; see `record_placed`).
+
+        Write-ahead in two commits per iteration, not two per order: every order of the batch is committed as
+        `pending_submit` before the first broker call, and the broker's answers are committed together after the
+        last. A crash in between leaves pending rows that recovery looks up by client order id.
+        """
         approved, self._approved = self._approved, []
-        placed: list[Placed] = []
+        staged: list[_Staged] = []
+        seen: set[str] = set()
         for event in approved:
-            order = await self._submit(event)
+            item = self._stage(event, seen)
+            if item is not None:
+                staged.append(item)
+        if not staged:
+            return []
+        with self._store.transaction():  # committed before any broker call: a crash after it loses nothing
+            for item in staged:
+                signal, sized = item.event.signal, item.event.order
+                self._store.upsert_order(
+                    item.pending, strategy=signal.strategy, tier=sized.tier, signal_bar_ts=signal.bar_ts
+                )
+        answered: list[tuple[_Staged, BrokerOrder]] = []
+        for item in staged:
+            order = await self._send(item)
             if order is not None:
-                placed.append(Placed(order, event))
-        return placed
+                answered.append((item, order))
+                self._portfolio.note_submitted(order)
+        if answered:
+            with self._store.transaction():
+                for item, order in answered:
+                    self._store.upsert_order(order)
+                    if order.filled_qty > 0:
+                        # Found filled after an ambiguous failure (the reply was lost, the order was not): its fill
+                        # is derived like any recovered one, so a later report of the same totals is not a new fill.
+                        self.apply_updates(updates_between([item.pending], [order], self._clock.now()))
+        self.submitted += len(answered)
+        return [Placed(order, item.event) for item, order in answered]
 
     def record_placed(self, placed: Sequence[Placed]) -> None:
         """Announce placed orders; call inside the iteration's store transaction (the journal's).
 
-        The orders themselves were stored around the broker call (`_submit`); the write lock is never held across it.
+        The orders themselves were stored around the broker calls (`submit_approved`); the write lock is never held
+        across a broker call.
         """
         for item in placed:
             self._announce(item.order, item.approval)
 
-    async def _submit(self, event: OrderApproved) -> BrokerOrder | None:
+    def _stage(self, event: OrderApproved, seen: set[str]) -> _Staged | None:
         sized, signal = event.order, event.signal
         coid = client_order_id(signal.strategy, sized.symbol, sized.side, signal.bar_ts)
         known = self._store.get_order(coid)
-        if known is not None:
+        if known is not None or coid in seen:
             self.duplicates += 1
-            log.info("order_already_known", client_order_id=coid, status=known.status.value)
+            status = known.status.value if known is not None else OrderStatus.PENDING_SUBMIT.value
+            log.info("order_already_known", client_order_id=coid, status=status)
             return None
+        seen.add(coid)
         request = OrderRequest(
             client_order_id=coid, symbol=sized.symbol, side=sized.side, qty=sized.qty, notional=sized.notional
         )
@@ -107,30 +148,23 @@ class ExecutionAgent:
             notional=sized.notional,
             submitted_at=self._clock.now(),
         )
-        with self._store.transaction():  # committed before the broker call: a crash after it loses nothing
-            self._store.upsert_order(pending, strategy=signal.strategy, tier=sized.tier, signal_bar_ts=signal.bar_ts)
+        return _Staged(event, request, pending)
+
+    async def _send(self, item: _Staged) -> BrokerOrder | None:
+        coid, symbol = item.request.client_order_id, item.request.symbol
         try:
-            order = await self._broker.submit_order(request)
+            return await self._broker.submit_order(item.request)
         except OrderRejectedError as error:
             # A definite refusal: the broker holds nothing under this id, so neither does the store (the same
             # signal may be tried again, as before write-ahead).
             self._store.discard_pending(coid)
-            self._reject(coid, sized.symbol, error.reason, error.message, event.correlation_id)
+            self._reject(coid, symbol, error.reason, error.message, item.event.correlation_id)
             return None
         except BrokerError as error:
             # Ambiguous: the adapter already looked the order up and retried within its budget. The row stays
             # pending_submit and the next `fetch_updates` asks the broker by client order id.
-            self._reject(coid, sized.symbol, "broker_unavailable", str(error), event.correlation_id)
+            self._reject(coid, symbol, "broker_unavailable", str(error), item.event.correlation_id)
             return None
-        with self._store.transaction():
-            self._store.upsert_order(order)
-            if order.filled_qty > 0:
-                # Found filled after an ambiguous failure (the reply was lost, the order was not): its fill is
-                # derived like any recovered one, so a later report of the same totals is not a new fill.
-                self.apply_updates(updates_between([pending], [order], self._clock.now()))
-        self._portfolio.note_submitted(order)
-        self.submitted += 1
-        return order
 
     async def _resolve_pending(self) -> list[OrderUpdate]:
         """Orders left `pending_submit` by an ambiguous failure: what the broker made of them.

@@ -70,8 +70,10 @@ def test_crash_between_submit_and_commit_loses_no_fill(tape: MarketTape, tmp_pat
                 asyncio.run(run_app(app))
             except SimulatedCrash:
                 crashes += 1
-                pending = [o for o in app.store.all_orders() if o.status is OrderStatus.PENDING_SUBMIT]
-                assert len(pending) == 1, "the order was committed before the broker call"
+                pending = {o.client_order_id for o in app.store.all_orders() if o.status is OrderStatus.PENDING_SUBMIT}
+                # The whole batch was committed before the first broker call; the broker got one of them.
+                assert pending, "the orders were committed before the broker call"
+                assert sum(1 for coid in pending if server.orders_for(coid)) == 1
             app.close()
         server.set_now(calendar.session_close(sessions[-1]))  # everything submitted has filled by now
         app = _paper_app(server, tmp_path / "paper", [])
@@ -90,4 +92,8 @@ def test_crash_between_submit_and_commit_loses_no_fill(tape: MarketTape, tmp_pat
         assert sum(f.qty for f in fills if f.client_order_id == coid) == wire.filled_qty
         assert orders[coid].status is OrderStatus.FILLED
     assert not [o for o in orders.values() if o.status.is_open]
+    # The rest of each crashed batch never reached the broker: closed, not left pending, never counted as filled.
+    never = [o for o in orders.values() if o.reason == "never_submitted"]
+    assert never
+    assert all(o.status is OrderStatus.CANCELED and o.filled_qty == 0 for o in never)
     assert owned == server_held
