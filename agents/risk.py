@@ -40,7 +40,17 @@ from core.messages import (
     SignalValidated,
     SizedOrder,
 )
-from core.types import Asset, BarFrame, BrokerOrder, OrderSide, PortfolioSnapshot, Position, Tier
+from core.types import (
+    Asset,
+    BarFrame,
+    BrokerOrder,
+    OrderSide,
+    PortfolioSnapshot,
+    Position,
+    Tier,
+    TradingState,
+    derive_trading_state,
+)
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -51,6 +61,8 @@ log = structlog.get_logger(__name__)
 FLAG_HALTED = "halted"
 FLAG_DAILY_LOSS = "breaker_daily_loss"
 FLAG_DRAWDOWN = "breaker_drawdown"
+FLAG_REDUCE_ONLY = "reduce_only"  # `tradingd halt --reduce-only`: the value is the operator's reason
+FLAG_RECOVERY = "recovery"  # the state DB was lost, set aside or restored: the value says which
 # Peak equity since the last manual resume. Without it, resuming after a drawdown trip would re-trip at once, since
 # equity is still below the all-time peak. "rebase" means: the next iteration's equity becomes the peak.
 FLAG_DRAWDOWN_PEAK = "drawdown_peak"
@@ -193,20 +205,87 @@ class _Iteration:
     filled: dict[str, Decimal] = field(default_factory=dict)  # buy fills since begin, per client order id
 
 
-def halt_trading(flags: FlagStore, reason: str) -> None:
-    """The kill switch: persisted, so it holds across restarts and is seen by a running daemon at its next flush."""
-    flags.set_flag(FLAG_HALTED, reason or "manual")
-    log.warning("trading_halted", reason=reason or "manual")
+@dataclass(frozen=True, slots=True)
+class StateView:
+    """The trading state and why: `reasons` are (code, detail) pairs, most severe first (the denial reason)."""
+
+    state: TradingState
+    reasons: tuple[tuple[str, str], ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"state": self.state.value, "reasons": [{"code": c, "detail": d} for c, d in self.reasons]}
+
+
+def read_trading_state(flags: FlagStore, session: date | None = None) -> StateView:
+    """The one derivation of the trading state from the persisted flags (README "Trading states").
+
+    `session`: the daemon's current session; a daily-loss trip from another session no longer counts (the daemon
+    clears it at its next iteration). Without one (`tradingd status`), a stored daily-loss trip counts.
+    """
+    halted = flags.get_flag(FLAG_HALTED)
+    daily = flags.get_flag(FLAG_DAILY_LOSS)
+    daily_loss = daily is not None and (session is None or daily == session.isoformat())
+    drawdown = flags.get_flag(FLAG_DRAWDOWN)
+    reduce_only = flags.get_flag(FLAG_REDUCE_ONLY)
+    recovery = flags.get_flag(FLAG_RECOVERY)
+    state = derive_trading_state(
+        halted=halted is not None,
+        reduce_only=reduce_only is not None,
+        daily_loss=daily_loss,
+        drawdown=drawdown is not None,
+        recovery=recovery is not None,
+    )
+    candidates = (
+        (halted is not None, DenialReason.HALTED.value, f"kill switch engaged ({halted}); `tradingd resume` lifts it"),
+        (
+            daily_loss,
+            DenialReason.DAILY_LOSS_LIMIT.value,
+            f"daily loss limit hit on {daily}; entries resume next trading day",
+        ),
+        (
+            drawdown is not None,
+            DenialReason.MAX_DRAWDOWN.value,
+            f"drawdown limit hit ({drawdown}); entries resume after `tradingd resume`",
+        ),
+        (
+            reduce_only is not None,
+            DenialReason.REDUCE_ONLY.value,
+            f"reduce-only ({reduce_only}); entries resume after `tradingd resume`",
+        ),
+        (
+            recovery is not None,
+            DenialReason.RECOVERY.value,
+            f"recovery after state loss ({recovery}); entries resume after `tradingd resume`",
+        ),
+    )
+    return StateView(state, tuple((code, detail) for on, code, detail in candidates if on))
+
+
+def halt_trading(flags: FlagStore, reason: str, *, reduce_only: bool = False) -> None:
+    """The kill switch (or, with `reduce_only`, entries only): persisted, so it holds across restarts and is seen
+    by a running daemon at its next flush.
+
+    `--reduce-only` while halted lifts the kill switch to reducing: the operator asked for exits to run again.
+    """
+    reason = reason or "manual"
+    if reduce_only:
+        flags.set_flag(FLAG_REDUCE_ONLY, reason)
+        flags.clear_flag(FLAG_HALTED)
+        log.warning("trading_reduce_only", reason=reason, trading_state=TradingState.REDUCING.value)
+        return
+    flags.set_flag(FLAG_HALTED, reason)
+    log.warning("trading_halted", reason=reason, trading_state=TradingState.HALTED.value)
 
 
 def resume_trading(flags: FlagStore) -> bool:
-    """Lift the kill switch and the drawdown breaker; drawdown is then measured from the next equity seen.
+    """Lift the kill switch, reduce-only, the drawdown breaker and recovery; drawdown is then measured from the next
+    equity seen. A daily-loss trip still holds until the next session.
 
     Returns whether a drawdown breaker was lifted.
     """
     was_drawdown = flags.get_flag(FLAG_DRAWDOWN) is not None
-    flags.clear_flag(FLAG_HALTED)
-    flags.clear_flag(FLAG_DRAWDOWN)
+    for name in (FLAG_HALTED, FLAG_REDUCE_ONLY, FLAG_DRAWDOWN, FLAG_RECOVERY):
+        flags.clear_flag(name)
     if was_drawdown:
         flags.set_flag(FLAG_DRAWDOWN_PEAK, _REBASE)
     log.warning("risk_resumed", drawdown_rebased=was_drawdown)
@@ -233,6 +312,7 @@ class RiskAgent:
         self._iteration: _Iteration | None = None
         self._frame: BarFrame | None = None
         self._halt_announced = False
+        self._logged_state: StateView | None = None
         self.denials: Counter[str] = Counter()
         self.approved = 0
         bus.subscribe(SignalValidated, self._on_signal)
@@ -265,6 +345,19 @@ class RiskAgent:
     def resume(self) -> None:
         resume_trading(self._flags)
         self._halt_announced = False
+
+    def log_state(self, session: date | None) -> StateView:
+        """Log the trading state at start and whenever it changes (a halt from another process included)."""
+        view = read_trading_state(self._flags, session)
+        if view != self._logged_state:
+            log.warning(
+                "trading_state",
+                state=view.state.value,
+                reasons=[code for code, _ in view.reasons],
+                detail="; ".join(detail for _, detail in view.reasons) or None,
+            )
+            self._logged_state = view
+        return view
 
     def _announce_halt(self) -> None:
         reason = self._flags.get_flag(FLAG_HALTED)
@@ -313,6 +406,7 @@ class RiskAgent:
             detail = f"equity {equity:.2f} is {dd:.2%} below peak {peak:.2f} on {session.isoformat()}"
             self._flags.set_flag(FLAG_DRAWDOWN, detail)
             self._trip(DenialReason.MAX_DRAWDOWN.value, detail)
+        self.log_state(session)
 
     def _drawdown_peak(self, equity: Decimal, peak_equity: Decimal) -> Decimal:
         """The peak drawdown is measured from: the all-time peak, or the peak since a resume while that is lower."""
@@ -339,12 +433,12 @@ class RiskAgent:
         if iteration is None:
             raise RuntimeError("RiskAgent.flush() with signals but no begin_iteration() since the last flush")
         self._iteration = None  # one flush per snapshot: a second one would not see this one's reservations
-        halted = self.is_halted
+        view = self.log_state(iteration.session)  # read now: a halt from another process counts at once
         exits = [s for s in signals if s.is_exit]
         entries = [s for s in signals if not s.is_exit]
-        self._flush_exits(exits, iteration, halted=halted)
+        self._flush_exits(exits, iteration, halted=not view.state.allows_exits)
         if entries:
-            self._flush_entries(entries, iteration, halted=halted)
+            self._flush_entries(entries, iteration, view=view)
 
     def _flush_exits(self, exits: list[SignalGenerated], iteration: _Iteration, *, halted: bool) -> None:
         positions = iteration.snapshot.positions
@@ -363,7 +457,7 @@ class RiskAgent:
                 tier = self._sizer.config.pool_of(signal.symbol)
                 self._approve(signal, self._engine.exit_order(position, tier=tier, est_price=price))
 
-    def _flush_entries(self, entries: list[SignalGenerated], iteration: _Iteration, *, halted: bool) -> None:
+    def _flush_entries(self, entries: list[SignalGenerated], iteration: _Iteration, *, view: StateView) -> None:
         snapshot = iteration.snapshot
         equity = snapshot.account.equity
         ranked = sorted(entries, key=lambda s: (-(s.score if math.isfinite(s.score) else -math.inf), s.symbol))
@@ -384,11 +478,11 @@ class RiskAgent:
         # against their tier's budget below, not a second time against cash.
         buying_power = max(snapshot.account.buying_power, _ZERO)
 
-        gate = self._engine.entry_gate(
-            halted=halted,
-            daily_loss=self._flags.get_flag(FLAG_DAILY_LOSS) == iteration.session.isoformat(),
-            drawdown=self._flags.get_flag(FLAG_DRAWDOWN) is not None,
-            open_positions=open_positions,
+        # Entries only when active; otherwise the most severe reason (the breakers keep their own codes).
+        gate: Verdict = (
+            view.reasons[0]
+            if not view.state.allows_entries
+            else self._engine.entry_gate(halted=False, daily_loss=False, drawdown=False, open_positions=open_positions)
         )
         if gate is None and unpriced:
             gate = (DenialReason.INSUFFICIENT_BUYING_POWER.value, f"cannot price open orders {unpriced}")
@@ -476,12 +570,14 @@ class RiskAgent:
     # -- status ---------------------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """JSON-ready risk state for `tradingd status`."""
-        flags = {name: self._flags.get_flag(name) for name in (FLAG_HALTED, FLAG_DAILY_LOSS, FLAG_DRAWDOWN)}
+        names = (FLAG_HALTED, FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_REDUCE_ONLY, FLAG_RECOVERY)
+        flags = {name: self._flags.get_flag(name) for name in names}
         values = self._tracker.exposures().values()
         limits = self._engine.limits
         return {
             "halted": flags[FLAG_HALTED] is not None,
             "halt_reason": flags[FLAG_HALTED],
+            "trading_state": read_trading_state(self._flags).as_json(),
             "breakers": {
                 "daily_loss_limit": {"tripped_on": flags[FLAG_DAILY_LOSS]},
                 "max_drawdown": {"tripped": flags[FLAG_DRAWDOWN] is not None, "detail": flags[FLAG_DRAWDOWN]},

@@ -43,6 +43,8 @@ class DenialReason(enum.StrEnum):
     """Stable reason codes carried by `Denial` and `OrderDenied` (tests and reports key on these strings)."""
 
     HALTED = "halted"
+    REDUCE_ONLY = "reduce_only"  # `tradingd halt --reduce-only`
+    RECOVERY = "recovery"  # the state DB was lost, set aside or restored: entries wait for `tradingd resume`
     DAILY_LOSS_LIMIT = "daily_loss_limit"
     MAX_DRAWDOWN = "max_drawdown"
     MAX_OPEN_POSITIONS = "max_open_positions"

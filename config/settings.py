@@ -108,6 +108,9 @@ class Settings(BaseSettings):
 
     # --- data and loop -------------------------------------------------------------------------------------------
     data_dir: Path = Path("var")
+    # After the state DB was lost, set aside as corrupt or restored, start active instead of reducing (README
+    # "Trading states"): only for operators who reconcile by other means.
+    recovery_auto_resume: bool = False
     bar_timeframe: Literal["1Day", "15Min", "1Min"] = "1Day"
     loop_interval_seconds: float = Field(default=60.0, gt=0)
     data_chunk_size: int = Field(default=500, ge=1, le=2000)

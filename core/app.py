@@ -19,7 +19,7 @@ from agents.daily_scan import DailyScanner, ScanConfig
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
 from agents.focus_scoring import FocusScorer
-from agents.risk import FLAG_HALTED, RiskAgent, RiskLimits
+from agents.risk import FLAG_HALTED, FLAG_REDUCE_ONLY, RiskAgent, RiskLimits
 from agents.scanner import ScannerAgent, ZScoreParams
 from agents.signal_validator import SignalValidator
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
@@ -33,6 +33,7 @@ from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSc
 from core.portfolio import OwnedLedger, PortfolioView
 from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
+from core.state_guard import open_guarded_state
 from core.store import StateStore
 from core.types import Asset, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-CARRIED_FLAGS = (FLAG_HALTED,)  # the kill switch outlives a sim reset
+CARRIED_FLAGS = (FLAG_HALTED, FLAG_REDUCE_ONLY)  # the kill switch and reduce-only outlive a sim reset
 SQLITE_SIDECARS = ("-wal", "-shm")
 SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
 
@@ -93,6 +94,9 @@ def daemon_volume_cache_path(settings: Settings) -> Path:
 
 def reset_sim_state(path: Path) -> None:
     """A fresh sim state: the database files go (the kill switch is carried over), the logs under `logs/` stay.
+
+    Only the live DB and its sidecars are deleted, by exact name: a `state.db.corrupt-*` file set aside by the
+    store is evidence for a human and is never removed (nor is `kill_switch.json`, which keeps the halt).
 
     The previous replay's `candidates.json` and its own volume cache go too: they describe that replay's last
     session, which is in the future of the new replay's first one.
@@ -374,7 +378,11 @@ def _assemble(
     candidates: Path,
     on_iteration: Callable[[dict[str, Any]], None] | None,
 ) -> App:
-    store = StateStore(db)
+    # Paper/live only: a sim replay deletes its own DB on purpose (reset_sim_state), which is no loss of state.
+    guarded = open_guarded_state(
+        db, detect_loss=settings.mode is not TradingMode.SIM, auto_resume=settings.recovery_auto_resume
+    )
+    store = guarded.store
     focus = (
         build_focus(settings, clock, calendar, market_data, broker, store, candidates, fallback=tuple(tiers))
         if settings.scanner_enabled
@@ -413,7 +421,8 @@ def _assemble(
     config = TierConfig.from_settings(settings, {**default_tiers, **tiers, **settings.symbol_tiers})
     tracker = TierExposureTracker(config)
     sizer = TieredPositionSizer(config)
-    risk = RiskAgent(bus, sizer, tracker, RiskLimits.from_settings(settings), store, clock)
+    risk = RiskAgent(bus, sizer, tracker, RiskLimits.from_settings(settings), guarded.flags, clock)
+    risk.log_state(calendar.session_date(clock.now()))  # the state it starts in, and why
     execution = ExecutionAgent(bus, broker, store, portfolio, clock)
     orchestrator = Orchestrator(
         bus=bus,

@@ -23,7 +23,15 @@ import structlog
 import typer
 
 from agents.focus_scoring import persisted_scores
-from agents.risk import FLAG_DRAWDOWN, FLAG_HALTED, halt_trading, resume_trading
+from agents.risk import (
+    FLAG_DRAWDOWN,
+    FLAG_HALTED,
+    FLAG_RECOVERY,
+    FLAG_REDUCE_ONLY,
+    halt_trading,
+    read_trading_state,
+    resume_trading,
+)
 from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
 from core.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path
@@ -43,6 +51,7 @@ from core.console import (
 from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
 from core.logging import close_logging, configure_logging, log_file_path
 from core.orchestrator import RunStats, SimSchedule
+from core.state_guard import GuardedFlags, KillSwitchFile, kill_switch_path
 from core.store import OrderRecord, StateStore
 from core.types import Fill, OrderStatus, TradingMode
 from tradingd import __version__
@@ -318,6 +327,13 @@ def _open_store(settings: Settings) -> StateStore:
     return StateStore(state_db_path(settings))
 
 
+def _guarded(store: StateStore) -> GuardedFlags:
+    """The store's flags with the kill-switch file: a halt survives the loss of the DB (core/state_guard.py)."""
+    flags = GuardedFlags(store, KillSwitchFile(kill_switch_path(store.path)))
+    flags.sync()
+    return flags
+
+
 @app.command()
 def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
     """Show the persisted state: orders, fills, positions, equity, kill switch and circuit breakers."""
@@ -328,7 +344,9 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     with _open_store(settings) as store:
+        trading_state = read_trading_state(_guarded(store)).as_json()
         summary = store.summary()
+        summary["trading_state"] = trading_state
         positions = store.load_positions()
         open_orders = store.open_orders()
         summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
@@ -366,32 +384,41 @@ def _quiet_logging(settings: Settings) -> None:
 
 
 @app.command()
-def halt(reason: Annotated[str, typer.Option(help="Why trading is halted")] = "manual", mode: ModeOpt = None) -> None:
-    """Kill switch: block every new order until `tradingd resume` (persists across restarts)."""
+def halt(
+    reason: Annotated[str, typer.Option(help="Why trading is halted")] = "manual",
+    reduce_only: Annotated[
+        bool, typer.Option("--reduce-only", help="Block entries only; exits and stops go on", metavar="")
+    ] = False,
+    mode: ModeOpt = None,
+) -> None:
+    """Kill switch: block every new order until `tradingd resume` (persists across restarts, and the loss of the
+    state DB); with --reduce-only, block new entries only."""
     settings = _settings(broker=False, trading_mode=mode)
     existed = state_db_path(settings).exists()
     _quiet_logging(settings)
     try:
         with _open_store(settings) as store:
-            halt_trading(store, reason)
+            halt_trading(_guarded(store), reason, reduce_only=reduce_only)
     finally:
         close_logging()
-    typer.echo(f"halted ({settings.mode.value}): {reason}; {_state_note(settings, existed)}")
+    what = "reducing" if reduce_only else "halted"
+    typer.echo(f"{what} ({settings.mode.value}): {reason}; {_state_note(settings, existed)}")
 
 
 @app.command()
 def resume(mode: ModeOpt = None) -> None:
-    """Lift the kill switch and the drawdown circuit breaker."""
+    """Lift the kill switch, reduce-only, recovery and the drawdown circuit breaker."""
     settings = _settings(broker=False, trading_mode=mode)
     existed = state_db_path(settings).exists()
     _quiet_logging(settings)
     try:
         with _open_store(settings) as store:
-            if store.get_flag(FLAG_HALTED) is None and store.get_flag(FLAG_DRAWDOWN) is None:
+            flags = _guarded(store)
+            if all(flags.get_flag(f) is None for f in (FLAG_HALTED, FLAG_DRAWDOWN, FLAG_REDUCE_ONLY, FLAG_RECOVERY)):
                 # Not an error (exit 0), but say so: "resumed" would suggest something had been stopped.
                 typer.echo(f"nothing to resume ({settings.mode.value}): not halted; {_state_note(settings, existed)}")
                 return
-            lifted = resume_trading(store)
+            lifted = resume_trading(flags)
     finally:
         close_logging()
     lifted_note = ", drawdown breaker lifted" if lifted else ""

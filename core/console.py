@@ -203,6 +203,8 @@ BREAKER_FLAGS = (
     ("halted", "kill switch"),
     ("breaker_daily_loss", "daily loss breaker"),
     ("breaker_drawdown", "drawdown breaker"),
+    ("reduce_only", "reduce-only"),
+    ("recovery", "recovery after state loss"),
 )
 
 
@@ -280,6 +282,10 @@ def status_tables(
     risk.add_column("", style="bold", no_wrap=True)
     risk.add_column("", overflow="fold")
     flags: dict[str, str] = summary["flags"]
+    state = summary.get("trading_state")
+    if state is not None:  # first: the one line that says what the daemon may do, and why
+        why = "; ".join(reason["detail"] for reason in state["reasons"])
+        risk.add_row("trading state", state["state"].upper() + (f" ({why})" if why else ""))
     for flag, label in BREAKER_FLAGS:
         value = flags.get(flag)
         risk.add_row(label, "off" if value is None else f"ON ({value})")

@@ -191,3 +191,30 @@ class PortfolioSnapshot:
     account: Account
     positions: dict[str, Position] = field(default_factory=dict)
     open_orders: tuple[BrokerOrder, ...] = ()
+
+
+class TradingState(enum.StrEnum):
+    """What the daemon may do (README "Trading states"): the one definition every gate and display uses."""
+
+    ACTIVE = "active"  # entries, exits and protective stops
+    REDUCING = "reducing"  # exits and protective stops only
+    HALTED = "halted"  # kill switch: no new orders at all
+
+    @property
+    def allows_entries(self) -> bool:
+        return self is TradingState.ACTIVE
+
+    @property
+    def allows_exits(self) -> bool:
+        return self is not TradingState.HALTED
+
+
+def derive_trading_state(
+    *, halted: bool, reduce_only: bool, daily_loss: bool, drawdown: bool, recovery: bool
+) -> TradingState:
+    """The state from the persisted conditions: the kill switch wins, any reducing condition blocks entries."""
+    if halted:
+        return TradingState.HALTED
+    if reduce_only or daily_loss or drawdown or recovery:
+        return TradingState.REDUCING
+    return TradingState.ACTIVE

@@ -98,7 +98,7 @@ def test_bad_replay_dates_exit_2() -> None:
 WARMUP = ("--start", "2013-02-08", "--end", "2013-04-30")  # 56 sessions, the first 20 without volume history
 STATUS_KEYS = {
     "path", "schema_version", "orders", "fills", "positions", "last_equity_mark", "peak_equity", "journal", "flags",
-    "focus_scores", "exposure", "herfindahl", "effective_positions", "mode", "db",
+    "focus_scores", "exposure", "herfindahl", "effective_positions", "mode", "db", "trading_state",
 }  # fmt: skip
 
 
@@ -632,3 +632,29 @@ def test_listings_need_no_keys_no_broker_and_create_nothing(
         table = runner.invoke(app, [command, "--mode", mode])
         assert "does not exist: no daemon has run with this DATA_DIR yet" in table.stdout
     assert not (tmp_path / "var" / mode / "state.db").exists()
+
+
+def test_halt_reduce_only_and_resume_show_the_trading_state() -> None:
+    result = runner.invoke(app, ["halt", "--reduce-only", "--reason", "earnings"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("reducing (sim): earnings;")
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert status["trading_state"]["state"] == "reducing"
+    assert status["trading_state"]["reasons"][0]["code"] == "reduce_only"
+    table = runner.invoke(app, ["status"]).stdout
+    assert "trading state" in table
+    assert "REDUCING" in table
+    assert runner.invoke(app, ["resume"]).stdout.startswith("resumed (sim)")
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert status["trading_state"] == {"state": "active", "reasons": []}
+
+
+def test_halt_survives_a_deleted_state_db(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["halt", "--reason", "test"]).exit_code == 0
+    (tmp_path / "var" / "sim" / "state.db").unlink()
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert status["trading_state"]["state"] == "halted"
+    result = runner.invoke(app, ["run", "--iterations", "60", "--json"])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["orders_approved"] == 0
+    assert summary["denied"]["halted"] > 0
