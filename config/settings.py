@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # --- retention -----------------------------------------------------------------------------------------------
+    journal_retention_days: int = Field(default=90, ge=0)  # 0 keeps the journal forever
+
     # --- validators ----------------------------------------------------------------------------------------------
     @field_validator("symbols", "baseline_symbols", "sim_non_fractionable", mode="before")
     @classmethod

@@ -441,6 +441,9 @@ def _assemble(
         broker=broker,
         focus=focus,
         on_iteration=on_iteration,
+        # Not in sim: a replay starts from an empty journal every run, and pruning a replayed history session by
+        # session would only cost replay speed.
+        journal_retention_days=0 if settings.mode is TradingMode.SIM else settings.journal_retention_days,
     )
     return App(settings, orchestrator, store, broker, market_data, tiers, symbols)
 

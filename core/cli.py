@@ -51,6 +51,7 @@ from core.console import (
 from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
 from core.logging import close_logging, configure_logging, log_file_path
 from core.orchestrator import RunStats, SimSchedule
+from core.redact import redact, register_settings
 from core.state_guard import GuardedFlags, KillSwitchFile, kill_switch_path
 from core.store import OrderRecord, StateStore
 from core.types import Fill, OrderStatus, TradingMode
@@ -94,8 +95,10 @@ def _settings(*, broker: bool = True, **overrides: Any) -> Settings:
         source = "--mode {}" if overrides.get("trading_mode") is not None else "TRADING_MODE={}"
         settings = load_settings(broker=broker, mode_source=source, **given)
     except ConfigError as error:
-        typer.echo(str(error), err=True)
+        typer.echo(redact(str(error)), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    # Before anything can fail with a message: from here on every error text is scrubbed of the keys.
+    register_settings(settings)
     configure_logging(settings.log_format, settings.log_level)
     return settings
 
@@ -197,7 +200,7 @@ def _daemon_lock(settings: Settings, command: str, log_file: Path) -> DaemonLock
         configure_logging(settings.log_format, settings.log_level, log_file=log_file, quiet=True)
         log.error("state_in_use", state_dir=str(state_dir), holder=error.holder, command=command, file_only=True)
         close_logging()
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(redact(f"error: {error}"), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -223,7 +226,7 @@ def _run_locked(
     except (SetupError, ConfigError) as error:
         log.error("setup_failed", error=str(error), file_only=True)
         close_logging()
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(redact(f"error: {error}"), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     try:
         log.info(
@@ -242,11 +245,11 @@ def _run_locked(
             stats = asyncio.run(_run_app(app_, iterations))
         except (SetupError, AuthenticationError) as error:
             log.error("startup_failed", error=str(error), kind=type(error).__name__, file_only=True)
-            typer.echo(f"error: {error}", err=True)
+            typer.echo(redact(f"error: {error}"), err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except BrokerError as error:  # e.g. the broker unreachable at start-up, after the adapter's retries
             log.error("broker_unavailable", error=str(error), kind=type(error).__name__, file_only=True)
-            typer.echo(f"error: broker unavailable: {error}", err=True)
+            typer.echo(redact(f"error: broker unavailable: {error}"), err=True)
             raise typer.Exit(EXIT_FAILURE) from None
         finally:
             if sink.progress is not None:
@@ -341,7 +344,7 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
     try:
         tiers = configured_tiers(settings)
     except SetupError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(redact(f"error: {error}"), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     with _open_store(settings) as store:
         trading_state = read_trading_state(_guarded(store)).as_json()
@@ -573,5 +576,5 @@ def main() -> None:
         # is a directory...): bad environment, exit 2 with one line. LOG_LEVEL=DEBUG keeps the traceback.
         if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
             raise
-        typer.echo(f"error: {describe_os_error(error)}", err=True)
+        typer.echo(redact(f"error: {describe_os_error(error)}"), err=True)
         sys.exit(EXIT_BAD_INPUT)

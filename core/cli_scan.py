@@ -33,6 +33,7 @@ from core.candidates import CandidatesError, read_candidates, required_as_of, wr
 from core.cli_options import AsOfOpt, JsonOpt, ModeOpt, RefreshAsOfOpt, as_date
 from core.console import DownloadProgress
 from core.logging import configure_logging
+from core.redact import redact, register_settings
 from core.scan_runtime import ScanRuntime, ScanSetupError, bundled_history, open_runtime
 from core.types import TradingMode
 from core.universe import LoadedUniverse, UniverseError
@@ -56,8 +57,9 @@ def _settings(mode: TradingMode | None) -> Settings:
     try:
         settings = load_settings(mode_source="--mode {}" if mode else "TRADING_MODE={}", **_mode_override(mode))
     except ConfigError as error:
-        typer.echo(str(error), err=True)
+        typer.echo(redact(str(error)), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    register_settings(settings)  # before any broker call can fail with a message quoting a key
     configure_logging(settings.log_format, settings.log_level)
     return settings
 
@@ -66,12 +68,12 @@ def _runtime(settings: Settings, as_of: date | None) -> ScanRuntime:
     try:
         return open_runtime(settings, as_of)
     except ScanSetupError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(redact(f"error: {error}"), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(redact(f"error: {message}"), err=True)
     return typer.Exit(EXIT_FAILURE)
 
 
@@ -80,7 +82,7 @@ def _run(step: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(step)
     except (UniverseError, AuthenticationError) as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(redact(f"error: {error}"), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except BrokerError as error:  # after the adapter's own retries
         raise _fail(f"market data unavailable: {error}") from None
@@ -246,7 +248,8 @@ def cache_refresh(
 
 
 def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
-    return {"name": name, "status": "PASS" if ok else "FAIL", "detail": detail}
+    # Details quote exception text (an unreachable broker's answer), printed on stdout: scrub it of the keys.
+    return {"name": name, "status": "PASS" if ok else "FAIL", "detail": redact(detail)}
 
 
 async def _check_market_data(runtime: ScanRuntime) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Self
 
+from core.private_files import FILE_MODE, private_dir
+
 LOCK_FILE: Final = "daemon.lock"
 
 
@@ -70,10 +72,10 @@ def acquire_daemon_lock(state_dir: Path, command: str, *, now: datetime | None =
 
     `state_dir` is created if missing (an unusable path raises the `OSError`, which the CLI reports as one line).
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     path = lock_path(state_dir)
     # O_CLOEXEC (Python's default): a child process the daemon starts must not inherit, and so keep, the lock.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -25,6 +25,9 @@ from typing import Any, Literal
 import orjson
 import structlog
 
+from core.private_files import private_dir, private_file
+from core.redact import install_stdlib_redaction, redact_event
+
 LOG_FILE_NAME = "tradingd.log"
 LOG_FILE_MAX_BYTES = 20 * 1024 * 1024
 LOG_FILE_BACKUPS = 5
@@ -115,9 +118,17 @@ class _Router:
             self.file_handler = None
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files are 0600, the first one and every file a rollover opens."""
+
+    def _open(self) -> Any:
+        private_file(Path(self.baseFilename))
+        return super()._open()
+
+
 def open_log_file(path: Path) -> logging.handlers.RotatingFileHandler:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
+    private_dir(path.parent)
+    handler = _PrivateRotatingFileHandler(
         path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -135,6 +146,7 @@ def configure_logging(
     """(Re)configure logging for this process; a previously opened log file is closed first."""
     global _router  # noqa: PLW0603 - configuration is process-wide by nature
     close_logging()
+    install_stdlib_redaction()  # alpaca-py and websockets log through stdlib logging, not structlog
     threshold = _LEVELS[level.upper()]
     human = fmt != "json"
     console: structlog.types.Processor = (
@@ -155,6 +167,8 @@ def configure_logging(
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            # After the traceback is rendered to text, before the router tees: the file and console get one text.
+            redact_event,
             _router,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -138,6 +138,7 @@ class Orchestrator:
         broker: Broker,
         focus: FocusManager | None = None,
         on_iteration: Callable[[dict[str, Any]], None] | None = None,
+        journal_retention_days: int = 0,
     ) -> None:
         self.bus = bus
         self.clock = clock
@@ -159,6 +160,8 @@ class Orchestrator:
         self._stop = asyncio.Event()
         self._reference: tuple[date | None, Decimal] = (None, Decimal(0))
         self._on_iteration = on_iteration
+        self._journal_retention = timedelta(days=journal_retention_days) if journal_retention_days > 0 else None
+        self._pruned_session: date | None = None
         bus.tap(self._record)
         bus.subscribe(OrderApproved, self._count_approved)
         bus.subscribe(OrderDenied, self._count_denied)
@@ -234,6 +237,14 @@ class Orchestrator:
             self._reference = (session, previous.last_equity if previous is not None else first_mark_today)
         return self._reference[1]
 
+    def _prune_journal(self, now: datetime) -> None:
+        """Once per session (its first iteration): drop journal rows older than JOURNAL_RETENTION_DAYS."""
+        if self._journal_retention is None:
+            return
+        deleted = self.store.prune_journal(now - self._journal_retention)
+        if deleted:
+            log.info("journal_pruned", deleted=deleted, retention_days=self._journal_retention.days)
+
     def _held_symbols(self) -> set[str]:
         snapshot = self.portfolio.snapshot
         return set(snapshot.positions) | {order.symbol for order in snapshot.open_orders}
@@ -283,6 +294,9 @@ class Orchestrator:
 
         now = self.clock.now()
         session = self.calendar.session_date(now)
+        if session != self._pruned_session:
+            self._prune_journal(now)
+            self._pruned_session = session
         self.bus.publish(
             IterationStarted(ts_event=now, ts_init=now, iteration=iteration, n_symbols=len(self.data.symbols))
         )

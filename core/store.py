@@ -30,6 +30,8 @@ import orjson
 import structlog
 
 from core.messages import Message
+from core.private_files import private_dir, private_sqlite
+from core.redact import redact
 from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, Position, Tier
 
 log = structlog.get_logger(__name__)
@@ -196,7 +198,7 @@ class StateStore:
         self._utc_now = utc_now
         self._depth = 0
         self._closed = False
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._path.parent)
         self._conn = self._open_or_quarantine()
 
     @property
@@ -220,6 +222,7 @@ class StateStore:
     def _open(self) -> sqlite3.Connection:
         if self._path.exists() and self._path.stat().st_size > 0:
             _check_integrity(self._path)
+        private_sqlite(self._path)  # before connect: the -wal/-shm SQLite creates take the database file's mode
         # isolation_level=None: the module never opens transactions behind our back; transaction() owns them.
         # check_same_thread=False: the owner may call from a worker thread (asyncio.to_thread), one call at a time.
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
@@ -328,7 +331,8 @@ class StateStore:
                 _dec_or_none(order.filled_avg_price),
                 _ts_or_none(order.submitted_at),
                 _ts_or_none(order.updated_at),
-                order.reason,
+                # A broker's refusal text can echo the request (keys included): scrubbed before it is stored.
+                redact(order.reason) if order.reason else order.reason,
                 strategy,
                 None if tier is None else Tier(tier).value,
                 _ts_or_none(signal_bar_ts),
@@ -454,6 +458,24 @@ class StateStore:
         if not events:
             return
         self._conn.executemany(_INSERT_JOURNAL, [_journal_row(e) for e in events])
+
+    def prune_journal(self, before: datetime, *, batch: int = 10_000) -> int:
+        """Delete journal rows whose `ts_event` is before `before`; returns how many were deleted.
+
+        In batches, each its own short transaction: a first prune of a long-running store must not hold the write
+        lock for long (status and halt write to the same file concurrently).
+        """
+        cutoff = _ts(before)
+        total = 0
+        while True:
+            with self.transaction():
+                deleted = self._conn.execute(
+                    "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE ts_event < ? LIMIT ?)",
+                    (cutoff, batch),
+                ).rowcount
+            total += deleted
+            if deleted < batch:
+                return total
 
     def journal_count(self, type_name: str | None = None) -> int:
         if type_name is None:
@@ -722,7 +744,8 @@ def _journal_row(event: Message) -> tuple[int, str, str, str, str]:
         cls.__name__,
         _ts_cached(event.ts_event),
         event.correlation_id,
-        orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS).decode(),
+        # Rejection reasons and error details travel in payloads; one scan of the text masks any secret in them.
+        redact(orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS).decode()),
     )
 
 

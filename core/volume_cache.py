@@ -29,6 +29,7 @@ import structlog
 from core.broker.base import MarketData
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
+from core.private_files import private_dir, private_sqlite
 from core.store import is_sqlite_corruption, quarantine_sqlite_file
 from core.types import FloatArray
 
@@ -103,7 +104,7 @@ class VolumeCache:
 
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._path.parent, tighten=False)  # DATA_DIR (or DATA_DIR/sim): tightened only if we create it
         try:
             self._conn = self._open()
         except sqlite3.DatabaseError as error:
@@ -116,6 +117,7 @@ class VolumeCache:
             self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
+        private_sqlite(self._path)
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
         try:
             conn.execute("PRAGMA journal_mode = WAL")

@@ -57,6 +57,7 @@ from core.broker.alpaca_wire import (
 from core.broker.base import AuthenticationError, BrokerError, MarketData, OrderRejectedError
 from core.broker.order_tracker import Observation, OrderTracker
 from core.broker.rate_limit import RateLimiter
+from core.redact import register_settings
 from core.types import (
     CENT,
     QTY_QUANTUM,
@@ -137,6 +138,7 @@ class AlpacaBroker:
         self._settings = settings
         self._clock = clock
         self._prices = prices
+        register_settings(settings)  # whoever built us (CLI, tests, benchmarks), error texts never carry the keys
         self._key = settings.alpaca_api_key.get_secret_value()
         self._secret = settings.alpaca_secret_key.get_secret_value()
         self._paper = settings.mode is not TradingMode.LIVE

@@ -33,6 +33,7 @@ from core.broker.bar_cache import BarCache, CacheKey, Coverage
 from core.broker.bar_sanity import CleanBars, clean_bars
 from core.broker.base import AuthenticationError, Snapshot
 from core.broker.rate_limit import RateLimiter
+from core.redact import register_settings
 from core.types import BarFrame
 
 log = structlog.get_logger(__name__)
@@ -96,6 +97,7 @@ class AlpacaMarketData:
     ) -> None:
         if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
             raise AuthenticationError("Alpaca market data needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+        register_settings(settings)  # error texts from here on never carry the keys, whoever built us
         self._settings = settings
         self._clock = clock
         self._client = StockHistoricalDataClient(

@@ -29,6 +29,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from core.broker.base import AuthenticationError, BrokerError, TransientBrokerError
 from core.broker.rate_limit import RateLimiter
+from core.redact import redact
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +93,11 @@ class Failure:
     status: int | None
     message: str
     retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        # Every broker error text is built from this message: a server or HTTP library quoting the keys is masked
+        # at the source, before it becomes a BrokerError, an OrderRejected reason or a log line.
+        object.__setattr__(self, "message", redact(self.message))
 
     @property
     def retryable(self) -> bool:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from core.broker.bar_sanity import CleanBars
+from core.private_files import private_dir, private_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bars (
@@ -62,7 +63,8 @@ class BarCache:
         """`path=None` keeps the cache in memory only (tests, one-off scripts)."""
         self._db: sqlite3.Connection | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent, tighten=False)  # DATA_DIR itself: tightened only when we create it
+            private_sqlite(path)
             self._db = sqlite3.connect(path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)

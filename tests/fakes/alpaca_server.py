@@ -105,14 +105,15 @@ class Fault:
     process: bool = False
     retry_after: float | None = None
     ratelimit_reset: float | None = None  # epoch seconds, as in X-Ratelimit-Reset
+    message: str | None = None  # the JSON body's message instead of the default (e.g. a server echoing a key)
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = 1.0, ratelimit_reset: float | None = None) -> Fault:
         return cls("status", status=429, retry_after=retry_after, ratelimit_reset=ratelimit_reset)
 
     @classmethod
-    def http(cls, status: int, *, process: bool = False) -> Fault:
-        return cls("status", status=status, process=process)
+    def http(cls, status: int, *, process: bool = False, message: str | None = None) -> Fault:
+        return cls("status", status=status, process=process, message=message)
 
     @classmethod
     def hang(cls) -> Fault:
@@ -443,6 +444,8 @@ def _fault_reply(fault: Fault) -> Reply:
         headers["X-Ratelimit-Reset"] = f"{fault.ratelimit_reset:.0f}"
     if fault.status == 429:
         return Reply(429, {"code": 42910000, "message": "rate limit exceeded"}, headers)
+    if fault.message is not None:
+        return Reply(fault.status, {"code": fault.status * 100_000 + 10_000, "message": fault.message}, headers)
     if fault.status >= 502:
         return Reply(fault.status, f"<html><body><h1>{fault.status} gateway error</h1></body></html>", headers)
     return Reply(fault.status, {"code": fault.status * 100_000 + 10_000, "message": "internal server error"}, headers)
