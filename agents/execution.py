@@ -15,7 +15,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
@@ -55,6 +55,29 @@ def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetim
     key = f"{strategy}|{symbol}|{side.value}|{bar_ts.isoformat()}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{strategy[:12]}-{symbol[:8]}-{side.value[0]}-{bar_ts:%Y%m%d%H%M}-{digest}"[:MAX_CLIENT_ORDER_ID]
+
+
+_SIDES = {side.value[0]: side for side in OrderSide}
+
+
+def is_our_client_order_id(coid: str) -> bool:
+    """Whether `coid` is one `client_order_id` made: recomputed from the parts it names, digest included.
+
+    Works without the store (after a state loss), so recovery adopts only this daemon's orders, never a manual one
+    in the same account. Bar times are UTC minute starts, which the id's `%Y%m%d%H%M` names exactly. An id whose
+    strategy (> 12 chars) or symbol (> 8) was cut short cannot be recomputed and reads as not ours.
+    """
+    parts = coid.rsplit("-", 4)  # from the right: a strategy name may itself contain "-"
+    if len(parts) != 5:
+        return False
+    strategy, symbol, side, stamp, _digest = parts
+    if side not in _SIDES or len(stamp) != 12 or not stamp.isdigit():
+        return False
+    try:
+        bar_ts = datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return client_order_id(strategy, symbol, _SIDES[side], bar_ts) == coid
 
 
 class ExecutionAgent:

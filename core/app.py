@@ -17,7 +17,7 @@ import structlog
 
 from agents.daily_scan import DailyScanner, ScanConfig
 from agents.data import DataAgent
-from agents.execution import ExecutionAgent
+from agents.execution import ExecutionAgent, is_our_client_order_id
 from agents.focus_scoring import FocusScorer
 from agents.risk import FLAG_HALTED, FLAG_REDUCE_ONLY, RiskAgent, RiskLimits
 from agents.scanner import ScannerAgent, ZScoreParams
@@ -25,7 +25,7 @@ from agents.signal_validator import SignalValidator
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 from config.settings import BAR_INTERVALS, PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
-from core.broker.reconcile import reconcile_orders
+from core.broker.reconcile import ClosedNet, reconcile_orders
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.focus import FocusManager
@@ -348,8 +348,15 @@ async def _start_alpaca(app: App) -> None:
 
 async def recover_orders(app: App) -> None:
     """Every non-final stored order (write-ahead `pending_submit` included) against the broker, over the port:
-    states and recovered fills committed together, so a crash here leaves the orders to be looked up again."""
-    report = await reconcile_orders(app.broker, app.store.open_orders(), app.orchestrator.clock.now())
+    states and recovered fills committed together, so a crash here leaves the orders to be looked up again. Then the
+    second net: ours closed at the broker that the store has no row for (see `core/broker/reconcile.py`)."""
+    fills = app.store.fills()
+    net = ClosedNet(
+        last_fill_at=fills[-1].ts if fills else None,
+        is_known=lambda coid: app.store.get_order(coid) is not None,
+        is_ours=is_our_client_order_id,
+    )
+    report = await reconcile_orders(app.broker, app.store.open_orders(), app.orchestrator.clock.now(), net)
     with app.store.transaction():
         app.orchestrator.execution.apply_updates(report.updates)
         app.store.save_positions(report.positions)

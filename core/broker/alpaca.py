@@ -393,6 +393,27 @@ class AlpacaBroker:
             self._tracker.track(order)
         return orders
 
+    async def list_closed_orders(self, after: datetime | None) -> list[BrokerOrder]:
+        """Closed orders submitted after `after`, oldest first, paged by submission time (500 a page at most)."""
+        orders: dict[str, BrokerOrder] = {}
+        cursor = after
+        while True:
+            request = GetOrdersRequest(
+                status=QueryOrderStatus.CLOSED, after=cursor, direction=Sort.ASC, limit=MAX_ORDERS_PAGE
+            )
+            page = [
+                order_from_wire(_as_dict(row))
+                for row in _as_list(await self._call("get_orders", self._client.get_orders, request))
+            ]
+            fresh = [o for o in page if o.client_order_id not in orders]
+            orders.update((o.client_order_id, o) for o in fresh)
+            stamps = [o.submitted_at for o in page if o.submitted_at is not None]
+            if len(page) < MAX_ORDERS_PAGE or not fresh or not stamps:
+                return list(orders.values())
+            # `after` is exclusive: the next page starts just before the last stamp, so orders sharing it are not
+            # skipped (the overlap is deduplicated by client order id; a page with nothing new ends the walk).
+            cursor = max(stamps) - timedelta(microseconds=1)
+
     async def cancel_order(self, client_order_id: str) -> None:
         """Ask to cancel; the final state arrives as an update. An order already final or unknown is left alone."""
         order = self._tracker.get(client_order_id) or await self.get_order_by_client_id(client_order_id)

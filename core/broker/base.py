@@ -87,6 +87,11 @@ class Broker(Protocol):
 
     async def get_open_orders(self) -> list[BrokerOrder]: ...
 
+    async def list_closed_orders(self, after: datetime | None) -> list[BrokerOrder]:
+        """Every final order submitted after `after` (None: ever), oldest first, whoever placed it: recovery's
+        second net for ours the store has no row for."""
+        ...
+
     async def cancel_order(self, client_order_id: str) -> None: ...
 
     async def poll_updates(self) -> list[OrderUpdate]:

@@ -7,13 +7,17 @@ for the caller to apply in one store transaction. Fills are derived the way `Ord
 (the growth of the cumulative filled quantity, execution id `<broker order id>:<filled qty>`), so the adapter's own
 tracker, which derives the same id from the same totals, can never count one twice. Open orders the broker lists and
 we do not know are adopted; ours it has never heard of are closed as `never_submitted`.
+
+Second net: orders closed at the broker since shortly before the last recorded fill that the store has no row for
+(a lost write-ahead row, a restored older state) are adopted with their fills, but only those whose client order
+id this daemon provably made (`is_ours`): a manual order in the same account is never counted as ours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -24,6 +28,18 @@ from core.types import BrokerOrder, OrderStatus, OrderUpdate, Position
 log = structlog.get_logger(__name__)
 
 NEVER_SUBMITTED = "never_submitted"
+# How far before the last recorded fill the second net looks: Alpaca filters `after` on submission time, and an
+# order submitted before that fill (same batch, say) may have closed after it.
+CLOSED_LOOKBACK = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedNet:
+    """What the second net needs from the caller: where to start, and which ids are known / ours."""
+
+    last_fill_at: datetime | None  # None: no fill recorded, so every closed order at the broker is looked at
+    is_known: Callable[[str], bool]  # the store has a row under this client order id
+    is_ours: Callable[[str], bool]  # this daemon made the id (checked without the store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +47,14 @@ class ReconcileReport:
     positions: dict[str, Position]
     open_orders: tuple[BrokerOrder, ...]  # every order open at the broker (all now followed for updates)
     adopted: tuple[BrokerOrder, ...]  # open at the broker, unknown locally
+    adopted_closed: tuple[BrokerOrder, ...]  # ours, final at the broker, unknown locally (the second net)
     closed_while_away: tuple[BrokerOrder, ...]  # open locally, final at the broker: the broker's final state
     never_submitted: tuple[BrokerOrder, ...]  # open locally, never seen by the broker: closed as never_submitted
     updates: tuple[OrderUpdate, ...]  # to apply to the store: new states and the fills they imply, oldest first
 
     @property
     def clean(self) -> bool:
-        return not (self.adopted or self.closed_while_away or self.never_submitted)
+        return not (self.adopted or self.adopted_closed or self.closed_while_away or self.never_submitted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +90,36 @@ def updates_between(known: Sequence[BrokerOrder], seen: Sequence[BrokerOrder], n
     return tracker.drain()
 
 
-async def reconcile_orders(broker: Broker, local_open: Sequence[BrokerOrder], now: datetime) -> ReconcileReport:
-    """Start-up reconciliation of the store's non-final orders (`pending_submit` included) against the broker."""
+async def adopt_closed(broker: Broker, net: ClosedNet, skip: set[str]) -> list[BrokerOrder]:
+    """Ours, closed at the broker, that neither the store nor `skip` (already handled) knows."""
+    after = None if net.last_fill_at is None else net.last_fill_at - CLOSED_LOOKBACK
+    adopted: list[BrokerOrder] = []
+    foreign = 0
+    for order in await broker.list_closed_orders(after):
+        coid = order.client_order_id
+        if coid in skip or net.is_known(coid):
+            continue
+        if not net.is_ours(coid):
+            foreign += 1  # a manual order, or another program's: not ours to count
+            continue
+        adopted.append(order)
+        log.warning(
+            "order_adopted_closed",
+            client_order_id=coid,
+            symbol=order.symbol,
+            status=order.status.value,
+            filled_qty=str(order.filled_qty),
+        )
+    if foreign:
+        log.info("closed_orders_not_ours", count=foreign)
+    return adopted
+
+
+async def reconcile_orders(
+    broker: Broker, local_open: Sequence[BrokerOrder], now: datetime, closed_net: ClosedNet | None = None
+) -> ReconcileReport:
+    """Start-up reconciliation of the store's non-final orders (`pending_submit` included) against the broker;
+    with `closed_net`, then the second net over orders closed at the broker."""
     broker_open = await broker.get_open_orders()
     positions = await broker.get_positions()
     split = split_orders(local_open, broker_open)
@@ -95,12 +140,16 @@ async def reconcile_orders(broker: Broker, local_open: Sequence[BrokerOrder], no
         )
     for order in split.adopted:
         log.warning("order_adopted", client_order_id=order.client_order_id, symbol=order.symbol)
-    updates = [*updates_between(local_open, (*split.matched, *split.adopted, *closed), now), *gone]
+    handled = {o.client_order_id for o in (*local_open, *split.adopted)}
+    adopted_closed = await adopt_closed(broker, closed_net, handled) if closed_net is not None else []
+    seen = (*split.matched, *split.adopted, *closed, *adopted_closed)
+    updates = [*updates_between(local_open, seen, now), *gone]
     log.info(
         "startup_reconciled",
         positions=len(positions),
         open_orders=len(broker_open),
         adopted=len(split.adopted),
+        adopted_closed=len(adopted_closed),
         closed_while_away=len(closed),
         never_submitted=len(gone),
         fills_recovered=sum(u.fill is not None for u in updates),
@@ -109,6 +158,7 @@ async def reconcile_orders(broker: Broker, local_open: Sequence[BrokerOrder], no
         positions=positions,
         open_orders=tuple(broker_open),
         adopted=split.adopted,
+        adopted_closed=tuple(adopted_closed),
         closed_while_away=tuple(closed),
         never_submitted=tuple(u.order for u in gone),
         updates=tuple(updates),

@@ -239,6 +239,15 @@ class SimBroker:
     async def get_open_orders(self) -> list[BrokerOrder]:
         return [order.state for order in self._open.values()]
 
+    async def list_closed_orders(self, after: datetime | None) -> list[BrokerOrder]:
+        # The book keeps every order it ever took, in submission order.
+        return [
+            order.state
+            for order in self._orders.values()
+            if not order.state.status.is_open
+            and (after is None or (order.state.submitted_at is not None and order.state.submitted_at > after))
+        ]
+
     async def cancel_order(self, client_order_id: str) -> None:
         order = self._orders.get(client_order_id)
         if order is None:

@@ -6,7 +6,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from agents.execution import ExecutionAgent, client_order_id
+from agents.execution import ExecutionAgent, client_order_id, is_our_client_order_id
 from core.bars import BarHistory
 from core.broker.sim import SimBroker
 from core.bus import EventBus
@@ -135,3 +135,18 @@ async def test_each_new_fill_is_logged_once(world, calendar) -> None:  # type: i
     assert filled[0]["symbol"] == "AAPL"
     assert filled[0]["side"] == "buy"
     assert float(filled[0]["price"]) > 0
+
+
+def test_our_client_order_ids_are_recognised_without_the_store() -> None:
+    for strategy, symbol, side in [
+        ("zscore_mr", "AAPL", OrderSide.BUY),
+        ("zscore_mr", "BRK.B", OrderSide.SELL),
+        ("mean-rev-abc", "GOOGLEXX", OrderSide.BUY),  # both at their longest: the id is cut to 48 chars
+    ]:
+        coid = client_order_id(strategy, symbol, side, BAR_TS)
+        assert len(coid) <= 48
+        assert is_our_client_order_id(coid)
+    ours = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
+    tampered = ours[:-1] + ("0" if ours[-1] != "0" else "1")
+    for foreign in ["my-manual-order-1", "", tampered, ours.replace("AAPL", "MSFT"), ours.replace("-b-", "-x-")]:
+        assert not is_our_client_order_id(foreign), foreign

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from agents.execution import is_our_client_order_id
 from core.app import App, run_app
 from core.clock import NyseCalendar
 from core.store import StateStore
@@ -97,3 +98,48 @@ def test_crash_between_submit_and_commit_loses_no_fill(tape: MarketTape, tmp_pat
     assert never
     assert all(o.status is OrderStatus.CANCELED and o.filled_qty == 0 for o in never)
     assert owned == server_held
+
+
+def test_lost_row_is_adopted_closed_and_a_manual_order_is_not(tape: MarketTape, tmp_path: Path) -> None:
+    """The second net: an order of ours at the broker that the store has no row for (its write-ahead row lost) and
+    that filled while no daemon ran is adopted with its fill; a manual order in the same account is left alone."""
+    calendar = NyseCalendar()
+    sessions = calendar.sessions_in_range(date(2017, 8, 1), date(2017, 9, 15))
+    server = FakeAlpacaServer(tape, now=calendar.session_open(sessions[0]) - timedelta(hours=1))
+    with server:
+        lost: str | None = None
+        for session in sessions:
+            app = _paper_app(server, tmp_path / "paper", [session])
+            _crash_after_first_submit(app)
+            try:
+                asyncio.run(run_app(app))
+            except SimulatedCrash:
+                sent = [o.client_order_id for o in app.store.pending_orders() if server.orders_for(o.client_order_id)]
+                assert len(sent) == 1
+                lost = sent[0]
+                assert app.store.discard_pending(lost)  # the row is gone: the by-client-id lookup cannot find it
+                app.close()
+                break
+            app.close()
+        assert lost is not None, "the period must submit an order"
+        assert is_our_client_order_id(lost)
+        manual = server.place_order(
+            {"symbol": SYMBOLS[0], "qty": "1", "side": "buy", "type": "market", "time_in_force": "day",
+             "client_order_id": "my-manual-order-1"}
+        )  # fmt: skip
+        server.set_now(calendar.session_close(session))  # both fill while no daemon runs
+        assert {o.status for o in server.orders.values() if o.client_order_id in (lost, manual["client_order_id"])} == {
+            "filled"
+        }
+        app = _paper_app(server, tmp_path / "paper", [])
+        asyncio.run(run_app(app))  # start-up recovery only
+        fills = app.store.fills()
+        adopted = app.store.get_order(lost)
+        manual_row = app.store.get_order("my-manual-order-1")
+        app.close()
+
+    assert adopted is not None
+    assert adopted.status is OrderStatus.FILLED
+    assert [f.qty for f in fills if f.client_order_id == lost] == [server.orders_for(lost)[0].filled_qty]
+    assert manual_row is None
+    assert not [f for f in fills if f.client_order_id == "my-manual-order-1"]

@@ -154,3 +154,33 @@ async def test_pending_order_filled_by_the_sim_broker_is_recovered(
     positions = await broker.get_positions()
     assert positions["AAPL"].qty == sum(f.qty for f in store.fills())
     store.close()
+
+
+async def test_second_net_adopts_only_our_closed_orders_the_store_lacks(tmp_path: Path) -> None:
+    from agents.execution import client_order_id, is_our_client_order_id  # noqa: PLC0415
+    from core.broker.reconcile import ClosedNet  # noqa: PLC0415
+
+    store = StateStore(tmp_path / "state.db")
+    ours = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, datetime(2016, 3, 2, 5, tzinfo=UTC))
+    known = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, datetime(2016, 3, 1, 5, tzinfo=UTC))
+    store.upsert_order(at_broker(known, OrderStatus.FILLED, "10", "100"), strategy="zscore_mr")
+    closed = [
+        at_broker(ours, OrderStatus.FILLED, "10", "101"),
+        at_broker(known, OrderStatus.FILLED, "10", "100"),
+        at_broker("manual-1", OrderStatus.FILLED, "5", "99"),
+    ]
+    asked: list[datetime | None] = []
+
+    class ClosedBook(BookBroker):
+        async def list_closed_orders(self, after: datetime | None) -> list[BrokerOrder]:
+            asked.append(after)
+            return closed
+
+    broker = ClosedBook(*closed)
+    net = ClosedNet(
+        last_fill_at=None, is_known=lambda c: store.get_order(c) is not None, is_ours=is_our_client_order_id
+    )
+    report = await reconcile_orders(broker, store.open_orders(), NOW, net)
+    assert asked == [None]
+    assert [o.client_order_id for o in report.adopted_closed] == [ours]
+    assert [(u.fill.client_order_id, u.fill.qty) for u in report.updates if u.fill] == [(ours, Decimal(10))]
