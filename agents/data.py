@@ -1,8 +1,9 @@
 """DataAgent: fetches bars for every focus symbol in batches and publishes one frame per iteration.
 
 It keeps a rolling window (the strategy's lookback) so each iteration asks only for bars since the last one, and it
-is where bad market data stops: a bar with a missing, zero or negative price, high below low, negative volume or a
-timestamp in the future is blanked out of the window with a logged, counted reason. It never becomes a signal.
+is where bad market data stops: a bar with a missing, zero or negative price, high below low, an open or close outside
+[low, high], negative volume or a timestamp in the future is blanked out of the window with a logged, counted reason.
+It never becomes a signal.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from core.broker.bar_sanity import outside_range
 from core.broker.base import MarketData
 from core.bus import EventBus
 from core.clock import Clock
@@ -44,12 +46,18 @@ def sanity_mask(frame: BarFrame, now: datetime) -> dict[str, npt.NDArray[np.bool
         missing = (np.isnan(prices) | np.isinf(prices)).any(axis=0) & ~absent
         non_positive: npt.NDArray[np.bool_] = np.asarray((prices <= 0).any(axis=0))
         high_below_low = frame.high < frame.low
+        ohlc_inconsistent = outside_range(frame.open, frame.low, frame.high) | outside_range(
+            frame.close, frame.low, frame.high
+        )
         negative_volume = frame.volume < 0
     future = (frame.timestamps > np.datetime64(now.replace(tzinfo=None), "ns"))[:, None] & ~absent
     return {
         "missing_price": missing,
         "non_positive_price": non_positive,
         "high_below_low": high_below_low & ~non_positive,
+        # An open of 1e6 under a high of 498 once filled a sell at 999,500: the fill price comes from the open.
+        # Counted under high_below_low when that also holds (as the Alpaca path does: first reason wins).
+        "ohlc_inconsistent": ohlc_inconsistent & ~non_positive & ~high_below_low,
         "negative_volume": negative_volume,
         "future_timestamp": future,
     }

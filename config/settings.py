@@ -7,6 +7,10 @@ Secrets are `SecretStr` and never printed. `.env.example` documents each variabl
 from __future__ import annotations
 
 import math
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -350,7 +354,71 @@ def load_settings(*, broker: bool = True, mode_source: str = "TRADING_MODE={}", 
         settings = Settings(_env_file=env_file if env_file.exists() else None, **overrides)
     except ValidationError as error:
         raise _config_error(_describe(error)) from None
+    except UnicodeDecodeError as error:
+        # python-dotenv reads .env as UTF-8; a file saved in another encoding (or a binary) is the user's input.
+        bad = error.object[error.start : error.start + 1].hex()
+        where = f"byte 0x{bad} at position {error.start}"
+        raise ConfigError(f"invalid configuration: {env_file}: not valid UTF-8 ({where})") from None
     problems = broker_problems(settings, mode_source) if broker else []
     if problems:
         raise _config_error(problems)
+    check_misspelt_variables(settings, os.environ, strict=broker)
     return settings
+
+
+# --- misspelt variables ----------------------------------------------------------------------------------------------
+
+# Only names shaped like ours are compared: upper case and digits with an underscore (PATH, HOME, TERM skipped at once).
+_OUR_SHAPE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+MAX_TYPO_DISTANCE = 2
+# Names already reported by this process: a command that loads its settings twice warns once.
+_WARNED: set[str] = set()
+
+
+def osa_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance, optimal string alignment variant: insertions, deletions, substitutions and
+    transpositions of adjacent characters, each costing 1 (no substring edited twice). O(len(a) * len(b))."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
+
+
+def misspelt_variables(names: Iterable[str]) -> list[tuple[str, str]]:
+    """(variable, setting) for each name that is not a setting but within MAX_TYPO_DISTANCE of one (the closest)."""
+    found = []
+    for name in sorted(names):
+        if name in SETTING_NAMES or not _OUR_SHAPE.fullmatch(name):
+            continue
+        # The length gap is a lower bound on the distance: most names are ruled out without computing it.
+        near = [s for s in SETTING_NAMES if abs(len(s) - len(name)) <= MAX_TYPO_DISTANCE]
+        scored = sorted((osa_distance(name, setting), setting) for setting in near)
+        if scored and scored[0][0] <= MAX_TYPO_DISTANCE:
+            found.append((name, scored[0][1]))
+    return found
+
+
+def check_misspelt_variables(settings: Settings, environ: Mapping[str, str], *, strict: bool) -> None:
+    """Warn (stderr, once per process) about a likely misspelt variable; live trading refuses to start on one.
+
+    The warning goes straight to stderr: load_settings runs before logging is configured (its level comes from here).
+    A silently ignored MAX_OPEN_POSITION=1 would trade with the default of 20. `strict` is False for the local-only
+    commands (halt, resume, status), which stay usable whatever the environment holds.
+    """
+    lines = [f"{name} is not a setting; did you mean {setting}?" for name, setting in misspelt_variables(environ)]
+    if not lines:
+        return
+    if strict and settings.trading_mode is TradingMode.LIVE:
+        raise _config_error(lines)
+    for line in lines:
+        if line not in _WARNED:
+            _WARNED.add(line)
+            print(f"warning: {line}", file=sys.stderr)

@@ -28,6 +28,8 @@ from core.broker.base import Broker, MarketData
 from core.broker.reconcile import ClosedNet, reconcile_orders
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
+from core.errors import SetupError as SetupError  # noqa: PLC0414 - re-exported (mypy strict): callers import it from here
+from core.errors import missing_file_message
 from core.focus import FocusManager
 from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from core.portfolio import OwnedLedger, PortfolioView
@@ -47,10 +49,6 @@ log = structlog.get_logger(__name__)
 CARRIED_FLAGS = (FLAG_HALTED, FLAG_REDUCE_ONLY)  # the kill switch and reduce-only outlive a sim reset
 SQLITE_SIDECARS = ("-wal", "-shm")
 SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
-
-
-class SetupError(Exception):
-    """The pipeline cannot be built (bad data file, unknown symbols, …): exit code 2."""
 
 
 @dataclass
@@ -137,14 +135,14 @@ def check_sim_files(settings: Settings) -> None:
     """The sim data files exist, or a SetupError naming the variable (a wheel install does not ship `data/`)."""
     for name, path in (("SIM_DATA_FILE", settings.sim_data_file), ("SIM_UNIVERSE_FILE", settings.sim_universe_file)):
         if not path.is_file():
-            raise SetupError(f"{name}: {path} does not exist (set {name}; a wheel install has no data/)")
+            raise SetupError(missing_file_message(settings, name, path))
 
 
 def configured_tiers(settings: Settings) -> dict[str, Tier]:
     """The focus symbols and tiers the daemon would use, without loading any bars (for `tradingd status`)."""
     if settings.mode is TradingMode.SIM:
         if not settings.sim_universe_file.is_file():
-            raise SetupError(f"SIM_UNIVERSE_FILE: {settings.sim_universe_file} does not exist")
+            raise SetupError(missing_file_message(settings, "SIM_UNIVERSE_FILE", settings.sim_universe_file))
         from core.bars import default_sim_tiers, load_universe  # noqa: PLC0415 - sim only
 
         available = [str(s) for s in load_universe(settings.sim_universe_file)["symbol"]]

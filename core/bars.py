@@ -7,18 +7,23 @@ agent rejects it with a reason, so the loader can never invent a price.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import lzma
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from core.errors import SetupError
 from core.types import FloatArray, Tier
 
 IntArray = npt.NDArray[np.int64]
+_T = TypeVar("_T")
 
 # Alpaca stamps a daily bar with midnight America/New_York of its trading date (expressed in UTC).
 MARKET_TZ = "America/New_York"
@@ -90,17 +95,52 @@ def last_valid_row(values: FloatArray) -> IntArray:
     return np.maximum.accumulate(marked, axis=0) if values.shape[0] else marked
 
 
+# What a file that is not what it claims raises while it is read: pandas' parser and dtype errors (ValueError, with
+# UnicodeDecodeError), a bad or truncated archive (LZMAError, EOFError, BadZipFile), a column that is missing later on
+# (KeyError). A gzip/bz2 decoding error is an OSError *without* a filename: caught here too, while a real file-system
+# error (which names its file) is left to the CLI's one-line OSError handler.
+_BAD_FILE_ERRORS = (ValueError, KeyError, EOFError, lzma.LZMAError, zipfile.BadZipFile, OSError)
+
+
+def _reason(error: BaseException) -> str:
+    # One line, bounded: pandas messages can list every expected column or quote a long line of the file.
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _read_or_setup_error(read: Callable[[], _T], name: str, path: Path, kind: str) -> _T:
+    try:
+        return read()
+    except _BAD_FILE_ERRORS as error:
+        if isinstance(error, OSError) and error.filename is not None:
+            raise  # the file system's own error (missing, unreadable): core.cli.main prints it as one line
+        raise SetupError(f"{name}: {path}: not a valid {kind} ({_reason(error)})") from error
+
+
 def load_daily_bars(
     path: Path,
     symbols: Sequence[str] | None = None,
     start: date | None = None,
     end: date | None = None,
+    *,
+    name: str = "SIM_DATA_FILE",
 ) -> BarHistory:
-    """Read the long CSV (plain or .xz) once and pivot it to a `BarHistory`.
+    """Read the long CSV (plain or .xz) once and pivot it to a `BarHistory`, or a SetupError naming `name`.
 
     `symbols` keeps those columns in the given order; a symbol absent from the file is left out (callers compare
-    `history.symbols` with what they asked for). `start` and `end` are inclusive trading dates.
+    `history.symbols` with what they asked for). `start` and `end` are inclusive trading dates. A file that cannot be
+    parsed (random bytes, truncated archive, wrong columns) is `SetupError("SIM_DATA_FILE: <path>: not a valid bar
+    file (<reason>)")`, not a traceback.
     """
+    return _read_or_setup_error(lambda: _load_daily_bars(path, symbols, start, end), name, path, "bar file")
+
+
+def _load_daily_bars(
+    path: Path,
+    symbols: Sequence[str] | None,
+    start: date | None,
+    end: date | None,
+) -> BarHistory:
     frame = pd.read_csv(
         path,
         usecols=["date", "symbol", *_BAR_FIELDS],
@@ -136,7 +176,7 @@ def load_daily_bars(
     row_index, col_index = row_index[keep], col_index[keep]
     shape = (len(chosen_days), len(columns))
     if row_index.size and np.bincount(row_index * shape[1] + col_index).max() > 1:
-        raise ValueError(f"{path}: more than one row for the same symbol and date")
+        raise ValueError("more than one row for the same symbol and date")
 
     arrays: dict[str, FloatArray] = {}
     for name in _BAR_FIELDS:
@@ -157,8 +197,15 @@ def load_daily_bars(
     return BarHistory(symbols=columns, timestamps=stamps, **arrays)
 
 
-def load_universe(path: Path) -> pd.DataFrame:
-    """The constituents file as `symbol, name, sector, market_cap` (market cap in dollars, float; NaN if unknown)."""
+def load_universe(path: Path, *, name: str = "SIM_UNIVERSE_FILE") -> pd.DataFrame:
+    """The constituents file as `symbol, name, sector, market_cap` (market cap in dollars, float; NaN if unknown).
+
+    A file that cannot be parsed is a SetupError naming `name` and the path, like `load_daily_bars`.
+    """
+    return _read_or_setup_error(lambda: _load_universe(path), name, path, "constituents file")
+
+
+def _load_universe(path: Path) -> pd.DataFrame:
     raw = pd.read_csv(path, usecols=["Symbol", "Name", "Sector", "Market Cap"], dtype={"Market Cap": "float64"})
     universe = raw.rename(columns={"Symbol": "symbol", "Name": "name", "Sector": "sector", "Market Cap": "market_cap"})
     universe["symbol"] = universe["symbol"].astype(str).str.strip().str.upper()

@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ SCHEMA_VERSION: Final = 1
 CANDIDATE_FIELDS: Final = ("symbol", "score", "zscore", "rvol", "price", "reason")
 _NUMBER_FIELDS: Final = ("score", "zscore", "rvol", "price")
 _POSITIVE_FIELDS: Final = ("rvol", "price")
+# A real scan writes at most PRERANK_KEEP (1000 by default) candidates, ~300 bytes each: 5 MB is ample headroom, and
+# anything bigger is not a scan's output (reading and validating it would only stall the daemon).
+MAX_FILE_BYTES: Final = 5 * 1024 * 1024
 
 SOURCE_CANDIDATES: Final = "candidates"
 SOURCE_FALLBACK: Final = "fallback"
@@ -126,15 +130,25 @@ def validate_candidates(payload: Any) -> list[str]:
             errors.append("candidates: duplicate symbols")
     if not isinstance(payload.get("stats"), dict):
         errors.append("stats: must be an object")
+    # Each membership test is against a set built once: O(n) overall (a set rebuilt per symbol made 100k candidates
+    # take minutes).
+    listed = set(symbols)
     if symbols:
         held = set(candidate_symbols) | set(baseline)
         extra = [s for s in symbols if s not in held]
         if extra:
-            errors.append(f"symbols: {extra} are neither candidates nor baseline")
-    not_listed = [s for s in [*candidate_symbols, *baseline] if s not in set(symbols)]
+            errors.append(f"symbols: {_some(extra)} are neither candidates nor baseline")
+    not_listed = [s for s in [*candidate_symbols, *baseline] if s not in listed]
     if not_listed:
-        errors.append(f"symbols: missing {not_listed}")
+        errors.append(f"symbols: missing {_some(not_listed)}")
     return errors
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    # A broken 100k-symbol file must not make a 100k-symbol warning line.
+    if len(names) <= shown:
+        return str(names)
+    return f"{names[:shown]} and {len(names) - shown} more"
 
 
 def parse_candidates(payload: Any) -> CandidatesFile:
@@ -155,9 +169,32 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON data")
 
 
-def read_candidates(path: Path) -> CandidatesFile:
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `limit` bytes, else CandidatesError.
+
+    The type is checked with stat *before* any open: opening a FIFO for reading blocks until a writer appears, which
+    would hang the daemon's focus reload. The open itself is non-blocking and the descriptor is checked again, so a
+    FIFO swapped in between the two still cannot block; reading at most limit + 1 bytes bounds memory whatever the
+    file grows to meanwhile.
+    """
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise CandidatesError(f"{path} is not a regular file")
+    if info.st_size > limit:
+        raise CandidatesError(f"{path} is too large ({info.st_size} bytes, limit {limit})")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise CandidatesError(f"{path} is not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise CandidatesError(f"{path} is too large (over {limit} bytes)")
+    return data
+
+
+def read_candidates(path: Path, max_bytes: int = MAX_FILE_BYTES) -> CandidatesFile:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_regular_file(path, max_bytes).decode("utf-8")
     except FileNotFoundError:
         raise CandidatesError(f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:

@@ -23,6 +23,7 @@ from config.settings import Settings
 from core.bars import BarHistory, load_daily_bars
 from core.broker.base import MarketData
 from core.clock import LiveClock, NyseCalendar, SimClock
+from core.errors import SetupError, missing_file_message
 from core.types import TradingMode
 from core.universe import (
     AssetDirectory,
@@ -119,7 +120,10 @@ def open_runtime(settings: Settings, as_of: date | None = None) -> ScanRuntime:
 @functools.lru_cache(maxsize=1)
 def bundled_history(path: Path) -> BarHistory:
     # Decompressing five years of bars takes a second or two; a process that scans and validates reads them once.
-    return load_daily_bars(path)
+    try:
+        return load_daily_bars(path)
+    except SetupError as error:  # the scan commands report ScanSetupError (exit 2) like their other set-up faults
+        raise ScanSetupError(str(error)) from None
 
 
 def check_scan_universe(settings: Settings, available: Collection[str] | None) -> None:
@@ -165,8 +169,8 @@ def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None)
     from core.bars import largest_by_market_cap, load_universe, ns_to_datetime  # noqa: PLC0415 - sim only
     from core.broker.replay import ReplayMarketData  # noqa: PLC0415 - sim only
 
-    if not settings.sim_data_file.exists():
-        raise ScanSetupError(f"SIM_DATA_FILE: {settings.sim_data_file} does not exist")
+    if not settings.sim_data_file.is_file():
+        raise ScanSetupError(missing_file_message(settings, "SIM_DATA_FILE", settings.sim_data_file))
     history = bundled_history(settings.sim_data_file)
     sessions = sorted({calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns})
     if not sessions:
@@ -189,7 +193,11 @@ def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None)
     check_scan_universe(settings, history.symbols)
     clock = SimClock(calendar.scan_time(session))
     universe_file = settings.scan_universe or settings.sim_universe_file
-    majors = largest_by_market_cap(load_universe(settings.sim_universe_file), SIM_MAJOR_COUNT, set(history.symbols))
+    try:
+        constituents = load_universe(settings.sim_universe_file)
+    except SetupError as error:
+        raise ScanSetupError(str(error)) from None
+    majors = largest_by_market_cap(constituents, SIM_MAJOR_COUNT, set(history.symbols))
     return ScanRuntime(
         settings=settings,
         calendar=calendar,

@@ -19,12 +19,26 @@ REASONS = (
     "missing_value",
     "non_positive_price",
     "high_below_low",
+    "ohlc_inconsistent",
     "negative_volume",
     "future_timestamp",
     "out_of_order",
 )
 FIELDS = ("o", "h", "l", "c", "v")
 NAT = np.iinfo(np.int64).min
+# Relative slack for open/close against [low, high]: prices parsed from decimal text (or adjusted by a vendor in float)
+# can land a few ulps outside the range (~1e-16 relative). 1e-9 absorbs that noise while a real violation, at least a
+# cent on any price below $10M, is still caught. Shared by the sim path (agents/data.py, core/broker/sim.py).
+OHLC_REL_TOLERANCE = 1e-9
+
+
+def outside_range(
+    price: npt.NDArray[np.float64], low: npt.NDArray[np.float64], high: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
+    """True where `price` lies outside [low, high] by more than float noise (NaN compares False: not flagged here)."""
+    with np.errstate(invalid="ignore"):
+        slack = OHLC_REL_TOLERANCE * np.abs(high)
+        return np.asarray((price > high + slack) | (price < low - slack))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +108,15 @@ def clean_bars(raw: Sequence[dict[str, Any]], now_ns: int, rejected: Counter[str
         mark(0, np.isnan(values).any(axis=1) | (t == NAT))
         mark(1, (o <= 0) | (h <= 0) | (low <= 0) | (c <= 0))
         mark(2, h < low)
-        mark(3, v < 0)
-        mark(4, t > now_ns)
+        # An open or close outside the bar's own range is a corrupt bar: a fill priced from it would be impossible.
+        mark(3, outside_range(o, low, h) | outside_range(c, low, h))
+        mark(4, v < 0)
+        mark(5, t > now_ns)
     candidates = np.flatnonzero(reason < 0)
     # A bar must be later than every earlier good bar; dropping one never lowers that running maximum.
     stamps = t[candidates]
     running = np.maximum.accumulate(np.concatenate(([NAT], stamps)))[:-1]
-    reason[candidates[stamps <= running]] = 5
+    reason[candidates[stamps <= running]] = REASONS.index("out_of_order")
     for code in np.unique(reason[reason >= 0]):
         rejected[REASONS[int(code)]] += int(np.count_nonzero(reason == code))
     keep = reason < 0

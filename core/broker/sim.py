@@ -16,6 +16,7 @@ from decimal import ROUND_DOWN, Decimal
 import numpy as np
 
 from core.bars import BarHistory, datetime_to_ns, last_valid_row, ns_to_datetime
+from core.broker.bar_sanity import outside_range
 from core.broker.base import BrokerError, OrderRejectedError
 from core.broker.replay import Clock
 from core.types import (
@@ -277,8 +278,13 @@ class SimBroker:
         row = order.fill_row
         bar_ts = ns_to_datetime(int(self._ts_ns[row]))
         self._release(order)
-        raw_open = float(self._history.open[row, self._column_of[request.symbol]])
-        if not np.isfinite(raw_open) or raw_open <= 0:
+        column = self._column_of[request.symbol]
+        raw_open = float(self._history.open[row, column])
+        low, high = float(self._history.low[row, column]), float(self._history.high[row, column])
+        # The data agent rejects such a bar (`ohlc_inconsistent`), but the fill reads the history itself: an open
+        # outside [low, high] (1e6 under a high of 498 once filled a sell at 999,500) is no tradable open either.
+        inconsistent = bool(outside_range(np.array(raw_open), np.array(low), np.array(high)))
+        if not np.isfinite(raw_open) or raw_open <= 0 or inconsistent:
             # A day order with no tradable open on its bar cannot fill: it expires rather than fill at a made-up price.
             return OrderUpdate(order=self._close(order, OrderStatus.EXPIRED, bar_ts, NO_BAR), ts=bar_ts)
         if request.side is OrderSide.BUY:

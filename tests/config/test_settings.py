@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import ConfigError, Settings, load_settings
+import config.settings as settings_module
+from config.settings import ConfigError, Settings, load_settings, misspelt_variables, osa_distance
 from core.types import Tier, TradingMode
 
 
@@ -198,3 +199,76 @@ def test_a_key_with_whitespace_is_refused_without_showing_it(
     message = str(raised.value)
     assert message.startswith(f"invalid configuration: {variable}: must not contain whitespace")
     assert "CANARY" not in message
+
+
+@pytest.fixture
+def _fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The once-per-process memory of warned names must not leak between tests.
+    monkeypatch.setattr(settings_module, "_WARNED", set())
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "distance"),
+    [
+        ("", "", 0),
+        ("abc", "", 3),
+        ("", "abc", 3),
+        ("MAX_OPEN_POSITIONS", "MAX_OPEN_POSITIONS", 0),
+        ("MAX_OPEN_POSITION", "MAX_OPEN_POSITIONS", 1),  # deletion
+        ("TRADING_MOD", "TRADING_MODE", 1),
+        ("TRADNIG_MODE", "TRADING_MODE", 1),  # one adjacent transposition
+        ("SYMBLOS", "SYMBOLS", 1),
+        ("CA", "ABC", 3),  # OSA, not unrestricted Damerau-Levenshtein (which gives 2)
+        ("kitten", "sitting", 3),
+        ("MIN_PRICE", "MAX_PRICE", 2),
+    ],
+)
+def test_osa_distance(a: str, b: str, distance: int) -> None:
+    assert osa_distance(a, b) == distance
+    assert osa_distance(b, a) == distance
+
+
+def test_misspelt_variables_name_the_closest_setting_and_skip_other_names() -> None:
+    names = ["MAX_OPEN_POSITION", "TRADING_MOD", "PATH", "HOME", "LC_ALL", "TRADING_MODE", "max_open_positon",
+             "SOMETHING_ELSE", "MAX_OPEN_POSITIONS_X_Y"]  # fmt: skip
+    assert misspelt_variables(names) == [
+        ("MAX_OPEN_POSITION", "MAX_OPEN_POSITIONS"),
+        ("TRADING_MOD", "TRADING_MODE"),
+    ]
+
+
+@pytest.mark.usefixtures("_fresh_warnings")
+def test_misspelt_variable_warns_once_on_stderr(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MAX_OPEN_POSITION", "1")
+    assert load_settings().max_open_positions == 20  # still ignored: the warning is what tells the user
+    load_settings()
+    err = capsys.readouterr().err
+    assert err == "warning: MAX_OPEN_POSITION is not a setting; did you mean MAX_OPEN_POSITIONS?\n"
+
+
+@pytest.mark.usefixtures("_fresh_warnings")
+def test_misspelt_variable_refuses_live_trading(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {"TRADING_MODE": "live", "ALPACA_API_KEY": "k", "ALPACA_SECRET_KEY": "s"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LIVE_TRADING_CONFIRM", "yes")
+    monkeypatch.setenv("MAX_OPEN_POSITION", "1")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid configuration: MAX_OPEN_POSITION is not a setting; did you mean MAX_OPEN_POSITIONS?"
+    )
+    # halt/status (no broker) stay usable in live: only a warning there.
+    assert load_settings(broker=False).mode is TradingMode.LIVE
+    assert "did you mean MAX_OPEN_POSITIONS?" in capsys.readouterr().err
+
+
+def test_non_utf8_dotenv_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"LOG_LEVEL=\xff\xfe\n")
+    with pytest.raises(
+        ConfigError, match=r"^invalid configuration: \.env: not valid UTF-8 \(byte 0xff at position 10\)$"
+    ):
+        load_settings()

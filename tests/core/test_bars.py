@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from core.bars import (
     load_daily_bars,
     load_universe,
 )
+from core.errors import SetupError
 from core.types import Tier
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -162,3 +164,62 @@ def test_default_sim_tiers_are_the_29_largest_in_4_5_20(full: BarHistory) -> Non
 def test_default_sim_tiers_skip_symbols_the_data_lacks() -> None:
     tiers = default_sim_tiers(UNIVERSE, {"MSFT", "AAPL", "MMM"})
     assert tiers == {"AAPL": Tier.TIER1, "MSFT": Tier.TIER1, "MMM": Tier.TIER1}
+
+
+def _garbage_xz(tmp_path: Path) -> Path:
+    path = tmp_path / "bars.csv.xz"
+    path.write_bytes(bytes(range(256)) * 8)  # not an xz stream
+    return path
+
+
+def _truncated_xz(tmp_path: Path) -> Path:
+    path = tmp_path / "bars.csv.xz"
+    with BARS.open("rb") as source:
+        path.write_bytes(source.read(20_000))  # the first blocks of the real file, cut mid-stream
+    return path
+
+
+def _wrong_columns(tmp_path: Path) -> Path:
+    path = tmp_path / "bars.csv"
+    path.write_text("a,b\n1,2\n")
+    return path
+
+
+def _bad_number(tmp_path: Path) -> Path:
+    path = tmp_path / "bars.csv"
+    path.write_text("date,symbol,open,high,low,close,volume\n2017-01-03,AAPL,abc,1,1,1,1\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (_garbage_xz, "Input format not supported"),
+        (_truncated_xz, "ended before the end-of-stream"),
+        (_wrong_columns, "Usecols do not match"),
+        (_bad_number, "could not convert"),
+    ],
+    ids=["random_bytes_xz", "truncated_xz", "wrong_columns", "not_a_number"],
+)
+def test_unreadable_bar_file_is_a_setup_error_naming_the_variable(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    path = make(tmp_path)
+    with pytest.raises(SetupError) as caught:
+        load_daily_bars(path)
+    message = str(caught.value)
+    assert message.startswith(f"SIM_DATA_FILE: {path}: not a valid bar file (")
+    assert reason.lower() in message.lower()
+    assert "\n" not in message
+
+
+def test_missing_bar_file_stays_an_os_error_for_the_cli(tmp_path: Path) -> None:
+    # core.cli.main turns an OSError that names its file into one line; the loader must not hide it.
+    with pytest.raises(FileNotFoundError):
+        load_daily_bars(tmp_path / "absent.csv")
+
+
+def test_unreadable_universe_file_is_a_setup_error_naming_the_variable(tmp_path: Path) -> None:
+    path = _wrong_columns(tmp_path)
+    with pytest.raises(SetupError, match=r"^SIM_UNIVERSE_FILE: .*: not a valid constituents file \(Usecols"):
+        load_universe(path)

@@ -224,3 +224,77 @@ def test_absurd_json_falls_back_instead_of_raising(tmp_path: Path, text: str) ->
     assert symbols == ("AAPL",)
     assert source == "fallback"
     assert warning
+
+
+# ---- size, file type and linear validation ----------------------------------------------------------------------
+
+
+def big_payload(n: int) -> dict[str, Any]:
+    picks = tuple(f"S{i:06d}" for i in range(n))
+    return payload(picks=picks)
+
+
+def test_100k_candidates_validate() -> None:
+    document = big_payload(100_000)
+    assert validate_candidates(document) == []
+    document["symbols"].append("EXTRA")
+    document["symbols"].remove("S000000")
+    errors = validate_candidates(document)
+    assert "symbols: ['EXTRA'] are neither candidates nor baseline" in errors
+    assert "symbols: missing ['S000000']" in errors
+
+
+class _CountingStr(str):
+    """A symbol that counts how often it is hashed: the work a set-membership check does."""
+
+    hashes = 0
+
+    def __hash__(self) -> int:
+        _CountingStr.hashes += 1
+        return str.__hash__(self)
+
+
+def test_validation_does_a_bounded_number_of_set_operations_per_symbol() -> None:
+    # Asserting on the algorithm, not the clock: a set rebuilt per lookup would hash n * n times (4M here).
+    n = 2_000
+    document = big_payload(n)
+    document["symbols"] = [_CountingStr(s) for s in document["symbols"]]
+    for item in document["candidates"]:
+        item["symbol"] = _CountingStr(item["symbol"])
+    _CountingStr.hashes = 0
+    assert validate_candidates(document) == []
+    assert _CountingStr.hashes <= 10 * n
+
+
+def test_long_symbol_lists_in_errors_are_shortened() -> None:
+    document = big_payload(50)
+    document["symbols"] = list(BASELINE)
+    [error] = [e for e in validate_candidates(document) if e.startswith("symbols: missing")]
+    assert error.endswith("and 40 more")
+
+
+def test_oversized_file_is_rejected_and_the_daemon_falls_back(tmp_path: Path, calendar: NyseCalendar) -> None:
+    path = write_raw(tmp_path / "candidates.json", payload())
+    size = path.stat().st_size
+    with pytest.raises(CandidatesError, match="too large"):
+        read_candidates(path, max_bytes=size - 1)
+    assert read_candidates(path, max_bytes=size).as_of == date(2018, 2, 7)
+    with path.open("a") as handle:
+        handle.write(" " * (5 * 1024 * 1024))  # trailing whitespace: still valid JSON, but over the default cap
+    symbols, source, warning = load_focus_symbols(path, calendar, AFTER_SCAN, FALLBACK, BASELINE, 10)
+    assert (symbols, source) == (FALLBACK, SOURCE_FALLBACK)
+    assert warning is not None
+    assert "too large" in warning
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_is_rejected_without_blocking(tmp_path: Path, calendar: NyseCalendar) -> None:
+    # No writer ever opens this FIFO: opening it for reading would block forever, so the test would hang.
+    path = tmp_path / "candidates.json"
+    os.mkfifo(path)
+    with pytest.raises(CandidatesError, match="not a regular file"):
+        read_candidates(path)
+    symbols, source, warning = load_focus_symbols(path, calendar, AFTER_SCAN, FALLBACK, BASELINE, 10)
+    assert (symbols, source) == (FALLBACK, SOURCE_FALLBACK)
+    assert warning is not None
+    assert "not a regular file" in warning

@@ -658,3 +658,45 @@ def test_halt_survives_a_deleted_state_db(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["orders_approved"] == 0
     assert summary["denied"]["halted"] > 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "content", "needle"),
+    [
+        ("SIM_DATA_FILE", b"\x00\xffnot xz" * 100, "not a valid bar file (Input format not supported by decoder)"),
+        ("SIM_DATA_FILE", b"a,b\n1,2\n", "not a valid bar file (Usecols do not match"),
+        ("SIM_UNIVERSE_FILE", b"a,b\n1,2\n", "not a valid constituents file (Usecols do not match"),
+    ],
+)
+def test_unreadable_sim_file_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, content: bytes, needle: str
+) -> None:
+    path = tmp_path / ("bad.csv.xz" if content.startswith(b"\x00") else "bad.csv")
+    path.write_bytes(content)
+    monkeypatch.setenv(variable, str(path))
+    result = runner.invoke(app, ["run", "--iterations", "1"])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {variable}: {path}: {needle}" + result.stderr.split(needle, 1)[1]
+    assert len(result.stderr.splitlines()) == 1
+    # The scan commands read the same files: one line naming the variable too (never a traceback).
+    scanned = runner.invoke(app, ["scan"])
+    assert scanned.exit_code == 2
+    assert scanned.stderr.startswith(f"error: {variable}: {path}: ")
+    assert len(scanned.stderr.splitlines()) == 1
+
+
+def test_missing_sim_data_file_the_user_set_is_not_told_to_set_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "absent.csv.xz"
+    monkeypatch.setenv("SIM_DATA_FILE", str(path))
+    result = runner.invoke(app, ["run", "--iterations", "1"])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: SIM_DATA_FILE={path}: no such file\n"
+
+
+def test_non_utf8_dotenv_exits_2_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"LOG_LEVEL=\xff\n")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert result.stderr == "invalid configuration: .env: not valid UTF-8 (byte 0xff at position 10)\n"

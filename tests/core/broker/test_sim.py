@@ -345,3 +345,27 @@ async def test_per_iteration_calls_follow_the_replay_to_its_end(history: BarHist
         assert await sim.broker.get_open_orders() == []
     assert set(positions) == set(history.symbols)
     assert account.equity > 0
+
+
+async def test_order_expires_when_the_next_open_is_outside_its_range(history: BarHistory) -> None:
+    # An open of 1e6 under a high of ~100 once filled a sell at 999,500: such an open is no tradable open.
+    row = 150
+    aapl = history.symbols.index("AAPL")
+    opens = history.open.copy()
+    opens[row + 1, aapl] = 1e6
+    corrupt = BarHistory(
+        symbols=history.symbols,
+        timestamps=history.timestamps,
+        open=opens,
+        high=history.high,
+        low=history.low,
+        close=history.close,
+        volume=history.volume,
+    )
+    sim = Sim(corrupt, row)
+    await sim.broker.submit_order(buy("aapl", notional="1000"))
+    sim.advance()
+    [update] = await sim.broker.poll_updates()
+    assert update.fill is None
+    assert update.order.status is OrderStatus.EXPIRED
+    assert (await sim.broker.get_account()).cash == CASH
