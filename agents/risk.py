@@ -350,7 +350,9 @@ class RiskAgent:
         """Log the trading state at start and whenever it changes (a halt from another process included)."""
         view = read_trading_state(self._flags, session)
         if view != self._logged_state:
-            log.warning(
+            # Only a state that blocks orders is worth a warning; `active` is the normal case.
+            emit = log.info if view.state is TradingState.ACTIVE else log.warning
+            emit(
                 "trading_state",
                 state=view.state.value,
                 reasons=[code for code, _ in view.reasons],

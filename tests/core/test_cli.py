@@ -123,6 +123,7 @@ def test_piped_replay_is_short_plain_text_and_the_log_file_has_everything(
     # The warm-up (no candidates file, no 20-day volumes yet) is not a warning; per-iteration lines stay in the file.
     for quiet in ("focus_fallback", "daily_scan_skipped", "iteration", "order_submitted", "FILL"):
         assert quiet not in err
+    assert "warning" not in err.lower()  # nothing is wrong in a plain replay: not even the `active` trading state
     assert "run summary" in out
     assert "fills" in out
     events = _log_events(tmp_path)
