@@ -42,11 +42,29 @@ class KillSwitchFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # The file is consulted every iteration (twice); re-parse it only when it changed. A stat is ~1 µs, a read
+        # and parse ~30 µs: on a 1,259-session replay that difference was 15 % of the whole run.
+        self._cached: tuple[tuple[int, int, int], dict[str, str]] | None = None
 
     def exists(self) -> bool:
         return self.path.exists()
 
     def read(self) -> dict[str, str]:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._cached = None
+            return {}
+        except OSError:
+            stat = None
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino) if stat is not None else None
+        if key is not None and self._cached is not None and self._cached[0] == key:
+            return dict(self._cached[1])
+        values = self._read()
+        self._cached = (key, values) if key is not None else None
+        return dict(values)
+
+    def _read(self) -> dict[str, str]:
         try:
             raw: Any = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
