@@ -230,7 +230,12 @@ class StateStore:
             conn.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode: a commit is durable against a process crash, fsync happens at checkpoints.
             conn.execute("PRAGMA synchronous = NORMAL")
-            _migrate(conn)
+            try:
+                _migrate(conn)
+            except sqlite3.OperationalError as exc:
+                # A sound SQLite file whose tables are someone else's: our migrations cannot apply to it.
+                raise _CorruptDatabase(f"not a tradingd state database: {exc}") from exc
+            _verify_schema(conn)
         except BaseException:
             conn.close()
             raise
@@ -624,6 +629,38 @@ def _check_integrity(path: Path) -> None:
         conn.close()
     if result != [("ok",)]:
         raise _CorruptDatabase("; ".join(str(r[0]) for r in result[:5]))
+
+
+_EXPECTED_SCHEMA: dict[str, frozenset[str]] = {}
+
+
+def _columns(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    # A parameter, not string formatting: a foreign file's table names can hold anything.
+    return {t: frozenset(r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (t,))) for t in tables}
+
+
+def _verify_schema(conn: sqlite3.Connection) -> None:
+    """Every table and column this program uses is there, or the file is quarantined like a corrupt one.
+
+    A file at the right version that lost a table (or was never ours) would otherwise fail mid-iteration with
+    "no such table"; at start-up it is set aside and a fresh state (then reconciliation) takes over.
+    """
+    if not _EXPECTED_SCHEMA:
+        reference = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            _migrate(reference)
+            _EXPECTED_SCHEMA.update(_columns(reference))
+        finally:
+            reference.close()
+    present = _columns(conn)
+    missing = [
+        f"{table}({', '.join(sorted(columns - present.get(table, frozenset())))})" if table in present else table
+        for table, columns in _EXPECTED_SCHEMA.items()
+        if not columns <= present.get(table, frozenset())
+    ]
+    if missing:
+        raise _CorruptDatabase(f"not a tradingd state database: missing {', '.join(sorted(missing))}")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

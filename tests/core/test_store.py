@@ -695,3 +695,29 @@ def test_order_records_filters_by_status(store: StateStore) -> None:
     assert [r.order.status for r in opened] == OPEN_STATUSES
     assert [r.order for r in opened] == store.open_orders()
     assert store.order_records(set()) == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        ["CREATE TABLE orders (x)"],  # a sound SQLite file that was never ours
+        ["DROP TABLE fills"],  # ours at the current version, but a table is gone
+    ],
+    ids=["foreign-schema", "missing-table"],
+)
+def test_a_database_that_is_not_ours_is_set_aside_not_fatal(tmp_path: Path, damage: list[str]) -> None:
+    path = tmp_path / "state.db"
+    if damage[0].startswith("DROP"):
+        with StateStore(path) as store:
+            store.set_flag("marker", "old")
+    conn = sqlite3.connect(path)
+    for statement in damage:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+    with capture_logs() as logs, StateStore(path) as store:
+        assert store.fills() == []
+        assert store.get_flag("marker") is None  # a fresh state, not the damaged one
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["state_db_corrupt"]
+    assert list(tmp_path.glob("state.db.corrupt-*"))  # set aside, never deleted
