@@ -132,14 +132,9 @@ class RiskEngine:
         dd = self.drawdown(equity=equity, peak_equity=peak_equity)
         return dd > 0 and dd >= self.limits.max_drawdown_pct
 
-    def entry_gate(self, *, halted: bool, daily_loss: bool, drawdown: bool, open_positions: int) -> Verdict:
-        """Checks that deny every entry of the iteration at once, most severe first."""
-        if halted:
-            return DenialReason.HALTED.value, "kill switch engaged; `tradingd resume` lifts it"
-        if daily_loss:
-            return DenialReason.DAILY_LOSS_LIMIT.value, "daily loss limit hit; entries resume next trading day"
-        if drawdown:
-            return DenialReason.MAX_DRAWDOWN.value, "drawdown limit hit; entries resume after `tradingd resume`"
+    def entry_gate(self, *, open_positions: int) -> Verdict:
+        """The capacity check that denies every entry of the iteration at once (the kill switch and the breakers are
+        the trading state's, `read_trading_state`)."""
         if open_positions >= self.limits.max_open_positions:
             return DenialReason.MAX_OPEN_POSITIONS.value, f"{open_positions} open of {self.limits.max_open_positions}"
         return None
@@ -482,9 +477,7 @@ class RiskAgent:
 
         # Entries only when active; otherwise the most severe reason (the breakers keep their own codes).
         gate: Verdict = (
-            view.reasons[0]
-            if not view.state.allows_entries
-            else self._engine.entry_gate(halted=False, daily_loss=False, drawdown=False, open_positions=open_positions)
+            view.reasons[0] if not view.state.allows_entries else self._engine.entry_gate(open_positions=open_positions)
         )
         if gate is None and unpriced:
             gate = (DenialReason.INSUFFICIENT_BUYING_POWER.value, f"cannot price open orders {unpriced}")

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.redact import register_settings
 from core.types import Tier, TradingMode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -359,6 +360,9 @@ def load_settings(*, broker: bool = True, mode_source: str = "TRADING_MODE={}", 
         bad = error.object[error.start : error.start + 1].hex()
         where = f"byte 0x{bad} at position {error.start}"
         raise ConfigError(f"invalid configuration: {env_file}: not valid UTF-8 ({where})") from None
+    # Every command loads its settings here: from now on every error text is scrubbed of the keys, before any
+    # broker call can fail with a message quoting one.
+    register_settings(settings)
     problems = broker_problems(settings, mode_source) if broker else []
     if problems:
         raise _config_error(problems)

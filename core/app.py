@@ -348,9 +348,8 @@ async def recover_orders(app: App) -> None:
     """Every non-final stored order (write-ahead `pending_submit` included) against the broker, over the port:
     states and recovered fills committed together, so a crash here leaves the orders to be looked up again. Then the
     second net: ours closed at the broker that the store has no row for (see `core/broker/reconcile.py`)."""
-    fills = app.store.fills()
     net = ClosedNet(
-        last_fill_at=fills[-1].ts if fills else None,
+        last_fill_at=app.store.last_fill_ts(),
         is_known=lambda coid: app.store.get_order(coid) is not None,
         is_ours=is_our_client_order_id,
     )

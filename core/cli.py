@@ -12,15 +12,17 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
 import typer
+from rich.table import Table
 
 from agents.focus_scoring import persisted_scores
 from agents.risk import (
@@ -51,7 +53,7 @@ from core.console import (
 from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
 from core.logging import close_logging, configure_logging, log_file_path
 from core.orchestrator import RunStats, SimSchedule
-from core.redact import redact, register_settings
+from core.redact import redact
 from core.state_guard import GuardedFlags, KillSwitchFile, kill_switch_path
 from core.store import OrderRecord, StateStore
 from core.types import Fill, OrderStatus, TradingMode
@@ -97,8 +99,6 @@ def _settings(*, broker: bool = True, **overrides: Any) -> Settings:
     except ConfigError as error:
         typer.echo(redact(str(error)), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    # Before anything can fail with a message: from here on every error text is scrubbed of the keys.
-    register_settings(settings)
     configure_logging(settings.log_format, settings.log_level)
     return settings
 
@@ -447,15 +447,32 @@ def _status_filter(value: str | None) -> set[OrderStatus] | None:
         raise typer.BadParameter(f"{value!r} is not one of {accepted}", param_hint="--status") from None
 
 
-def _listing_store(settings: Settings) -> StateStore | None:
-    # A listing is read-only: it does not create a state DB where no daemon has run (status/halt may, this need not).
+T = TypeVar("T")
+
+
+def _list_stored(
+    settings: Settings,
+    *,
+    key: str,
+    read: Callable[[StateStore], Sequence[T]],
+    as_json: bool,
+    row_json: Callable[[T], dict[str, Any]],
+    table: Callable[[Sequence[T]], Table],
+) -> None:
+    """`orders` and `fills`: read the local state DB, print rows as JSON or a table with the DB's path under it."""
     db = state_db_path(settings)
-    return StateStore(db) if db.exists() else None
-
-
-def _listing_note(db: Path, *, existed: bool) -> str:
+    # A listing is read-only: it does not create a state DB where no daemon has run (status/halt may, this need not).
+    existed = db.exists()
+    rows: Sequence[T] = []
+    if existed:
+        with StateStore(db) as store:
+            rows = read(store)
+    if as_json:
+        typer.echo(json.dumps({"mode": settings.mode.value, "db": str(db), key: [row_json(r) for r in rows]}))
+        return
     # Names the DB read, so a listing from the wrong directory or DATA_DIR cannot pass for "no orders".
-    return f"state DB {db}" if existed else f"state DB {db} does not exist: no daemon has run with this DATA_DIR yet"
+    note = f"state DB {db}" if existed else f"state DB {db} does not exist: no daemon has run with this DATA_DIR yet"
+    print_table(table(rows), note)
 
 
 def _order_json(record: OrderRecord) -> dict[str, Any]:
@@ -514,18 +531,15 @@ def orders(
     """List the stored orders (oldest first); reads the local state DB only."""
     statuses = _status_filter(status_)
     settings = _settings(broker=False, trading_mode=mode)
-    store = _listing_store(settings)
-    records: list[OrderRecord] = []
-    if store is not None:
-        with store:
-            records = store.order_records(statuses)
-    db = state_db_path(settings)
-    if as_json:
-        document = {"mode": settings.mode.value, "db": str(db), "orders": [_order_json(r) for r in records]}
-        typer.echo(json.dumps(document))
-        return
     title = f"orders ({settings.mode.value}{'' if status_ is None else ', ' + status_.strip().lower()})"
-    print_table(orders_table([r.order for r in records], title), _listing_note(db, existed=store is not None))
+    _list_stored(
+        settings,
+        key="orders",
+        read=lambda store: store.order_records(statuses),
+        as_json=as_json,
+        row_json=_order_json,
+        table=lambda records: orders_table([r.order for r in records], title),
+    )
 
 
 @app.command()
@@ -542,18 +556,15 @@ def fills(
     day = as_date(since)
     # Trading days are New York days: a fill at 20:30 New York time on the 4th is the 4th's, though UTC says the 5th.
     start = None if day is None else datetime.combine(day, dt_time(0), tzinfo=NEW_YORK)
-    store = _listing_store(settings)
-    found: list[Fill] = []
-    if store is not None:
-        with store:
-            found = store.fills(start)
-    db = state_db_path(settings)
-    if as_json:
-        document = {"mode": settings.mode.value, "db": str(db), "fills": [_fill_json(f) for f in found]}
-        typer.echo(json.dumps(document))
-        return
     title = f"fills ({settings.mode.value}{'' if day is None else f', since {day}'})"
-    print_table(fills_table(found, title), _listing_note(db, existed=store is not None))
+    _list_stored(
+        settings,
+        key="fills",
+        read=lambda store: store.fills(start),
+        as_json=as_json,
+        row_json=_fill_json,
+        table=lambda found: fills_table(list(found), title),
+    )
 
 
 def describe_os_error(error: OSError) -> str:

@@ -33,7 +33,7 @@ from core.candidates import CandidatesError, read_candidates, required_as_of, wr
 from core.cli_options import AsOfOpt, JsonOpt, ModeOpt, RefreshAsOfOpt, as_date
 from core.console import DownloadProgress
 from core.logging import configure_logging
-from core.redact import redact, register_settings
+from core.redact import redact
 from core.scan_runtime import ScanRuntime, ScanSetupError, bundled_history, open_runtime
 from core.types import TradingMode
 from core.universe import LoadedUniverse, UniverseError
@@ -59,7 +59,6 @@ def _settings(mode: TradingMode | None) -> Settings:
     except ConfigError as error:
         typer.echo(redact(str(error)), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    register_settings(settings)  # before any broker call can fail with a message quoting a key
     configure_logging(settings.log_format, settings.log_level)
     return settings
 

@@ -42,6 +42,36 @@ def _stdout(pipe_width: int = 120) -> Console:
     return Console(file=out, width=None if out.isatty() else pipe_width, highlight=False)
 
 
+def _rich_bar(label: str, detail: str, out: TextIO) -> Progress:
+    """The one progress-bar layout, sized for an 80-column terminal (rich squeezes the bar first)."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TextColumn(detail),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=out),
+        # Log lines written to stderr meanwhile print above the bar instead of tearing it.
+        redirect_stderr=True,
+        redirect_stdout=False,
+    )
+
+
+class _Deciles:
+    """Piped progress: the percentage to print when `done` crosses into a new tenth of `total`, else None."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def crossed(self, done: int, total: int) -> int | None:
+        decile = min(done * PROGRESS_STEPS // max(total, 1), PROGRESS_STEPS)
+        if decile <= self._last:
+            return None
+        self._last = decile
+        return decile * 100 // PROGRESS_STEPS
+
+
 class ReplayProgress:
     """Progress of a replay over `total` sessions: a rich bar on a terminal, a line per 10% otherwise."""
 
@@ -50,23 +80,11 @@ class ReplayProgress:
         self._stream = stream
         out = stream or sys.stderr
         self.live = out.isatty() if live is None else live
-        self._decile = 0
+        self._deciles = _Deciles()
         self._progress: Progress | None = None
         self._task: Any = None
         if self.live:
-            self._progress = Progress(
-                # Sized for an 80-column terminal: rich squeezes the bar first, then truncates columns.
-                TextColumn("replay"),
-                BarColumn(bar_width=20),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[session]}  ${task.fields[equity]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=out),
-                # Log lines written to stderr meanwhile print above the bar instead of tearing it.
-                redirect_stderr=True,
-                redirect_stdout=False,
-            )
+            self._progress = _rich_bar("replay", "{task.fields[session]}  ${task.fields[equity]}", out)
             self._task = self._progress.add_task("replay", total=self.total, session="", equity="")
             self._progress.start()
 
@@ -86,13 +104,9 @@ class ReplayProgress:
         if self._progress is not None:
             self._progress.update(self._task, completed=done, session=session, equity=_money(equity))
             return
-        decile = min(done * PROGRESS_STEPS // self.total, PROGRESS_STEPS)
-        if decile > self._decile:
-            self._decile = decile
-            self._write(
-                f"replay {decile * 100 // PROGRESS_STEPS}% ({done}/{self.total} sessions, {session})"
-                f" equity {_money(equity)}"
-            )
+        percent = self._deciles.crossed(done, self.total)
+        if percent is not None:
+            self._write(f"replay {percent}% ({done}/{self.total} sessions, {session}) equity {_money(equity)}")
 
     def close(self) -> None:
         if self._progress is not None:
@@ -108,7 +122,7 @@ class DownloadProgress:
         self.label = label
         self._stream = stream
         self._live = live
-        self._decile = 0
+        self._deciles = _Deciles()
         self._progress: Progress | None = None
         self._task: Any = None
         self._plain = False
@@ -119,17 +133,7 @@ class DownloadProgress:
             if done >= total:
                 return  # done in one request
             if out.isatty() if self._live is None else self._live:
-                self._progress = Progress(
-                    TextColumn(self.label),
-                    BarColumn(bar_width=20),
-                    MofNCompleteColumn(),
-                    TextColumn("symbols"),
-                    TimeElapsedColumn(),
-                    TimeRemainingColumn(),
-                    console=Console(file=out),
-                    redirect_stderr=True,
-                    redirect_stdout=False,
-                )
+                self._progress = _rich_bar(self.label, "symbols", out)
                 self._task = self._progress.add_task(self.label, total=total)
                 self._progress.start()
             else:
@@ -137,10 +141,9 @@ class DownloadProgress:
         if self._progress is not None:
             self._progress.update(self._task, completed=done, total=total)
             return
-        decile = min(done * PROGRESS_STEPS // max(total, 1), PROGRESS_STEPS)
-        if decile > self._decile:
-            self._decile = decile
-            out.write(f"{self.label} {decile * 100 // PROGRESS_STEPS}% ({done}/{total} symbols)\n")
+        percent = self._deciles.crossed(done, total)
+        if percent is not None:
+            out.write(f"{self.label} {percent}% ({done}/{total} symbols)\n")
             out.flush()
 
     def close(self) -> None:

@@ -397,6 +397,10 @@ class StateStore:
             rows = self._conn.execute(f"{_SELECT_FILLS} WHERE ts >= ? ORDER BY ts, rowid", (_ts(since),))
         return [_fill(row) for row in rows]
 
+    def last_fill_ts(self) -> datetime | None:
+        """The latest fill's time (timestamps are fixed-width ISO text, so MAX orders them), without reading all."""
+        return _parse_ts(self._conn.execute("SELECT MAX(ts) FROM fills").fetchone()[0])
+
     # ------------------------------------------------------------------------------------------------------------------
     # POSITIONS
     # ------------------------------------------------------------------------------------------------------------------

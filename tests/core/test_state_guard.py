@@ -7,7 +7,7 @@ import pytest
 
 from agents.risk import FLAG_HALTED, FLAG_RECOVERY, FLAG_REDUCE_ONLY, halt_trading, read_trading_state, resume_trading
 from core.app import reset_sim_state
-from core.state_guard import KILL_SWITCH_FILE, open_guarded_state
+from core.state_guard import KILL_SWITCH_FILE, KillSwitchFile, open_guarded_state
 from core.types import TradingState
 
 
@@ -120,3 +120,15 @@ def test_sim_reset_never_deletes_set_aside_files(tmp_path: Path) -> None:
     corrupt = [p for p in db.parent.glob("state.db.corrupt-*") if p not in kept and not p.name.endswith("-wal")]
     assert len(corrupt) == 1
     assert corrupt[0].read_bytes() == b"garbage" * 1000
+
+
+def test_a_running_reader_sees_a_halt_written_by_another_process(tmp_path: Path) -> None:
+    """The file is re-parsed only when it changed: the cache must never hide a new halt."""
+    path = tmp_path / KILL_SWITCH_FILE
+    daemon, operator = KillSwitchFile(path), KillSwitchFile(path)
+    operator.write({})
+    assert daemon.read() == {}  # cached now
+    operator.write({FLAG_HALTED: "ops"})
+    assert daemon.read() == {FLAG_HALTED: "ops"}
+    path.unlink()
+    assert daemon.read() == {}

@@ -721,3 +721,9 @@ def test_a_database_that_is_not_ours_is_set_aside_not_fatal(tmp_path: Path, dama
         assert store.get_flag("marker") is None  # a fresh state, not the damaged one
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["state_db_corrupt"]
     assert list(tmp_path.glob("state.db.corrupt-*"))  # set aside, never deleted
+
+
+def test_last_fill_ts_is_the_latest_fill_time(store: StateStore) -> None:
+    assert store.last_fill_ts() is None
+    store.record_fills([make_fill("x-late", ts=T0 + timedelta(days=2)), make_fill("x-early", ts=T0)])
+    assert store.last_fill_ts() == T0 + timedelta(days=2)
