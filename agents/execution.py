@@ -23,6 +23,7 @@ from core.broker.base import Broker, BrokerError, OrderRejectedError
 from core.broker.reconcile import updates_between
 from core.bus import EventBus
 from core.clock import Clock
+from core.failpoints import failpoint
 from core.messages import OrderApproved, OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted
 from core.portfolio import PortfolioView
 from core.store import StateStore
@@ -31,6 +32,7 @@ from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus, OrderU
 log = structlog.get_logger(__name__)
 
 MAX_CLIENT_ORDER_ID = 48  # Alpaca allows 128; short ids keep logs readable
+CLIENT_ORDER_ID_PREFIX = "td"  # every id this daemon makes starts "td-"; a digest proves the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +52,27 @@ class _Staged:
     pending: BrokerOrder
 
 
+def _hex(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
 def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
-    """Deterministic id: the same signal always maps to the same order."""
+    """Deterministic id: the same signal always maps to the same order.
+
+    `td-<strategy>-<symbol>-<b|s>-<bar minute UTC>-<key><check>`, at most 48 characters. Strategy and symbol are
+    cut to fit, so `key` (5 hex of the full signal key) keeps two long names apart, and `check` (5 hex over
+    everything before it) lets `is_our_client_order_id` prove an id is ours from the id alone, after a state loss.
+    """
+    stamp = f"{bar_ts.astimezone(UTC):%Y%m%d%H%M}"
+    key = _hex(f"{strategy}|{symbol}|{side.value}|{stamp}", 5)
+    body = f"{CLIENT_ORDER_ID_PREFIX}-{strategy[:10]}-{symbol[:8]}-{side.value[0]}-{stamp}-{key}"
+    return body + _hex(body, 5)
+
+
+def _legacy_client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
+    """The scheme before the "td-" prefix (orders placed by earlier versions; recognised, never made)."""
     key = f"{strategy}|{symbol}|{side.value}|{bar_ts.isoformat()}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    digest = _hex(key, 12)
     return f"{strategy[:12]}-{symbol[:8]}-{side.value[0]}-{bar_ts:%Y%m%d%H%M}-{digest}"[:MAX_CLIENT_ORDER_ID]
 
 
@@ -61,12 +80,17 @@ _SIDES = {side.value[0]: side for side in OrderSide}
 
 
 def is_our_client_order_id(coid: str) -> bool:
-    """Whether `coid` is one `client_order_id` made: recomputed from the parts it names, digest included.
+    """Whether `coid` is one this daemon made, checked from the id alone (works without the store, after a state
+    loss), so recovery adopts only this daemon's orders, never a manual one in the same account."""
+    if coid.startswith(f"{CLIENT_ORDER_ID_PREFIX}-"):
+        body, check = coid[:-5], coid[-5:]
+        return len(coid) <= MAX_CLIENT_ORDER_ID and _hex(body, 5) == check
+    return _is_legacy_id(coid)
 
-    Works without the store (after a state loss), so recovery adopts only this daemon's orders, never a manual one
-    in the same account. Bar times are UTC minute starts, which the id's `%Y%m%d%H%M` names exactly. An id whose
-    strategy (> 12 chars) or symbol (> 8) was cut short cannot be recomputed and reads as not ours.
-    """
+
+def _is_legacy_id(coid: str) -> bool:
+    # Recomputed from the parts it names; an id whose strategy (> 12 chars) or symbol (> 8) was cut short cannot be
+    # recomputed and reads as not ours.
     parts = coid.rsplit("-", 4)  # from the right: a strategy name may itself contain "-"
     if len(parts) != 5:
         return False
@@ -77,7 +101,7 @@ def is_our_client_order_id(coid: str) -> bool:
         bar_ts = datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=UTC)
     except ValueError:
         return False
-    return client_order_id(strategy, symbol, _SIDES[side], bar_ts) == coid
+    return _legacy_client_order_id(strategy, symbol, _SIDES[side], bar_ts) == coid
 
 
 class ExecutionAgent:
@@ -122,10 +146,12 @@ class ExecutionAgent:
                 self._store.upsert_order(
                     item.pending, strategy=signal.strategy, tier=sized.tier, signal_bar_ts=signal.bar_ts
                 )
+        failpoint("submit.before_broker")
         answered: list[tuple[_Staged, BrokerOrder]] = []
         for item in staged:
             order = await self._send(item)
             if order is not None:
+                failpoint("submit.after_broker")
                 answered.append((item, order))
                 self._portfolio.note_submitted(order)
         if answered:
@@ -249,9 +275,20 @@ class ExecutionAgent:
     async def fetch_updates(self) -> list[OrderUpdate]:
         """Order state changes from the broker since the last call (network; see `apply_updates`), including what
         became of orders an ambiguous failure left `pending_submit`."""
-        updates = await self._broker.poll_updates()
+        updates = self._ours(await self._broker.poll_updates())
         recovered = await self._resolve_pending()
         return sorted([*updates, *recovered], key=lambda u: u.ts) if recovered else updates
+
+    def _ours(self, updates: list[OrderUpdate]) -> list[OrderUpdate]:
+        """Drop updates of orders this daemon did not place: the account's stream also reports the user's own
+        orders, and a fill of theirs recorded here would make their shares ours to sell."""
+        kept = [u for u in updates if self._is_ours(u.order.client_order_id)]
+        if len(kept) < len(updates):
+            log.debug("updates_not_ours", count=len(updates) - len(kept))
+        return kept
+
+    def _is_ours(self, coid: str) -> bool:
+        return is_our_client_order_id(coid) or self._store.get_order(coid) is not None
 
     async def sync_updates(self) -> int:
         """Fetch and apply in one go (its own transaction); returns the number of new fills."""
@@ -264,7 +301,10 @@ class ExecutionAgent:
         fresh: list[bool] = []
         for update in updates:
             self._store.upsert_order(update.order)
-            fresh.append(update.fill is not None and self._store.record_fill(update.fill))
+            is_new = update.fill is not None and self._store.record_fill(update.fill)
+            fresh.append(is_new)
+            if is_new:
+                failpoint("updates.between_fills")
         new_fills = 0
         for update, is_new_fill in zip(updates, fresh, strict=True):
             order = update.order

@@ -320,8 +320,13 @@ class RiskAgent:
 
     def _on_fill(self, message: OrderFilled) -> None:
         fill = message.fill
+        if self._iteration is None:
+            # Outside an iteration (start-up recovery, the settling step): the next `begin_iteration` rebuilds
+            # exposure from the broker's positions, which already hold this fill. Applied on top of the stored
+            # positions instead, a recovered sell read as a short position.
+            return
         self._tracker.apply_fill(fill)
-        if self._iteration is not None and fill.side is OrderSide.BUY:
+        if fill.side is OrderSide.BUY:
             filled = self._iteration.filled
             filled[fill.client_order_id] = filled.get(fill.client_order_id, _ZERO) + fill.qty * fill.price
 

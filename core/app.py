@@ -30,6 +30,7 @@ from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.errors import SetupError as SetupError  # noqa: PLC0414 - re-exported (mypy strict): callers import it from here
 from core.errors import missing_file_message
+from core.failpoints import broker_clock_requested
 from core.focus import FocusManager
 from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from core.portfolio import OwnedLedger, PortfolioView
@@ -294,7 +295,7 @@ def build_live(
     from core.broker.alpaca_data import AlpacaMarketData  # noqa: PLC0415
 
     check_live_setup(settings)
-    clock = clock or LiveClock()
+    clock = clock or _test_clock(settings) or LiveClock()
     calendar = NyseCalendar()
     tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
     options = adapter_options or {}
@@ -319,6 +320,22 @@ def build_live(
     app.startup = _start_alpaca
     app.shutdown = _stop_alpaca
     return app
+
+
+def _test_clock(settings: Settings) -> Clock | None:
+    """The fake broker's clock for a crash test's subprocess (paper only: a live daemon always reads the wall)."""
+    if settings.mode is not TradingMode.PAPER or not broker_clock_requested():
+        return None
+    from core.broker.alpaca_clock import BrokerClock  # noqa: PLC0415 - alpaca.trading stays in core/broker
+
+    key, secret = settings.alpaca_api_key, settings.alpaca_secret_key
+    if key is None or secret is None:  # check_live_setup refused this already
+        return None
+    return BrokerClock(
+        api_key=key.get_secret_value(),
+        secret_key=secret.get_secret_value(),
+        url=settings.alpaca_trading_url,
+    )
 
 
 async def _start_alpaca(app: App) -> None:

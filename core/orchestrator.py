@@ -29,6 +29,7 @@ from agents.sizing import TierExposureTracker
 from core.broker.base import AuthenticationError, Broker, BrokerError
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar
+from core.failpoints import failpoint
 from core.focus import FocusManager
 from core.messages import IterationCompleted, IterationStarted, Message, OrderApproved, OrderDenied
 from core.portfolio import PortfolioView
@@ -356,6 +357,7 @@ class Orchestrator:
             journal, self._journal = self._journal, []
             self.store.journal(journal)
             self.store.save_positions(snapshot.positions)
+        failpoint("iteration.committed")
         lap("store_ms")
         # A new dict: the published IterationCompleted holds `stats` and must not change after publication.
         result = {**stats, "timings_ms": timings, "total_ms": round((time.perf_counter() - t0) * 1000, 3)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -494,14 +495,22 @@ class AlpacaBroker:
         self._stream_task = None
         if stream is None or task is None:
             return
-        await stream.stop_ws()
-        await stream.close()  # wakes the consumer, which otherwise sits up to 5 s in recv()
+        # Closing the socket under the SDK's consumer makes it warn "websocket error, restarting" on every clean
+        # stop (it then sees the stop request and returns): not news to whoever asked for the stop.
+        sdk_log = logging.getLogger("alpaca.trading.stream")
+        level = sdk_log.level
+        sdk_log.setLevel(logging.ERROR)
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=STOP_STREAM_TIMEOUT_S)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stream.stop_ws()
+            await stream.close()  # wakes the consumer, which otherwise sits up to 5 s in recv()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=STOP_STREAM_TIMEOUT_S)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            sdk_log.setLevel(level)
 
     @property
     def stream_connected(self) -> bool:

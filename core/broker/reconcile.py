@@ -23,6 +23,7 @@ import structlog
 
 from core.broker.base import Broker
 from core.broker.order_tracker import Observation, OrderTracker
+from core.failpoints import failpoint
 from core.types import BrokerOrder, OrderStatus, OrderUpdate, Position
 
 log = structlog.get_logger(__name__)
@@ -123,10 +124,16 @@ async def reconcile_orders(
     broker_open = await broker.get_open_orders()
     positions = await broker.get_positions()
     split = split_orders(local_open, broker_open)
+    if closed_net is not None:  # open orders of the user's own (or another program's) are not ours to adopt
+        foreign_open = [o for o in split.adopted if not closed_net.is_ours(o.client_order_id)]
+        if foreign_open:
+            log.info("open_orders_not_ours", count=len(foreign_open))
+            split = replace(split, adopted=tuple(o for o in split.adopted if closed_net.is_ours(o.client_order_id)))
     closed: list[BrokerOrder] = []
     gone: list[OrderUpdate] = []
     for order in split.local_only:
         found = await broker.get_order(order.client_order_id)
+        failpoint("recovery.after_lookup")
         if found is None:
             gone.append(never_submitted(order, now))
             log.warning("order_never_submitted", client_order_id=order.client_order_id, symbol=order.symbol)

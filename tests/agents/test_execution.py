@@ -14,7 +14,7 @@ from core.clock import NyseCalendar, SimClock
 from core.messages import OrderApproved, OrderFilled, OrderRejected, OrderSubmitted, SignalGenerated, SizedOrder
 from core.portfolio import PortfolioView
 from core.store import StateStore
-from core.types import OrderSide, Tier
+from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, OrderUpdate, Tier
 
 BAR_TS = datetime(2016, 3, 1, 5, tzinfo=UTC)
 
@@ -141,12 +141,57 @@ def test_our_client_order_ids_are_recognised_without_the_store() -> None:
     for strategy, symbol, side in [
         ("zscore_mr", "AAPL", OrderSide.BUY),
         ("zscore_mr", "BRK.B", OrderSide.SELL),
-        ("mean-rev-abc", "GOOGLEXX", OrderSide.BUY),  # both at their longest: the id is cut to 48 chars
+        ("zscore_mean_reversion", "GOOGLEXXLONG", OrderSide.BUY),  # both longer than the id has room for
     ]:
         coid = client_order_id(strategy, symbol, side, BAR_TS)
         assert len(coid) <= 48
+        assert coid.startswith("td-")
         assert is_our_client_order_id(coid)
     ours = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
     tampered = ours[:-1] + ("0" if ours[-1] != "0" else "1")
-    for foreign in ["my-manual-order-1", "", tampered, ours.replace("AAPL", "MSFT"), ours.replace("-b-", "-x-")]:
+    for foreign in ["my-manual-order-1", "", "td-", tampered, ours.replace("AAPL", "MSFT"), ours.replace("-b-", "-s-")]:
         assert not is_our_client_order_id(foreign), foreign
+
+
+def test_long_strategy_names_cut_to_fit_still_make_distinct_ids() -> None:
+    a = client_order_id("mean_reversion_fast", "AAPL", OrderSide.BUY, BAR_TS)
+    b = client_order_id("mean_reversion_slow", "AAPL", OrderSide.BUY, BAR_TS)
+    assert a != b  # both cut to "mean_rever": the key digest keeps them apart
+
+
+def test_ids_made_by_the_earlier_scheme_are_still_ours() -> None:
+    # An order placed before the "td-" prefix, as that version named it (restored from an old backup, say).
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256(f"zscore_mr|AAPL|buy|{BAR_TS.isoformat()}".encode()).hexdigest()[:12]
+    legacy = f"zscore_mr-AAPL-b-201603010500-{digest}"
+    assert is_our_client_order_id(legacy)
+    assert not is_our_client_order_id(legacy[:-1] + ("0" if legacy[-1] != "0" else "1"))
+
+
+async def test_the_users_own_orders_reported_by_the_broker_are_not_recorded(world) -> None:  # type: ignore[no-untyped-def]
+    """The account's update stream reports every order, the user's own too: a fill of theirs recorded as ours would
+    make their shares the daemon's to sell."""
+    clock, broker, store, _bus, agent, events = world
+    now = clock.now()
+    manual = BrokerOrder(
+        client_order_id="my-manual-order-1",
+        broker_order_id="b-1",
+        symbol="AAPL",
+        side=OrderSide.BUY,
+        status=OrderStatus.FILLED,
+        qty=Decimal(50),
+        notional=None,
+        filled_qty=Decimal(50),
+        filled_avg_price=Decimal(100),
+    )
+    fill = Fill("b-1:50", manual.client_order_id, "AAPL", OrderSide.BUY, Decimal(50), Decimal(100), now)
+
+    async def poll_updates() -> list[OrderUpdate]:
+        return [OrderUpdate(order=manual, ts=now, fill=fill)]
+
+    broker.poll_updates = poll_updates
+    assert await agent.sync_updates() == 0
+    assert store.get_order("my-manual-order-1") is None
+    assert store.fills() == []
+    assert not any(isinstance(e, OrderFilled) for e in events)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from agents.risk import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_HALTED, RiskAgent, RiskEngine, RiskLimits, pending_buys
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
@@ -277,6 +278,19 @@ def test_a_fill_during_the_iteration_moves_money_from_pending_to_held_without_do
     assert isinstance(answer, OrderApproved)
     assert answer.order.notional == D(500)
     assert h.tracker.tier_exposure(Tier.TIER1) == D(3500)
+
+
+def test_a_fill_recovered_at_start_up_is_no_short_position() -> None:
+    """Recovery applies fills the broker's positions already hold (a sell that filled while the daemon was down):
+    on top of the positions stored before the crash, it read as short. Exposure waits for the broker's positions."""
+    h = Harness()
+    h.tracker.rebuild({})  # the stored positions: the sell's shares already gone at the broker
+    now = h.clock.now()
+    fill = Fill("x2", "o2", "SPY", OrderSide.SELL, D(10), D(250), now)
+    with capture_logs() as logs:
+        h.bus.publish(OrderFilled(ts_event=now, ts_init=now, fill=fill))
+    assert not [line for line in logs if line["event"] == "exposure_short_position"]
+    assert h.tracker.qty("SPY") == 0
 
 
 def test_unpriceable_open_order_blocks_entries_until_a_price_is_seen() -> None:

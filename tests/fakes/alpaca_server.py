@@ -473,6 +473,10 @@ class FakeAlpacaServer:
         self.account_number = account_number
         self.cash = cash
         self.max_page_size = MAX_BARS_PAGE  # tests shrink it to force pagination
+        # Time-lapse for a daemon in a subprocess reading this clock (`BrokerClock`): each GET /v2/clock moves the
+        # clock this far on (never past `clock_until`), so time passes only when the daemon waits for it.
+        self.clock_step: timedelta | None = None
+        self.clock_until: datetime | None = None
         self.assets: dict[str, AssetConfig] = {s: AssetConfig(s) for s in tape.symbols}
         self.positions: dict[str, FakePosition] = {}
         self.orders: dict[str, FakeOrder] = {}
@@ -958,6 +962,13 @@ class FakeAlpacaServer:
                 yield day, datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=ET))
 
     def _clock(self, _query: dict[str, str], _body: Any) -> Reply:
+        if self.clock_step is not None:
+            moved = self._now_ns + int(self.clock_step.total_seconds() * 1e9)
+            if self.clock_until is not None:
+                moved = min(moved, datetime_to_ns(self.clock_until))
+            if moved > self._now_ns:
+                self._now_ns = moved
+                self._process_fills()
         now = self._now_ns
         is_open = False
         next_open = next_close = 0

@@ -184,3 +184,25 @@ async def test_second_net_adopts_only_our_closed_orders_the_store_lacks(tmp_path
     assert asked == [None]
     assert [o.client_order_id for o in report.adopted_closed] == [ours]
     assert [(u.fill.client_order_id, u.fill.qty) for u in report.updates if u.fill] == [(ours, Decimal(10))]
+
+
+async def test_open_orders_are_adopted_only_when_ours(tmp_path: Path) -> None:
+    """An open order the user placed by hand is the user's: adopting it would record its fill as ours."""
+    from agents.execution import client_order_id, is_our_client_order_id  # noqa: PLC0415
+    from core.broker.reconcile import ClosedNet  # noqa: PLC0415
+
+    store = StateStore(tmp_path / "state.db")
+    ours = client_order_id("zscore_mr", "MSFT", OrderSide.BUY, datetime(2016, 3, 2, 5, tzinfo=UTC))
+
+    class NoClosed(BookBroker):
+        async def list_closed_orders(self, after: datetime | None) -> list[BrokerOrder]:
+            return []
+
+    broker = NoClosed(at_broker(ours, OrderStatus.NEW), at_broker("manual-open-1", OrderStatus.NEW))
+    net = ClosedNet(
+        last_fill_at=None, is_known=lambda c: store.get_order(c) is not None, is_ours=is_our_client_order_id
+    )
+    report = await reconcile_orders(broker, store.open_orders(), NOW, net)
+    assert [o.client_order_id for o in report.adopted] == [ours]
+    assert {o.client_order_id for o in report.open_orders} == {ours, "manual-open-1"}  # still listed as open
+    store.close()
