@@ -149,6 +149,9 @@ class Settings(BaseSettings):
 
     # --- retention -----------------------------------------------------------------------------------------------
     journal_retention_days: int = Field(default=90, ge=0)  # 0 keeps the journal forever
+    # Daily online backups of the state DB kept in DATA_DIR/<mode>/backups (core/state_backup.py); 0 takes none and
+    # leaves existing backup files alone.
+    state_backup_days: int = Field(default=7, ge=0)
 
     # --- validators ----------------------------------------------------------------------------------------------
     @field_validator("symbols", "baseline_symbols", "sim_non_fractionable", mode="before")

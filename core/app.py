@@ -36,6 +36,7 @@ from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSc
 from core.portfolio import OwnedLedger, PortfolioView
 from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
+from core.state_backup import BackupWhen, StateBackups
 from core.state_guard import open_guarded_state
 from core.store import StateStore
 from core.types import Asset, Tier, TradingMode
@@ -465,8 +466,17 @@ def _assemble(
         # Not in sim: a replay starts from an empty journal every run, and pruning a replayed history session by
         # session would only cost replay speed.
         journal_retention_days=0 if settings.mode is TradingMode.SIM else settings.journal_retention_days,
+        backups=state_backups(settings, db),
     )
     return App(settings, orchestrator, store, broker, market_data, tiers, symbols)
+
+
+def state_backups(settings: Settings, db: Path) -> StateBackups | None:
+    """STATE_BACKUP_DAYS daily backups in paper/live; one per replay in sim (core/state_backup.py); 0: none."""
+    if settings.state_backup_days == 0:
+        return None
+    when = BackupWhen.REPLAY_END if settings.mode is TradingMode.SIM else BackupWhen.DAILY
+    return StateBackups(db, keep=settings.state_backup_days, when=when)
 
 
 def build_focus(

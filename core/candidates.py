@@ -13,7 +13,6 @@ daemon only symbols it holds.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from core.clock import NyseCalendar
+from core.fsync import fsync_directory
 
 SCHEMA_VERSION: Final = 1
 CANDIDATE_FIELDS: Final = ("symbol", "score", "zscore", "rvol", "price", "reason")
@@ -209,16 +209,6 @@ def read_candidates(path: Path, max_bytes: int = MAX_FILE_BYTES) -> CandidatesFi
 # ---- writing ------------------------------------------------------------------------------------------------------
 
 
-def _fsync_directory(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk; not every platform can open a directory.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def write_candidates(path: Path, payload: Mapping[str, Any]) -> None:
     """Validate, then replace `path` atomically. On any failure the previous file is left as it was."""
     errors = validate_candidates(dict(payload))
@@ -237,7 +227,7 @@ def write_candidates(path: Path, payload: Mapping[str, Any]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 # ---- reading for the daemon ---------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from core.cli_scan import register as register_scan_commands
 from core.clock import LiveClock
 from core.console import (
     ReplayProgress,
+    backups_table,
     fills_table,
     orders_table,
     print_status,
@@ -54,8 +55,10 @@ from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
 from core.logging import close_logging, configure_logging, log_file_path
 from core.orchestrator import RunStats, SimSchedule
 from core.redact import redact
+from core.state_backup import BackupFile, backup_dir, list_backups
 from core.state_guard import GuardedFlags, KillSwitchFile, kill_switch_path
-from core.store import OrderRecord, StateStore
+from core.state_restore import Restored, RestoreError, resolve_backup, restore_state
+from core.store import OrderRecord, StateStore, StateStoreError
 from core.types import Fill, OrderStatus, TradingMode
 from tradingd import __version__
 
@@ -565,6 +568,97 @@ def fills(
         row_json=_fill_json,
         table=lambda found: fills_table(list(found), title),
     )
+
+
+# ---- restore: a backup of the state DB in place of the current one ---------------------------------------------------
+
+
+def _backup_json(backup: BackupFile) -> dict[str, Any]:
+    return {"date": backup.day.isoformat(), "size": backup.size, "path": str(backup.path)}
+
+
+def _list_backups(settings: Settings, as_json: bool) -> None:
+    directory = backup_dir(state_db_path(settings))
+    backups = list_backups(directory)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"mode": settings.mode.value, "dir": str(directory), "backups": [_backup_json(b) for b in backups]}
+            )
+        )
+        return
+    kept = settings.state_backup_days
+    policy = f"the newest {kept} are kept (STATE_BACKUP_DAYS)" if kept else "STATE_BACKUP_DAYS=0: no new backups"
+    print_table(backups_table(backups, f"backups ({settings.mode.value})"), f"backups in {directory}; {policy}")
+
+
+def _next_start(settings: Settings, restored: Restored) -> str:
+    """What the next daemon start does with the restored DB, as the user will see it."""
+    if settings.mode is TradingMode.SIM:
+        return "a sim run starts from a fresh state; until then status, orders and fills read the restored DB"
+    kept = ", ".join(f"{name} ({reason})" for name, reason in restored.kill_switch.items())
+    kill_switch = f"; kill switch kept: {kept}" if kept else ""
+    if settings.recovery_auto_resume:
+        return f"reconciles with the broker and starts in its normal state (RECOVERY_AUTO_RESUME=true){kill_switch}"
+    return f"reconciles with the broker and starts reducing until `tradingd resume`{kill_switch}"
+
+
+@app.command()
+def restore(
+    target: Annotated[
+        str | None,
+        typer.Argument(help="The backup to install: its date (YYYY-MM-DD, see --list) or a file", show_default=False),
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the backups (date, size, path)", metavar="")] = False,
+    mode: ModeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Install a backup as the state DB: the current DB is set aside (never deleted), the kill switch is kept, and
+    the next start reconciles with the broker in reducing (unless RECOVERY_AUTO_RESUME=true). Refused while a
+    daemon runs on this state."""
+    if list_ == (target is not None):
+        raise typer.BadParameter("give a backup date (YYYY-MM-DD) or file, or --list", param_hint="TARGET")
+    settings = _settings(broker=False, trading_mode=mode)
+    if target is None:
+        _list_backups(settings, as_json)
+        return
+    db = state_db_path(settings)
+    try:
+        source = resolve_backup(db, target)
+    except RestoreError as error:
+        typer.echo(redact(f"error: {error}"), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    log_file = log_file_path(settings.data_dir, settings.mode.value)
+    lock = _daemon_lock(settings, "restore", log_file)  # exit 2 naming the daemon that runs on this state
+    try:
+        _quiet_logging(settings)
+        recovery = settings.mode is not TradingMode.SIM and not settings.recovery_auto_resume
+        restored = restore_state(db, source, recovery=recovery, now=LiveClock().now())
+    except (RestoreError, StateStoreError) as error:
+        typer.echo(redact(f"error: {error}"), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    finally:
+        close_logging()
+        lock.release()
+    next_start = _next_start(settings, restored)
+    set_aside = None if restored.set_aside is None else str(restored.set_aside)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "mode": settings.mode.value,
+                    "db": str(db),
+                    "restored_from": str(source),
+                    "set_aside": set_aside,
+                    "kill_switch": restored.kill_switch,
+                    "next_start": next_start,
+                }
+            )
+        )
+        return
+    previous = f"the previous DB was set aside as {set_aside}" if set_aside else "there was no previous DB"
+    typer.echo(f"restored ({settings.mode.value}): {source} is now {db}; {previous}")
+    typer.echo(f"next start: {next_start}")
 
 
 def describe_os_error(error: OSError) -> str:

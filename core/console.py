@@ -8,6 +8,7 @@ codes when the stream is not a terminal.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
@@ -23,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from core.state_backup import BackupFile
 from core.types import BrokerOrder, Fill, Position
 
 PROGRESS_STEPS = 10  # piped output: one line per 10% of the sessions
@@ -292,6 +294,9 @@ def status_tables(
     for flag, label in BREAKER_FLAGS:
         value = flags.get(flag)
         risk.add_row(label, "off" if value is None else f"ON ({value})")
+    restored = flags.get("restored_from")
+    if restored is not None:  # `tradingd restore` ran and no daemon has started since
+        risk.add_row("restored", f"{restored}; the next start reconciles with the broker")
     exposure = summary["exposure"]
     risk.add_row("exposure by tier", ", ".join(f"{k} {_money(v)}" for k, v in sorted(exposure["tiers"].items())))
     risk.add_row("herfindahl", str(summary["herfindahl"]))
@@ -392,6 +397,15 @@ def fills_table(fills: list[Fill], title: str) -> Table:
             _utc(fill.ts), fill.symbol, fill.side.value, f"{fill.qty.normalize():f}", _money(fill.price),
             fill.client_order_id,
         )  # fmt: skip
+    return table
+
+
+def backups_table(backups: Sequence[BackupFile], title: str) -> Table:
+    table = Table(title=f"{title} ({len(backups)})", title_justify="left")
+    for name in ("date", "size", "path"):
+        table.add_column(name, no_wrap=True, justify="right" if name == "size" else "left")
+    for backup in backups:
+        table.add_row(backup.day.isoformat(), f"{backup.size:,}", str(backup.path))
     return table
 
 

@@ -1,7 +1,8 @@
 """One daemon per state: an exclusive OS lock on `DATA_DIR/<mode>/daemon.lock`, held for the daemon's whole life.
 
 Two daemons on one state both trade (every order twice) and a second sim replay would delete the first one's
-database mid-run, so `run` and `replay` take this lock before anything touches the state and keep it until exit.
+database mid-run, so `run` and `replay` take this lock before anything touches the state and keep it until exit
+(`restore` holds it while it swaps the database).
 It is `fcntl.flock` (Linux and macOS only): the kernel drops it when the holder's last descriptor closes, so a
 crashed holder (kill -9, power loss of the process) never leaves a stale lock behind; the next daemon takes it and
 overwrites the old holder's text. The file is never deleted: unlinking a lock file lets a second process lock the

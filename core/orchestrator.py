@@ -33,6 +33,7 @@ from core.failpoints import failpoint
 from core.focus import FocusManager
 from core.messages import IterationCompleted, IterationStarted, Message, OrderApproved, OrderDenied
 from core.portfolio import PortfolioView
+from core.state_backup import StateBackups
 from core.store import StateStore
 from core.types import Asset, BrokerOrder
 
@@ -140,6 +141,7 @@ class Orchestrator:
         focus: FocusManager | None = None,
         on_iteration: Callable[[dict[str, Any]], None] | None = None,
         journal_retention_days: int = 0,
+        backups: StateBackups | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock
@@ -162,7 +164,8 @@ class Orchestrator:
         self._reference: tuple[date | None, Decimal] = (None, Decimal(0))
         self._on_iteration = on_iteration
         self._journal_retention = timedelta(days=journal_retention_days) if journal_retention_days > 0 else None
-        self._pruned_session: date | None = None
+        self.backups = backups
+        self._day: date | None = None  # the session whose once-a-day housekeeping has run
         bus.tap(self._record)
         bus.subscribe(OrderApproved, self._count_approved)
         bus.subscribe(OrderDenied, self._count_denied)
@@ -217,6 +220,8 @@ class Orchestrator:
                 loop.remove_signal_handler(sig)
             await self._final_sync()
             await self.bus.stop()
+        if self.backups is not None:
+            await self.backups.on_stop(self.calendar.session_date(self.clock.now()))
         return self.stats
 
     async def _final_sync(self) -> None:
@@ -238,8 +243,15 @@ class Orchestrator:
             self._reference = (session, previous.last_equity if previous is not None else first_mark_today)
         return self._reference[1]
 
+    async def _start_day(self, session: date, now: datetime) -> None:
+        """Once per session, at its first iteration: journal retention, then the day's state backup."""
+        self._day = session
+        self._prune_journal(now)
+        if self.backups is not None:
+            await self.backups.on_new_day(session)
+
     def _prune_journal(self, now: datetime) -> None:
-        """Once per session (its first iteration): drop journal rows older than JOURNAL_RETENTION_DAYS."""
+        """Drop journal rows older than JOURNAL_RETENTION_DAYS."""
         if self._journal_retention is None:
             return
         deleted = self.store.prune_journal(now - self._journal_retention)
@@ -295,9 +307,8 @@ class Orchestrator:
 
         now = self.clock.now()
         session = self.calendar.session_date(now)
-        if session != self._pruned_session:
-            self._prune_journal(now)
-            self._pruned_session = session
+        if session != self._day:
+            await self._start_day(session, now)
         self.bus.publish(
             IterationStarted(ts_event=now, ts_init=now, iteration=iteration, n_symbols=len(self.data.symbols))
         )

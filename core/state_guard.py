@@ -8,6 +8,9 @@ The run token: every daemon start writes a fresh token into both the DB and the 
 missing while the file holds a token (a previous run existed), that was quarantined as corrupt, or whose token differs
 from the file's (an older copy restored) means the daemon's memory of orders, fills and breakers is gone or stale: it
 starts in `reducing` (flag `recovery`) until `tradingd resume`, unless RECOVERY_AUTO_RESUME=true.
+
+`tradingd restore` does not rely on the token alone (a backup taken during the last run carries that run's token):
+it writes the `restored_from` flag into the DB it installs, which the next start turns into recovery and clears.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ log = structlog.get_logger(__name__)
 KILL_SWITCH_FILE = "kill_switch.json"
 FILE_FLAGS = (FLAG_HALTED, FLAG_REDUCE_ONLY)
 FLAG_RUN_ID = "run_id"
+FLAG_RESTORED = "restored_from"  # set by `tradingd restore`, consumed by the next daemon start
 _UNREADABLE = "kill_switch.json unreadable"  # fail closed: a garbled file may have said halted
 
 
@@ -161,18 +165,26 @@ def open_guarded_state(db: Path, *, detect_loss: bool, auto_resume: bool) -> Gua
     flags.sync()
     new = set(db.parent.glob(f"{db.name}.corrupt-*")) - before
     quarantined = sorted(p for p in new if not p.name.endswith(("-wal", "-shm")))
+    restored = store.get_flag(FLAG_RESTORED)
     cause: str | None = None
     if quarantined:
         cause = f"state DB was corrupt and set aside as {quarantined[0].name}"
+    elif restored is not None:
+        cause = restored
     elif previous_token is not None and not existed:
         cause = f"state DB missing though a previous run left {KILL_SWITCH_FILE}"
     elif previous_token is not None and store.get_flag(FLAG_RUN_ID) != previous_token:
         cause = "state DB restored or replaced (its run token is not the last run's)"
     if cause is not None and detect_loss:
         if auto_resume:
+            if restored is not None and store.get_flag(FLAG_RECOVERY) == restored:
+                # `restore` showed recovery in `status` ahead of this start; the setting now says start normally.
+                store.clear_flag(FLAG_RECOVERY)
             log.warning("state_recovery_auto_resumed", cause=cause, note="RECOVERY_AUTO_RESUME=true")
         else:
             flags.set_flag(FLAG_RECOVERY, cause)
             log.warning("state_recovery", cause=cause, trading_state="reducing", lifted_by="tradingd resume")
+    if restored is not None:
+        store.clear_flag(FLAG_RESTORED)
     flags.write_run_token(uuid.uuid4().hex)
     return GuardedState(store, flags, cause if detect_loss else None)

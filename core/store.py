@@ -584,15 +584,18 @@ class StateStore:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def quarantine_sqlite_file(path: Path, now: datetime) -> Path:
-    """Move an unreadable SQLite file (and its WAL sidecars) aside, keeping it for a human to inspect."""
+def quarantine_sqlite_file(path: Path, now: datetime, *, label: str = "corrupt") -> Path:
+    """Move a SQLite file (and its WAL sidecars) aside as `<name>.<label>-<UTC time>`, keeping it for a human to
+    inspect: an unreadable one (`corrupt`), or the one a restore replaces (`pre-restore`). Sidecars without their
+    database are moved too, so they can never be replayed into the file that takes the name next."""
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    target = path.with_name(f"{path.name}.{label}-{stamp}")
     n = 1
     while target.exists():
         n += 1
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-    path.rename(target)
+        target = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
+    if path.exists():
+        path.rename(target)
     # Sidecars keep SQLite's "<db>-wal" naming so the quarantined copy opens with its own WAL, and a stale WAL
     # is never replayed into the fresh database.
     for suffix in ("-wal", "-shm"):
@@ -624,15 +627,45 @@ def _check_integrity(path: Path) -> None:
     at start-up instead (O(size), about 0.25 s for 270 MB). The check runs on a read-only connection because closing
     a read-write one that failed on a bad file deletes the file's WAL, which may hold the latest commits.
     """
-    conn = sqlite3.connect(
-        f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=_BUSY_TIMEOUT_S
-    )
+    conn = connect_read_only(path)
     try:
         result = conn.execute("PRAGMA quick_check").fetchall()
     finally:
         conn.close()
     if result != [("ok",)]:
         raise _CorruptDatabase("; ".join(str(r[0]) for r in result[:5]))
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file (checks, backups): SQLite refuses every write through it."""
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=_BUSY_TIMEOUT_S
+    )
+
+
+def check_state_db(path: Path) -> None:
+    """Raise `StateStoreError` with the reason unless `path` is a sound state DB this program can open.
+
+    For a file the daemon did not just open itself (a backup about to be restored): the full `integrity_check`
+    (quick_check skips the index-to-table checks), the schema version, and every table and column the program uses.
+    Read-only: the file is never changed, and nothing is quarantined.
+    """
+    if not path.is_file():
+        raise StateStoreError("no such file" if not path.exists() else "not a regular file")
+    try:
+        conn = connect_read_only(path)
+        try:
+            result = conn.execute("PRAGMA integrity_check").fetchall()
+            if result != [("ok",)]:
+                raise StateStoreError("integrity check failed: " + "; ".join(str(r[0]) for r in result[:5]))
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StateStoreError(f"schema version {version} is newer than this program's {SCHEMA_VERSION}")
+            _verify_schema(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StateStoreError(str(exc)) from None
 
 
 _EXPECTED_SCHEMA: dict[str, frozenset[str]] = {}
