@@ -14,14 +14,7 @@ from tradingd import __version__
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("LOG_FORMAT", "json")
-    for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "TRADING_MODE", "SIM_START", "SIM_END", "BAR_TIMEFRAME"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def test_help_lists_the_commands() -> None:
