@@ -41,7 +41,9 @@ from agents.scan_scoring import (
     relative_volume,
     top_k,
 )
-from agents.scanner import zscores
+from agents.strategies.base import RanksEntries
+from agents.strategies.registry import SelectedStrategy
+from agents.strategies.zscore_mean_reversion import zscore
 from config.settings import Settings
 from core.bars import datetime_to_ns
 from core.broker.base import MarketData, Snapshot
@@ -324,26 +326,50 @@ def prerank(snap: SnapshotArrays, config: ScanConfig) -> Preranked:
 
 
 def rvol_filter(
-    volume: FloatArray, avg_volume: FloatArray, config: ScanConfig
+    volume: FloatArray, avg_volume: FloatArray, config: ScanConfig, *, gate: bool = True
 ) -> tuple[BoolArray, FloatArray, dict[str, int]]:
-    """RVOL = volume / 20-day average; keep MIN_RVOL ≤ RVOL ≤ 1000 (above that the data is corrupt)."""
+    """RVOL = volume / 20-day average; keep RVOL ≤ 1000 (above that the data is corrupt) and, with `gate`, ≥ MIN_RVOL.
+
+    The gate belongs to the generic ranking: a strategy that ranks by its own entry score has its own terms (the
+    z-score's entry needs no unusual volume; the breakout has its own RVOL threshold), and a symbol it could enter
+    must not be dropped here while others it could not enter are picked.
+    """
     rvol = relative_volume(volume, avg_volume)
     with np.errstate(invalid="ignore"):
         checks: list[tuple[str, BoolArray]] = [
             ("no_cached_average", ~np.isfinite(rvol)),
             ("rvol_corrupt", rvol > config.max_rvol),
-            ("rvol_below_min", rvol < config.min_rvol),
         ]
+        if gate:
+            checks.append(("rvol_below_min", rvol < config.min_rvol))
     keep, rejected = first_failure(len(rvol), checks)
     return keep, rvol, rejected
 
 
+def ranker(strategy: SelectedStrategy | None) -> RanksEntries | None:
+    """The strategy whose entry score ranks the scan, if it has one; None: the generic oversold score."""
+    if strategy is not None and isinstance(strategy.strategy, RanksEntries):
+        return strategy.strategy
+    return None
+
+
 def rank(
-    frame: BarFrame, rvol: FloatArray, momentum_pct: FloatArray, window: int
+    frame: BarFrame,
+    rvol: FloatArray,
+    momentum_pct: FloatArray,
+    window: int,
+    strategy: SelectedStrategy | None = None,
 ) -> tuple[BoolArray, FloatArray, FloatArray, dict[str, int]]:
-    """The daemon's own 20-day z-score of close, combined with RVOL and momentum (`oversold_score`)."""
-    z = zscores(frame, window).zscore
-    score = oversold_score(z, rvol, momentum_pct)
+    """The `window`-day z-score of close, and the ranking score: the selected strategy's own entry score, so a
+    symbol it could not enter never outranks one it could; without one, `oversold_score` (z-score, RVOL, momentum)."""
+    z = zscore(frame, window)
+    entry = ranker(strategy)
+    if entry is None:
+        score = oversold_score(z, rvol, momentum_pct)
+    else:
+        score = np.asarray(entry.entry_score(frame), dtype=np.float64)
+        if score.shape != z.shape:  # a plug-in's array: the wrong shape would rank the wrong symbols
+            raise ValueError(f"entry_score returned shape {score.shape} for {z.shape[0]} symbols")
     keep, rejected = first_failure(len(z), [("no_zscore", ~np.isfinite(z)), ("no_score", ~np.isfinite(score))])
     return keep, z, score, rejected
 
@@ -361,14 +387,25 @@ def explosion(
 # ---- explanation --------------------------------------------------------------------------------------------------
 
 
-def explain(z: float, rvol: float, change: float, momentum_pct: float, scanned: int, factors: Sequence[str]) -> str:
+def score_clause(z: float, rvol: float, momentum_pct: float, score: float, strategy: str | None) -> str:
+    """How the score was made: the strategy's entry score, or the generic oversold formula with its parts."""
+    if strategy is not None:
+        return f"score {score:+.2f} = {strategy}'s entry score (>= 0: it enters on this bar)"
     oversold = min(max(-z / OVERSOLD_FULL_Z, 0.0), 1.0)
     act = float(activity(np.array([rvol]))[0])
     return (
-        f"z {z:+.2f} vs its 20-day mean; volume {rvol:.1f}x its 20-day average; {change:+.1f}% on the day; "
-        f"momentum ≥ {momentum_pct:.1%} of {scanned} scanned; "
         f"score = {OVERSOLD_WEIGHT}·oversold {oversold:.2f} + {ACTIVITY_WEIGHT}·activity {act:.2f} "
-        f"+ {MOMENTUM_WEIGHT}·momentum {momentum_pct:.2f}; explosion factors: {', '.join(factors) or 'none'}"
+        f"+ {MOMENTUM_WEIGHT}·momentum {momentum_pct:.2f}"
+    )
+
+
+def explain(
+    z: float, rvol: float, change: float, momentum_pct: float, scanned: int, factors: Sequence[str], scored: str
+) -> str:
+    return (
+        f"z {z:+.2f} vs its 20-day mean; volume {rvol:.1f}x its 20-day average; {change:+.1f}% on the day; "
+        f"momentum ≥ {momentum_pct:.1%} of {scanned} scanned; {scored}; "
+        f"explosion factors: {', '.join(factors) or 'none'}"
     )
 
 
@@ -405,11 +442,13 @@ class Shortlist:
     scanned: int
 
 
-def shortlist(snap: SnapshotArrays, avg_volume: FloatArray, config: ScanConfig, laps: Laps) -> Shortlist:
+def shortlist(
+    snap: SnapshotArrays, avg_volume: FloatArray, config: ScanConfig, laps: Laps, *, rvol_gate: bool = True
+) -> Shortlist:
     """Stages 4-5 (pre-rank, RVOL) over every snapshot at once; `avg_volume` is aligned with the snapshot."""
     pre = prerank(snap, config)
     laps.lap("prerank", len(snap.symbols), pre.index.size, pre.rejected)
-    keep, rvol, rejected = rvol_filter(snap.volume[pre.index], avg_volume[pre.index], config)
+    keep, rvol, rejected = rvol_filter(snap.volume[pre.index], avg_volume[pre.index], config, gate=rvol_gate)
     index = pre.index[keep]
     laps.lap("rvol", pre.index.size, index.size, rejected)
     return Shortlist(
@@ -431,15 +470,18 @@ def rank_shortlist(
     sectors: Sequence[object],
     config: ScanConfig,
     laps: Laps,
+    strategy: SelectedStrategy | None = None,
 ) -> tuple[tuple[Candidate, ...], Explosion]:
     """Stages 6-8 (rank, explosion, output) given the shortlist's bars; `symbols`/`sectors` align with it."""
-    ranked, z, score, rejected = rank(frame, short.rvol, short.momentum_pct, config.window)
+    ranked, z, score, rejected = rank(frame, short.rvol, short.momentum_pct, config.window, strategy)
     laps.lap("rank", short.index.size, int(np.count_nonzero(ranked)), rejected)
     boom = explosion(short.momentum_pct, short.rvol, short.change, short.price, extra)
     laps.lap("explosion", short.index.size, int(np.count_nonzero(np.isfinite(boom.probability))))
     best = top_k(np.where(ranked, score, np.nan), config.top_n)
+    scored_by = strategy.name if strategy is not None and ranker(strategy) is not None else None
     candidates = tuple(
-        _candidate(short, symbols, sectors, z, score, boom, i, rank) for rank, i in enumerate(best.tolist(), 1)
+        _candidate(short, symbols, sectors, z, score, boom, i, rank, scored_by)
+        for rank, i in enumerate(best.tolist(), 1)
     )
     laps.lap("output", int(np.count_nonzero(ranked)), len(candidates))
     return candidates, boom
@@ -454,6 +496,7 @@ def _candidate(
     boom: Explosion,
     i: int,
     position: int,
+    scored_by: str | None,
 ) -> Candidate:
     factors = boom.factors_of(i)
     probability = float(boom.probability[i])
@@ -478,6 +521,7 @@ def _candidate(
             float(short.momentum_pct[i]),
             short.scanned,
             factors,
+            score_clause(float(z[i]), float(short.rvol[i]), float(short.momentum_pct[i]), float(score[i]), scored_by),
         ),
     )
 
@@ -491,12 +535,14 @@ class DailyScanner:
         config: ScanConfig,
         *,
         factor_source: FactorSource | None = None,
+        strategy: SelectedStrategy | None = None,
     ) -> None:
         self._md = market_data
         self._cache = cache
         self._calendar = calendar
         self.config = config
         self._factors = factor_source
+        self._strategy = strategy
 
     async def run(self, universe_source: UniverseSource, *, as_of: date, now: datetime) -> ScanResult:
         config = self.config
@@ -520,16 +566,20 @@ class DailyScanner:
         snap = snapshot_arrays(snapshots, pool, as_of)
         laps.lap("snapshot", len(pool), int(np.count_nonzero(snap.present)))
 
-        short = shortlist(snap, cached.avg_volume[screened.index], config, laps)
+        entry = ranker(self._strategy)
+        short = shortlist(snap, cached.avg_volume[screened.index], config, laps, rvol_gate=entry is None)
 
         survivors = _take(pool, short.index)
-        sessions = last_sessions(self._calendar, as_of, config.window)
+        rows = max(config.window, entry.lookback) if entry is not None else config.window
+        sessions = last_sessions(self._calendar, as_of, rows)
         frame = await fetch_daily_window(self._md, self._calendar, survivors, sessions, config.chunk_size)
         extra = dict(await self._factors.factors(survivors, as_of)) if self._factors and survivors else {}
         laps.lap("bars", len(survivors), len(survivors))
 
         sectors = universe.frame["sector"].to_numpy(dtype=object)[screened.index][short.index]
-        candidates, boom = rank_shortlist(short, survivors, frame, extra, sectors.tolist(), config, laps)
+        candidates, boom = rank_shortlist(
+            short, survivors, frame, extra, sectors.tolist(), config, laps, self._strategy
+        )
 
         stages = tuple(laps.stages)
         rejected: dict[str, int] = {}

@@ -1,6 +1,7 @@
 """Intraday re-scoring of the daemon's focus symbols, every SCORING_INTERVAL_MINUTES while the market is open.
 
-Same arithmetic as the daily scan (`agents.scan_scoring`), adapted to a session in progress:
+The daily scan's generic score (`agents.scan_scoring.oversold_score`, not the strategy's own entry score), adapted to
+a session in progress:
 
 - the z-score uses the previous 19 closes and the live price as today's would-be close (the daemon's entry signal
   if the session closed now);
@@ -33,7 +34,7 @@ from agents.scan_scoring import (
     percentile_rank,
     relative_volume,
 )
-from agents.scanner import zscores
+from agents.strategies.zscore_mean_reversion import zscore
 from core.broker.base import MarketData, Snapshot
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
@@ -202,7 +203,7 @@ class FocusScorer:
         rvol = relative_volume(volume, avg_volume * pace)
         # The last `window` closes as if the session closed now: 19 previous closes, then the live price.
         closes = np.vstack([history.close[1:], price[None, :]])
-        unknown = np.broadcast_to(np.float64(np.nan), closes.shape)  # zscores reads closes only
+        unknown = np.broadcast_to(np.float64(np.nan), closes.shape)  # zscore reads closes only
         today = np.datetime64(self._calendar.daily_bar_ts(session).replace(tzinfo=None), "ns")
         live = BarFrame(
             symbols=symbols,
@@ -213,7 +214,7 @@ class FocusScorer:
             close=closes,
             volume=np.vstack([history.volume[1:], volume[None, :]]),
         )
-        z = zscores(live, self._window).zscore
+        z = zscore(live, self._window)
         score = oversold_score(z, rvol, mom_pct)
         boom = explosion_probability(market_factors(mom_pct, rvol, change, price))
         order = np.lexsort((np.arange(len(symbols)), -np.nan_to_num(score, nan=-np.inf)))

@@ -1,19 +1,21 @@
-"""ScannerAgent: the default strategy, vectorised over every focus symbol at once.
+"""ScannerAgent: runs the selected strategy on every `BarsFetched` frame and publishes its signals.
 
-20-day z-score mean reversion: enter long when the latest close sits `zscore_entry` (−2.0) standard deviations below
-its 20-bar mean; exit when the z-score is back to `zscore_exit` (0) or the close falls `stop_loss_pct` below the
-average entry price. One numpy pass per iteration over a (window, symbols) array; signals are the only per-symbol work.
+The decision is the strategy's (`agents/strategies`, chosen by `STRATEGY_NAME`), vectorised over every focus symbol;
+this agent only adds what every strategy must share: no decision on a frame shorter than the strategy's lookback or
+on a missing latest bar, entries only for symbols not held, exits only for held ones, and the protective stop-loss
+(`STOP_LOSS_PCT` below the average entry price), which is risk policy and wins over the strategy's own exit reason.
+Signals are the only per-symbol work: exits first, then entries, each in column order.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
-import numpy.typing as npt
 
+from agents.strategies.base import Holdings, Signals, Strategy
 from core.bus import EventBus
 from core.clock import Clock
 from core.messages import BarsFetched, SignalGenerated
@@ -21,110 +23,99 @@ from core.portfolio import PortfolioView
 from core.types import BarFrame, FloatArray, OrderSide
 
 
-@dataclass(frozen=True, slots=True)
-class ZScoreParams:
-    window: int = 20
-    entry: float = -2.0
-    exit: float = 0.0
-    stop_loss_pct: float = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class ZScores:
-    """Per-symbol statistics of the latest bar; NaN where the window is incomplete or the latest bar is missing."""
-
-    zscore: FloatArray
-    close: FloatArray
-    volatility: FloatArray
-
-
-def zscores(frame: BarFrame, window: int) -> ZScores:
-    """z = (close − mean) / std over the last `window` closes (sample std), for every column at once."""
-    closes = frame.close[-window:]
-    n = closes.shape[1]
-    if closes.shape[0] < window:
-        nan = np.full(n, np.nan)
-        return ZScores(nan, nan, nan)
-    mean = closes.mean(axis=0)
-    std = closes.std(axis=0, ddof=1)
-    last = closes[-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(std > 0, (last - mean) / std, np.nan)
-        returns = np.diff(closes, axis=0) / closes[:-1]
-    vol = returns.std(axis=0, ddof=1) if window > 2 else np.zeros(n)
-    return ZScores(zscore=z, close=last, volatility=vol)
-
-
 def _bar_time(ts: np.datetime64) -> datetime:
     return datetime.fromtimestamp(int(ts.astype("datetime64[us]").astype(np.int64)) / 1e6, tz=UTC)
 
 
+def return_volatility(closes: FloatArray) -> FloatArray:
+    """Sample std of the close-to-close returns in `closes` per column (what `ALLOCATION_METHOD=score_vol` uses)."""
+    if closes.shape[0] <= 2:
+        return np.zeros(closes.shape[1])  # one return has no sample std
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.diff(closes, axis=0) / closes[:-1]
+    vol: FloatArray = returns.std(axis=0, ddof=1)
+    return vol
+
+
 class ScannerAgent:
     def __init__(
-        self, bus: EventBus, portfolio: PortfolioView, clock: Clock, params: ZScoreParams, *, strategy: str
+        self,
+        bus: EventBus,
+        portfolio: PortfolioView,
+        clock: Clock,
+        strategy: Strategy,
+        *,
+        tag: str,
+        stop_loss_pct: float,
     ) -> None:
         self._bus = bus
         self._portfolio = portfolio
         self._clock = clock
-        self._params = params
-        self.strategy = strategy
+        self._strategy = strategy
+        self._stop_loss_pct = stop_loss_pct
+        self.strategy = tag  # the label of its signals, correlation ids and client order ids
         self.signals = 0
-        self.latest: ZScores | None = None
         self._columns: dict[str, int] = {}
         self._columns_for: tuple[str, ...] | None = None
         bus.subscribe(BarsFetched, self.on_bars)
 
     def on_bars(self, event: BarsFetched) -> None:
-        if event.new_rows == 0 or event.frame.n_rows == 0:
-            return
         frame = event.frame
-        stats = zscores(frame, self._params.window)
-        self.latest = stats
-        bar_ts = _bar_time(frame.timestamps[-1])
-        entries, exits = self._decide(frame, stats)
-        now = self._clock.now()
-        for col, reason in exits:
-            self._emit(frame.symbols[col], OrderSide.SELL, True, stats, col, bar_ts, now, reason)
-        for col in entries:
-            z = float(stats.zscore[col])
-            self._emit(frame.symbols[col], OrderSide.BUY, False, stats, col, bar_ts, now, f"zscore {z:.2f} <= entry")
-
-    def _decide(self, frame: BarFrame, stats: ZScores) -> tuple[npt.NDArray[np.intp], list[tuple[int, str]]]:
-        held = np.zeros(frame.n_symbols, dtype=bool)
-        exits: list[tuple[int, str]] = []
+        if event.new_rows == 0 or frame.n_rows < self._strategy.lookback:
+            return
         if self._columns_for is not frame.symbols:
             self._columns = {symbol: col for col, symbol in enumerate(frame.symbols)}
             self._columns_for = frame.symbols
-        for symbol, position in self._portfolio.positions.items():  # few positions, many symbols: loop the few
-            col = self._columns.get(symbol)
-            if col is None or position.qty <= 0:
-                continue
-            held[col] = True
-            close, z = float(stats.close[col]), float(stats.zscore[col])
-            if math.isnan(close):
-                continue  # no valid bar: no decision on made-up data
-            stop = float(position.avg_entry_price) * (1 - self._params.stop_loss_pct)
-            if close <= stop:
-                exits.append((col, f"stop_loss: close {close:.2f} <= {stop:.2f}"))
-            elif z >= self._params.exit:
-                exits.append((col, f"zscore {z:.2f} >= exit"))
-        exits.sort()
+        holdings = Holdings.of(self._columns, frame.n_symbols, self._portfolio.positions)
+        signals = self._checked(self._strategy.signals(frame, holdings), frame.n_symbols)
+        close = frame.close[-1]
+        stop = holdings.avg_entry_price * (1 - self._stop_loss_pct)
         with np.errstate(invalid="ignore"):
-            entries = np.flatnonzero((stats.zscore <= self._params.entry) & ~held)
-        return entries, exits
+            stopped = holdings.held & (close <= stop)
+        decided = holdings.held & ~np.isnan(close)  # no decision on made-up data
+        exits = np.flatnonzero(decided & (stopped | signals.exits))
+        entries = np.flatnonzero(signals.entries & ~holdings.held & ~np.isnan(close))
+        if not (exits.size or entries.size):
+            return
+        volatility = return_volatility(frame.close[-self._strategy.lookback :])
+        bar_ts = _bar_time(frame.timestamps[-1])
+        now = self._clock.now()
+        for col in exits.tolist():
+            if stopped[col]:
+                reason = f"stop_loss: close {close[col]:.2f} <= {stop[col]:.2f}"
+            else:
+                reason = signals.reasons.get(col, f"{self.strategy} exit")
+            self._emit(frame, col, OrderSide.SELL, signals, volatility, bar_ts, now, reason)
+        for col in entries.tolist():
+            reason = signals.reasons.get(col, f"{self.strategy} entry")
+            self._emit(frame, col, OrderSide.BUY, signals, volatility, bar_ts, now, reason)
+
+    def _checked(self, signals: Signals, n_symbols: int) -> Signals:
+        # A plug-in's arrays are someone else's: a wrong shape must fail loudly here, not pick wrong symbols.
+        for name in ("entries", "exits", "score"):
+            shape = np.shape(getattr(signals, name))
+            if shape != (n_symbols,):
+                raise ValueError(f"strategy {self.strategy}: signals().{name} has shape {shape}, not ({n_symbols},)")
+        return replace(
+            signals,
+            entries=np.asarray(signals.entries, dtype=bool),
+            exits=np.asarray(signals.exits, dtype=bool),
+            score=np.asarray(signals.score, dtype=np.float64),
+        )
 
     def _emit(
         self,
-        symbol: str,
-        side: OrderSide,
-        is_exit: bool,
-        stats: ZScores,
+        frame: BarFrame,
         col: int,
+        side: OrderSide,
+        signals: Signals,
+        volatility: FloatArray,
         bar_ts: datetime,
         now: datetime,
         reason: str,
     ) -> None:
-        z = float(stats.zscore[col])
+        symbol = frame.symbols[col]
+        score = float(signals.score[col])
         self.signals += 1
         self._bus.publish(
             SignalGenerated(
@@ -134,10 +125,10 @@ class ScannerAgent:
                 strategy=self.strategy,
                 symbol=symbol,
                 side=side,
-                is_exit=is_exit,
-                price=float(stats.close[col]),
-                score=-z if not math.isnan(z) else 0.0,
-                volatility=float(stats.volatility[col]),
+                is_exit=side is OrderSide.SELL,
+                price=float(frame.close[-1, col]),
+                score=score if not math.isnan(score) else 0.0,
+                volatility=float(volatility[col]),
                 bar_ts=bar_ts,
                 reason=reason,
             )

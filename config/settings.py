@@ -10,7 +10,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +42,7 @@ CsvList = Annotated[tuple[str, ...], NoDecode]
 TierMap = Annotated[dict[str, Tier], NoDecode]
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 SectorFloors = Annotated[dict[str, float], NoDecode]
+StrategyParams = Annotated[dict[str, str], NoDecode]
 
 # Length of one bar per BAR_TIMEFRAME (the intraday signal-age check needs it; core.app builds the loop from it).
 BAR_INTERVALS = {"1Day": timedelta(days=1), "15Min": timedelta(minutes=15), "1Min": timedelta(minutes=1)}
@@ -51,9 +52,14 @@ class ConfigError(Exception):
     """Bad configuration: the message names each offending variable and why."""
 
 
+def _entries(value: str) -> Iterator[str]:
+    """The non-empty entries of a comma-separated variable, stripped."""
+    return (entry for entry in (part.strip() for part in value.split(",")) if entry)
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
-        return tuple(part.strip().upper() for part in value.split(",") if part.strip())
+        return tuple(entry.upper() for entry in _entries(value))
     return value
 
 
@@ -104,11 +110,18 @@ class Settings(BaseSettings):
     max_open_positions: int = Field(default=20, ge=1)
     stop_loss_pct: Fraction = Decimal("0.05")
 
-    # --- strategy (20-day z-score mean reversion) ----------------------------------------------------------------
-    strategy_name: str = "zscore_mr"
+    # --- strategy (agents/strategies; `tradingd strategies` lists them) ---------------------------------------------
+    strategy_name: str = "zscore_mean_reversion"
+    strategy_params: StrategyParams = Field(default_factory=dict)  # a plug-in's parameters: name=value,...
+    # zscore_mean_reversion
     zscore_window: int = Field(default=20, ge=2)
     zscore_entry: float = -2.0
     zscore_exit: float = 0.0
+    # rvol_breakout
+    breakout_high_days: int = Field(default=20, ge=1)
+    breakout_min_rvol: float = Field(default=1.5, gt=0)
+    breakout_volume_days: int = Field(default=20, ge=1)
+    breakout_low_days: int = Field(default=10, ge=1)
     signal_max_age_seconds: int = Field(default=86_400, gt=0)
 
     # --- data and loop -------------------------------------------------------------------------------------------
@@ -165,9 +178,7 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         tiers: dict[str, Tier] = {}
-        for entry in (e.strip() for e in value.split(",")):
-            if not entry:
-                continue
+        for entry in _entries(value):
             symbol, sep, tier = entry.partition(":")
             if not sep or not symbol.strip():
                 raise ValueError(f"entry {entry!r} is not SYMBOL:TIER (e.g. SPY:TIER1)")
@@ -183,9 +194,7 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         floors: dict[str, float] = {}
-        for entry in (e.strip() for e in value.split(",")):
-            if not entry:
-                continue
+        for entry in _entries(value):
             sector, sep, floor = entry.rpartition(":")
             try:
                 amount = float(floor)
@@ -195,6 +204,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"entry {entry!r} is not SECTOR:MIN_MARKET_CAP (e.g. Energy:5e9)")
             floors[sector.strip()] = amount
         return floors
+
+    @field_validator("strategy_params", mode="before")
+    @classmethod
+    def _strategy_params(cls, value: Any) -> Any:
+        # Only split here: which names and types are valid depends on the strategy, checked when it is selected.
+        if not isinstance(value, str):
+            return value
+        params: dict[str, str] = {}
+        for entry in _entries(value):
+            name, sep, text = entry.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"entry {entry!r} is not NAME=VALUE (e.g. days=3)")
+            params[name.strip()] = text.strip()
+        return params
+
+    @field_validator("strategy_name", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("alpaca_api_key", "alpaca_secret_key")
     @classmethod

@@ -20,9 +20,11 @@ from agents.data import DataAgent
 from agents.execution import ExecutionAgent, is_our_client_order_id
 from agents.focus_scoring import FocusScorer
 from agents.risk import FLAG_HALTED, FLAG_REDUCE_ONLY, RiskAgent, RiskLimits
-from agents.scanner import ScannerAgent, ZScoreParams
+from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
+from agents.strategies.registry import SelectedStrategy
+from agents.strategies.registry import select as select_strategy
 from config.settings import BAR_INTERVALS, PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
 from core.broker.reconcile import ClosedNet, reconcile_orders
@@ -62,6 +64,7 @@ class App:
     market_data: MarketData
     tiers: dict[str, Tier]
     symbols: tuple[str, ...]
+    strategy: SelectedStrategy
     startup: Callable[[App], Awaitable[None]] | None = None
     shutdown: Callable[[App], Awaitable[None]] | None = None
 
@@ -160,6 +163,7 @@ class SimSetup:
     tiers: dict[str, Tier]
     default_tiers: dict[str, Tier]
     sessions: list[date]
+    strategy: SelectedStrategy
 
 
 def _check_scan_universe(settings: Settings, available: Sequence[str] | None) -> None:
@@ -182,14 +186,16 @@ def check_sim_setup(
 ) -> SimSetup:
     """Every check `build_sim` makes before building anything, or a SetupError naming the setting.
 
-    Every setting that would make the replay a silent no-op is a `SetupError` naming it: intraday BAR_TIMEFRAME,
-    a range without sessions, a universe without any symbol of the data, a scan universe the scan cannot use.
+    Every setting that would make the replay a silent no-op is a `SetupError` naming it: an unknown STRATEGY_NAME
+    (or a plug-in that fails to load), intraday BAR_TIMEFRAME, a range without sessions, a universe without any
+    symbol of the data, a scan universe the scan cannot use.
     `validate` calls this too, so it passes exactly the settings `run` accepts. `range_names` are the names the
     caller's user gave `start` and `end` (the CLI passes its option names); `load` reads the bar file (default: a
     fresh read; `validate` passes the scan's cached reader).
     """
     from core.bars import default_sim_tiers, load_daily_bars, ns_to_datetime  # noqa: PLC0415 - sim only
 
+    strategy = select_strategy(settings)  # first: it needs no data, and a wrong name is the likeliest mistake
     check_sim_files(settings)
     if settings.bar_timeframe != "1Day":
         # The replay serves daily bars only; a 15Min/1Min z-score over them would look at the wrong horizon.
@@ -227,13 +233,15 @@ def check_sim_setup(
     if not sessions:
         bounds = [f"{name} {day}" for name, day in ((start_name, start), (end_name, end)) if day is not None]
         raise SetupError(f"{' '.join(bounds)}: no bundled session in that range; {available}")
-    return SimSetup(history=history, tiers=tiers, default_tiers=default_tiers, sessions=sessions)
+    return SimSetup(history=history, tiers=tiers, default_tiers=default_tiers, sessions=sessions, strategy=strategy)
 
 
-def check_live_setup(settings: Settings) -> None:
+def check_live_setup(settings: Settings) -> SelectedStrategy:
     """The paper/live set-up checks `build_live` makes before contacting the broker (the keys are checked by
-    `load_settings`): a SCAN_UNIVERSE must parse to at least one usable symbol."""
+    `load_settings`): the strategy STRATEGY_NAME selects, and a SCAN_UNIVERSE that parses to a usable symbol."""
+    strategy = select_strategy(settings)
     _check_scan_universe(settings, None)
+    return strategy
 
 
 def check_setup(settings: Settings, *, load: Callable[[Path], BarHistory] | None = None) -> None:
@@ -279,7 +287,18 @@ def build_sim(
     # The replay writes its daily candidates beside its own state, never over the user's CANDIDATES_FILE.
     candidates = db.parent / SIM_CANDIDATES
     return _assemble(
-        settings, clock, calendar, schedule, market_data, broker, tiers, default_tiers, db, candidates, on_iteration
+        settings,
+        setup.strategy,
+        clock,
+        calendar,
+        schedule,
+        market_data,
+        broker,
+        tiers,
+        default_tiers,
+        db,
+        candidates,
+        on_iteration,
     )
 
 
@@ -295,7 +314,7 @@ def build_live(
     from core.broker.alpaca import AlpacaBroker  # noqa: PLC0415 - the only importer of alpaca.trading
     from core.broker.alpaca_data import AlpacaMarketData  # noqa: PLC0415
 
-    check_live_setup(settings)
+    strategy = check_live_setup(settings)
     clock = clock or _test_clock(settings) or LiveClock()
     calendar = NyseCalendar()
     tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
@@ -307,6 +326,7 @@ def build_live(
     schedule = schedule or MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
     app = _assemble(
         settings,
+        strategy,
         clock,
         calendar,
         schedule,
@@ -389,6 +409,7 @@ async def _stop_alpaca(app: App) -> None:
 
 def _assemble(
     settings: Settings,
+    strategy: SelectedStrategy,
     clock: Clock,
     calendar: NyseCalendar,
     schedule: Schedule,
@@ -406,7 +427,7 @@ def _assemble(
     )
     store = guarded.store
     focus = (
-        build_focus(settings, clock, calendar, market_data, broker, store, candidates, fallback=tuple(tiers))
+        build_focus(settings, strategy, clock, calendar, market_data, broker, store, candidates, fallback=tuple(tiers))
         if settings.scanner_enabled
         else None
     )
@@ -419,17 +440,15 @@ def _assemble(
         market_data,
         clock,
         symbols=symbols,
-        lookback=settings.zscore_window + 1,
+        # One row more than the strategy reads, as the window has always been (ZSCORE_WINDOW + 1): the risk agent
+        # prices an open whole-share order at the last valid close anywhere in it.
+        lookback=strategy.strategy.lookback + 1,
         bar_interval=interval,
         chunk_size=settings.data_chunk_size,
     )
-    params = ZScoreParams(
-        window=settings.zscore_window,
-        entry=settings.zscore_entry,
-        exit=settings.zscore_exit,
-        stop_loss_pct=float(settings.stop_loss_pct),
+    scanner = ScannerAgent(
+        bus, portfolio, clock, strategy.strategy, tag=strategy.order_tag, stop_loss_pct=float(settings.stop_loss_pct)
     )
-    scanner = ScannerAgent(bus, portfolio, clock, params, strategy=settings.strategy_name)
     assets: dict[str, Asset] = {}
     validator = SignalValidator(
         bus,
@@ -468,7 +487,7 @@ def _assemble(
         journal_retention_days=0 if settings.mode is TradingMode.SIM else settings.journal_retention_days,
         backups=state_backups(settings, db),
     )
-    return App(settings, orchestrator, store, broker, market_data, tiers, symbols)
+    return App(settings, orchestrator, store, broker, market_data, tiers, symbols, strategy)
 
 
 def state_backups(settings: Settings, db: Path) -> StateBackups | None:
@@ -481,6 +500,7 @@ def state_backups(settings: Settings, db: Path) -> StateBackups | None:
 
 def build_focus(
     settings: Settings,
+    strategy: SelectedStrategy,
     clock: Clock,
     calendar: NyseCalendar,
     market_data: MarketData,
@@ -490,7 +510,7 @@ def build_focus(
     *,
     fallback: tuple[str, ...],
 ) -> FocusManager:
-    """The daily scan job and the intraday scorer, for USE_SCANNER=true."""
+    """The daily scan job (ranking by the strategy's entry score) and the intraday scorer, for USE_SCANNER=true."""
     cache = VolumeCache(daemon_volume_cache_path(settings))
     replay = settings.mode is TradingMode.SIM  # starts from an empty state: no history, no candidates yet
     universe_file = settings.scan_universe or settings.sim_universe_file
@@ -500,7 +520,7 @@ def build_focus(
         universe = FileUniverse(universe_file)
     job = DailyScanJob(
         schedule=ScanSchedule(calendar, store),
-        scanner=DailyScanner(market_data, cache, calendar, ScanConfig.from_settings(settings)),
+        scanner=DailyScanner(market_data, cache, calendar, ScanConfig.from_settings(settings), strategy=strategy),
         universe=universe,
         cache=cache,
         market_data=market_data,

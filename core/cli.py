@@ -40,6 +40,7 @@ from core.app import App, SetupError, build_live, build_sim, configured_tiers, r
 from core.broker.base import AuthenticationError, BrokerError
 from core.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
 from core.cli_scan import register as register_scan_commands
+from core.cli_strategies import register as register_strategy_commands
 from core.clock import LiveClock
 from core.console import (
     ReplayProgress,
@@ -71,6 +72,7 @@ app = typer.Typer(
 log = structlog.get_logger("tradingd")
 NEW_YORK = ZoneInfo("America/New_York")
 register_scan_commands(app)  # scan, validate, cache refresh
+register_strategy_commands(app)  # strategies
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -112,6 +114,7 @@ def run_summary(app_: App, stats: RunStats, elapsed: float) -> dict[str, Any]:
     ret = (stats.equity / start - 1) * 100 if start else Decimal(0)
     return {
         "mode": app_.settings.mode.value,
+        "strategy": app_.strategy.name,
         "symbols": len(app_.symbols),
         "focus": {
             "source": orch.focus.source if orch.focus else "settings",

@@ -108,7 +108,7 @@ def format_scan(payload: dict[str, Any], mode: str, path: Path) -> str:
     for c in payload["candidates"]:
         boom = "-" if c["explosion_probability"] is None else f"{c['explosion_probability']:.1f}"
         lines.append(
-            f"{c['rank']:>3}  {c['symbol']:8}{c['score']:>7.1f}{c['zscore']:>8.2f}{c['rvol']:>8.2f}"
+            f"{c['rank']:>3}  {c['symbol']:8}{c['score']:>7.2f}{c['zscore']:>8.2f}{c['rvol']:>8.2f}"
             f"{c['price']:>10.2f}{c['change_pct']:>8.2f}{boom:>7}  {c['sector'] or ''}"
         )
     lines.append(f"baseline: {', '.join(payload['baseline']) or 'none'}")

@@ -167,6 +167,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table.add_column("value", overflow="fold")
     focus = summary["focus"]
     rows = [
+        ("strategy", summary["strategy"]),
         ("iterations", f"{summary['iterations']:,}  ({summary['bars']:,} bars)"),
         ("focus", f"{focus['source']}, {focus['daily_scans']} daily scans; last: {' '.join(focus['symbols'])}"),
         ("signals", f"{summary['signals']:,} generated, {summary['validated']:,} validated"),
@@ -406,6 +407,36 @@ def backups_table(backups: Sequence[BackupFile], title: str) -> Table:
         table.add_column(name, no_wrap=True, justify="right" if name == "size" else "left")
     for backup in backups:
         table.add_row(backup.day.isoformat(), f"{backup.size:,}", str(backup.path))
+    return table
+
+
+def strategies_table(strategies: list[dict[str, Any]]) -> Table:
+    """One row per strategy (`StrategyInfo.as_dict()` plus `selected`); `*` marks the one STRATEGY_NAME selects."""
+    table = Table(title=f"strategies ({len(strategies)})", title_justify="left")
+    for name in ("", "name", "order tag", "source", "ranks the scan", "description"):
+        table.add_column(name, no_wrap=name in ("name", "order tag"))
+    for item in strategies:
+        table.add_row(
+            "*" if item["selected"] else "",
+            item["name"],
+            item["order_tag"],
+            item["source"],
+            "entry score" if item["entry_score"] else "generic score",
+            item["description"],
+        )
+    return table
+
+
+def parameters_table(strategies: list[dict[str, Any]]) -> Table:
+    """One row per parameter of every strategy, with the variable that sets it."""
+    table = Table(title="parameters", title_justify="left")
+    for name in ("strategy", "parameter", "type", "default", "set with", "description"):
+        table.add_column(name, no_wrap=name != "description", justify="right" if name == "default" else "left")
+    for item in strategies:
+        for spec in item["params"]:
+            table.add_row(
+                item["name"], spec["name"], spec["type"], str(spec["default"]), spec["setting"], spec["description"]
+            )
     return table
 
 

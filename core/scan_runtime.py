@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from agents.daily_scan import DailyScanner, ScanConfig, static_screen
+from agents.strategies.registry import SelectedStrategy, StrategyError
+from agents.strategies.registry import select as select_strategy
 from config.settings import Settings
 from core.bars import BarHistory, load_daily_bars
 from core.broker.base import MarketData
@@ -59,6 +61,7 @@ class ScanRuntime:
     universe: UniverseSource
     cache_path: Path
     major_symbols: tuple[str, ...]
+    strategy: SelectedStrategy  # its entry score ranks the candidates
 
     @property
     def cache_as_of(self) -> date:
@@ -69,7 +72,9 @@ class ScanRuntime:
         return VolumeCache(self.cache_path)
 
     def scanner(self, cache: VolumeCache) -> DailyScanner:
-        return DailyScanner(self.market_data, cache, self.calendar, ScanConfig.from_settings(self.settings))
+        return DailyScanner(
+            self.market_data, cache, self.calendar, ScanConfig.from_settings(self.settings), strategy=self.strategy
+        )
 
     async def refresh_cache(
         self,
@@ -110,11 +115,15 @@ def default_as_of(calendar: NyseCalendar, now: datetime) -> date:
 
 def open_runtime(settings: Settings, as_of: date | None = None) -> ScanRuntime:
     calendar = NyseCalendar()
+    try:
+        strategy = select_strategy(settings)
+    except StrategyError as error:
+        raise ScanSetupError(str(error)) from None
     if settings.mode is TradingMode.SIM:
-        return _sim_runtime(settings, calendar, as_of)
+        return _sim_runtime(settings, calendar, as_of, strategy)
     if as_of is not None:
         raise ScanSetupError("--as-of is only for sim mode: paper/live scan the latest session")
-    return _live_runtime(settings, calendar)
+    return _live_runtime(settings, calendar, strategy)
 
 
 @functools.lru_cache(maxsize=1)
@@ -165,7 +174,9 @@ def check_scan_universe(settings: Settings, available: Collection[str] | None) -
         )
 
 
-def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None) -> ScanRuntime:
+def _sim_runtime(
+    settings: Settings, calendar: NyseCalendar, as_of: date | None, strategy: SelectedStrategy
+) -> ScanRuntime:
     from core.bars import largest_by_market_cap, load_universe, ns_to_datetime  # noqa: PLC0415 - sim only
     from core.broker.replay import ReplayMarketData  # noqa: PLC0415 - sim only
 
@@ -207,10 +218,11 @@ def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None)
         universe=FileUniverse(universe_file),
         cache_path=volume_cache_path(settings),
         major_symbols=tuple(majors),
+        strategy=strategy,
     )
 
 
-def _live_runtime(settings: Settings, calendar: NyseCalendar) -> ScanRuntime:
+def _live_runtime(settings: Settings, calendar: NyseCalendar, strategy: SelectedStrategy) -> ScanRuntime:
     try:
         # Imported by name: the adapter is the only importer of alpaca.data and is not needed in sim.
         adapter = importlib.import_module("core.broker.alpaca_data")
@@ -238,4 +250,5 @@ def _live_runtime(settings: Settings, calendar: NyseCalendar) -> ScanRuntime:
         universe=universe,
         cache_path=volume_cache_path(settings),
         major_symbols=tuple(dict.fromkeys([*settings.baseline_symbols, *LIVE_MAJOR_SYMBOLS])),
+        strategy=strategy,
     )

@@ -33,6 +33,18 @@ def calendar() -> NyseCalendar:
     return NyseCalendar()
 
 
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A `tradingd` command's environment of its own: in `tmp_path`, state under it, none of the caller's choices."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "TRADING_MODE", "SIM_START", "SIM_END", "BAR_TIMEFRAME",
+                 "STRATEGY_NAME", "STRATEGY_PARAMS", "RECOVERY_AUTO_RESUME"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_logging() -> Iterator[None]:
     """Logging is process-wide: a command that configured LOG_LEVEL=ERROR must not silence the next test's logs."""

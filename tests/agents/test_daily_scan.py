@@ -27,15 +27,21 @@ from agents.daily_scan import (
     snapshot_arrays,
     static_screen,
 )
-from agents.scanner import zscores
+from agents.scan_scoring import top_k
+from agents.strategies.registry import select
+from agents.strategies.zscore_mean_reversion import zscore
+from config.settings import Settings
 from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.candidates import validate_candidates
 from core.clock import NyseCalendar, SimClock
 from core.daily_window import fetch_daily_window, last_sessions
-from core.types import FloatArray
+from core.types import BarFrame, FloatArray
 from core.universe import Universe, read_universe_file
 from core.volume_cache import VolumeCache, refresh_volume_cache
+from tests.frames import frame_at
+
+FIELDS = ("open", "high", "low", "close", "volume")
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 CONSTITUENTS = DATA / "sp500_constituents_2018-02.csv"
@@ -233,12 +239,64 @@ async def test_rank_uses_the_daemons_zscore(
     frame = await fetch_daily_window(market, calendar, SCANNABLE, last_sessions(calendar, AS_OF, 20), 200)
     ones: FloatArray = np.full(len(SCANNABLE), 2.0)
     keep, z, score, _ = rank(frame, ones, np.full(len(SCANNABLE), 0.5), 20)
-    np.testing.assert_allclose(z, zscores(frame, 20).zscore)
+    np.testing.assert_allclose(z, zscore(frame, 20))
     closes = pd.DataFrame(small_history.close, columns=small_history.symbols)[list(SCANNABLE)]
     expected = ((closes - closes.rolling(20).mean()) / closes.rolling(20).std()).iloc[-1].to_numpy()
     np.testing.assert_allclose(z, expected, rtol=1e-9)
     assert keep.all()
     assert np.isfinite(score).all()
+
+
+def test_ranked_by_the_strategys_entry_score_an_enterable_symbol_always_comes_first(
+    small_history: BarHistory,
+) -> None:
+    zscore_strategy = select(Settings())
+    closes = pd.DataFrame(small_history.close, columns=small_history.symbols)[list(SCANNABLE)]
+    z_all = (closes - closes.rolling(20).mean()) / closes.rolling(20).std()
+    entered = 0
+    for row in range(40, len(small_history.timestamps), 11):
+        frame = frame_at(small_history, row, rows=20)
+        columns = [small_history.symbols.index(s) for s in SCANNABLE]
+        frame = BarFrame(SCANNABLE, frame.timestamps, *(getattr(frame, f)[:, columns] for f in FIELDS))
+        ones = np.ones(len(SCANNABLE))
+        keep, z, score, _ = rank(frame, ones, ones, 20, zscore_strategy)
+        np.testing.assert_allclose(score[keep], -2.0 - z[keep])  # ZSCORE_ENTRY − z
+        can_enter = z <= -2.0
+        order = top_k(np.where(keep, score, np.nan), len(SCANNABLE))
+        flags = can_enter[order].tolist()
+        assert flags == sorted(flags, reverse=True), row  # never an enterable one below one that is not
+        np.testing.assert_allclose(z[keep], z_all.iloc[row].to_numpy()[keep], rtol=1e-9)
+        entered += int(can_enter.sum())
+    assert entered > 0
+
+
+async def test_with_a_strategy_the_scan_ranks_by_its_score_and_drops_no_symbol_for_low_rvol(
+    market: ReplayMarketData, cache: VolumeCache, calendar: NyseCalendar
+) -> None:
+    chosen = select(Settings())
+    scanner = DailyScanner(market, cache, calendar, ScanConfig(), strategy=chosen)
+    result = await scanner.run(_Source(small_universe()), as_of=AS_OF, now=calendar.scan_time(AS_OF))
+    # Without a strategy only DHR, XOM and FTV pass MIN_RVOL (1.5) that day; the z-score's entry needs no volume.
+    assert {c.symbol for c in result.candidates} == {"AAPL", "MSFT", "DHR", "XOM", "JPM", "FTV"}
+    assert "rvol_below_min" not in result.stage("rvol").rejected
+    assert [c.zscore for c in result.candidates] == sorted(c.zscore for c in result.candidates)
+    for candidate in result.candidates:
+        assert candidate.score == pytest.approx(-2.0 - candidate.zscore, abs=1e-3)
+        assert "zscore_mean_reversion's entry score" in candidate.reason
+    assert validate_candidates(result.payload()) == []
+
+
+async def test_the_breakout_scan_reads_its_own_lookback_of_bars(
+    market: ReplayMarketData, cache: VolumeCache, calendar: NyseCalendar
+) -> None:
+    chosen = select(Settings(strategy_name="rvol_breakout"))
+    scanner = DailyScanner(market, cache, calendar, ScanConfig(), strategy=chosen)
+    result = await scanner.run(_Source(small_universe()), as_of=AS_OF, now=calendar.scan_time(AS_OF))
+    symbols = tuple(c.symbol for c in result.candidates)
+    frame = await fetch_daily_window(market, calendar, symbols, last_sessions(calendar, AS_OF, 21), 200)
+    expected = chosen.strategy.entry_score(frame)  # type: ignore[attr-defined]
+    np.testing.assert_allclose([c.score for c in result.candidates], expected, atol=1e-3)
+    assert [c.score for c in result.candidates] == sorted((c.score for c in result.candidates), reverse=True)
 
 
 # ---- the whole pipeline ---------------------------------------------------------------------------------------------

@@ -117,6 +117,15 @@ def test_one_problem_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyP
     assert "\n" not in str(raised.value)
 
 
+def test_strategy_params_are_split_into_names_and_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only split: which names and types are valid is the selected strategy's to say (agents/strategies/params.py).
+    monkeypatch.setenv("STRATEGY_PARAMS", " days=4, level = 2.5 ,")
+    monkeypatch.setenv("STRATEGY_NAME", " rvol_breakout ")
+    settings = load_settings()
+    assert settings.strategy_params == {"days": "4", "level": "2.5"}
+    assert settings.strategy_name == "rvol_breakout"
+
+
 def test_sim_range_is_typed_as_dates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIM_START", "2016-01-04")
     assert load_settings().sim_start == date(2016, 1, 4)
@@ -141,6 +150,9 @@ def test_sim_range_is_typed_as_dates(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"ZSCORE_ENTRY": "-5"}, "ZSCORE_ENTRY"),  # a 20-bar z-score is never below -4.25
         ({"ZSCORE_ENTRY": "nan"}, "ZSCORE_ENTRY"),
         ({"MIN_PRICE": "inf"}, "MIN_PRICE"),
+        ({"BREAKOUT_MIN_RVOL": "0"}, "BREAKOUT_MIN_RVOL"),
+        ({"BREAKOUT_HIGH_DAYS": "0"}, "BREAKOUT_HIGH_DAYS"),
+        ({"STRATEGY_PARAMS": "days"}, "STRATEGY_PARAMS"),
         ({"BAR_TIMEFRAME": "15Min", "SIGNAL_MAX_AGE_SECONDS": "600"}, "SIGNAL_MAX_AGE_SECONDS"),
     ],
 )

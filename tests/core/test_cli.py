@@ -12,6 +12,8 @@ from core.cli import app, main
 from tradingd import __version__
 
 runner = CliRunner()
+
+
 pytestmark = pytest.mark.usefixtures("cli_env")
 
 

@@ -21,6 +21,7 @@ import typer
 from typer.testing import CliRunner
 
 from agents.daily_scan import ScanConfig, static_screen
+from agents.strategies.registry import select as select_strategy
 from config.settings import Settings, load_settings
 from core.app import build_sim, daemon_volume_cache_path, run_app
 from core.broker.alpaca_data import AlpacaMarketData
@@ -241,6 +242,7 @@ def _paper_runtime(server: FakeAlpacaServer, tmp_path: Path) -> tuple[ScanRuntim
         universe=FileUniverse(universe_file),
         cache_path=volume_cache_path(settings),
         major_symbols=("AAPL", "MSFT"),
+        strategy=select_strategy(settings),
     )
     return runtime, market_data
 
