@@ -43,8 +43,8 @@ def test_the_two_built_ins_trade_differently_on_the_same_replay(tmp_path: Path) 
     assert reversion["trades"]
     assert breakout["trades"]
     assert reversion["trades"] != breakout["trades"]
-    assert all(str(coid).startswith("zscore_mr-") for coid in reversion["coids"])  # type: ignore[attr-defined]
-    assert all(str(coid).startswith("rvol_bo-") for coid in breakout["coids"])  # type: ignore[attr-defined]
+    assert all(str(coid).startswith("td-zscore_mr-") for coid in reversion["coids"])  # type: ignore[attr-defined]
+    assert all(str(coid).startswith("td-rvol_bo-") for coid in breakout["coids"])  # type: ignore[attr-defined]
 
 
 def readme_example() -> tuple[str, dict[str, object]]:
@@ -79,4 +79,4 @@ def test_the_readme_plug_in_installs_without_pip_and_places_orders(
     fills = CliRunner().invoke(app, ["fills", "--json"], env=env)
     coids = [fill["client_order_id"] for fill in json.loads(fills.stdout)["fills"]]
     assert coids
-    assert all(coid.startswith(f"{name}-") for coid in coids)
+    assert all(coid.startswith(f"td-{name[:10]}-") for coid in coids)
