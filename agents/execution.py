@@ -1,7 +1,9 @@
 """ExecutionAgent: turns approved orders into broker orders, exactly once, and broker updates into events.
 
-The client order id is a pure function of (strategy, symbol, side, signal bar time): a retry, a crash or a restart
-that approves the same signal again produces the same id, which the store and the broker both refuse to place twice.
+Only an `OrderApproved` reaches a broker from here: the risk agent is the one gate. The order's identity comes with
+the approval (`OrderApproved.client_order_id`, a pure function of the signal, `core/order_ids.py`): a retry, a crash
+or a restart that approves the same signal again produces the same id, which the store and the broker both refuse to
+place twice. Every event about an order carries the correlation id of the signal it came from, fills included.
 
 Write-ahead: an order is committed to the store as `pending_submit` (with everything needed to look it up) before
 the broker call and updated with the broker's answer right after it, each in its own transaction. Whatever happens
@@ -11,11 +13,9 @@ asks the broker what became of it.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import structlog
 
@@ -24,13 +24,13 @@ from core.broker.reconcile import updates_between
 from core.bus import EventBus
 from core.clock import Clock
 from core.messages import OrderApproved, OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted
+from core.order_ids import signal_correlation_id
 from core.portfolio import PortfolioView
+from core.reasons import CancelReason, RejectionReason
 from core.store import StateStore
-from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus, OrderUpdate
+from core.types import BrokerOrder, OrderRequest, OrderStatus, OrderUpdate
 
 log = structlog.get_logger(__name__)
-
-MAX_CLIENT_ORDER_ID = 48  # Alpaca allows 128; short ids keep logs readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,36 +50,6 @@ class _Staged:
     pending: BrokerOrder
 
 
-def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
-    """Deterministic id: the same signal always maps to the same order."""
-    key = f"{strategy}|{symbol}|{side.value}|{bar_ts.isoformat()}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return f"{strategy[:12]}-{symbol[:8]}-{side.value[0]}-{bar_ts:%Y%m%d%H%M}-{digest}"[:MAX_CLIENT_ORDER_ID]
-
-
-_SIDES = {side.value[0]: side for side in OrderSide}
-
-
-def is_our_client_order_id(coid: str) -> bool:
-    """Whether `coid` is one `client_order_id` made: recomputed from the parts it names, digest included.
-
-    Works without the store (after a state loss), so recovery adopts only this daemon's orders, never a manual one
-    in the same account. Bar times are UTC minute starts, which the id's `%Y%m%d%H%M` names exactly. An id whose
-    strategy (> 12 chars) or symbol (> 8) was cut short cannot be recomputed and reads as not ours.
-    """
-    parts = coid.rsplit("-", 4)  # from the right: a strategy name may itself contain "-"
-    if len(parts) != 5:
-        return False
-    strategy, symbol, side, stamp, _digest = parts
-    if side not in _SIDES or len(stamp) != 12 or not stamp.isdigit():
-        return False
-    try:
-        bar_ts = datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=UTC)
-    except ValueError:
-        return False
-    return client_order_id(strategy, symbol, _SIDES[side], bar_ts) == coid
-
-
 class ExecutionAgent:
     def __init__(
         self, bus: EventBus, broker: Broker, store: StateStore, portfolio: PortfolioView, clock: Clock
@@ -93,8 +63,8 @@ class ExecutionAgent:
         self.submitted = 0
         self.duplicates = 0
         self.fills = 0
-        self.rejected: Counter[str] = Counter()
-        self.canceled: Counter[str] = Counter()
+        self.rejected: Counter[RejectionReason] = Counter()
+        self.canceled: Counter[CancelReason] = Counter()
         bus.subscribe(OrderApproved, self._on_approved)
 
     def _on_approved(self, event: OrderApproved) -> None:
@@ -149,8 +119,7 @@ class ExecutionAgent:
             self._announce(item.order, item.approval)
 
     def _stage(self, event: OrderApproved, seen: set[str]) -> _Staged | None:
-        sized, signal = event.order, event.signal
-        coid = client_order_id(signal.strategy, sized.symbol, sized.side, signal.bar_ts)
+        sized, coid = event.order, event.client_order_id
         known = self._store.get_order(coid)
         if known is not None or coid in seen:
             self.duplicates += 1
@@ -186,7 +155,7 @@ class ExecutionAgent:
         except BrokerError as error:
             # Ambiguous: the adapter already looked the order up and retried within its budget. The row stays
             # pending_submit and the next `fetch_updates` asks the broker by client order id.
-            self._reject(coid, symbol, "broker_unavailable", str(error), item.event.correlation_id)
+            self._reject(coid, symbol, RejectionReason.BROKER_UNAVAILABLE, str(error), item.event.correlation_id)
             return None
 
     async def _resolve_pending(self) -> list[OrderUpdate]:
@@ -231,10 +200,10 @@ class ExecutionAgent:
             )
         )
 
-    def _reject(self, coid: str, symbol: str, reason: str, message: str, correlation_id: str) -> None:
+    def _reject(self, coid: str, symbol: str, reason: RejectionReason, message: str, correlation_id: str) -> None:
         now = self._clock.now()
         self.rejected[reason] += 1
-        log.warning("order_rejected", client_order_id=coid, symbol=symbol, reason=reason, message=message)
+        log.warning("order_rejected", client_order_id=coid, symbol=symbol, reason=reason.value, message=message)
         self._bus.publish(
             OrderRejected(
                 ts_event=now,
@@ -243,8 +212,17 @@ class ExecutionAgent:
                 client_order_id=coid,
                 symbol=symbol,
                 reason=reason,
+                detail=message,
             )
         )
+
+    def _correlation_id(self, order: BrokerOrder) -> str:
+        """The correlation id of the signal an order came from, rebuilt from what was written ahead of it (strategy,
+        signal bar time), so it holds across restarts. An order with no signal (adopted) goes by its client id."""
+        record = self._store.order_record(order.client_order_id)
+        if record is None or not record.strategy or record.signal_bar_ts is None:
+            return order.client_order_id
+        return signal_correlation_id(record.strategy, order.symbol, order.side, record.signal_bar_ts)
 
     async def fetch_updates(self) -> list[OrderUpdate]:
         """Order state changes from the broker since the last call (network; see `apply_updates`), including what
@@ -290,22 +268,25 @@ class ExecutionAgent:
                         OrderFilled(
                             ts_event=update.ts,
                             ts_init=self._clock.now(),
-                            correlation_id=order.client_order_id,
+                            correlation_id=self._correlation_id(order),
                             fill=update.fill,
                         )
                     )
             elif order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
-                self.canceled[order.reason or order.status.value] += 1
+                reason = CancelReason.parse(order.reason, fallback=CancelReason(order.status.value))
+                self.canceled[reason] += 1
                 self._bus.publish(
                     OrderCanceled(
                         ts_event=update.ts,
                         ts_init=self._clock.now(),
-                        correlation_id=order.client_order_id,
+                        correlation_id=self._correlation_id(order),
                         client_order_id=order.client_order_id,
                         symbol=order.symbol,
-                        reason=order.reason or order.status.value,
+                        reason=reason,
+                        detail=order.reason,
                     )
                 )
             elif order.status is OrderStatus.REJECTED:
-                self._reject(order.client_order_id, order.symbol, order.reason or "rejected", "", order.client_order_id)
+                refusal = RejectionReason.parse(order.reason) if order.reason else RejectionReason.REJECTED
+                self._reject(order.client_order_id, order.symbol, refusal, order.reason, self._correlation_id(order))
         return new_fills

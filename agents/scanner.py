@@ -17,8 +17,9 @@ import numpy.typing as npt
 from core.bus import EventBus
 from core.clock import Clock
 from core.messages import BarsFetched, SignalGenerated
+from core.order_ids import signal_correlation_id
 from core.portfolio import PortfolioView
-from core.types import BarFrame, FloatArray, OrderSide
+from core.types import BarFrame, FloatArray, OrderSide, bar_price
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +131,12 @@ class ScannerAgent:
             SignalGenerated(
                 ts_event=now,
                 ts_init=now,
-                correlation_id=f"{self.strategy}:{symbol}:{side.value}:{bar_ts:%Y%m%dT%H%M}",
+                correlation_id=signal_correlation_id(self.strategy, symbol, side, bar_ts),
                 strategy=self.strategy,
                 symbol=symbol,
                 side=side,
                 is_exit=is_exit,
-                price=float(stats.close[col]),
+                price=bar_price(stats.close[col]),
                 score=-z if not math.isnan(z) else 0.0,
                 volatility=float(stats.volatility[col]),
                 bar_ts=bar_ts,

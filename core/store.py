@@ -820,6 +820,8 @@ def _json_default(value: Any) -> Any:
         return {"symbols": value.n_symbols, "rows": value.n_rows, "last_bar": last}
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, Mapping):
+        return dict(value)  # a message's read-only counts (`frozen_counts`)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, np.ndarray):

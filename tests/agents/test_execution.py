@@ -6,13 +6,15 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from agents.execution import ExecutionAgent, client_order_id, is_our_client_order_id
+from agents.execution import ExecutionAgent
 from core.bars import BarHistory
 from core.broker.sim import SimBroker
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
 from core.messages import OrderApproved, OrderFilled, OrderRejected, OrderSubmitted, SignalGenerated, SizedOrder
+from core.order_ids import client_order_id, signal_correlation_id
 from core.portfolio import PortfolioView
+from core.reasons import RejectionReason
 from core.store import StateStore
 from core.types import OrderSide, Tier
 
@@ -30,12 +32,12 @@ def approved(symbol: str = "AAPL", notional: str | None = "1000", qty: str | Non
     sig = SignalGenerated(
         ts_event=now,
         ts_init=now,
-        correlation_id=f"zscore_mr:{symbol}",
+        correlation_id=signal_correlation_id("zscore_mr", symbol, OrderSide.BUY, BAR_TS),
         strategy="zscore_mr",
         symbol=symbol,
         side=OrderSide.BUY,
         is_exit=False,
-        price=100.0,
+        price=Decimal(100),
         score=2.1,
         volatility=0.01,
         bar_ts=BAR_TS,
@@ -51,16 +53,14 @@ def approved(symbol: str = "AAPL", notional: str | None = "1000", qty: str | Non
         est_notional=Decimal(1000),
         fractional=notional is not None,
     )
-    return OrderApproved(ts_event=now, ts_init=now, correlation_id=sig.correlation_id, signal=sig, order=order)
-
-
-def test_client_order_id_is_deterministic_and_distinct() -> None:
-    a = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
-    assert a == client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
-    assert a != client_order_id("zscore_mr", "AAPL", OrderSide.SELL, BAR_TS)
-    assert a != client_order_id("zscore_mr", "MSFT", OrderSide.BUY, BAR_TS)
-    assert a != client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS.replace(day=2))
-    assert len(a) <= 48
+    return OrderApproved(
+        ts_event=now,
+        ts_init=now,
+        correlation_id=sig.correlation_id,
+        signal=sig,
+        order=order,
+        client_order_id=client_order_id("zscore_mr", symbol, OrderSide.BUY, BAR_TS),
+    )
 
 
 @pytest.fixture
@@ -114,7 +114,8 @@ async def test_broker_rejection_becomes_an_event_with_the_reason(world) -> None:
     bus.publish(approved("XOM", notional="500"))  # XOM is not fractionable in this world
     assert await agent.submit_approved() == []
     rejected = [e for e in events if isinstance(e, OrderRejected)]
-    assert [r.reason for r in rejected] == ["not_fractionable"]
+    assert [r.reason for r in rejected] == [RejectionReason.NOT_FRACTIONABLE]
+    assert rejected[0].correlation_id == "zscore_mr:XOM:buy:20160301T0500"
     assert store.all_orders() == []
     assert agent.rejected == {"not_fractionable": 1}
 
@@ -137,16 +138,38 @@ async def test_each_new_fill_is_logged_once(world, calendar) -> None:  # type: i
     assert float(filled[0]["price"]) > 0
 
 
-def test_our_client_order_ids_are_recognised_without_the_store() -> None:
-    for strategy, symbol, side in [
-        ("zscore_mr", "AAPL", OrderSide.BUY),
-        ("zscore_mr", "BRK.B", OrderSide.SELL),
-        ("mean-rev-abc", "GOOGLEXX", OrderSide.BUY),  # both at their longest: the id is cut to 48 chars
-    ]:
-        coid = client_order_id(strategy, symbol, side, BAR_TS)
-        assert len(coid) <= 48
-        assert is_our_client_order_id(coid)
-    ours = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
-    tampered = ours[:-1] + ("0" if ours[-1] != "0" else "1")
-    for foreign in ["my-manual-order-1", "", tampered, ours.replace("AAPL", "MSFT"), ours.replace("-b-", "-x-")]:
-        assert not is_our_client_order_id(foreign), foreign
+async def test_the_approved_client_order_id_is_the_one_placed(world) -> None:  # type: ignore[no-untyped-def]
+    _, broker, store, bus, agent, _ = world
+    approval = approved()
+    bus.publish(approval)
+    [placed] = await agent.submit_approved()
+    assert placed.order.client_order_id == approval.client_order_id
+    assert store.get_order(approval.client_order_id) is not None
+    assert await broker.get_order(approval.client_order_id) is not None
+
+
+async def test_every_event_from_approval_to_fill_carries_the_signals_correlation_id(world, calendar) -> None:  # type: ignore[no-untyped-def]
+    clock, _broker, _store, bus, agent, events = world
+    approval = approved()
+    bus.publish(approval)
+    agent.record_placed(await agent.submit_approved())
+    clock.set(calendar.session_close(date(2016, 3, 2)))
+    await agent.sync_updates()
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["OrderSubmitted", "OrderFilled"]
+    assert {e.correlation_id for e in events} == {approval.signal.correlation_id}  # type: ignore[attr-defined]
+
+
+async def test_a_fill_after_a_restart_still_names_its_signal(world, calendar, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock, broker, store, bus, agent, _ = world
+    approval = approved()
+    bus.publish(approval)
+    agent.record_placed(await agent.submit_approved())
+    # A new process: nothing in memory but the store and the broker.
+    fresh_bus = EventBus()
+    fills: list[OrderFilled] = []
+    fresh_bus.subscribe(OrderFilled, fills.append)
+    restarted = ExecutionAgent(fresh_bus, broker, store, PortfolioView(broker), clock)
+    clock.set(calendar.session_close(date(2016, 3, 2)))
+    assert await restarted.sync_updates() == 1
+    assert [f.correlation_id for f in fills] == [approval.signal.correlation_id]

@@ -3,7 +3,6 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from agents.scanner import ScannerAgent, ZScoreParams, zscores
 from core.bars import BarHistory
@@ -11,7 +10,7 @@ from core.bus import EventBus
 from core.clock import SimClock
 from core.messages import BarsFetched, SignalGenerated
 from core.portfolio import PortfolioView
-from core.types import Account, BarFrame, OrderSide, PortfolioSnapshot, Position
+from core.types import Account, BarFrame, OrderSide, PortfolioSnapshot, Position, bar_price
 
 
 def frame_at(history: BarHistory, row: int, rows: int = 21) -> BarFrame:
@@ -75,7 +74,7 @@ def test_entry_signal_when_zscore_at_or_below_minus_two(small_history: BarHistor
     assert sig.side is OrderSide.BUY
     assert not sig.is_exit
     assert sig.score >= 2.0  # score = −z
-    assert sig.price == pytest.approx(small_history.close[row, small_history.symbols.index("AAPL")])
+    assert sig.price == bar_price(small_history.close[row, small_history.symbols.index("AAPL")])  # exact, as Decimal
     assert sig.bar_ts == datetime.fromtimestamp(int(small_history.timestamps_ns[row]) / 1e9, tz=UTC)
 
 
