@@ -4,8 +4,8 @@ server receives is exactly what risk approved, and what risk denied never leaves
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,57 +15,39 @@ import pytest
 from agents.execution import ExecutionAgent
 from agents.risk import RiskAgent, RiskLimits
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
-from config.settings import Settings
 from core.broker.alpaca import AlpacaBroker
-from core.broker.alpaca_http import RetryPolicy
 from core.bus import EventBus
 from core.messages import Message, OrderApproved, OrderDenied, OrderRejected, SignalGenerated, SignalValidated
 from core.order_ids import signal_correlation_id
 from core.portfolio import OwnedLedger, PortfolioView
 from core.store import StateStore
 from core.types import Fill, OrderSide, Tier
-from tests.core.broker.conftest import RecordingSleep, ServerClock, fast_limiter
+from tests.core.broker.conftest import START_DAY, ServerClock
 from tests.fakes.alpaca_server import FakeAlpacaServer
-from tests.fakes.alpaca_tape import MarketTape, load_tape
 from tests.fakes.flags import MemoryFlagStore
 
 SYMBOLS = ("AAPL", "MSFT", "BRK.B", "GOOGL", "XOM")
-DAY = date(2018, 1, 10)  # the fake serves the complete 2018-01-09 bar at midnight ET
-BAR_TS = datetime(2018, 1, 9, 5, tzinfo=UTC)
+BAR_TS = datetime(2018, 1, 9, 5, tzinfo=UTC)  # the complete bar the fake serves at the start of START_DAY
 ORDERS = "/v2/orders"
 
 
-@pytest.fixture(scope="module")
-def tape() -> MarketTape:
-    return load_tape(SYMBOLS)
-
-
 @pytest.fixture
-def server(tape: MarketTape) -> Iterator[FakeAlpacaServer]:
-    fake = FakeAlpacaServer(tape, now=tape.session_start(DAY))
-    fake.set_asset("BRK.B", fractionable=False)
-    fake.set_asset("GOOGL", fractionable=False)
-    with fake:
-        yield fake
+def server(fake_alpaca: FakeAlpacaServer) -> FakeAlpacaServer:
+    fake_alpaca.set_asset("BRK.B", fractionable=False)
+    fake_alpaca.set_asset("GOOGL", fractionable=False)
+    return fake_alpaca
 
 
 class Gate:
     """Risk → execution → the real AlpacaBroker, on one bus, with the positions the daemon's own fills bought."""
 
-    def __init__(self, server: FakeAlpacaServer, tmp_path: Path, owned: dict[str, str], **sizing: Any) -> None:
+    def __init__(
+        self, server: FakeAlpacaServer, broker: AlpacaBroker, db: Path, owned: dict[str, str], **sizing: Any
+    ) -> None:
         self.server = server
         clock = ServerClock(server)
-        settings = Settings(
-            trading_mode="paper",
-            alpaca_api_key=server.key,
-            alpaca_secret_key=server.secret,
-            alpaca_trading_url=server.url,
-            alpaca_data_url=server.url,
-            data_dir=tmp_path,
-            http_timeout_seconds=10.0,
-        )
-        self.broker = AlpacaBroker(settings, clock, limiter=fast_limiter(), retry=RetryPolicy(), sleep=RecordingSleep())
-        self.store = StateStore(tmp_path / "state.db")
+        self.broker = broker
+        self.store = StateStore(db)
         fills = [
             Fill(f"own-{s}", f"own-{s}", s, OrderSide.BUY, Decimal(q), Decimal(100), BAR_TS) for s, q in owned.items()
         ]
@@ -89,7 +71,9 @@ class Gate:
         snapshot = await self.portfolio.refresh()
         assets = {s: a for s in SYMBOLS if (a := await self.broker.get_asset(s)) is not None}
         equity = snapshot.account.equity
-        self.risk.begin_iteration(snapshot, session=DAY, start_of_day_equity=equity, peak_equity=equity, assets=assets)
+        self.risk.begin_iteration(
+            snapshot, session=START_DAY, start_of_day_equity=equity, peak_equity=equity, assets=assets
+        )
         for s in signals:
             self.bus.publish(SignalValidated(ts_event=s.ts_event, ts_init=s.ts_init, signal=s))
         self.risk.flush()
@@ -105,8 +89,7 @@ class Gate:
         bodies = [r.body for r in self.server.requests("POST", ORDERS)]
         return [(b["symbol"], b["side"], b.get("qty"), b.get("notional")) for b in bodies]
 
-    async def close(self) -> None:
-        await self.broker.stop_stream()
+    def close(self) -> None:
         self.store.close()
 
 
@@ -128,12 +111,15 @@ def signal(symbol: str, side: OrderSide, *, is_exit: bool, price: str = "100") -
     )
 
 
+MakeBroker = Callable[..., AlpacaBroker]
+
+
 async def test_shorts_and_sells_beyond_what_the_daemon_owns_never_reach_the_broker(
-    server: FakeAlpacaServer, tmp_path: Path
+    server: FakeAlpacaServer, make_broker: MakeBroker, tmp_path: Path
 ) -> None:
     server.seed_position("AAPL", Decimal(10), Decimal(150))  # 6 of them bought by hand: not the daemon's to sell
     server.seed_position("BRK.B", Decimal("2.5"), Decimal(200))
-    gate = Gate(server, tmp_path, owned={"AAPL": "4", "BRK.B": "2.5"})
+    gate = Gate(server, make_broker(), tmp_path / "state.db", owned={"AAPL": "4", "BRK.B": "2.5"})
     try:
         answers = await gate.run(
             [
@@ -152,15 +138,22 @@ async def test_shorts_and_sells_beyond_what_the_daemon_owns_never_reach_the_brok
         assert gate.sent() == [("AAPL", "sell", 4.0, None), ("BRK.B", "sell", 2.0, None)]
         assert not [m for m in gate.out if isinstance(m, OrderRejected)]
     finally:
-        await gate.close()
+        gate.close()
 
 
 async def test_whole_shares_and_the_minimum_notional_are_decided_before_the_broker(
-    server: FakeAlpacaServer, tmp_path: Path
+    server: FakeAlpacaServer, make_broker: MakeBroker, tmp_path: Path
 ) -> None:
     googl, brk = server._price("GOOGL"), server._price("BRK.B")
     # A $100,000 account, positions capped at 1% ($1,000): one GOOGL share costs more, BRK.B fits a few whole shares.
-    gate = Gate(server, tmp_path, owned={}, max_position_pct=Decimal("0.01"), tier_max_position_pct=Decimal(1))
+    gate = Gate(
+        server,
+        make_broker(),
+        tmp_path / "state.db",
+        owned={},
+        max_position_pct=Decimal("0.01"),
+        tier_max_position_pct=Decimal(1),
+    )
     try:
         answers = await gate.run(
             [
@@ -173,17 +166,24 @@ async def test_whole_shares_and_the_minimum_notional_are_decided_before_the_brok
         whole = float((Decimal(1000) / brk).to_integral_value(rounding="ROUND_FLOOR"))
         assert gate.sent() == [("AAPL", "buy", None, 1000.0), ("BRK.B", "buy", whole, None)]
     finally:
-        await gate.close()
+        gate.close()
 
 
 async def test_an_order_below_the_minimum_notional_is_denied_before_the_broker(
-    server: FakeAlpacaServer, tmp_path: Path
+    server: FakeAlpacaServer, make_broker: MakeBroker, tmp_path: Path
 ) -> None:
     # Positions capped at $1,000 while the minimum order is $2,000: nothing can be placed.
-    small = Gate(server, tmp_path, owned={}, max_position_pct=Decimal("0.01"), min_order_notional=Decimal(2000))
+    small = Gate(
+        server,
+        make_broker(),
+        tmp_path / "state.db",
+        owned={},
+        max_position_pct=Decimal("0.01"),
+        min_order_notional=Decimal(2000),
+    )
     try:
         answers = await small.run([signal("MSFT", OrderSide.BUY, is_exit=False)])
         assert answers == {"MSFT": "below_min_notional"}
         assert small.sent() == []
     finally:
-        await small.close()
+        small.close()
