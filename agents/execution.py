@@ -60,6 +60,9 @@ class ExecutionAgent:
         self._portfolio = portfolio
         self._clock = clock
         self._approved: list[OrderApproved] = []
+        # The signal's correlation id of every order placed by this process and not final yet (bounded by the open
+        # orders): a broker update names only the client order id.
+        self._correlations: dict[str, str] = {}
         self.submitted = 0
         self.duplicates = 0
         self.fills = 0
@@ -127,6 +130,7 @@ class ExecutionAgent:
             log.info("order_already_known", client_order_id=coid, status=status)
             return None
         seen.add(coid)
+        self._correlations[coid] = event.correlation_id
         request = OrderRequest(
             client_order_id=coid, symbol=sized.symbol, side=sized.side, qty=sized.qty, notional=sized.notional
         )
@@ -150,6 +154,7 @@ class ExecutionAgent:
             # A definite refusal: the broker holds nothing under this id, so neither does the store (the same
             # signal may be tried again, as before write-ahead).
             self._store.discard_pending(coid)
+            self._correlations.pop(coid, None)
             self._reject(coid, symbol, error.reason, error.message, item.event.correlation_id)
             return None
         except BrokerError as error:
@@ -170,6 +175,7 @@ class ExecutionAgent:
             seen = await self._broker.get_order(order.client_order_id)
             if seen is None:
                 self._store.discard_pending(order.client_order_id)
+                self._correlations.pop(order.client_order_id, None)
                 log.info("pending_order_not_at_broker", client_order_id=order.client_order_id)
             else:
                 found.append(seen)
@@ -217,9 +223,14 @@ class ExecutionAgent:
         )
 
     def _correlation_id(self, order: BrokerOrder) -> str:
-        """The correlation id of the signal an order came from, rebuilt from what was written ahead of it (strategy,
-        signal bar time), so it holds across restarts. An order with no signal (adopted) goes by its client id."""
-        record = self._store.order_record(order.client_order_id)
+        """The correlation id of the signal an order came from: the approval's, or for an order placed before a
+        restart, rebuilt from what was written ahead of it (strategy, signal bar time). An order with no signal
+        (adopted) goes by its client order id."""
+        coid = order.client_order_id
+        known = self._correlations.get(coid)
+        if known is not None:
+            return known
+        record = self._store.order_record(coid)
         if record is None or not record.strategy or record.signal_bar_ts is None:
             return order.client_order_id
         return signal_correlation_id(record.strategy, order.symbol, order.side, record.signal_bar_ts)
@@ -289,4 +300,6 @@ class ExecutionAgent:
             elif order.status is OrderStatus.REJECTED:
                 refusal = RejectionReason.parse(order.reason) if order.reason else RejectionReason.REJECTED
                 self._reject(order.client_order_id, order.symbol, refusal, order.reason, self._correlation_id(order))
+            if not order.status.is_open:
+                self._correlations.pop(order.client_order_id, None)
         return new_fills

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Final, Self
 
 import numpy as np
@@ -820,8 +820,6 @@ def _json_default(value: Any) -> Any:
         return {"symbols": value.n_symbols, "rows": value.n_rows, "last_bar": last}
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, Mapping):
-        return dict(value)  # a message's read-only counts (`frozen_counts`)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, np.ndarray):
@@ -830,4 +828,6 @@ def _json_default(value: Any) -> Any:
         return value.item()
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
+    if isinstance(value, MappingProxyType):
+        return dict(value)  # a message's read-only counts (`frozen_counts`)
     return str(value)
