@@ -1,7 +1,9 @@
 """ExecutionAgent: turns approved orders into broker orders, exactly once, and broker updates into events.
 
-The client order id is a pure function of (strategy, symbol, side, signal bar time): a retry, a crash or a restart
-that approves the same signal again produces the same id, which the store and the broker both refuse to place twice.
+Only an `OrderApproved` reaches a broker from here: the risk agent is the one gate. The order's identity comes with
+the approval (`OrderApproved.client_order_id`, a pure function of the signal, `core/order_ids.py`): a retry, a crash
+or a restart that approves the same signal again produces the same id, which the store and the broker both refuse to
+place twice. Every event about an order carries the correlation id of the signal it came from, fills included.
 
 Write-ahead: an order is committed to the store as `pending_submit` (with everything needed to look it up) before
 the broker call and updated with the broker's answer right after it, each in its own transaction. Whatever happens
@@ -11,11 +13,9 @@ asks the broker what became of it.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import structlog
 
@@ -25,14 +25,13 @@ from core.bus import EventBus
 from core.clock import Clock
 from core.failpoints import failpoint
 from core.messages import OrderApproved, OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted
+from core.order_ids import is_our_client_order_id, signal_correlation_id
 from core.portfolio import PortfolioView
+from core.reasons import CancelReason, RejectionReason
 from core.store import StateStore
-from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus, OrderUpdate
+from core.types import BrokerOrder, OrderRequest, OrderStatus, OrderUpdate
 
 log = structlog.get_logger(__name__)
-
-MAX_CLIENT_ORDER_ID = 48  # Alpaca allows 128; short ids keep logs readable
-CLIENT_ORDER_ID_PREFIX = "td"  # every id this daemon makes starts "td-"; a digest proves the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,58 +51,6 @@ class _Staged:
     pending: BrokerOrder
 
 
-def _hex(text: str, length: int) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
-    """Deterministic id: the same signal always maps to the same order.
-
-    `td-<strategy>-<symbol>-<b|s>-<bar minute UTC>-<key><check>`, at most 48 characters. Strategy and symbol are
-    cut to fit, so `key` (5 hex of the full signal key) keeps two long names apart, and `check` (5 hex over
-    everything before it) lets `is_our_client_order_id` prove an id is ours from the id alone, after a state loss.
-    """
-    stamp = f"{bar_ts.astimezone(UTC):%Y%m%d%H%M}"
-    key = _hex(f"{strategy}|{symbol}|{side.value}|{stamp}", 5)
-    body = f"{CLIENT_ORDER_ID_PREFIX}-{strategy[:10]}-{symbol[:8]}-{side.value[0]}-{stamp}-{key}"
-    return body + _hex(body, 5)
-
-
-def _legacy_client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
-    """The scheme before the "td-" prefix (orders placed by earlier versions; recognised, never made)."""
-    key = f"{strategy}|{symbol}|{side.value}|{bar_ts.isoformat()}"
-    digest = _hex(key, 12)
-    return f"{strategy[:12]}-{symbol[:8]}-{side.value[0]}-{bar_ts:%Y%m%d%H%M}-{digest}"[:MAX_CLIENT_ORDER_ID]
-
-
-_SIDES = {side.value[0]: side for side in OrderSide}
-
-
-def is_our_client_order_id(coid: str) -> bool:
-    """Whether `coid` is one this daemon made, checked from the id alone (works without the store, after a state
-    loss), so recovery adopts only this daemon's orders, never a manual one in the same account."""
-    if coid.startswith(f"{CLIENT_ORDER_ID_PREFIX}-"):
-        body, check = coid[:-5], coid[-5:]
-        return len(coid) <= MAX_CLIENT_ORDER_ID and _hex(body, 5) == check
-    return _is_legacy_id(coid)
-
-
-def _is_legacy_id(coid: str) -> bool:
-    # Recomputed from the parts it names; an id whose strategy (> 12 chars) or symbol (> 8) was cut short cannot be
-    # recomputed and reads as not ours.
-    parts = coid.rsplit("-", 4)  # from the right: a strategy name may itself contain "-"
-    if len(parts) != 5:
-        return False
-    strategy, symbol, side, stamp, _digest = parts
-    if side not in _SIDES or len(stamp) != 12 or not stamp.isdigit():
-        return False
-    try:
-        bar_ts = datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=UTC)
-    except ValueError:
-        return False
-    return _legacy_client_order_id(strategy, symbol, _SIDES[side], bar_ts) == coid
-
-
 class ExecutionAgent:
     def __init__(
         self, bus: EventBus, broker: Broker, store: StateStore, portfolio: PortfolioView, clock: Clock
@@ -114,11 +61,14 @@ class ExecutionAgent:
         self._portfolio = portfolio
         self._clock = clock
         self._approved: list[OrderApproved] = []
+        # The signal's correlation id of every order placed by this process and not final yet (bounded by the open
+        # orders): a broker update names only the client order id.
+        self._correlations: dict[str, str] = {}
         self.submitted = 0
         self.duplicates = 0
         self.fills = 0
-        self.rejected: Counter[str] = Counter()
-        self.canceled: Counter[str] = Counter()
+        self.rejected: Counter[RejectionReason] = Counter()
+        self.canceled: Counter[CancelReason] = Counter()
         bus.subscribe(OrderApproved, self._on_approved)
 
     def _on_approved(self, event: OrderApproved) -> None:
@@ -175,8 +125,7 @@ class ExecutionAgent:
             self._announce(item.order, item.approval)
 
     def _stage(self, event: OrderApproved, seen: set[str]) -> _Staged | None:
-        sized, signal = event.order, event.signal
-        coid = client_order_id(signal.strategy, sized.symbol, sized.side, signal.bar_ts)
+        sized, coid = event.order, event.client_order_id
         known = self._store.get_order(coid)
         if known is not None or coid in seen:
             self.duplicates += 1
@@ -184,6 +133,7 @@ class ExecutionAgent:
             log.info("order_already_known", client_order_id=coid, status=status)
             return None
         seen.add(coid)
+        self._correlations[coid] = event.correlation_id
         request = OrderRequest(
             client_order_id=coid, symbol=sized.symbol, side=sized.side, qty=sized.qty, notional=sized.notional
         )
@@ -207,12 +157,13 @@ class ExecutionAgent:
             # A definite refusal: the broker holds nothing under this id, so neither does the store (the same
             # signal may be tried again, as before write-ahead).
             self._store.discard_pending(coid)
+            self._correlations.pop(coid, None)
             self._reject(coid, symbol, error.reason, error.message, item.event.correlation_id)
             return None
         except BrokerError as error:
             # Ambiguous: the adapter already looked the order up and retried within its budget. The row stays
             # pending_submit and the next `fetch_updates` asks the broker by client order id.
-            self._reject(coid, symbol, "broker_unavailable", str(error), item.event.correlation_id)
+            self._reject(coid, symbol, RejectionReason.BROKER_UNAVAILABLE, str(error), item.event.correlation_id)
             return None
 
     async def _resolve_pending(self) -> list[OrderUpdate]:
@@ -227,6 +178,7 @@ class ExecutionAgent:
             seen = await self._broker.get_order(order.client_order_id)
             if seen is None:
                 self._store.discard_pending(order.client_order_id)
+                self._correlations.pop(order.client_order_id, None)
                 log.info("pending_order_not_at_broker", client_order_id=order.client_order_id)
             else:
                 found.append(seen)
@@ -257,10 +209,10 @@ class ExecutionAgent:
             )
         )
 
-    def _reject(self, coid: str, symbol: str, reason: str, message: str, correlation_id: str) -> None:
+    def _reject(self, coid: str, symbol: str, reason: RejectionReason, message: str, correlation_id: str) -> None:
         now = self._clock.now()
         self.rejected[reason] += 1
-        log.warning("order_rejected", client_order_id=coid, symbol=symbol, reason=reason, message=message)
+        log.warning("order_rejected", client_order_id=coid, symbol=symbol, reason=reason.value, message=message)
         self._bus.publish(
             OrderRejected(
                 ts_event=now,
@@ -269,8 +221,22 @@ class ExecutionAgent:
                 client_order_id=coid,
                 symbol=symbol,
                 reason=reason,
+                detail=message,
             )
         )
+
+    def _correlation_id(self, order: BrokerOrder) -> str:
+        """The correlation id of the signal an order came from: the approval's, or for an order placed before a
+        restart, rebuilt from what was written ahead of it (strategy, signal bar time). An order with no signal
+        (adopted) goes by its client order id."""
+        coid = order.client_order_id
+        known = self._correlations.get(coid)
+        if known is not None:
+            return known
+        record = self._store.order_record(coid)
+        if record is None or not record.strategy or record.signal_bar_ts is None:
+            return order.client_order_id
+        return signal_correlation_id(record.strategy, order.symbol, order.side, record.signal_bar_ts)
 
     async def fetch_updates(self) -> list[OrderUpdate]:
         """Order state changes from the broker since the last call (network; see `apply_updates`), including what
@@ -330,22 +296,27 @@ class ExecutionAgent:
                         OrderFilled(
                             ts_event=update.ts,
                             ts_init=self._clock.now(),
-                            correlation_id=order.client_order_id,
+                            correlation_id=self._correlation_id(order),
                             fill=update.fill,
                         )
                     )
             elif order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
-                self.canceled[order.reason or order.status.value] += 1
+                reason = CancelReason.parse(order.reason, fallback=CancelReason(order.status.value))
+                self.canceled[reason] += 1
                 self._bus.publish(
                     OrderCanceled(
                         ts_event=update.ts,
                         ts_init=self._clock.now(),
-                        correlation_id=order.client_order_id,
+                        correlation_id=self._correlation_id(order),
                         client_order_id=order.client_order_id,
                         symbol=order.symbol,
-                        reason=order.reason or order.status.value,
+                        reason=reason,
+                        detail=order.reason,
                     )
                 )
             elif order.status is OrderStatus.REJECTED:
-                self._reject(order.client_order_id, order.symbol, order.reason or "rejected", "", order.client_order_id)
+                refusal = RejectionReason.parse(order.reason) if order.reason else RejectionReason.REJECTED
+                self._reject(order.client_order_id, order.symbol, refusal, order.reason, self._correlation_id(order))
+            if not order.status.is_open:
+                self._correlations.pop(order.client_order_id, None)
         return new_fills

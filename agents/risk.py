@@ -1,11 +1,16 @@
-"""Risk: circuit breakers, the kill switch, and the decision on every validated signal.
+"""Risk: the one gate between a strategy's idea and a broker, with one trading state.
 
 `RiskEngine` holds the pure pre-trade checks (no clock, no I/O). `RiskAgent` is the thin shell on the bus: it collects
 `SignalValidated` during an iteration, and once the bars have been processed the orchestrator calls `flush()`, which
 answers every signal with `OrderApproved` or `OrderDenied(reason)`: exits first, then entries, best score first.
+Every decision about what may reach a broker is made here: long only, never a sell above the quantity held, never an
+order below the minimum notional, whole shares where the asset or the settings allow no fractions. The adapters only
+translate what was approved (and refuse defensively what no approval would hold).
 
-Breakers and the kill switch live in a `FlagStore` (the SQLite state store in production), read on every iteration
-so a `tradingd halt` from another process stops the daemon at its next flush, and a restart cannot forget a halt.
+The agent holds one `TradingState` (`active` / `reducing` / `halted`) and publishes `TradingStateChanged` when it
+moves. The conditions it is derived from (kill switch, reduce-only, recovery, breakers) live in a `FlagStore` (the
+SQLite state store and the kill-switch file in production), read on every iteration so a `tradingd halt` from another
+process stops the daemon at its next flush, and a restart cannot forget a halt.
 """
 
 from __future__ import annotations
@@ -15,14 +20,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import structlog
 
 from agents.sizing import (
-    DenialReason,
     EntryCandidate,
     TieredPositionSizer,
     TierExposureTracker,
@@ -39,8 +43,12 @@ from core.messages import (
     SignalGenerated,
     SignalValidated,
     SizedOrder,
+    TradingStateChanged,
 )
+from core.order_ids import client_order_id
+from core.reasons import Breaker, DenialReason, TradingStateReason
 from core.types import (
+    QTY_QUANTUM,
     Asset,
     BarFrame,
     BrokerOrder,
@@ -49,6 +57,7 @@ from core.types import (
     Position,
     Tier,
     TradingState,
+    bar_price,
     derive_trading_state,
 )
 
@@ -63,13 +72,14 @@ FLAG_DAILY_LOSS = "breaker_daily_loss"
 FLAG_DRAWDOWN = "breaker_drawdown"
 FLAG_REDUCE_ONLY = "reduce_only"  # `tradingd halt --reduce-only`: the value is the operator's reason
 FLAG_RECOVERY = "recovery"  # the state DB was lost, set aside or restored: the value says which
-# Peak equity since the last manual resume. Without it, resuming after a drawdown trip would re-trip at once, since
-# equity is still below the all-time peak. "rebase" means: the next iteration's equity becomes the peak.
+# The peak drawdown is measured from since the last resume (an equity amount). Without it, resuming after a drawdown
+# trip would re-trip at once, since equity is still below the all-time peak.
 FLAG_DRAWDOWN_PEAK = "drawdown_peak"
-_REBASE = "rebase"
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 
-Verdict = tuple[str, str] | None  # (reason, detail) when denied
+Denied = tuple[DenialReason, str]  # (reason, detail)
+Verdict = Denied | None
 
 
 class FlagStore(Protocol):
@@ -136,22 +146,30 @@ class RiskEngine:
         """The capacity check that denies every entry of the iteration at once (the kill switch and the breakers are
         the trading state's, `read_trading_state`)."""
         if open_positions >= self.limits.max_open_positions:
-            return DenialReason.MAX_OPEN_POSITIONS.value, f"{open_positions} open of {self.limits.max_open_positions}"
+            return DenialReason.MAX_OPEN_POSITIONS, f"{open_positions} open of {self.limits.max_open_positions}"
         return None
 
     def check_entry(self, order: SizedOrder, *, equity: Decimal, buying_power: Decimal) -> Verdict:
         """Last line of defence after sizing: an approved entry never exceeds the equity cap or buying power."""
         cap = self.limits.max_position_pct * equity
         if order.est_notional > cap:
-            return DenialReason.MAX_POSITION_PCT.value, f"${order.est_notional} above the ${cap:.2f} cap"
+            return DenialReason.MAX_POSITION_PCT, f"${order.est_notional} above the ${cap:.2f} cap"
         if order.est_notional > buying_power:
-            return DenialReason.INSUFFICIENT_BUYING_POWER.value, f"${order.est_notional} above ${buying_power:.2f}"
+            return DenialReason.INSUFFICIENT_BUYING_POWER, f"${order.est_notional} above ${buying_power:.2f}"
         return None
 
     @staticmethod
-    def exit_order(position: Position, *, tier: Tier | None, est_price: Decimal) -> SizedOrder:
-        """Close the whole long position."""
-        qty = position.qty
+    def exit_order(
+        position: Position, *, tier: Tier | None, est_price: Decimal, fractional: bool
+    ) -> SizedOrder | Denied:
+        """Close the long position: all of it, or its whole shares when the order may not hold a fraction (the
+        asset is not fractionable, or fractional shares are off). Never more than is held."""
+        qty = sellable_qty(position.qty, fractional=fractional)
+        if qty <= 0:
+            return (
+                DenialReason.ZERO_SHARES,
+                f"{position.qty} held, no whole share to sell and fractions are not allowed",
+            )
         return SizedOrder(
             symbol=position.symbol,
             side=OrderSide.SELL,
@@ -162,6 +180,13 @@ class RiskEngine:
             est_notional=qty * est_price,
             fractional=qty != qty.to_integral_value(),
         )
+
+
+def sellable_qty(held: Decimal, *, fractional: bool) -> Decimal:
+    """The most of `held` one order may sell: to the share when fractions are not allowed, else to the broker's
+    quantity precision (9 decimals). An exact amount keeps its own representation."""
+    rounded = held.quantize(QTY_QUANTUM if fractional else _ONE, rounding=ROUND_FLOOR)
+    return held if rounded == held else rounded
 
 
 def pending_buys(
@@ -202,13 +227,18 @@ class _Iteration:
 
 @dataclass(frozen=True, slots=True)
 class StateView:
-    """The trading state and why: `reasons` are (code, detail) pairs, most severe first (the denial reason)."""
+    """The trading state and why: `reasons` are (code, detail) pairs, most severe first."""
 
     state: TradingState
-    reasons: tuple[tuple[str, str], ...] = ()
+    reasons: tuple[tuple[TradingStateReason, str], ...] = ()
+
+    @property
+    def cause(self) -> tuple[TradingStateReason, str]:
+        """The most severe reason (the code entries are denied with), or `cleared` when active."""
+        return self.reasons[0] if self.reasons else (TradingStateReason.CLEARED, "")
 
     def as_json(self) -> dict[str, Any]:
-        return {"state": self.state.value, "reasons": [{"code": c, "detail": d} for c, d in self.reasons]}
+        return {"state": self.state.value, "reasons": [{"code": c.value, "detail": d} for c, d in self.reasons]}
 
 
 def read_trading_state(flags: FlagStore, session: date | None = None) -> StateView:
@@ -231,25 +261,25 @@ def read_trading_state(flags: FlagStore, session: date | None = None) -> StateVi
         recovery=recovery is not None,
     )
     candidates = (
-        (halted is not None, DenialReason.HALTED.value, f"kill switch engaged ({halted}); `tradingd resume` lifts it"),
+        (halted is not None, TradingStateReason.HALTED, f"kill switch engaged ({halted}); `tradingd resume` lifts it"),
         (
             daily_loss,
-            DenialReason.DAILY_LOSS_LIMIT.value,
+            TradingStateReason.DAILY_LOSS_LIMIT,
             f"daily loss limit hit on {daily}; entries resume next trading day",
         ),
         (
             drawdown is not None,
-            DenialReason.MAX_DRAWDOWN.value,
+            TradingStateReason.MAX_DRAWDOWN,
             f"drawdown limit hit ({drawdown}); entries resume after `tradingd resume`",
         ),
         (
             reduce_only is not None,
-            DenialReason.REDUCE_ONLY.value,
+            TradingStateReason.REDUCE_ONLY,
             f"reduce-only ({reduce_only}); entries resume after `tradingd resume`",
         ),
         (
             recovery is not None,
-            DenialReason.RECOVERY.value,
+            TradingStateReason.RECOVERY,
             f"recovery after state loss ({recovery}); entries resume after `tradingd resume`",
         ),
     )
@@ -272,17 +302,21 @@ def halt_trading(flags: FlagStore, reason: str, *, reduce_only: bool = False) ->
     log.warning("trading_halted", reason=reason, trading_state=TradingState.HALTED.value)
 
 
-def resume_trading(flags: FlagStore) -> bool:
-    """Lift the kill switch, reduce-only, the drawdown breaker and recovery; drawdown is then measured from the next
-    equity seen. A daily-loss trip still holds until the next session.
+def resume_trading(flags: FlagStore, *, equity: Decimal | None) -> bool:
+    """Lift the kill switch, reduce-only, the drawdown breaker and recovery. A daily-loss trip still holds until the
+    next session.
 
-    Returns whether a drawdown breaker was lifted.
+    A lifted drawdown breaker is measured from `equity` (the last equity recorded) from then on, not from the all-time
+    peak, which would trip it again at once. With no equity recorded there is no peak yet either: the next equity
+    seen becomes it. Returns whether a drawdown breaker was lifted.
     """
     was_drawdown = flags.get_flag(FLAG_DRAWDOWN) is not None
     for name in (FLAG_HALTED, FLAG_REDUCE_ONLY, FLAG_DRAWDOWN, FLAG_RECOVERY):
         flags.clear_flag(name)
-    if was_drawdown:
-        flags.set_flag(FLAG_DRAWDOWN_PEAK, _REBASE)
+    if was_drawdown and equity is not None:
+        flags.set_flag(FLAG_DRAWDOWN_PEAK, str(equity))
+    elif was_drawdown:
+        flags.clear_flag(FLAG_DRAWDOWN_PEAK)
     log.warning("risk_resumed", drawdown_rebased=was_drawdown)
     return was_drawdown
 
@@ -296,7 +330,10 @@ class RiskAgent:
         limits: RiskLimits,
         flags: FlagStore,
         clock: SupportsNow,
+        *,
+        session: date | None = None,
     ) -> None:
+        """`session`: the session the daemon starts in (a daily-loss trip of an earlier one no longer counts)."""
         self._bus = bus
         self._sizer = sizer
         self._tracker = tracker
@@ -306,9 +343,10 @@ class RiskAgent:
         self._signals: list[SignalGenerated] = []
         self._iteration: _Iteration | None = None
         self._frame: BarFrame | None = None
-        self._halt_announced = False
-        self._logged_state: StateView | None = None
-        self.denials: Counter[str] = Counter()
+        # The one trading state (with its causes): read from the flags at start, then at every iteration and flush.
+        self._view = read_trading_state(flags, session)
+        _log_state(self._view)
+        self.denials: Counter[DenialReason] = Counter()
         self.approved = 0
         bus.subscribe(SignalValidated, self._on_signal)
         bus.subscribe(OrderFilled, self._on_fill)
@@ -333,42 +371,27 @@ class RiskAgent:
     def _on_bars(self, message: BarsFetched) -> None:
         self._frame = message.frame
 
-    # -- kill switch ----------------------------------------------------------------------------------------------
+    # -- trading state --------------------------------------------------------------------------------------------
     @property
-    def is_halted(self) -> bool:
-        return self._flags.get_flag(FLAG_HALTED) is not None
+    def state(self) -> TradingState:
+        return self._view.state
 
-    def halt(self, reason: str) -> None:
-        halt_trading(self._flags, reason)
-        self._announce_halt()
-
-    def resume(self) -> None:
-        resume_trading(self._flags)
-        self._halt_announced = False
-
-    def log_state(self, session: date | None) -> StateView:
-        """Log the trading state at start and whenever it changes (a halt from another process included)."""
+    def _refresh_state(self, session: date) -> StateView:
+        """Re-read the conditions (a halt from another process counts at once); log a new view, announce a new
+        state."""
         view = read_trading_state(self._flags, session)
-        if view != self._logged_state:
-            # Only a state that blocks orders is worth a warning; `active` is the normal case.
-            emit = log.info if view.state is TradingState.ACTIVE else log.warning
-            emit(
-                "trading_state",
-                state=view.state.value,
-                reasons=[code for code, _ in view.reasons],
-                detail="; ".join(detail for _, detail in view.reasons) or None,
+        previous, self._view = self._view, view
+        if view != previous:
+            _log_state(view)
+        if view.state is not previous.state:
+            reason, detail = view.cause
+            now = self._clock.now()
+            self._publish(
+                TradingStateChanged(
+                    ts_event=now, ts_init=now, previous=previous.state, current=view.state, reason=reason, detail=detail
+                )
             )
-            self._logged_state = view
         return view
-
-    def _announce_halt(self) -> None:
-        reason = self._flags.get_flag(FLAG_HALTED)
-        if reason is None:
-            self._halt_announced = False
-            return
-        if not self._halt_announced:
-            self._halt_announced = True
-            self._trip(DenialReason.HALTED.value, reason)
 
     # -- iteration ------------------------------------------------------------------------------------------------
     def begin_iteration(
@@ -384,7 +407,6 @@ class RiskAgent:
         self._iteration = _Iteration(snapshot, session, start_of_day_equity, peak_equity, assets)
         self._tracker.rebuild(snapshot.positions)
         equity = snapshot.account.equity
-        self._announce_halt()
 
         tripped_on = self._flags.get_flag(FLAG_DAILY_LOSS)
         if tripped_on is not None and tripped_on != session.isoformat():
@@ -395,7 +417,7 @@ class RiskAgent:
         ):
             self._flags.set_flag(FLAG_DAILY_LOSS, session.isoformat())
             self._trip(
-                DenialReason.DAILY_LOSS_LIMIT.value,
+                Breaker.DAILY_LOSS_LIMIT,
                 f"equity {equity:.2f} vs start of day {start_of_day_equity:.2f} "
                 f"(limit {self._engine.limits.max_daily_loss_pct:%})",
             )
@@ -407,18 +429,17 @@ class RiskAgent:
             dd = self._engine.drawdown(equity=equity, peak_equity=peak)
             detail = f"equity {equity:.2f} is {dd:.2%} below peak {peak:.2f} on {session.isoformat()}"
             self._flags.set_flag(FLAG_DRAWDOWN, detail)
-            self._trip(DenialReason.MAX_DRAWDOWN.value, detail)
-        self.log_state(session)
+            self._trip(Breaker.MAX_DRAWDOWN, detail)
+        self._refresh_state(session)
 
     def _drawdown_peak(self, equity: Decimal, peak_equity: Decimal) -> Decimal:
         """The peak drawdown is measured from: the all-time peak, or the peak since a resume while that is lower."""
         stored = self._flags.get_flag(FLAG_DRAWDOWN_PEAK)
         if stored is None:
             return peak_equity
-        try:
-            anchor = max(Decimal(stored), equity) if stored != _REBASE else equity
-        except InvalidOperation:
-            anchor = equity
+        since_resume = _parse_amount(stored)
+        # Unreadable (a DB of an older version may hold the word "rebase" here): the peak starts from now.
+        anchor = equity if since_resume is None else max(since_resume, equity)
         if anchor >= peak_equity:
             self._flags.clear_flag(FLAG_DRAWDOWN_PEAK)
             return peak_equity
@@ -435,35 +456,47 @@ class RiskAgent:
         if iteration is None:
             raise RuntimeError("RiskAgent.flush() with signals but no begin_iteration() since the last flush")
         self._iteration = None  # one flush per snapshot: a second one would not see this one's reservations
-        view = self.log_state(iteration.session)  # read now: a halt from another process counts at once
+        view = self._refresh_state(iteration.session)  # read now: a halt from another process counts at once
         exits = [s for s in signals if s.is_exit]
         entries = [s for s in signals if not s.is_exit]
-        self._flush_exits(exits, iteration, halted=not view.state.allows_exits)
+        self._flush_exits(exits, iteration, allowed=view.state.allows_exits)
         if entries:
             self._flush_entries(entries, iteration, view=view)
 
-    def _flush_exits(self, exits: list[SignalGenerated], iteration: _Iteration, *, halted: bool) -> None:
+    def _flush_exits(self, exits: list[SignalGenerated], iteration: _Iteration, *, allowed: bool) -> None:
         positions = iteration.snapshot.positions
         selling = {o.symbol for o in iteration.snapshot.open_orders if o.side is OrderSide.SELL and o.status.is_open}
         for signal in exits:
             position = positions.get(signal.symbol)
-            if halted:
-                self._deny(signal, DenialReason.HALTED.value, "kill switch engaged")
+            asset = iteration.assets.get(signal.symbol)
+            if not allowed:
+                self._deny(signal, DenialReason.HALTED, "kill switch engaged")
             elif position is None or position.qty <= 0:
-                self._deny(signal, DenialReason.NO_POSITION.value, "no long position to close")
+                self._deny(signal, DenialReason.NO_POSITION, "no long position to close")
             elif signal.symbol in selling:
-                self._deny(signal, DenialReason.ORDER_PENDING.value, "a sell order for this symbol is still open")
+                self._deny(signal, DenialReason.ORDER_PENDING, "a sell order for this symbol is still open")
+            elif asset is None or not asset.tradable:
+                self._deny(
+                    signal, DenialReason.NOT_TRADABLE, "asset unknown" if asset is None else "asset not tradable"
+                )
             else:
-                selling.add(signal.symbol)
-                price = _decimal_price(signal.price) or position.market_price
-                tier = self._sizer.config.pool_of(signal.symbol)
-                self._approve(signal, self._engine.exit_order(position, tier=tier, est_price=price))
+                answer = self._engine.exit_order(
+                    position,
+                    tier=self._sizer.config.pool_of(signal.symbol),
+                    est_price=_usable_price(signal.price) or position.market_price,
+                    fractional=self._sizer.config.fractional_enabled and asset.fractionable,
+                )
+                if isinstance(answer, SizedOrder):
+                    selling.add(signal.symbol)
+                    self._approve(signal, answer)
+                else:
+                    self._deny(signal, *answer)
 
     def _flush_entries(self, entries: list[SignalGenerated], iteration: _Iteration, *, view: StateView) -> None:
         snapshot = iteration.snapshot
         equity = snapshot.account.equity
         ranked = sorted(entries, key=lambda s: (-(s.score if math.isfinite(s.score) else -math.inf), s.symbol))
-        prices = {s.symbol: p for s in ranked if (p := _decimal_price(s.price)) is not None}
+        prices = {s.symbol: p for s in ranked if (p := _usable_price(s.price)) is not None}
         pending_by_order, unpriced = pending_buys(
             snapshot.open_orders,
             lambda symbol: prices.get(symbol) or self._tracker.price(symbol) or self._last_close(symbol),
@@ -480,12 +513,15 @@ class RiskAgent:
         # against their tier's budget below, not a second time against cash.
         buying_power = max(snapshot.account.buying_power, _ZERO)
 
-        # Entries only when active; otherwise the most severe reason (the breakers keep their own codes).
-        gate: Verdict = (
-            view.reasons[0] if not view.state.allows_entries else self._engine.entry_gate(open_positions=open_positions)
-        )
+        # Entries only when active; otherwise the most severe cause (the breakers keep their own codes).
+        gate: Verdict
+        if view.state.allows_entries:
+            gate = self._engine.entry_gate(open_positions=open_positions)
+        else:
+            cause, detail = view.cause
+            gate = cause.denial, detail
         if gate is None and unpriced:
-            gate = (DenialReason.INSUFFICIENT_BUYING_POWER.value, f"cannot price open orders {unpriced}")
+            gate = (DenialReason.INSUFFICIENT_BUYING_POWER, f"cannot price open orders {unpriced}")
         candidates: list[EntryCandidate] = []
         for signal in ranked:
             verdict = gate or self._pre_check(signal, iteration.assets, prices, buying_symbols)
@@ -519,13 +555,13 @@ class RiskAgent:
     ) -> Verdict:
         asset = assets.get(signal.symbol)
         if signal.side is not OrderSide.BUY:
-            return DenialReason.SHORT_NOT_SUPPORTED.value, "entries are long only"
+            return DenialReason.SHORT_NOT_SUPPORTED, "entries are long only"
         if asset is None or not asset.tradable:
-            return DenialReason.NOT_TRADABLE.value, "asset unknown" if asset is None else "asset not tradable"
+            return DenialReason.NOT_TRADABLE, "asset unknown" if asset is None else "asset not tradable"
         if signal.symbol not in prices:
-            return DenialReason.INVALID_PRICE.value, f"price {signal.price!r}"
+            return DenialReason.INVALID_PRICE, f"price {signal.price}"
         if signal.symbol in buying:
-            return DenialReason.ORDER_PENDING.value, "a buy order for this symbol is still open"
+            return DenialReason.ORDER_PENDING, "a buy order for this symbol is still open"
         return None
 
     def _last_close(self, symbol: str) -> Decimal | None:
@@ -535,17 +571,25 @@ class RiskAgent:
             return None
         column = frame.close[:, frame.column(symbol)]
         finite = column[np.isfinite(column) & (column > 0)]
-        return Decimal(repr(float(finite[-1]))) if finite.size else None
+        return bar_price(finite[-1]) if finite.size else None
 
     # -- egress ---------------------------------------------------------------------------------------------------
     def _approve(self, signal: SignalGenerated, order: SizedOrder) -> None:
         self.approved += 1
         now = self._clock.now()
         self._publish(
-            OrderApproved(ts_event=now, ts_init=now, correlation_id=signal.correlation_id, signal=signal, order=order)
+            OrderApproved(
+                ts_event=now,
+                ts_init=now,
+                correlation_id=signal.correlation_id,
+                signal=signal,
+                order=order,
+                # The order's identity, fixed here once: execution, the store and the broker only carry it.
+                client_order_id=client_order_id(signal.strategy, order.symbol, order.side, signal.bar_ts),
+            )
         )
 
-    def _deny(self, signal: SignalGenerated, reason: str, detail: str) -> None:
+    def _deny(self, signal: SignalGenerated, reason: DenialReason, detail: str) -> None:
         self.denials[reason] += 1
         now = self._clock.now()
         self._publish(
@@ -559,8 +603,8 @@ class RiskAgent:
             )
         )
 
-    def _trip(self, breaker: str, detail: str) -> None:
-        log.warning("circuit_breaker_tripped", breaker=breaker, detail=detail)
+    def _trip(self, breaker: Breaker, detail: str) -> None:
+        log.warning("circuit_breaker_tripped", breaker=breaker.value, detail=detail)
         now = self._clock.now()
         self._publish(CircuitBreakerTripped(ts_event=now, ts_init=now, breaker=breaker, detail=detail))
 
@@ -568,7 +612,7 @@ class RiskAgent:
         self._bus.publish(message)
 
     # -- status ---------------------------------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
+    def status(self) -> dict[str, Any]:
         """JSON-ready risk state for `tradingd status`."""
         names = (FLAG_HALTED, FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_REDUCE_ONLY, FLAG_RECOVERY)
         flags = {name: self._flags.get_flag(name) for name in names}
@@ -593,12 +637,30 @@ class RiskAgent:
             "effective_positions": round(float(effective_positions(values)), 4),
             "herfindahl": round(float(herfindahl(values)), 4),
             "approved": self.approved,
-            "denials": dict(self.denials),
+            "denials": {reason.value: n for reason, n in self.denials.items()},
         }
 
 
-def _decimal_price(price: float) -> Decimal | None:
-    """A signal's float price as Decimal (shortest repr, so 912.37 stays 912.37), or None if unusable."""
-    if not math.isfinite(price) or price <= 0:
+def _log_state(view: StateView) -> None:
+    """The `trading_state` line, at start and on every change of the state or its causes."""
+    # Only a state that blocks orders is worth a warning; `active` is the normal case.
+    emit = log.info if view.state is TradingState.ACTIVE else log.warning
+    emit(
+        "trading_state",
+        state=view.state.value,
+        reasons=[code.value for code, _ in view.reasons],
+        detail="; ".join(detail for _, detail in view.reasons) or None,
+    )
+
+
+def _usable_price(price: Decimal) -> Decimal | None:
+    """A signal's price if an order can be sized at it (finite and positive), else None."""
+    return price if price.is_finite() and price > 0 else None
+
+
+def _parse_amount(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
         return None
-    return Decimal(repr(price))
+    return value if value.is_finite() else None

@@ -19,8 +19,9 @@ from agents.strategies.base import Holdings, Signals, Strategy
 from core.bus import EventBus
 from core.clock import Clock
 from core.messages import BarsFetched, SignalGenerated
+from core.order_ids import signal_correlation_id
 from core.portfolio import PortfolioView
-from core.types import BarFrame, FloatArray, OrderSide
+from core.types import BarFrame, FloatArray, OrderSide, bar_price
 
 
 def _bar_time(ts: np.datetime64) -> datetime:
@@ -121,12 +122,12 @@ class ScannerAgent:
             SignalGenerated(
                 ts_event=now,
                 ts_init=now,
-                correlation_id=f"{self.strategy}:{symbol}:{side.value}:{bar_ts:%Y%m%dT%H%M}",
+                correlation_id=signal_correlation_id(self.strategy, symbol, side, bar_ts),
                 strategy=self.strategy,
                 symbol=symbol,
                 side=side,
                 is_exit=side is OrderSide.SELL,
-                price=float(frame.close[-1, col]),
+                price=bar_price(frame.close[-1, col]),
                 score=score if not math.isnan(score) else 0.0,
                 volatility=float(volatility[col]),
                 bar_ts=bar_ts,

@@ -3,12 +3,11 @@
 A signal passes only if it is fresh (daily bars: the bar of the last closed session; intraday: younger than
 SIGNAL_MAX_AGE_SECONDS), carries a real positive price, names a symbol the
 broker can trade, and does not duplicate an open order, a held position or another signal of this iteration.
-Each rejection is a `SignalRejected` event with a stable reason code.
+Each rejection is a `SignalRejected` event with a stable reason code (`SignalRejectReason`).
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping
 from datetime import timedelta
@@ -17,6 +16,7 @@ from core.bus import EventBus
 from core.clock import Clock, NyseCalendar
 from core.messages import SignalGenerated, SignalRejected, SignalValidated
 from core.portfolio import PortfolioView
+from core.reasons import SignalRejectReason
 from core.types import Asset, OrderSide
 
 
@@ -40,36 +40,36 @@ class SignalValidator:
         self._seen: set[tuple[str, OrderSide]] = set()
         self._seen_bar: object = None
         self.validated = 0
-        self.rejected: Counter[str] = Counter()
+        self.rejected: Counter[SignalRejectReason] = Counter()
         bus.subscribe(SignalGenerated, self.on_signal)
 
-    def rejection_reason(self, signal: SignalGenerated) -> str | None:
+    def rejection_reason(self, signal: SignalGenerated) -> SignalRejectReason | None:
         now = self._clock.now()
         if signal.bar_ts > now:
-            return "future_bar"
+            return SignalRejectReason.FUTURE_BAR
         if self._calendar is not None:
             # Daily bars: fresh means the bar of the last session that has closed. A fixed age would call Friday's
             # bar stale on Monday morning, and would accept Thursday's bar after Friday's close.
             if self._calendar.session_date(signal.bar_ts) < self._calendar.last_completed_session(now):
-                return "stale_signal"
+                return SignalRejectReason.STALE_SIGNAL
         elif now - signal.bar_ts > self._max_age:
-            return "stale_signal"
-        if math.isnan(signal.price) or math.isinf(signal.price) or signal.price <= 0:
-            return "invalid_price"
+            return SignalRejectReason.STALE_SIGNAL
+        if not signal.price.is_finite() or signal.price <= 0:
+            return SignalRejectReason.INVALID_PRICE
         asset = self._assets.get(signal.symbol)
         if asset is None:
-            return "unknown_symbol"
+            return SignalRejectReason.UNKNOWN_SYMBOL
         if not asset.tradable:
-            return "not_tradable"
+            return SignalRejectReason.NOT_TRADABLE
         if self._portfolio.has_open_order(signal.symbol):
-            return "duplicate_open_order"
+            return SignalRejectReason.DUPLICATE_OPEN_ORDER
         position = self._portfolio.position(signal.symbol)
         if signal.side is OrderSide.BUY and position is not None and position.qty > 0:
-            return "duplicate_position"
+            return SignalRejectReason.DUPLICATE_POSITION
         if signal.is_exit and (position is None or position.qty <= 0):
-            return "no_position"
+            return SignalRejectReason.NO_POSITION
         if (signal.symbol, signal.side) in self._seen:
-            return "duplicate_signal"
+            return SignalRejectReason.DUPLICATE_SIGNAL
         return None
 
     def on_signal(self, signal: SignalGenerated) -> None:

@@ -12,7 +12,6 @@ while sizing.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 
 from core.messages import SignalGenerated, SizedOrder
+from core.reasons import DenialReason
 from core.types import CENT, Fill, OrderSide, Position, Tier
 
 if TYPE_CHECKING:
@@ -39,34 +39,12 @@ _EMPTY: Mapping[str, Decimal] = MappingProxyType({})
 _PRECISION = 50
 
 
-class DenialReason(enum.StrEnum):
-    """Stable reason codes carried by `Denial` and `OrderDenied` (tests and reports key on these strings)."""
-
-    HALTED = "halted"
-    REDUCE_ONLY = "reduce_only"  # `tradingd halt --reduce-only`
-    RECOVERY = "recovery"  # the state DB was lost, set aside or restored: entries wait for `tradingd resume`
-    DAILY_LOSS_LIMIT = "daily_loss_limit"
-    MAX_DRAWDOWN = "max_drawdown"
-    MAX_OPEN_POSITIONS = "max_open_positions"
-    TIER_BUDGET_EXHAUSTED = "tier_budget_exhausted"
-    MAX_POSITION_PCT = "max_position_pct"
-    BELOW_MIN_NOTIONAL = "below_min_notional"
-    ZERO_SHARES = "zero_shares"
-    INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
-    NO_POSITION = "no_position"
-    POSITION_EXISTS = "position_exists"
-    ORDER_PENDING = "order_pending"
-    NOT_TRADABLE = "not_tradable"
-    INVALID_PRICE = "invalid_price"
-    SHORT_NOT_SUPPORTED = "short_not_supported"
-
-
 @dataclass(frozen=True, slots=True)
 class Denial:
-    """Why a candidate gets no order. `reason` is a `DenialReason` value; `detail` is for humans."""
+    """Why a candidate gets no order; `detail` is for humans."""
 
     symbol: str
-    reason: str
+    reason: DenialReason
     detail: str = ""
 
 
@@ -339,7 +317,7 @@ class TieredPositionSizer:
                     elif reserved_bp + plan.floor > bp_left:
                         denial = Denial(
                             candidate.symbol,
-                            DenialReason.INSUFFICIENT_BUYING_POWER.value,
+                            DenialReason.INSUFFICIENT_BUYING_POWER,
                             f"minimum order ${plan.floor:.2f} exceeds the ${bp_left - reserved_bp:.2f} of buying power "
                             "left",
                         )
@@ -388,25 +366,25 @@ class TieredPositionSizer:
         candidate = plan.candidate
         symbol = candidate.symbol
         if symbol in taken or tracker.holds(symbol):
-            return Denial(symbol, DenialReason.POSITION_EXISTS.value, "already held or sized in this iteration")
+            return Denial(symbol, DenialReason.POSITION_EXISTS, "already held or sized in this iteration")
         if slots <= 0:
-            return Denial(symbol, DenialReason.MAX_OPEN_POSITIONS.value, f"{self.config.max_open_positions} reached")
+            return Denial(symbol, DenialReason.MAX_OPEN_POSITIONS, f"{self.config.max_open_positions} reached")
         min_notional = self.config.min_order_notional
         if plan.cap < min_notional:
             return Denial(
-                symbol, DenialReason.BELOW_MIN_NOTIONAL.value, f"position cap ${plan.cap:.2f} < minimum ${min_notional}"
+                symbol, DenialReason.BELOW_MIN_NOTIONAL, f"position cap ${plan.cap:.2f} < minimum ${min_notional}"
             )
         if not plan.fractional and candidate.price > plan.cap:
             why = "fractional shares are off" if not self.config.fractional_enabled else "asset is not fractionable"
             return Denial(
                 symbol,
-                DenialReason.ZERO_SHARES.value,
+                DenialReason.ZERO_SHARES,
                 f"one share at ${candidate.price} exceeds the ${plan.cap:.2f} position cap and {why}",
             )
         if plan.floor > plan.cap:
             return Denial(
                 symbol,
-                DenialReason.BELOW_MIN_NOTIONAL.value,
+                DenialReason.BELOW_MIN_NOTIONAL,
                 f"the smallest order of at least ${min_notional} costs ${plan.floor:.2f}, above the "
                 f"${plan.cap:.2f} cap",
             )
@@ -417,7 +395,7 @@ class TieredPositionSizer:
         name = plan.pool.value if plan.pool is not None else "portfolio"
         return Denial(
             candidate.symbol,
-            DenialReason.TIER_BUDGET_EXHAUSTED.value,
+            DenialReason.TIER_BUDGET_EXHAUSTED,
             f"{name} has ${budget - reserved:.2f} left after higher-scored entries; the minimum order is "
             f"${plan.floor:.2f}",
         )
@@ -454,7 +432,7 @@ class TieredPositionSizer:
             if budget < plan.floor:
                 results[plan.index] = Denial(
                     plan.candidate.symbol,
-                    DenialReason.INSUFFICIENT_BUYING_POWER.value,
+                    DenialReason.INSUFFICIENT_BUYING_POWER,
                     f"${bp_left:.2f} of buying power left after higher-scored entries; the minimum order is "
                     f"${plan.floor:.2f}",
                 )

@@ -18,7 +18,7 @@ from typing import Any
 
 from core.bars import BarHistory, load_daily_bars, ns_to_datetime
 from core.broker.replay import ReplayMarketData
-from core.messages import IterationCompleted, Message, OrderFilled
+from core.messages import IterationCompleted, IterationStats, Message, OrderFilled
 from core.store import StateStore
 from core.types import BrokerOrder, Fill, OrderSide, OrderStatus
 
@@ -79,7 +79,16 @@ def _store_iteration_us(iterations: int = 200) -> float:
                 for k in range(3)
             ]
             events: list[Message] = [OrderFilled(ts_event=ts, ts_init=ts, fill=f) for f in fills] * 3
-            events.append(IterationCompleted(ts_event=ts, ts_init=ts, iteration=n, stats={"bars": 505}))
+            stats = IterationStats(
+                session=ts.date(),
+                bars=505,
+                rejected_bars=0,
+                orders=3,
+                fills=3,
+                equity=Decimal("100000.00"),
+                positions=3,
+            )
+            events.append(IterationCompleted(ts_event=ts, ts_init=ts, iteration=n, stats=stats))
             t = time.perf_counter()
             with store.transaction():
                 for order in orders:

@@ -17,7 +17,7 @@ import structlog
 
 from agents.daily_scan import DailyScanner, ScanConfig
 from agents.data import DataAgent
-from agents.execution import ExecutionAgent, is_our_client_order_id
+from agents.execution import ExecutionAgent
 from agents.focus_scoring import FocusScorer
 from agents.risk import FLAG_HALTED, FLAG_REDUCE_ONLY, RiskAgent, RiskLimits
 from agents.scanner import ScannerAgent
@@ -35,6 +35,7 @@ from core.errors import missing_file_message
 from core.failpoints import broker_clock_requested
 from core.focus import FocusManager
 from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
+from core.order_ids import is_our_client_order_id
 from core.portfolio import OwnedLedger, PortfolioView
 from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
@@ -320,9 +321,7 @@ def build_live(
     tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
     options = adapter_options or {}
     market_data = AlpacaMarketData(settings, clock, **options.get("market_data", {}))
-    broker = AlpacaBroker(
-        settings, clock, prices=market_data, stream_url=settings.alpaca_stream_url, **options.get("broker", {})
-    )
+    broker = AlpacaBroker(settings, clock, stream_url=settings.alpaca_stream_url, **options.get("broker", {}))
     schedule = schedule or MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
     app = _assemble(
         settings,
@@ -462,8 +461,8 @@ def _assemble(
     config = TierConfig.from_settings(settings, {**default_tiers, **tiers, **settings.symbol_tiers})
     tracker = TierExposureTracker(config)
     sizer = TieredPositionSizer(config)
-    risk = RiskAgent(bus, sizer, tracker, RiskLimits.from_settings(settings), guarded.flags, clock)
-    risk.log_state(calendar.session_date(clock.now()))  # the state it starts in, and why
+    limits = RiskLimits.from_settings(settings)
+    risk = RiskAgent(bus, sizer, tracker, limits, guarded.flags, clock, session=calendar.session_date(clock.now()))
     execution = ExecutionAgent(bus, broker, store, portfolio, clock)
     orchestrator = Orchestrator(
         bus=bus,

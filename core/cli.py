@@ -427,7 +427,8 @@ def resume(mode: ModeOpt = None) -> None:
                 # Not an error (exit 0), but say so: "resumed" would suggest something had been stopped.
                 typer.echo(f"nothing to resume ({settings.mode.value}): not halted; {_state_note(settings, existed)}")
                 return
-            lifted = resume_trading(flags)
+            mark = store.latest_equity_mark()
+            lifted = resume_trading(flags, equity=mark.last_equity if mark is not None else None)
     finally:
         close_logging()
     lifted_note = ", drawdown breaker lifted" if lifted else ""

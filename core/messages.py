@@ -2,18 +2,31 @@
 
 Commands are `<Verb><Noun>`, events `<Noun><PastParticiple>`. Every message carries `id`, `ts_event` (when the thing
 happened, in the clock's time), `ts_init` (when the message object was built) and `correlation_id`, which follows one
-candidate from its bar to its fill. Once built, a message never changes: to change one, make a new one.
+candidate from its signal to its fills (`core/order_ids.py::signal_correlation_id`); messages about no one candidate
+(iterations, bar frames, breakers, the trading state) leave it empty. Once built, a message never changes, down to
+its fields: money and quantities are `Decimal`, counts are read-only mappings, reasons are enums (`core/reasons.py`).
+To change a message, make a new one.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
-from core.types import BarFrame, Fill, OrderSide, Tier
+from core.reasons import (
+    Breaker,
+    CancelReason,
+    DenialReason,
+    RejectionReason,
+    SignalRejectReason,
+    TradingStateReason,
+)
+from core.types import BarFrame, Fill, OrderSide, Tier, TradingState
 
 _ids = itertools.count(1)
 
@@ -64,20 +77,55 @@ class IterationStarted(Message):
     n_symbols: int
 
 
+@dataclass(frozen=True, slots=True)
+class IterationStats:
+    """What one iteration did, carried by `IterationCompleted` (a value, not a message)."""
+
+    session: date
+    bars: int
+    rejected_bars: int
+    orders: int
+    fills: int
+    equity: Decimal
+    positions: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "session": self.session.isoformat(),
+            "bars": self.bars,
+            "rejected_bars": self.rejected_bars,
+            "orders": self.orders,
+            "fills": self.fills,
+            "equity": str(self.equity),
+            "positions": self.positions,
+        }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IterationCompleted(Message):
     iteration: int
-    stats: dict[str, Any]
+    stats: IterationStats
+
+
+def frozen_counts(counts: Mapping[str, int]) -> Mapping[str, int]:
+    """A read-only copy: whoever built the counts can go on changing their own dict, never the message's."""
+    return MappingProxyType(dict(counts))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BarsFetched(Message):
-    """One frame per iteration: the window of bars for every focus symbol (not one message per symbol)."""
+    """One frame per iteration: the window of bars for every focus symbol (not one message per symbol).
+
+    The frame's arrays are read-only views (`agents/data.py::RollingWindow`); `rejected` counts bad bars by reason.
+    """
 
     iteration: int
     frame: BarFrame
     new_rows: int
-    rejected: dict[str, int]
+    rejected: Mapping[str, int]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rejected", frozen_counts(self.rejected))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,11 +144,14 @@ class DataRejected(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalGenerated(Message):
+    """A strategy's idea. `price` is the exact price it saw (the bar's close as `Decimal`); score and volatility are
+    ranking statistics, not money."""
+
     strategy: str
     symbol: str
     side: OrderSide
     is_exit: bool
-    price: float
+    price: Decimal
     score: float
     volatility: float
     bar_ts: datetime
@@ -115,7 +166,7 @@ class SignalValidated(Message):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalRejected(Message):
     signal: SignalGenerated
-    reason: str
+    reason: SignalRejectReason
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -139,21 +190,35 @@ class SizedOrder:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderApproved(Message):
+    """Risk's yes. `client_order_id` is computed here, once (`core/order_ids.py`); execution and the broker carry it."""
+
     signal: SignalGenerated
     order: SizedOrder
+    client_order_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderDenied(Message):
     signal: SignalGenerated
-    reason: str
+    reason: DenialReason
     detail: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitBreakerTripped(Message):
-    breaker: str
+    breaker: Breaker
     detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradingStateChanged(Message):
+    """The risk agent's trading state moved (README "Trading states"); `reason` is the most severe cause now
+    holding, or `cleared` when nothing does."""
+
+    previous: TradingState
+    current: TradingState
+    reason: TradingStateReason
+    detail: str = ""
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -175,7 +240,8 @@ class OrderSubmitted(Message):
 class OrderRejected(Message):
     client_order_id: str
     symbol: str
-    reason: str
+    reason: RejectionReason
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,4 +253,5 @@ class OrderFilled(Message):
 class OrderCanceled(Message):
     client_order_id: str
     symbol: str
-    reason: str
+    reason: CancelReason
+    detail: str = ""

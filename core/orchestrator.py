@@ -31,11 +31,11 @@ from core.bus import EventBus
 from core.clock import Clock, NyseCalendar
 from core.failpoints import failpoint
 from core.focus import FocusManager
-from core.messages import IterationCompleted, IterationStarted, Message, OrderApproved, OrderDenied
+from core.messages import IterationCompleted, IterationStarted, IterationStats, Message, OrderApproved, OrderDenied
 from core.portfolio import PortfolioView
 from core.state_backup import StateBackups
 from core.store import StateStore
-from core.types import Asset, BrokerOrder
+from core.types import CENT, Asset, BrokerOrder
 
 log = structlog.get_logger(__name__)
 
@@ -350,16 +350,15 @@ class Orchestrator:
         new_bars = self.data.bars_accepted - accepted_before
         self.stats.iterations = iteration
         self.stats.bars += new_bars
-        stats: dict[str, Any] = {
-            "iteration": iteration,
-            "session": session.isoformat(),
-            "bars": new_bars,
-            "rejected_bars": sum(bars.rejected.values()),
-            "orders": len(placed),
-            "fills": fills,
-            "equity": str(equity.quantize(Decimal("0.01"))),
-            "positions": len(snapshot.positions),
-        }
+        stats = IterationStats(
+            session=session,
+            bars=new_bars,
+            rejected_bars=sum(bars.rejected.values()),
+            orders=len(placed),
+            fills=fills,
+            equity=equity.quantize(CENT),
+            positions=len(snapshot.positions),
+        )
         with self.store.transaction():
             self.execution.record_placed(placed)
             self.bus.publish(
@@ -370,8 +369,8 @@ class Orchestrator:
             self.store.save_positions(snapshot.positions)
         failpoint("iteration.committed")
         lap("store_ms")
-        # A new dict: the published IterationCompleted holds `stats` and must not change after publication.
-        result = {**stats, "timings_ms": timings, "total_ms": round((time.perf_counter() - t0) * 1000, 3)}
+        total_ms = round((time.perf_counter() - t0) * 1000, 3)
+        result = {"iteration": iteration, **stats.as_json(), "timings_ms": timings, "total_ms": total_ms}
         if self._on_iteration is not None:
             self._on_iteration(result)
         return result

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Final, Self
 
 import numpy as np
@@ -861,4 +861,6 @@ def _json_default(value: Any) -> Any:
         return value.item()
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
+    if isinstance(value, MappingProxyType):
+        return dict(value)  # a message's read-only counts (`frozen_counts`)
     return str(value)

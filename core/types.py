@@ -21,6 +21,14 @@ QTY_QUANTUM = Decimal(1).scaleb(-QTY_DECIMALS)
 CENT = Decimal("0.01")
 
 
+def bar_price(value: float) -> Decimal:
+    """A bar's float64 price as exact money, via its shortest repr: 15.07 becomes Decimal('15.07'), not 15.0699999…
+
+    Bars are float arrays for vectorised maths; this is where a price leaves them for a signal, a fill or a mark.
+    """
+    return Decimal(repr(float(value)))
+
+
 class OrderSide(enum.StrEnum):
     BUY = "buy"
     SELL = "sell"

@@ -2,9 +2,13 @@
 
 The SDK is synchronous and blind: its calls run in worker threads, its retry is off and ours (`Retrier`) sorts
 failures, every request has a timeout and waits for the rate limiter, and payloads are raw dicts converted at
-the boundary (`alpaca_wire`). Orders are idempotent through the deterministic client order id: after an
-ambiguous failure (timeout, reset, 5xx, garbled reply) the order is looked up by that id before it is sent
-again with the same id, and a 422 "client_order_id must be unique" means the first attempt landed.
+the boundary (`alpaca_wire`). Orders are translated, not decided: the risk agent already chose qty or notional, whole
+shares or fractions, and never approves a short or an order below the minimum; an order no approval would hold is
+refused before it is sent (`order_shape`), never rounded or re-sized here.
+
+Orders are idempotent through the deterministic client order id: after an ambiguous failure (timeout, reset, 5xx,
+garbled reply) the order is looked up by that id before it is sent again with the same id, and a 422
+"client_order_id must be unique" means the first attempt landed.
 
 Order updates come from the trade_updates stream, run inside the caller's event loop, and from REST
 reconciliation of the orders we follow: after every (re)connect, on a timer, and on every poll while the stream
@@ -18,7 +22,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,18 +58,17 @@ from core.broker.alpaca_wire import (
     session_from_wire,
     trade_event_from_wire,
 )
-from core.broker.base import AuthenticationError, BrokerError, MarketData, OrderRejectedError
+from core.broker.base import AuthenticationError, BrokerError, OrderRejectedError
+from core.broker.order_shape import check_order_shape
 from core.broker.order_tracker import Observation, OrderTracker
 from core.broker.rate_limit import RateLimiter
+from core.reasons import RejectionReason
 from core.redact import register_settings
 from core.types import (
-    CENT,
-    QTY_QUANTUM,
     Account,
     Asset,
     BrokerOrder,
     OrderRequest,
-    OrderSide,
     OrderUpdate,
     Position,
     TradingMode,
@@ -75,27 +77,41 @@ from core.types import (
 log = structlog.get_logger(__name__)
 
 MAX_ORDERS_PAGE = 500
-MIN_NOTIONAL = Decimal(1)  # Alpaca's floor for notional orders
 STOP_STREAM_TIMEOUT_S = 5.0
 # Broker messages (lower case) → the stable reasons OrderRejected events carry.
 _REJECTION_REASONS = (
-    ("insufficient buying power", "insufficient_buying_power"),
-    ("not fractionable", "not_fractionable"),
-    ("not tradable", "not_tradable"),
-    ("insufficient qty", "insufficient_qty"),
-    ("not allowed to short", "short_not_allowed"),
-    ("sold short", "short_not_allowed"),
-    ("pattern day trad", "pattern_day_trading"),
-    ("not found", "unknown_asset"),
+    ("insufficient buying power", RejectionReason.INSUFFICIENT_BUYING_POWER),
+    ("not fractionable", RejectionReason.NOT_FRACTIONABLE),
+    ("not tradable", RejectionReason.NOT_TRADABLE),
+    ("insufficient qty", RejectionReason.INSUFFICIENT_QTY),
+    ("not allowed to short", RejectionReason.SHORT_NOT_ALLOWED),
+    ("sold short", RejectionReason.SHORT_NOT_ALLOWED),
+    ("pattern day trad", RejectionReason.PATTERN_DAY_TRADING),
+    ("not found", RejectionReason.UNKNOWN_ASSET),
 )
 
 
-def rejection_reason(status: int | None, message: str) -> str:
+def rejection_reason(status: int | None, message: str) -> RejectionReason:
+    """The stable reason for a refusal: from the broker's words, else its HTTP status (`http_<status>`)."""
     lowered = message.lower()
     for needle, reason in _REJECTION_REASONS:
         if needle in lowered:
             return reason
-    return f"http_{status}" if status is not None else "rejected"
+    return RejectionReason.parse(f"http_{status}") if status is not None else RejectionReason.REJECTED
+
+
+def market_order(request: OrderRequest) -> MarketOrderRequest:
+    """The wire request for an approved order, amounts as given. The SDK's fields are floats: a cents notional or a
+    9-decimal qty of up to 15 significant digits survives the round trip exactly."""
+    return MarketOrderRequest(
+        symbol=request.symbol,
+        qty=float(request.qty) if request.qty is not None else None,
+        notional=float(request.notional) if request.notional is not None else None,
+        side=AlpacaSide(request.side.value),
+        time_in_force=TimeInForce.DAY,
+        extended_hours=False,
+        client_order_id=request.client_order_id,
+    )
 
 
 def stream_url_for(trading_url: str | None) -> str | None:
@@ -125,7 +141,6 @@ class AlpacaBroker:
         settings: Settings,
         clock: Clock,
         *,
-        prices: MarketData | None = None,
         stream_url: str | None = None,
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
@@ -133,12 +148,9 @@ class AlpacaBroker:
         reconcile_interval_s: float = 60.0,
         stream_backoff_s: tuple[float, float] = (1.0, 30.0),
     ) -> None:
-        """`prices` sizes whole-share orders for non-fractionable assets asked for by notional."""
         if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
             raise AuthenticationError("Alpaca trading needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
-        self._settings = settings
         self._clock = clock
-        self._prices = prices
         register_settings(settings)  # whoever built us (CLI, tests, benchmarks), error texts never carry the keys
         self._key = settings.alpaca_api_key.get_secret_value()
         self._secret = settings.alpaca_secret_key.get_secret_value()
@@ -260,80 +272,19 @@ class AlpacaBroker:
 
     # --- orders ------------------------------------------------------------------------------------------------------
     async def submit_order(self, request: OrderRequest) -> BrokerOrder:
-        asset = await self.get_asset(request.symbol)
-        if asset is None:
-            raise OrderRejectedError("unknown_asset", f"{request.symbol} is not an Alpaca asset")
-        if not asset.tradable:
-            raise OrderRejectedError("not_tradable", f"{request.symbol} is not tradable")
-        if request.time_in_force != "day":
-            raise OrderRejectedError("time_in_force", "only day orders are sent (fractional orders must be day)")
-        wire = await self._market_order(request, asset)
-        if request.side is OrderSide.SELL:
-            await self._refuse_short(request.symbol, wire)
-        order = await self._submit_idempotent(wire)
+        # The asset is cached for the day: the defensive check costs no call after the first order of a symbol.
+        check_order_shape(request, await self.get_asset(request.symbol))
+        order = await self._submit_idempotent(market_order(request))
         self._tracker.track(order)
         # The ExecutionAgent logs `order_submitted` for every adapter; this line only adds the wire-level detail.
         log.debug(
             "alpaca_order_accepted",
             client_order_id=order.client_order_id,
-            qty=str(wire.qty) if wire.qty is not None else None,
-            notional=str(wire.notional) if wire.notional is not None else None,
+            qty=str(request.qty) if request.qty is not None else None,
+            notional=str(request.notional) if request.notional is not None else None,
             status=order.status.value,
         )
         return order
-
-    async def _market_order(self, request: OrderRequest, asset: Asset) -> MarketOrderRequest:
-        """Notional for fractionable assets (when fractional shares are on), whole shares otherwise."""
-        fractional = self._settings.enable_fractional_shares and asset.fractionable
-        qty: Decimal | None = None
-        notional: Decimal | None = None
-        if request.notional is not None and fractional:
-            notional = request.notional.quantize(CENT, rounding=ROUND_DOWN)
-            if notional < MIN_NOTIONAL:
-                raise OrderRejectedError("below_minimum_notional", f"notional {notional} is under ${MIN_NOTIONAL}")
-        elif request.notional is not None:
-            price = await self._reference_price(request.symbol)
-            qty = (request.notional / price).to_integral_value(rounding=ROUND_DOWN)
-        elif request.qty is not None and fractional:
-            qty = request.qty.quantize(QTY_QUANTUM, rounding=ROUND_DOWN)
-        elif request.qty is not None:
-            qty = request.qty.to_integral_value(rounding=ROUND_DOWN)
-        if qty is not None and qty <= 0:
-            raise OrderRejectedError(
-                "below_one_share", f"{request.symbol} is not fractionable here and the order is under one share"
-            )
-        return MarketOrderRequest(
-            symbol=request.symbol,
-            qty=float(qty) if qty is not None else None,
-            notional=float(notional) if notional is not None else None,
-            side=AlpacaSide(request.side.value),
-            time_in_force=TimeInForce.DAY,
-            extended_hours=False,
-            client_order_id=request.client_order_id,
-        )
-
-    async def _reference_price(self, symbol: str) -> Decimal:
-        if self._prices is None:
-            raise OrderRejectedError(
-                "not_fractionable", f"{symbol} is not fractionable and no price source can size whole shares"
-            )
-        snapshot = (await self._prices.get_snapshots([symbol])).get(symbol)
-        if snapshot is None:
-            raise OrderRejectedError("no_price", f"no current price for {symbol} to size whole shares")
-        return Decimal(str(snapshot.price))
-
-    async def _refuse_short(self, symbol: str, wire: MarketOrderRequest) -> None:
-        """A sell may close a long position, never open a short (fractional shorts do not exist either)."""
-        positions = await self.get_positions()
-        held = positions.get(symbol)
-        if held is None or held.qty <= 0:
-            raise OrderRejectedError("would_open_short", f"no long position in {symbol} to sell")
-        if wire.qty is not None and Decimal(str(wire.qty)) > held.qty:
-            raise OrderRejectedError("would_open_short", f"selling {wire.qty} {symbol} but holding {held.qty}")
-        if wire.notional is not None and Decimal(str(wire.notional)) > held.market_value:
-            raise OrderRejectedError(
-                "would_open_short", f"selling ${wire.notional} of {symbol} but holding ${held.market_value}"
-            )
 
     async def _submit_idempotent(self, wire: MarketOrderRequest) -> BrokerOrder:
         client_order_id = str(wire.client_order_id)

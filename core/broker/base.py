@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from core.reasons import RejectionReason
 from core.types import Account, Asset, BarFrame, BrokerOrder, OrderRequest, OrderUpdate, Position
 
 
@@ -25,7 +26,7 @@ class TransientBrokerError(BrokerError):
 class OrderRejectedError(BrokerError):
     """The broker refused the order for good (insufficient buying power, not fractionable, …)."""
 
-    def __init__(self, reason: str, message: str = "") -> None:
+    def __init__(self, reason: RejectionReason, message: str = "") -> None:
         super().__init__(f"{reason}: {message}" if message else reason)
         self.reason = reason
         self.message = message

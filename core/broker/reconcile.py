@@ -24,11 +24,12 @@ import structlog
 from core.broker.base import Broker
 from core.broker.order_tracker import Observation, OrderTracker
 from core.failpoints import failpoint
+from core.reasons import CancelReason
 from core.types import BrokerOrder, OrderStatus, OrderUpdate, Position
 
 log = structlog.get_logger(__name__)
 
-NEVER_SUBMITTED = "never_submitted"
+NEVER_SUBMITTED = CancelReason.NEVER_SUBMITTED
 # How far before the last recorded fill the second net looks: Alpaca filters `after` on submission time, and an
 # order submitted before that fill (same batch, say) may have closed after it.
 CLOSED_LOOKBACK = timedelta(days=7)

@@ -18,7 +18,9 @@ import numpy as np
 from core.bars import BarHistory, datetime_to_ns, last_valid_row, ns_to_datetime
 from core.broker.bar_sanity import outside_range
 from core.broker.base import BrokerError, OrderRejectedError
+from core.broker.order_shape import check_order_shape
 from core.broker.replay import Clock
+from core.reasons import CancelReason, FillNote, RejectionReason
 from core.types import (
     QTY_QUANTUM,
     Account,
@@ -30,30 +32,12 @@ from core.types import (
     OrderStatus,
     OrderUpdate,
     Position,
+    bar_price,
 )
 
-# Stable rejection / closing reasons (tests and the execution agent match on them).
-ASSET_NOT_TRADABLE = "asset_not_tradable"
-NOT_FRACTIONABLE = "not_fractionable"
-BELOW_MIN_NOTIONAL = "below_min_notional"
-INSUFFICIENT_QTY = "insufficient_qty"
-INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
-INVALID_QTY = "invalid_qty"
-NO_BAR = "no_bar"
-REDUCED_TO_BUYING_POWER = "reduced_to_buying_power"
-NOT_CANCELABLE = "not_cancelable"
-UNKNOWN_ORDER = "unknown_order"
-
-# Alpaca's floor for notional (fractional) orders.
-MIN_NOTIONAL = Decimal(1)
 _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
-
-
-def to_decimal(value: float) -> Decimal:
-    """A bar price as Decimal via its shortest repr, so 15.07 becomes Decimal('15.07'), not 15.0699999…"""
-    return Decimal(repr(float(value)))
 
 
 def _floor_qty(qty: Decimal, fractionable: bool) -> Decimal:
@@ -146,6 +130,9 @@ class SimBroker:
         }
 
     async def get_asset(self, symbol: str) -> Asset | None:
+        return self._asset(symbol)
+
+    def _asset(self, symbol: str) -> Asset | None:
         if symbol not in self._known:
             return None
         return Asset(
@@ -165,26 +152,15 @@ class SimBroker:
         now = self._clock.now()
         visible = self._visible_rows(now)
         symbol = request.symbol
-        if symbol not in self._known or symbol not in self._column_of:
-            raise OrderRejectedError(ASSET_NOT_TRADABLE, f"{symbol} is not tradable")
+        asset = self._asset(symbol)
+        check_order_shape(request, asset)  # what Alpaca would refuse outright, refused alike
         last_close = self._last_close(symbol, visible)
-        if last_close is None:
-            raise OrderRejectedError(ASSET_NOT_TRADABLE, f"{symbol} has not traded yet")
-        fractionable = symbol not in self._non_fractionable
-
-        qty = request.qty
+        if asset is None or last_close is None:
+            raise OrderRejectedError(RejectionReason.NOT_TRADABLE, f"{symbol} has not traded yet")
+        fractionable = asset.fractionable
+        # Exact already (checked above); written at the broker's 9 decimals, as a broker reports quantities.
+        qty = request.qty.quantize(QTY_QUANTUM) if request.qty is not None else None
         notional = request.notional
-        if notional is not None:
-            if not fractionable:
-                raise OrderRejectedError(NOT_FRACTIONABLE, f"{symbol} cannot be bought or sold by notional")
-            if notional < MIN_NOTIONAL:
-                raise OrderRejectedError(BELOW_MIN_NOTIONAL, f"notional {notional} is below ${MIN_NOTIONAL}")
-        elif qty is not None:
-            qty = qty.quantize(QTY_QUANTUM, rounding=ROUND_DOWN)
-            if qty <= 0:
-                raise OrderRejectedError(INVALID_QTY, f"qty {request.qty} rounds to zero at 9 decimals")
-            if not fractionable and qty != qty.to_integral_value():
-                raise OrderRejectedError(NOT_FRACTIONABLE, f"{symbol} only trades whole shares, got {qty}")
 
         reserved_cash = _ZERO
         reserved_qty = _ZERO
@@ -192,16 +168,17 @@ class SimBroker:
             estimate = notional if notional is not None else self._require(qty) * last_close * self._buy_factor
             buying_power = self._cash - self._reserved_cash
             if estimate > buying_power:
-                raise OrderRejectedError(
-                    INSUFFICIENT_BUYING_POWER, f"needs {estimate:.2f}, buying power is {buying_power:.2f}"
-                )
+                shortfall = f"needs {estimate:.2f}, buying power is {buying_power:.2f}"
+                raise OrderRejectedError(RejectionReason.INSUFFICIENT_BUYING_POWER, shortfall)
             reserved_cash = estimate
         else:
             holding = self._holdings.get(symbol)
             available = (holding.qty if holding is not None else _ZERO) - self._reserved_qty.get(symbol, _ZERO)
             wanted = qty if qty is not None else _floor_qty(self._require(notional) / last_close, fractionable=True)
             if wanted > available:
-                raise OrderRejectedError(INSUFFICIENT_QTY, f"sell {wanted} {symbol} but only {available} available")
+                raise OrderRejectedError(
+                    RejectionReason.INSUFFICIENT_QTY, f"sell {wanted} {symbol} but only {available} available"
+                )
             reserved_qty = wanted
 
         self._sequence += 1
@@ -252,9 +229,9 @@ class SimBroker:
     async def cancel_order(self, client_order_id: str) -> None:
         order = self._orders.get(client_order_id)
         if order is None:
-            raise OrderRejectedError(UNKNOWN_ORDER, f"no order with client order id {client_order_id}")
+            raise OrderRejectedError(RejectionReason.UNKNOWN_ORDER, f"no order with client order id {client_order_id}")
         if client_order_id not in self._open:
-            raise OrderRejectedError(NOT_CANCELABLE, f"order is already {order.state.status.value}")
+            raise OrderRejectedError(RejectionReason.NOT_CANCELABLE, f"order is already {order.state.status.value}")
         now = self._clock.now()
         self._queued.append(OrderUpdate(order=self._close(order, OrderStatus.CANCELED, now), ts=now))
 
@@ -286,10 +263,10 @@ class SimBroker:
         inconsistent = bool(outside_range(np.array(raw_open), np.array(low), np.array(high)))
         if not np.isfinite(raw_open) or raw_open <= 0 or inconsistent:
             # A day order with no tradable open on its bar cannot fill: it expires rather than fill at a made-up price.
-            return OrderUpdate(order=self._close(order, OrderStatus.EXPIRED, bar_ts, NO_BAR), ts=bar_ts)
+            return OrderUpdate(order=self._close(order, OrderStatus.EXPIRED, bar_ts, CancelReason.NO_BAR), ts=bar_ts)
         if request.side is OrderSide.BUY:
-            return self._fill_buy(order, to_decimal(raw_open) * self._buy_factor, bar_ts)
-        return self._fill_sell(order, to_decimal(raw_open) * self._sell_factor, bar_ts)
+            return self._fill_buy(order, bar_price(raw_open) * self._buy_factor, bar_ts)
+        return self._fill_sell(order, bar_price(raw_open) * self._sell_factor, bar_ts)
 
     def _fill_buy(self, order: _Order, price: Decimal, ts: datetime) -> OrderUpdate:
         request = order.request
@@ -298,16 +275,16 @@ class SimBroker:
             qty = self._require(order.state.qty)
             if qty * price > self._cash:
                 qty = _floor_qty(self._cash / price, order.fractionable)
-                reason = REDUCED_TO_BUYING_POWER
+                reason = FillNote.REDUCED_TO_BUYING_POWER
             if qty <= 0:
-                return self._reject_at_fill(order, INSUFFICIENT_BUYING_POWER, ts)
+                return self._reject_at_fill(order, RejectionReason.INSUFFICIENT_BUYING_POWER, ts)
         else:
             notional = self._require(request.notional)
             if notional > self._cash:
-                return self._reject_at_fill(order, INSUFFICIENT_BUYING_POWER, ts)
+                return self._reject_at_fill(order, RejectionReason.INSUFFICIENT_BUYING_POWER, ts)
             qty = _floor_qty(notional / price, fractionable=True)
             if qty <= 0:
-                return self._reject_at_fill(order, BELOW_MIN_NOTIONAL, ts)
+                return self._reject_at_fill(order, RejectionReason.BELOW_MIN_NOTIONAL, ts)
         self._cash -= qty * price
         holding = self._holdings.get(request.symbol)
         if holding is None:
@@ -325,7 +302,7 @@ class SimBroker:
         wanted = request.qty if request.qty is not None else self._require(request.notional) / price
         qty = min(_floor_qty(wanted, order.fractionable), held)
         if holding is None or qty <= 0:
-            return self._reject_at_fill(order, INSUFFICIENT_QTY, ts)
+            return self._reject_at_fill(order, RejectionReason.INSUFFICIENT_QTY, ts)
         self._cash += qty * price
         holding.qty -= qty
         if holding.qty == 0:
@@ -354,7 +331,7 @@ class SimBroker:
         )
         return OrderUpdate(order=order.state, ts=ts, fill=fill)
 
-    def _reject_at_fill(self, order: _Order, reason: str, ts: datetime) -> OrderUpdate:
+    def _reject_at_fill(self, order: _Order, reason: RejectionReason, ts: datetime) -> OrderUpdate:
         return OrderUpdate(order=self._close(order, OrderStatus.REJECTED, ts, reason), ts=ts)
 
     # ------------------------------------------------------------------------------------------------------------------
@@ -396,7 +373,7 @@ class SimBroker:
             return None
         column = self._column_of[symbol]
         row = int(self._last_close_row[visible - 1, column])
-        return to_decimal(self._history.close[row, column]) if row >= 0 else None
+        return bar_price(self._history.close[row, column]) if row >= 0 else None
 
     def _mark(self, symbol: str, visible: int) -> Decimal:
         """Last close at or before now of a held symbol (cached per visible bar)."""

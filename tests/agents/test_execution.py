@@ -6,13 +6,15 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from agents.execution import ExecutionAgent, client_order_id, is_our_client_order_id
+from agents.execution import ExecutionAgent
 from core.bars import BarHistory
 from core.broker.sim import SimBroker
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
 from core.messages import OrderApproved, OrderFilled, OrderRejected, OrderSubmitted, SignalGenerated, SizedOrder
+from core.order_ids import client_order_id, signal_correlation_id
 from core.portfolio import PortfolioView
+from core.reasons import RejectionReason
 from core.store import StateStore
 from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, OrderUpdate, Tier
 
@@ -30,12 +32,12 @@ def approved(symbol: str = "AAPL", notional: str | None = "1000", qty: str | Non
     sig = SignalGenerated(
         ts_event=now,
         ts_init=now,
-        correlation_id=f"zscore_mr:{symbol}",
+        correlation_id=signal_correlation_id("zscore_mr", symbol, OrderSide.BUY, BAR_TS),
         strategy="zscore_mr",
         symbol=symbol,
         side=OrderSide.BUY,
         is_exit=False,
-        price=100.0,
+        price=Decimal(100),
         score=2.1,
         volatility=0.01,
         bar_ts=BAR_TS,
@@ -51,16 +53,14 @@ def approved(symbol: str = "AAPL", notional: str | None = "1000", qty: str | Non
         est_notional=Decimal(1000),
         fractional=notional is not None,
     )
-    return OrderApproved(ts_event=now, ts_init=now, correlation_id=sig.correlation_id, signal=sig, order=order)
-
-
-def test_client_order_id_is_deterministic_and_distinct() -> None:
-    a = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
-    assert a == client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
-    assert a != client_order_id("zscore_mr", "AAPL", OrderSide.SELL, BAR_TS)
-    assert a != client_order_id("zscore_mr", "MSFT", OrderSide.BUY, BAR_TS)
-    assert a != client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS.replace(day=2))
-    assert len(a) <= 48
+    return OrderApproved(
+        ts_event=now,
+        ts_init=now,
+        correlation_id=sig.correlation_id,
+        signal=sig,
+        order=order,
+        client_order_id=client_order_id("zscore_mr", symbol, OrderSide.BUY, BAR_TS),
+    )
 
 
 @pytest.fixture
@@ -114,7 +114,8 @@ async def test_broker_rejection_becomes_an_event_with_the_reason(world) -> None:
     bus.publish(approved("XOM", notional="500"))  # XOM is not fractionable in this world
     assert await agent.submit_approved() == []
     rejected = [e for e in events if isinstance(e, OrderRejected)]
-    assert [r.reason for r in rejected] == ["not_fractionable"]
+    assert [r.reason for r in rejected] == [RejectionReason.NOT_FRACTIONABLE]
+    assert rejected[0].correlation_id == "zscore_mr:XOM:buy:20160301T0500"
     assert store.all_orders() == []
     assert agent.rejected == {"not_fractionable": 1}
 
@@ -135,38 +136,6 @@ async def test_each_new_fill_is_logged_once(world, calendar) -> None:  # type: i
     assert filled[0]["symbol"] == "AAPL"
     assert filled[0]["side"] == "buy"
     assert float(filled[0]["price"]) > 0
-
-
-def test_our_client_order_ids_are_recognised_without_the_store() -> None:
-    for strategy, symbol, side in [
-        ("zscore_mr", "AAPL", OrderSide.BUY),
-        ("zscore_mr", "BRK.B", OrderSide.SELL),
-        ("zscore_mean_reversion", "GOOGLEXXLONG", OrderSide.BUY),  # both longer than the id has room for
-    ]:
-        coid = client_order_id(strategy, symbol, side, BAR_TS)
-        assert len(coid) <= 48
-        assert coid.startswith("td-")
-        assert is_our_client_order_id(coid)
-    ours = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
-    tampered = ours[:-1] + ("0" if ours[-1] != "0" else "1")
-    for foreign in ["my-manual-order-1", "", "td-", tampered, ours.replace("AAPL", "MSFT"), ours.replace("-b-", "-s-")]:
-        assert not is_our_client_order_id(foreign), foreign
-
-
-def test_long_strategy_names_cut_to_fit_still_make_distinct_ids() -> None:
-    a = client_order_id("mean_reversion_fast", "AAPL", OrderSide.BUY, BAR_TS)
-    b = client_order_id("mean_reversion_slow", "AAPL", OrderSide.BUY, BAR_TS)
-    assert a != b  # both cut to "mean_rever": the key digest keeps them apart
-
-
-def test_ids_made_by_the_earlier_scheme_are_still_ours() -> None:
-    # An order placed before the "td-" prefix, as that version named it (restored from an old backup, say).
-    import hashlib  # noqa: PLC0415
-
-    digest = hashlib.sha256(f"zscore_mr|AAPL|buy|{BAR_TS.isoformat()}".encode()).hexdigest()[:12]
-    legacy = f"zscore_mr-AAPL-b-201603010500-{digest}"
-    assert is_our_client_order_id(legacy)
-    assert not is_our_client_order_id(legacy[:-1] + ("0" if legacy[-1] != "0" else "1"))
 
 
 async def test_the_users_own_orders_reported_by_the_broker_are_not_recorded(world) -> None:  # type: ignore[no-untyped-def]
@@ -195,3 +164,40 @@ async def test_the_users_own_orders_reported_by_the_broker_are_not_recorded(worl
     assert store.get_order("my-manual-order-1") is None
     assert store.fills() == []
     assert not any(isinstance(e, OrderFilled) for e in events)
+
+
+async def test_the_approved_client_order_id_is_the_one_placed(world) -> None:  # type: ignore[no-untyped-def]
+    _, broker, store, bus, agent, _ = world
+    approval = approved()
+    bus.publish(approval)
+    [placed] = await agent.submit_approved()
+    assert placed.order.client_order_id == approval.client_order_id
+    assert store.get_order(approval.client_order_id) is not None
+    assert await broker.get_order(approval.client_order_id) is not None
+
+
+async def test_every_event_from_approval_to_fill_carries_the_signals_correlation_id(world, calendar) -> None:  # type: ignore[no-untyped-def]
+    clock, _broker, _store, bus, agent, events = world
+    approval = approved()
+    bus.publish(approval)
+    agent.record_placed(await agent.submit_approved())
+    clock.set(calendar.session_close(date(2016, 3, 2)))
+    await agent.sync_updates()
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["OrderSubmitted", "OrderFilled"]
+    assert {e.correlation_id for e in events} == {approval.signal.correlation_id}  # type: ignore[attr-defined]
+
+
+async def test_a_fill_after_a_restart_still_names_its_signal(world, calendar, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock, broker, store, bus, agent, _ = world
+    approval = approved()
+    bus.publish(approval)
+    agent.record_placed(await agent.submit_approved())
+    # A new process: nothing in memory but the store and the broker.
+    fresh_bus = EventBus()
+    fills: list[OrderFilled] = []
+    fresh_bus.subscribe(OrderFilled, fills.append)
+    restarted = ExecutionAgent(fresh_bus, broker, store, PortfolioView(broker), clock)
+    clock.set(calendar.session_close(date(2016, 3, 2)))
+    assert await restarted.sync_updates() == 1
+    assert [f.correlation_id for f in fills] == [approval.signal.correlation_id]

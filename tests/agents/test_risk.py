@@ -1,6 +1,8 @@
+import dataclasses
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pytest
@@ -8,7 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from agents.risk import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_HALTED, RiskAgent, RiskEngine, RiskLimits, pending_buys
+from agents.risk import (
+    FLAG_DAILY_LOSS,
+    FLAG_DRAWDOWN,
+    FLAG_DRAWDOWN_PEAK,
+    FLAG_HALTED,
+    RiskAgent,
+    RiskEngine,
+    RiskLimits,
+    halt_trading,
+    pending_buys,
+    resume_trading,
+    sellable_qty,
+)
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 from config.settings import Settings
 from core.bus import EventBus
@@ -21,7 +35,9 @@ from core.messages import (
     OrderFilled,
     SignalGenerated,
     SignalValidated,
+    TradingStateChanged,
 )
+from core.order_ids import client_order_id
 from core.types import (
     Account,
     Asset,
@@ -33,6 +49,8 @@ from core.types import (
     PortfolioSnapshot,
     Position,
     Tier,
+    TradingState,
+    bar_price,
 )
 from tests.fakes.flags import MemoryFlagStore
 from tests.fakes.manual_clock import ManualClock
@@ -60,7 +78,7 @@ def signal(
         symbol=symbol,
         side=OrderSide.SELL if is_exit else side,
         is_exit=is_exit,
-        price=price,
+        price=bar_price(price),
         score=score,
         volatility=0.2,
         bar_ts=ts,
@@ -83,7 +101,7 @@ def snapshot(
 class Harness:
     """A RiskAgent on a real bus, with fakes for the store and the clock, recording what it publishes."""
 
-    def __init__(self, flags: MemoryFlagStore | None = None, **config: object) -> None:
+    def __init__(self, flags: MemoryFlagStore | None = None, *, session: date = MON, **config: object) -> None:
         self.bus = EventBus()
         self.flags = flags or MemoryFlagStore()
         self.clock = ManualClock()
@@ -94,10 +112,16 @@ class Harness:
         )
         self.tracker = TierExposureTracker(self.config)
         self.risk = RiskAgent(
-            self.bus, TieredPositionSizer(self.config), self.tracker, RiskLimits(), self.flags, self.clock
+            self.bus,
+            TieredPositionSizer(self.config),
+            self.tracker,
+            RiskLimits(),
+            self.flags,
+            self.clock,
+            session=session,
         )
         self.out: list[Message] = []
-        for kind in (OrderApproved, OrderDenied, CircuitBreakerTripped):
+        for kind in (OrderApproved, OrderDenied, CircuitBreakerTripped, TradingStateChanged):
             self.bus.subscribe(kind, self.out.append)
 
     def iterate(
@@ -108,9 +132,10 @@ class Harness:
         session: date = MON,
         sod: str = "10000",
         peak: str = "10000",
+        assets: dict[str, Asset] = ASSETS,
     ) -> list[Message]:
         start = len(self.out)
-        self.risk.begin_iteration(snap, session=session, start_of_day_equity=D(sod), peak_equity=D(peak), assets=ASSETS)
+        self.risk.begin_iteration(snap, session=session, start_of_day_equity=D(sod), peak_equity=D(peak), assets=assets)
         for s in signals:
             self.bus.publish(SignalValidated(ts_event=s.ts_event, ts_init=s.ts_init, signal=s))
         self.risk.flush()
@@ -130,6 +155,10 @@ def answers(messages: list[Message]) -> list[tuple[str, str]]:
 
 def trips(messages: list[Message]) -> list[str]:
     return [m.breaker for m in messages if isinstance(m, CircuitBreakerTripped)]
+
+
+def state_changes(messages: list[Message]) -> list[tuple[str, str, str]]:
+    return [(m.previous, m.current, m.reason) for m in messages if isinstance(m, TradingStateChanged)]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -380,10 +409,12 @@ def test_drawdown_trips_until_resume_then_measures_from_the_new_peak() -> None:
     assert answers(out) == [("MSFT", "max_drawdown")]  # a new day does not lift it
     assert h.flags.get_flag(FLAG_DRAWDOWN) is not None
 
-    h.risk.resume()
+    resume_trading(h.flags, equity=D(9100))  # `tradingd resume`: the last equity recorded is the new peak
+    assert h.flags.get_flag(FLAG_DRAWDOWN_PEAK) == "9100"
     out = h.iterate(snapshot("9100"), [signal("MSFT")], session=WED, sod="9100", peak="10000")
     assert trips(out) == []  # still 9% below the all-time peak, but measured from the resume now
     assert answers(out) == [("MSFT", "approved")]
+    assert state_changes(out) == [("reducing", "active", "cleared")]
 
     h.iterate(snapshot("9500"), [], session=WED, sod="9100", peak="10000")  # a new high since the resume
     out = h.iterate(snapshot("8550"), [signal("AAPL")], session=WED, sod="8550", peak="10000")
@@ -404,22 +435,24 @@ def test_drawdown_allows_exits() -> None:
 def test_halt_blocks_everything_and_survives_a_restart_until_resume() -> None:
     flags = MemoryFlagStore()
     h = Harness(flags)
-    h.risk.halt("operator: broker outage")
-    assert trips(h.out) == ["halted"]
+    halt_trading(flags, "operator: broker outage")
     held = {"AAPL": Position("AAPL", D(10), D(150), D(150))}
+    out = h.iterate(snapshot(positions=held), [signal("MSFT")])
+    assert state_changes(out) == [("active", "halted", "halted")]
+    assert h.risk.state is TradingState.HALTED
 
     restarted = Harness(flags)
-    assert restarted.risk.is_halted
+    assert restarted.risk.state is TradingState.HALTED  # read at start: no change to announce
     out = restarted.iterate(snapshot(positions=held), [signal("MSFT"), signal("AAPL", is_exit=True)])
     assert answers(out) == [("AAPL", "halted"), ("MSFT", "halted")]
-    assert trips(out) == ["halted"]  # announced once by the new process
-    out = restarted.iterate(snapshot(positions=held), [signal("MSFT")])
-    assert trips(out) == []
+    assert state_changes(out) == []
+    assert trips(out) == []  # the kill switch is an operator's act, not a breaker
 
-    restarted.risk.resume()
-    assert not restarted.risk.is_halted
+    resume_trading(flags, equity=D(10_000))
     out = restarted.iterate(snapshot(positions=held), [signal("MSFT"), signal("AAPL", is_exit=True)])
+    assert restarted.risk.state is TradingState.ACTIVE
     assert answers(out) == [("AAPL", "approved"), ("MSFT", "approved")]
+    assert state_changes(out) == [("halted", "active", "cleared")]
 
 
 def test_a_halt_set_by_another_process_is_seen_at_the_next_flush() -> None:
@@ -435,7 +468,7 @@ def test_state_is_json_ready_for_tradingd_status() -> None:
     h = Harness()
     held = {"SPY": Position("SPY", D(10), D(250), D(250)), "AAPL": Position("AAPL", D(10), D(150), D(250))}
     h.iterate(snapshot("9000", positions=held), [signal("MSFT")], sod="9000", peak="10000")
-    state = json.loads(json.dumps(h.risk.state()))
+    state = json.loads(json.dumps(h.risk.status()))
     assert state["halted"] is False
     assert state["breakers"]["max_drawdown"]["tripped"] is True
     assert state["exposure"]["tiers"]["TIER1"] == "2500.00"
@@ -443,3 +476,187 @@ def test_state_is_json_ready_for_tradingd_status() -> None:
     assert state["herfindahl"] == 0.5
     assert state["denials"] == {"max_drawdown": 1}
     assert set(state["flags"]) == {FLAG_DRAWDOWN}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The trading state: one value, announced when it moves
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_each_move_of_the_trading_state_is_published_once_with_its_cause() -> None:
+    h = Harness()
+    assert h.risk.state is TradingState.ACTIVE
+    out = h.iterate(snapshot("9800"), [signal("MSFT")])
+    assert state_changes(out) == [("active", "reducing", "daily_loss_limit")]
+    assert h.iterate(snapshot("9800"), [signal("MSFT")]) == [h.out[-1]]  # no new event: still reducing
+
+    halt_trading(h.flags, "ops")
+    out = h.iterate(snapshot("9800"), [])
+    assert state_changes(out) == [("reducing", "halted", "halted")]
+    halt_trading(h.flags, "ops", reduce_only=True)
+    out = h.iterate(snapshot("9800"), [])
+    assert state_changes(out) == [("halted", "reducing", "daily_loss_limit")]  # the most severe cause still holding
+    resume_trading(h.flags, equity=D(9800))
+    out = h.iterate(snapshot("9800"), [], session=WED, sod="9800")
+    assert state_changes(out) == [("reducing", "active", "cleared")]
+    [changed] = [m for m in h.out if isinstance(m, TradingStateChanged) and m.current is TradingState.ACTIVE]
+    assert (changed.previous, changed.reason, changed.correlation_id) == (TradingState.REDUCING, "cleared", "")
+
+
+def test_resume_rebases_the_drawdown_peak_on_the_equity_it_is_given() -> None:
+    flags = MemoryFlagStore()
+    flags.set_flag(FLAG_DRAWDOWN, "dd")
+    assert resume_trading(flags, equity=D("9123.45"))
+    assert flags.get_flag(FLAG_DRAWDOWN_PEAK) == "9123.45"
+    flags.set_flag(FLAG_DRAWDOWN, "dd")
+    assert resume_trading(flags, equity=None)  # nothing recorded yet: the next equity seen is the peak anyway
+    assert flags.get_flag(FLAG_DRAWDOWN_PEAK) is None
+    assert not resume_trading(flags, equity=D(1))
+    assert flags.get_flag(FLAG_DRAWDOWN_PEAK) is None
+
+
+def test_an_old_rebase_word_in_the_peak_flag_measures_from_the_next_equity() -> None:
+    flags = MemoryFlagStore()
+    flags.set_flag(FLAG_DRAWDOWN_PEAK, "rebase")  # what versions before the one-state agent wrote on resume
+    h = Harness(flags)
+    out = h.iterate(snapshot("9000"), [signal("MSFT")], sod="9000", peak="10000")
+    assert trips(out) == []
+    assert answers(out) == [("MSFT", "approved")]
+    assert flags.get_flag(FLAG_DRAWDOWN_PEAK) == "9000"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Decisions the adapters used to take: whole shares, owned quantities, order identity
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_the_approval_carries_the_client_order_id_computed_once() -> None:
+    h = Harness()
+    [approved] = h.iterate(snapshot(), [signal("AAPL")])
+    assert isinstance(approved, OrderApproved)
+    s = approved.signal
+    assert approved.client_order_id == client_order_id(s.strategy, "AAPL", OrderSide.BUY, s.bar_ts)
+
+
+def test_an_exit_sells_whole_shares_where_fractions_are_not_allowed() -> None:
+    held = {
+        "BRK.A": Position("BRK.A", D("2.5"), D(100), D(100)),  # not fractionable
+        "AAPL": Position("AAPL", D("1.25"), D(100), D(100)),
+        "NVDA": Position("NVDA", D("0.5"), D(100), D(100)),
+    }
+    exits = [signal(s, is_exit=True) for s in held]
+    out = Harness().iterate(snapshot(positions=held), exits)
+    orders = {m.signal.symbol: m.order.qty for m in out if isinstance(m, OrderApproved)}
+    assert orders == {"BRK.A": D(2), "AAPL": D("1.25"), "NVDA": D("0.5")}
+
+    out = Harness(fractional_enabled=False).iterate(snapshot(positions=held), exits)
+    assert sorted(answers(out)) == [("AAPL", "approved"), ("BRK.A", "approved"), ("NVDA", "zero_shares")]
+    assert {m.order.qty for m in out if isinstance(m, OrderApproved)} == {D(1), D(2)}
+
+
+def test_an_exit_of_an_unknown_asset_is_denied() -> None:
+    held = {"TSLA": Position("TSLA", D(3), D(100), D(100))}
+    out = Harness().iterate(snapshot(positions=held), [signal("TSLA", is_exit=True)])
+    assert answers(out) == [("TSLA", "not_tradable")]
+
+
+@pytest.mark.parametrize(
+    ("held", "fractional", "expected"), [("2.5", False, "2"), ("2.5", True, "2.5"), ("3", False, "3")]
+)
+def test_sellable_qty(held: str, fractional: bool, expected: str) -> None:
+    assert str(sellable_qty(D(held), fractional=fractional)) == expected
+    assert sellable_qty(D("0.1234567891"), fractional=True) == D("0.123456789")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Properties: whatever the signals, positions and settings, no approved order is short, oversold or under the minimum
+# ----------------------------------------------------------------------------------------------------------------------
+
+POOL = tuple(ASSETS)
+# Mostly prices an order can be sized at (a few dearer than any position cap), sometimes unusable ones.
+prices = st.one_of(
+    st.decimals(min_value=D("0.01"), max_value=D(2000), places=2),
+    st.decimals(min_value=D("0.01"), max_value=D(2000), places=2),
+    st.decimals(min_value=D("0.01"), max_value=D(400_000), places=2),
+    st.sampled_from([D(0), D(-5), D("NaN"), D("Infinity")]),
+)
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> dict[str, object]:
+    held_symbols = draw(st.lists(st.sampled_from(POOL), unique=True, max_size=4))
+    positions = {
+        s: Position(
+            s,
+            draw(st.decimals(min_value=D("0.000000001"), max_value=D(500), places=9)),
+            D(100),
+            draw(st.decimals(min_value=D("0.01"), max_value=D(5000), places=2)),
+        )
+        for s in held_symbols
+    }
+    signals = []
+    for symbol in draw(st.lists(st.sampled_from(POOL), unique=True, max_size=len(POOL))):
+        is_exit = draw(st.booleans() if symbol in positions else st.sampled_from([False, False, False, True]))
+        side = OrderSide.SELL if is_exit else draw(st.sampled_from([OrderSide.BUY] * 3 + [OrderSide.SELL]))
+        signals.append((symbol, side, is_exit, draw(prices), draw(st.floats(-3, 5))))
+    open_sells = draw(st.lists(st.sampled_from(held_symbols), unique=True, max_size=1)) if held_symbols else []
+    return {
+        "equity": draw(st.decimals(min_value=D(100), max_value=D(2_000_000), places=2)),
+        "positions": positions,
+        "signals": signals,
+        "open_sells": open_sells,
+        "fractionable": {s: draw(st.booleans()) for s in POOL},
+        "fractional_enabled": draw(st.booleans()),
+        "min_order_notional": draw(st.decimals(min_value=D(1), max_value=D(500), places=2)),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(worlds())
+def test_no_approved_order_is_short_oversold_or_below_the_minimum(world: dict[str, Any]) -> None:
+    h = Harness(fractional_enabled=world["fractional_enabled"], min_order_notional=world["min_order_notional"])
+    positions: dict[str, Position] = world["positions"]
+    open_orders = tuple(
+        BrokerOrder(f"s-{s}", f"b-{s}", s, OrderSide.SELL, OrderStatus.ACCEPTED, positions[s].qty, None)
+        for s in world["open_sells"]
+    )
+    assets = {s: Asset(s, tradable=True, fractionable=f) for s, f in world["fractionable"].items()}
+    sigs = []
+    for symbol, side, is_exit, price, score in world["signals"]:
+        sig = signal(symbol, score=score, is_exit=is_exit, side=side)
+        sigs.append(dataclasses.replace(sig, price=price))
+    equity = str(world["equity"])
+    out = h.iterate(
+        snapshot(equity, positions=positions, open_orders=open_orders), sigs, sod=equity, peak=equity, assets=assets
+    )
+
+    approved = [m for m in out if isinstance(m, OrderApproved)]
+    assert len(approved) + len([m for m in out if isinstance(m, OrderDenied)]) == len(sigs)
+    sold: set[str] = set()
+    for event in approved:
+        order, symbol = event.order, event.order.symbol
+        whole_only = not (world["fractional_enabled"] and assets[symbol].fractionable)
+        amount = order.qty if order.qty is not None else order.notional
+        assert amount is not None
+        assert amount > 0
+        if order.qty is not None and whole_only:
+            assert order.qty == order.qty.to_integral_value()
+        if order.side is OrderSide.SELL:
+            # Never short: a sell only closes a long position the daemon holds, by qty, at most what it holds,
+            # once per symbol, and not while another sell for it is open.
+            assert event.signal.is_exit
+            assert symbol in positions
+            assert order.qty is not None
+            assert order.notional is None
+            assert order.qty <= positions[symbol].qty
+            assert symbol not in sold
+            assert symbol not in world["open_sells"]
+            sold.add(symbol)
+        else:
+            assert not event.signal.is_exit
+            assert event.signal.side is OrderSide.BUY
+            assert symbol not in positions
+            assert order.est_notional >= world["min_order_notional"]
+            if order.notional is not None:
+                assert order.notional >= 1
+                assert order.notional == order.notional.quantize(D("0.01"))

@@ -14,7 +14,7 @@ from core.bus import EventBus
 from core.clock import SimClock
 from core.messages import BarsFetched, SignalGenerated
 from core.portfolio import PortfolioView
-from core.types import Account, BarFrame, OrderSide, PortfolioSnapshot, Position
+from core.types import Account, BarFrame, OrderSide, PortfolioSnapshot, Position, bar_price
 from tests.frames import frame_at
 
 ZSCORE = ZScoreMeanReversion(ZScoreParams())
@@ -72,7 +72,7 @@ def test_an_entry_signal_carries_the_bar_price_score_volatility_and_ids(small_hi
     sig = signals[0]
     assert (sig.side, sig.is_exit, sig.strategy) == (OrderSide.BUY, False, "zscore_mr")
     assert sig.score >= 2.0  # score = −z
-    assert sig.price == small_history.close[row, col]
+    assert sig.price == bar_price(small_history.close[row, col])  # exact, as Decimal
     assert sig.volatility == return_volatility(frame.close[-20:])[col]
     assert sig.bar_ts == datetime.fromtimestamp(int(small_history.timestamps_ns[row]) / 1e9, tz=UTC)
     assert sig.correlation_id == f"zscore_mr:AAPL:buy:{sig.bar_ts:%Y%m%dT%H%M}"

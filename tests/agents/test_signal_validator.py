@@ -9,7 +9,7 @@ from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
 from core.messages import SignalGenerated, SignalRejected, SignalValidated
 from core.portfolio import PortfolioView
-from core.types import Account, Asset, BrokerOrder, OrderSide, OrderStatus, PortfolioSnapshot, Position
+from core.types import Account, Asset, BrokerOrder, OrderSide, OrderStatus, PortfolioSnapshot, Position, bar_price
 
 NOW = datetime(2017, 6, 5, 20, 0, tzinfo=UTC)  # 16:00 ET
 BAR = datetime(2017, 6, 5, 4, 0, tzinfo=UTC)  # that day's daily bar
@@ -35,7 +35,7 @@ def signal(
         symbol=symbol,
         side=OrderSide.SELL if exit_ else OrderSide.BUY,
         is_exit=exit_,
-        price=price,
+        price=bar_price(price),
         score=2.5,
         volatility=0.01,
         bar_ts=bar_ts,

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from agents.sizing import (
     Denial,
-    DenialReason,
     EntryCandidate,
     TierConfig,
     TieredPositionSizer,
@@ -21,7 +20,8 @@ from agents.sizing import (
 )
 from config.settings import BUNDLED_DATA_DIR, Settings
 from core.messages import SignalGenerated, SizedOrder
-from core.types import Fill, OrderSide, Position, Tier
+from core.reasons import DenialReason
+from core.types import Fill, OrderSide, Position, Tier, bar_price
 
 T0 = datetime(2018, 2, 7, 21, tzinfo=UTC)
 D = Decimal
@@ -49,7 +49,7 @@ def signal(symbol: str, *, score: float = 1.0, volatility: float = 0.2, price: f
         symbol=symbol,
         side=OrderSide.BUY,
         is_exit=False,
-        price=price,
+        price=bar_price(price),
         score=score,
         volatility=volatility,
         bar_ts=T0,

@@ -60,7 +60,7 @@ def test_random_operator_sequences_match_the_table(ops: list[str]) -> None:
             halt_trading(flags, "ops", reduce_only=True)
             reduce_only, halted = True, False
         elif op == "resume":
-            resume_trading(flags)
+            resume_trading(flags, equity=None)
             halted = reduce_only = drawdown = recovery = False
         elif op == "trip_daily":
             flags.set_flag(FLAG_DAILY_LOSS, session.isoformat())

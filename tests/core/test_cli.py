@@ -3,12 +3,16 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from agents.risk import FLAG_DRAWDOWN, FLAG_DRAWDOWN_PEAK
 from core.cli import app, main
+from core.store import StateStore
 from tradingd import __version__
 
 runner = CliRunner()
@@ -641,6 +645,21 @@ def test_halt_reduce_only_and_resume_show_the_trading_state() -> None:
     assert runner.invoke(app, ["resume"]).stdout.startswith("resumed (sim)")
     status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     assert status["trading_state"] == {"state": "active", "reasons": []}
+
+
+def test_resume_after_a_drawdown_trip_measures_from_the_last_recorded_equity(tmp_path: Path) -> None:
+    db = tmp_path / "var" / "sim" / "state.db"
+    db.parent.mkdir(parents=True)
+    with StateStore(db) as store:
+        store.mark_equity(date(2017, 7, 3), Decimal(10_000))
+        store.mark_equity(date(2017, 7, 5), Decimal("8950.25"))
+        store.set_flag(FLAG_DRAWDOWN, "equity 8950.25 is 10.50% below peak 10000.00")
+    result = runner.invoke(app, ["resume"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("resumed (sim), drawdown breaker lifted;")
+    with StateStore(db) as store:
+        assert store.get_flag(FLAG_DRAWDOWN) is None
+        assert store.get_flag(FLAG_DRAWDOWN_PEAK) == "8950.25"
 
 
 def test_halt_survives_a_deleted_state_db(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_state_loss_starts_reducing_until_resume(tmp_path: Path, loss: str) -> N
     assert _open(db)[0] is TradingState.REDUCING  # a restart does not forget it
     guarded = open_guarded_state(db, detect_loss=True, auto_resume=False)
     assert guarded.store.get_flag(FLAG_RECOVERY) is not None
-    resume_trading(guarded.flags)
+    resume_trading(guarded.flags, equity=None)
     guarded.store.close()
     assert _open(db) == (TradingState.ACTIVE, None)
     if loss == "corrupt":
@@ -97,7 +97,7 @@ def test_resume_clears_both_copies(tmp_path: Path) -> None:
     _halt(db)
     _halt(db, reduce_only=True)
     guarded = open_guarded_state(db, detect_loss=True, auto_resume=False)
-    resume_trading(guarded.flags)
+    resume_trading(guarded.flags, equity=None)
     assert guarded.store.get_flag(FLAG_REDUCE_ONLY) is None
     guarded.store.close()
     text = (db.parent / KILL_SWITCH_FILE).read_text()

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
@@ -16,6 +15,7 @@ from core import store as store_module
 from core.messages import (
     BarsFetched,
     IterationCompleted,
+    IterationStats,
     Message,
     OrderFilled,
     OrderSubmitted,
@@ -23,7 +23,7 @@ from core.messages import (
     SignalValidated,
 )
 from core.store import SCHEMA_VERSION, EquityMark, StateStore, StateStoreError
-from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, Position, Tier
+from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, Position, Tier, bar_price
 
 T0 = datetime(2018, 2, 5, 21, 0, tzinfo=UTC)  # the close of 2018-02-05, inside the bundled data's range
 QUARANTINE_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -92,7 +92,7 @@ def make_signal(symbol: str = "AAPL", price: float = 159.54) -> SignalGenerated:
         symbol=symbol,
         side=OrderSide.BUY,
         is_exit=False,
-        price=price,
+        price=bar_price(price),
         score=-2.4,
         volatility=0.012,
         bar_ts=T0 - timedelta(hours=6, minutes=30),
@@ -440,8 +440,14 @@ def test_journal_appends_rows_and_counts_by_type(store: StateStore) -> None:
     assert len(store.journal_tail(100)) == 3
 
 
+STATS = IterationStats(
+    session=date(2018, 2, 5), bars=505, rejected_bars=1, orders=2, fills=3, equity=Decimal("100000.00"), positions=4
+)
+
+
 def test_journal_payload_serialises_fields_generically(store: StateStore) -> None:
     signal = make_signal(price=float("nan"))
+    counts = {"missing_price": 1}
     fill = make_fill()
     events: list[Message] = [
         signal,
@@ -457,23 +463,34 @@ def test_journal_payload_serialises_fields_generically(store: StateStore) -> Non
             notional=Decimal("1500.00"),
         ),
         OrderFilled(ts_event=T0, ts_init=T0, fill=fill),
-        IterationCompleted(ts_event=T0, ts_init=T0, iteration=7, stats={"bars": np.int64(505), "denied": {"x": 1}}),
+        IterationCompleted(ts_event=T0, ts_init=T0, iteration=7, stats=STATS),
+        BarsFetched(ts_event=T0, ts_init=T0, iteration=7, frame=BarFrame.empty(("AAPL",)), new_rows=0, rejected=counts),
     ]
+    counts["missing_price"] = 99  # the message holds its own read-only copy
     store.journal(events)
 
-    generated, validated, submitted, filled, completed = store.journal_tail(5)
+    generated, validated, submitted, filled, completed, fetched = store.journal_tail(6)
     assert validated["id"] == events[1].id
     assert validated["ts_event"] == "2018-02-05T21:00:00.000000+00:00"
     # a message nested in another is journaled on its own and referenced by id
     assert validated["payload"]["signal"] == {"ref": signal.id, "type": "SignalGenerated"}
     nested = generated["payload"]
     assert nested["side"] == "buy"
-    assert nested["price"] is None  # JSON has no NaN: null, never a made-up number
+    assert nested["price"] == "NaN"  # exact money as text: an unusable price stays visibly unusable
     assert datetime.fromisoformat(nested["bar_ts"]) == T0 - timedelta(hours=6, minutes=30)
     assert submitted["payload"]["notional"] == "1500.00"
     assert submitted["payload"]["qty"] is None
     assert filled["payload"]["fill"]["qty"] == "8.851540744"
-    assert completed["payload"]["stats"] == {"bars": 505, "denied": {"x": 1}}
+    assert completed["payload"]["stats"] == {
+        "session": "2018-02-05",
+        "bars": 505,
+        "rejected_bars": 1,
+        "orders": 2,
+        "fills": 3,
+        "equity": "100000.00",
+        "positions": 4,
+    }
+    assert fetched["payload"]["rejected"] == {"missing_price": 1}
     assert "id" not in validated["payload"]  # kept in its own column
     assert datetime.fromisoformat(validated["payload"]["ts_init"]) == T0
 

@@ -20,9 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agents.execution import is_our_client_order_id
 from config.settings import Settings
 from core.bars import default_sim_tiers
+from core.order_ids import is_our_client_order_id
 from core.store import StateStore
 from core.types import OrderSide
 from tests.fakes.alpaca_server import FakeAlpacaServer

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from agents.execution import is_our_client_order_id
 from core.app import App, run_app
 from core.clock import NyseCalendar
+from core.order_ids import is_our_client_order_id
 from core.store import StateStore
 from core.types import OrderRequest, OrderSide, OrderStatus
 from tests.e2e.test_paper_daemon import _paper_app

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from agents.execution import is_our_client_order_id
 from core.clock import NyseCalendar
+from core.order_ids import is_our_client_order_id
 from tests.e2e.kill9 import (
     RUN_TIMEOUT_S,
     daemon_env,

@@ -15,6 +15,7 @@ from core.broker.alpaca_http import RetryPolicy
 from core.broker.base import AuthenticationError, Broker, OrderRejectedError, TransientBrokerError
 from core.broker.rate_limit import RateLimiter
 from core.broker.reconcile import NEVER_SUBMITTED, reconcile_orders
+from core.reasons import RejectionReason
 from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus
 from tests.core.broker.conftest import FakeTime, RecordingSleep
 from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
@@ -50,12 +51,12 @@ def test_implements_the_broker_port(make_broker: MakeBroker) -> None:
 async def test_notional_order_wire_body(make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer) -> None:
     broker = make_broker()
 
-    order = await broker.submit_order(buy("zs-aapl-1", notional="1234.567"))
+    order = await broker.submit_order(buy("zs-aapl-1", notional="1234.56"))
 
     assert order_bodies(fake_alpaca) == [
         {
             "symbol": "AAPL",
-            "notional": 1234.56,  # cents, rounded down: never spend more than asked
+            "notional": 1234.56,
             "side": "buy",
             "type": "market",
             "time_in_force": "day",
@@ -67,56 +68,45 @@ async def test_notional_order_wire_body(make_broker: MakeBroker, fake_alpaca: Fa
     assert (order.notional, order.qty) == (Decimal("1234.56"), None)
 
 
-async def test_whole_share_fallback_for_non_fractionable_asset(
-    make_broker: MakeBroker, make_market_data: Callable[..., object], fake_alpaca: FakeAlpacaServer
-) -> None:
+async def test_amounts_are_sent_as_approved(make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer) -> None:
     fake_alpaca.set_asset("BRK.B", fractionable=False)
-    broker = make_broker(prices=make_market_data())
-    last_close = fake_alpaca._price("BRK.B")
+    broker = make_broker()
 
-    await broker.submit_order(buy("zs-brk-1", "BRK.B", notional="1000"))
-    await broker.submit_order(buy("zs-brk-2", "BRK.B", qty="3.7"))
+    await broker.submit_order(buy("zs-aapl-q", qty="2.123456789"))
+    await broker.submit_order(buy("zs-brk-1", "BRK.B", qty="3"))
 
     first, second = order_bodies(fake_alpaca)
-    assert "notional" not in first
-    assert first["qty"] == float((Decimal(1000) / last_close).to_integral_value(rounding="ROUND_DOWN"))
-    assert second["qty"] == 3.0
+    assert (first["qty"], "notional" in first) == (2.123456789, False)
+    assert (second["qty"], "notional" in second) == (3.0, False)
+    assert fake_alpaca.count("GET", "/v2/stocks") == 0  # no snapshot: sizing is the risk agent's, not ours
 
 
-async def test_order_under_one_whole_share_is_refused_locally(
-    make_broker: MakeBroker, make_market_data: Callable[..., object], fake_alpaca: FakeAlpacaServer
+@pytest.mark.parametrize(
+    ("request_", "reason"),
+    [
+        (buy("zs-1", "BRK.B", notional="1000"), RejectionReason.NOT_FRACTIONABLE),  # would need re-sizing
+        (buy("zs-2", "BRK.B", qty="3.7"), RejectionReason.NOT_FRACTIONABLE),  # would need rounding
+        (buy("zs-3", notional="1234.567"), RejectionReason.INVALID_NOTIONAL),
+        (buy("zs-4", notional="0.50"), RejectionReason.BELOW_MIN_NOTIONAL),
+        (buy("zs-5", qty="1.0000000001"), RejectionReason.INVALID_QTY),
+        (buy("zs-6", "NOPE"), RejectionReason.UNKNOWN_ASSET),
+    ],
+)
+async def test_an_order_no_approval_would_hold_is_refused_before_sending(
+    make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer, request_: OrderRequest, reason: RejectionReason
 ) -> None:
-    fake_alpaca.set_asset("GOOGL", fractionable=False)  # ~$1,100 a share in the data
-    broker = make_broker(prices=make_market_data())
+    fake_alpaca.set_asset("BRK.B", fractionable=False)
 
     with pytest.raises(OrderRejectedError) as caught:
-        await broker.submit_order(buy("zs-googl-1", "GOOGL", notional="500"))
+        await make_broker().submit_order(request_)
 
-    assert caught.value.reason == "below_one_share"
+    assert caught.value.reason is reason
     assert fake_alpaca.count("POST", ORDERS) == 0
 
 
-async def test_fractional_qty_kept_for_fractionable_asset(
+async def test_a_sell_is_translated_without_a_position_lookup(
     make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer
 ) -> None:
-    await make_broker().submit_order(buy("zs-aapl-q", qty="2.123456789"))
-
-    assert order_bodies(fake_alpaca)[0]["qty"] == 2.123456789
-
-
-async def test_sell_without_a_long_position_is_refused_locally(
-    make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer
-) -> None:
-    sell = OrderRequest(client_order_id="zs-aapl-s", symbol="AAPL", side=OrderSide.SELL, qty=Decimal(1))
-
-    with pytest.raises(OrderRejectedError) as caught:
-        await make_broker().submit_order(sell)
-
-    assert caught.value.reason == "would_open_short"
-    assert fake_alpaca.count("POST", ORDERS) == 0
-
-
-async def test_sell_within_position_is_sent(make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer) -> None:
     fake_alpaca.seed_position("AAPL", Decimal("5.5"), Decimal(150))
     sell = OrderRequest(client_order_id="zs-aapl-s", symbol="AAPL", side=OrderSide.SELL, qty=Decimal("5.5"))
 
@@ -124,6 +114,18 @@ async def test_sell_within_position_is_sent(make_broker: MakeBroker, fake_alpaca
 
     assert order.side is OrderSide.SELL
     assert order_bodies(fake_alpaca)[0]["qty"] == 5.5
+    assert fake_alpaca.count("GET", "/v2/positions") == 0  # whether a sell may go is the risk agent's decision
+
+
+async def test_the_brokers_refusal_of_a_short_is_a_typed_reason(
+    make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer
+) -> None:
+    sell = OrderRequest(client_order_id="zs-aapl-s", symbol="AAPL", side=OrderSide.SELL, qty=Decimal(1))
+
+    with pytest.raises(OrderRejectedError) as caught:
+        await make_broker().submit_order(sell)
+
+    assert caught.value.reason is RejectionReason.INSUFFICIENT_QTY  # the defensive net is the broker's own
 
 
 # --- idempotency ---------------------------------------------------------------------------------------------------

@@ -157,8 +157,8 @@ async def test_pending_order_filled_by_the_sim_broker_is_recovered(
 
 
 async def test_second_net_adopts_only_our_closed_orders_the_store_lacks(tmp_path: Path) -> None:
-    from agents.execution import client_order_id, is_our_client_order_id  # noqa: PLC0415
     from core.broker.reconcile import ClosedNet  # noqa: PLC0415
+    from core.order_ids import client_order_id, is_our_client_order_id  # noqa: PLC0415
 
     store = StateStore(tmp_path / "state.db")
     ours = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, datetime(2016, 3, 2, 5, tzinfo=UTC))
@@ -188,8 +188,8 @@ async def test_second_net_adopts_only_our_closed_orders_the_store_lacks(tmp_path
 
 async def test_open_orders_are_adopted_only_when_ours(tmp_path: Path) -> None:
     """An open order the user placed by hand is the user's: adopting it would record its fill as ours."""
-    from agents.execution import client_order_id, is_our_client_order_id  # noqa: PLC0415
     from core.broker.reconcile import ClosedNet  # noqa: PLC0415
+    from core.order_ids import client_order_id, is_our_client_order_id  # noqa: PLC0415
 
     store = StateStore(tmp_path / "state.db")
     ours = client_order_id("zscore_mr", "MSFT", OrderSide.BUY, datetime(2016, 3, 2, 5, tzinfo=UTC))

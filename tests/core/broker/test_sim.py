@@ -9,8 +9,8 @@ import pytest
 
 from core.bars import BarHistory, load_daily_bars, ns_to_datetime
 from core.broker.base import Broker, OrderRejectedError
-from core.broker.sim import SimBroker, to_decimal
-from core.types import QTY_QUANTUM, Asset, OrderRequest, OrderSide, OrderStatus
+from core.broker.sim import SimBroker
+from core.types import QTY_QUANTUM, Asset, OrderRequest, OrderSide, OrderStatus, bar_price
 from tests.fakes.clock import FakeClock
 
 BARS = Path(__file__).resolve().parents[3] / "data" / "sp500_daily_2013_2018.csv.xz"
@@ -30,7 +30,7 @@ def bar_time(history: BarHistory, row: int) -> datetime:
 
 
 def price(history: BarHistory, field: str, row: int, symbol: str) -> Decimal:
-    return to_decimal(getattr(history, field)[row, history.symbols.index(symbol)])
+    return bar_price(getattr(history, field)[row, history.symbols.index(symbol)])
 
 
 def buy(coid: str, symbol: str = "AAPL", qty: str | None = None, notional: str | None = None) -> OrderRequest:
@@ -157,9 +157,9 @@ async def test_unknown_and_untradable_symbols_are_rejected(history: BarHistory) 
     sim = Sim(history, 10, known_symbols={"AAPL", "GONE"})
     assert await sim.broker.get_asset("NOPE") is None
     assert await sim.broker.get_asset("GONE") == Asset(symbol="GONE", tradable=False, fractionable=True)
-    assert await rejection(sim.broker, buy("a", "NOPE", qty="1")) == "asset_not_tradable"
-    assert await rejection(sim.broker, buy("b", "GONE", qty="1")) == "asset_not_tradable"
-    assert await rejection(sim.broker, buy("c", "MSFT", qty="1")) == "asset_not_tradable"  # in data, not known
+    assert await rejection(sim.broker, buy("a", "NOPE", qty="1")) == "unknown_asset"
+    assert await rejection(sim.broker, buy("b", "GONE", qty="1")) == "not_tradable"
+    assert await rejection(sim.broker, buy("c", "MSFT", qty="1")) == "unknown_asset"  # in data, not known
 
 
 async def test_notional_below_one_dollar_is_rejected(history: BarHistory) -> None:

@@ -1,0 +1,78 @@
+"""Identity of one trade idea, from its signal to its fills: the correlation id and the client order id.
+
+Both are pure functions of what the signal is (strategy, symbol, side, the bar it saw), so they need no store: a
+retry, a crash or a restart that approves the same signal again produces the same client order id, which the store
+and the broker both refuse to place twice, and any message about the order can name the signal it came from.
+
+The risk agent computes the client order id once, when it approves (`OrderApproved.client_order_id`); execution and
+the broker only carry it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from core.types import OrderSide
+
+MAX_CLIENT_ORDER_ID = 48  # Alpaca allows 128; short ids keep logs readable
+
+
+def signal_correlation_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
+    """The correlation id every message about this signal carries, up to the fills of its order."""
+    return f"{strategy}:{symbol}:{side.value}:{bar_ts:%Y%m%dT%H%M}"
+
+
+CLIENT_ORDER_ID_PREFIX = "td"  # every id this daemon makes starts "td-"; a digest proves the rest
+
+
+def _hex(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
+    """Deterministic id: the same signal always maps to the same order.
+
+    `td-<strategy>-<symbol>-<b|s>-<bar minute UTC>-<key><check>`, at most 48 characters. Strategy and symbol are
+    cut to fit, so `key` (5 hex of the full signal key) keeps two long names apart, and `check` (5 hex over
+    everything before it) lets `is_our_client_order_id` prove an id is ours from the id alone, after a state loss.
+    """
+    stamp = f"{bar_ts.astimezone(UTC):%Y%m%d%H%M}"
+    key = _hex(f"{strategy}|{symbol}|{side.value}|{stamp}", 5)
+    body = f"{CLIENT_ORDER_ID_PREFIX}-{strategy[:10]}-{symbol[:8]}-{side.value[0]}-{stamp}-{key}"
+    return body + _hex(body, 5)
+
+
+def _legacy_client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
+    """The scheme before the "td-" prefix (orders placed by earlier versions; recognised, never made)."""
+    key = f"{strategy}|{symbol}|{side.value}|{bar_ts.isoformat()}"
+    digest = _hex(key, 12)
+    return f"{strategy[:12]}-{symbol[:8]}-{side.value[0]}-{bar_ts:%Y%m%d%H%M}-{digest}"[:MAX_CLIENT_ORDER_ID]
+
+
+_SIDES = {side.value[0]: side for side in OrderSide}
+
+
+def is_our_client_order_id(coid: str) -> bool:
+    """Whether `coid` is one this daemon made, checked from the id alone (works without the store, after a state
+    loss), so recovery adopts only this daemon's orders, never a manual one in the same account."""
+    if coid.startswith(f"{CLIENT_ORDER_ID_PREFIX}-"):
+        body, check = coid[:-5], coid[-5:]
+        return len(coid) <= MAX_CLIENT_ORDER_ID and _hex(body, 5) == check
+    return _is_legacy_id(coid)
+
+
+def _is_legacy_id(coid: str) -> bool:
+    # Recomputed from the parts it names; an id whose strategy (> 12 chars) or symbol (> 8) was cut short cannot be
+    # recomputed and reads as not ours.
+    parts = coid.rsplit("-", 4)  # from the right: a strategy name may itself contain "-"
+    if len(parts) != 5:
+        return False
+    strategy, symbol, side, stamp, _digest = parts
+    if side not in _SIDES or len(stamp) != 12 or not stamp.isdigit():
+        return False
+    try:
+        bar_ts = datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return _legacy_client_order_id(strategy, symbol, _SIDES[side], bar_ts) == coid
