@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 import structlog
 
 from agents.scan_scoring import (
@@ -43,10 +42,10 @@ from agents.scan_scoring import (
 )
 from agents.scanner import zscores
 from config.settings import Settings
-from core.bars import datetime_to_ns
 from core.broker.base import MarketData, Snapshot
-from core.clock import NEW_YORK, NyseCalendar
+from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
+from core.timeconv import datetime_to_ns, ny_dates
 from core.types import BarFrame, FloatArray
 from core.universe import Universe, UniverseSource
 from core.volume_cache import CachedVolumes, VolumeCache, cache_target
@@ -272,13 +271,7 @@ def snapshot_arrays(snapshots: Mapping[str, Snapshot], symbols: Sequence[str], a
     prev_close = np.fromiter((s.prev_close if s is not None else nan for s in found), dtype=np.float64, count=n)
     volume = np.fromiter((s.volume if s is not None else nan for s in found), dtype=np.float64, count=n)
     stamps = np.fromiter((datetime_to_ns(s.ts) if s is not None else 0 for s in found), dtype=np.int64, count=n)
-    days = (
-        pd.DatetimeIndex(stamps.view("datetime64[ns]"))
-        .tz_localize("UTC")
-        .tz_convert(NEW_YORK)
-        .tz_localize(None)
-        .to_numpy(dtype="datetime64[D]")
-    )
+    days = ny_dates(stamps)
     current = present & (days == np.datetime64(as_of, "D"))
     return SnapshotArrays(tuple(symbols), present, current, price, prev_close, volume)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from core.broker.base import MarketData
 from core.bus import EventBus
 from core.clock import Clock
 from core.messages import BarsFetched, DataRejected
+from core.timeconv import datetime64_to_datetime
 from core.types import BarFrame, FloatArray
 
 log = structlog.get_logger(__name__)
@@ -31,10 +32,6 @@ _FIELDS = ("open", "high", "low", "close", "volume")
 
 def _chunks(symbols: Sequence[str], size: int) -> list[tuple[str, ...]]:
     return [tuple(symbols[i : i + size]) for i in range(0, len(symbols), size)]
-
-
-def _to_datetime(ts: np.datetime64) -> datetime:
-    return datetime.fromtimestamp(int(ts.astype("datetime64[us]").astype(np.int64)) / 1e6, tz=UTC)
 
 
 def sanity_mask(frame: BarFrame, now: datetime) -> dict[str, npt.NDArray[np.bool_]]:
@@ -111,7 +108,7 @@ class DataAgent:
         if self._last_ts is None:
             start = self._initial_start(now)
         else:
-            start = _to_datetime(self._last_ts) + timedelta(microseconds=1)
+            start = datetime64_to_datetime(self._last_ts) + timedelta(microseconds=1)
         frames = [await self._md.get_bars(chunk, start, now) for chunk in self._chunks]
         new = frames[0] if len(frames) == 1 else _merge_columns(frames, self.symbols)
         new_rows = self._count_new(new)
@@ -149,7 +146,7 @@ class DataAgent:
             if n:
                 counts[reason] = n
                 for row, col in zip(*np.nonzero(mask), strict=True):
-                    bar_ts = _to_datetime(frame.timestamps[row])
+                    bar_ts = datetime64_to_datetime(frame.timestamps[row])
                     symbol = frame.symbols[col]
                     log.warning("bar_rejected", symbol=symbol, bar_ts=bar_ts.isoformat(), reason=reason)
                     self._bus.publish(

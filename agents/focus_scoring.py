@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import numpy as np
 
@@ -37,15 +37,10 @@ from agents.scanner import zscores
 from core.broker.base import MarketData, Snapshot
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
+from core.flags import FlagStore
 from core.types import BarFrame
 
 SCORES_FLAG: Final = "focus_scores"
-
-
-class FlagStore(Protocol):
-    def get_flag(self, name: str) -> str | None: ...
-
-    def set_flag(self, name: str, value: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
@@ -55,6 +55,8 @@ from core.types import (
 if TYPE_CHECKING:
     from config.settings import Settings
     from core.bus import EventBus
+    from core.clock import Clock
+    from core.flags import FlagStore
 
 log = structlog.get_logger(__name__)
 
@@ -70,16 +72,6 @@ _REBASE = "rebase"
 _ZERO = Decimal(0)
 
 Verdict = tuple[str, str] | None  # (reason, detail) when denied
-
-
-class FlagStore(Protocol):
-    def get_flag(self, name: str) -> str | None: ...
-    def set_flag(self, name: str, value: str) -> None: ...
-    def clear_flag(self, name: str) -> None: ...
-
-
-class SupportsNow(Protocol):
-    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +287,7 @@ class RiskAgent:
         tracker: TierExposureTracker,
         limits: RiskLimits,
         flags: FlagStore,
-        clock: SupportsNow,
+        clock: Clock,
     ) -> None:
         self._bus = bus
         self._sizer = sizer

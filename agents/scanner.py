@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,7 @@ from core.bus import EventBus
 from core.clock import Clock
 from core.messages import BarsFetched, SignalGenerated
 from core.portfolio import PortfolioView
+from core.timeconv import datetime64_to_datetime
 from core.types import BarFrame, FloatArray, OrderSide
 
 
@@ -55,10 +56,6 @@ def zscores(frame: BarFrame, window: int) -> ZScores:
     return ZScores(zscore=z, close=last, volatility=vol)
 
 
-def _bar_time(ts: np.datetime64) -> datetime:
-    return datetime.fromtimestamp(int(ts.astype("datetime64[us]").astype(np.int64)) / 1e6, tz=UTC)
-
-
 class ScannerAgent:
     def __init__(
         self, bus: EventBus, portfolio: PortfolioView, clock: Clock, params: ZScoreParams, *, strategy: str
@@ -80,7 +77,7 @@ class ScannerAgent:
         frame = event.frame
         stats = zscores(frame, self._params.window)
         self.latest = stats
-        bar_ts = _bar_time(frame.timestamps[-1])
+        bar_ts = datetime64_to_datetime(frame.timestamps[-1])
         entries, exits = self._decide(frame, stats)
         now = self._clock.now()
         for col, reason in exits:

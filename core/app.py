@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
@@ -37,12 +37,10 @@ from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_
 from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.state_guard import open_guarded_state
 from core.store import StateStore
-from core.types import Asset, Tier, TradingMode
+from core.timeconv import ns_to_datetime
+from core.types import Asset, BarFrame, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
-
-if TYPE_CHECKING:
-    from core.bars import BarHistory
 
 log = structlog.get_logger(__name__)
 
@@ -154,7 +152,7 @@ def configured_tiers(settings: Settings) -> dict[str, Tier]:
 class SimSetup:
     """What the sim set-up checks found, so `build_sim` does not load or resolve anything twice."""
 
-    history: BarHistory
+    history: BarFrame
     tiers: dict[str, Tier]
     default_tiers: dict[str, Tier]
     sessions: list[date]
@@ -176,7 +174,7 @@ def check_sim_setup(
     start: date | None = None,
     end: date | None = None,
     range_names: tuple[str, str] = ("start", "end"),
-    load: Callable[[Path], BarHistory] | None = None,
+    load: Callable[[Path], BarFrame] | None = None,
 ) -> SimSetup:
     """Every check `build_sim` makes before building anything, or a SetupError naming the setting.
 
@@ -186,7 +184,7 @@ def check_sim_setup(
     caller's user gave `start` and `end` (the CLI passes its option names); `load` reads the bar file (default: a
     fresh read; `validate` passes the scan's cached reader).
     """
-    from core.bars import default_sim_tiers, load_daily_bars, ns_to_datetime  # noqa: PLC0415 - sim only
+    from core.bars import default_sim_tiers, load_daily_bars  # noqa: PLC0415 - sim only
 
     check_sim_files(settings)
     if settings.bar_timeframe != "1Day":
@@ -234,7 +232,7 @@ def check_live_setup(settings: Settings) -> None:
     _check_scan_universe(settings, None)
 
 
-def check_setup(settings: Settings, *, load: Callable[[Path], BarHistory] | None = None) -> None:
+def check_setup(settings: Settings, *, load: Callable[[Path], BarFrame] | None = None) -> None:
     """The set-up checks `run` makes for the settings' mode, without building anything (for `validate`)."""
     if settings.mode is TradingMode.SIM:
         check_sim_setup(settings, load=load)

@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import numpy as np
-import pandas as pd
 
 from core.broker.base import MarketData
-from core.clock import NEW_YORK, NyseCalendar
+from core.clock import NyseCalendar
+from core.timeconv import ny_dates, ny_midnights
 from core.types import BarFrame
 
 _FIELDS = ("open", "high", "low", "close", "volume")
@@ -32,11 +32,6 @@ def last_sessions(calendar: NyseCalendar, through: date, count: int) -> list[dat
     return sessions[-count:]
 
 
-def _ny_dates(timestamps: np.ndarray) -> np.ndarray:
-    index = pd.DatetimeIndex(timestamps).tz_localize("UTC").tz_convert(NEW_YORK)
-    return index.tz_localize(None).normalize().to_numpy(dtype="datetime64[D]")
-
-
 async def fetch_daily_window(
     market_data: MarketData,
     calendar: NyseCalendar,
@@ -51,7 +46,7 @@ async def fetch_daily_window(
     if not sessions:
         raise ValueError("fetch_daily_window needs at least one session")
     expected = np.array(sessions, dtype="datetime64[D]")
-    stamps = np.array([calendar.daily_bar_ts(s).replace(tzinfo=None) for s in sessions], dtype="datetime64[ns]")
+    stamps = ny_midnights(expected)
     shape = (len(sessions), len(symbols))
     arrays = {name: np.full(shape, np.nan) for name in _FIELDS}
     start = calendar.daily_bar_ts(sessions[0])
@@ -63,7 +58,7 @@ async def fetch_daily_window(
             on_progress(first + len(chunk), len(symbols))
         if frame.n_rows == 0:
             continue
-        days = _ny_dates(frame.timestamps)
+        days = ny_dates(frame.timestamps)
         rows = np.minimum(np.searchsorted(expected, days), len(expected) - 1)
         match = expected[rows] == days
         # An adapter answers with the symbols it was asked for; anything else in the frame is ignored.

@@ -19,6 +19,7 @@ FloatArray = npt.NDArray[np.float64]
 QTY_DECIMALS = 9
 QTY_QUANTUM = Decimal(1).scaleb(-QTY_DECIMALS)
 CENT = Decimal("0.01")
+_BAR_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 class OrderSide(enum.StrEnum):
@@ -62,10 +63,12 @@ class TradingMode(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BarFrame:
-    """A window of bars for many symbols: arrays of shape (T, N), oldest row first, NaN where no valid bar.
+    """Bars of many symbols: arrays of shape (T, N), row t = `timestamps[t]`, column n = `symbols[n]`, oldest row
+    first, NaN where there is no valid bar.
 
-    One frame per iteration travels on the bus; agents vectorise over its columns.
-    `timestamps` are bar *start* times (UTC, Alpaca's convention) as datetime64[ns].
+    The one bar type: a window on the bus (one frame per iteration; agents vectorise over its columns), an adapter's
+    answer, and the whole bundled history a sim replay serves windows of. `timestamps` are bar *start* times (UTC,
+    Alpaca's convention) as naive datetime64[ns], strictly increasing.
     """
 
     symbols: tuple[str, ...]
@@ -76,9 +79,21 @@ class BarFrame:
     close: FloatArray
     volume: FloatArray
 
+    def __post_init__(self) -> None:
+        shape = (len(self.timestamps), len(self.symbols))
+        for name in _BAR_FIELDS:
+            array: FloatArray = getattr(self, name)
+            if array.shape != shape:
+                raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
+
     @property
     def n_rows(self) -> int:
         return int(self.close.shape[0])
+
+    @property
+    def timestamps_ns(self) -> npt.NDArray[np.int64]:
+        """Timestamps as int64 nanoseconds since the epoch (UTC): what `np.searchsorted` compares cheaply."""
+        return self.timestamps.view(np.int64)
 
     @property
     def n_symbols(self) -> int:

@@ -30,17 +30,8 @@ from alpaca.trading.requests import GetAssetsRequest, GetCalendarRequest, GetOrd
 from alpaca.trading.stream import TradingStream
 
 from config.settings import Settings
-from core.broker.alpaca_http import (
-    AsyncSleep,
-    CallCounter,
-    Clock,
-    FailureKind,
-    Retrier,
-    RetryPolicy,
-    install_transport,
-)
+from core.broker.alpaca_http import AsyncSleep, CallCounter, FailureKind, Retrier, RetryPolicy, install_transport
 from core.broker.alpaca_wire import (
-    NEW_YORK,
     AccountSummary,
     MarketClock,
     TradingSession,
@@ -57,7 +48,9 @@ from core.broker.alpaca_wire import (
 from core.broker.base import AuthenticationError, BrokerError, MarketData, OrderRejectedError
 from core.broker.order_tracker import Observation, OrderTracker
 from core.broker.rate_limit import RateLimiter
+from core.clock import Clock
 from core.redact import register_settings
+from core.timeconv import NEW_YORK
 from core.types import (
     CENT,
     QTY_QUANTUM,

@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
@@ -27,18 +27,19 @@ from alpaca.data.requests import StockBarsRequest, StockSnapshotRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 from config.settings import Settings
-from core.broker.alpaca_http import AsyncSleep, CallCounter, Clock, Retrier, RetryPolicy, install_transport
-from core.broker.alpaca_wire import NEW_YORK, WireFormatError, parse_time
+from core.broker.alpaca_http import AsyncSleep, CallCounter, Retrier, RetryPolicy, install_transport
+from core.broker.alpaca_wire import WireFormatError, parse_time
 from core.broker.bar_cache import BarCache, CacheKey, Coverage
 from core.broker.bar_sanity import CleanBars, clean_bars
 from core.broker.base import AuthenticationError, Snapshot
 from core.broker.rate_limit import RateLimiter
+from core.clock import Clock
 from core.redact import register_settings
+from core.timeconv import datetime_to_ns, ns_to_datetime, ny_date, ny_instant
 from core.types import BarFrame
 
 log = structlog.get_logger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE_NS = 60 * 10**9
 _TIMEFRAMES: dict[str, tuple[TimeFrame, int]] = {
     "1Day": (TimeFrame(1, TimeFrameUnit.Day), 1440 * MINUTE_NS),
@@ -48,17 +49,6 @@ _TIMEFRAMES: dict[str, tuple[TimeFrame, int]] = {
 SIP_DELAY_NS = 16 * MINUTE_NS  # the free plan may not query the latest 15 minutes of SIP
 MERGE_WINDOW_BARS = 10  # symbols whose fetches start this close together share one request
 RESTATEMENT_RTOL = 1e-6
-
-
-def to_ns(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: pass UTC-aware times")
-    delta = moment.astimezone(UTC) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
-
-
-def from_ns(ns: int) -> datetime:
-    return EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def chunked(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -136,9 +126,9 @@ class AlpacaMarketData:
     async def get_bars(self, symbols: Sequence[str], start: datetime, end: datetime) -> BarFrame:
         wanted = tuple(dict.fromkeys(symbols))
         calls_before = self._counter.calls
-        now_ns = to_ns(self._clock.now())
-        start_ns = to_ns(start)
-        known_end = min(to_ns(end), self._horizon(now_ns))
+        now_ns = datetime_to_ns(self._clock.now())
+        start_ns = datetime_to_ns(start)
+        known_end = min(datetime_to_ns(end), self._horizon(now_ns))
         keys = {s: CacheKey(s, self._timeframe_name, self._cache_tag) for s in wanted}
         self._cache.load(keys.values())
 
@@ -192,10 +182,10 @@ class AlpacaMarketData:
         intraday bars on multiples of their length."""
         if self._timeframe_name != "1Day":
             return -(-ns // self._duration_ns) * self._duration_ns
-        day = from_ns(ns).astimezone(NEW_YORK).date()
-        midnight = to_ns(datetime.combine(day, time(0), NEW_YORK))
+        day = ny_date(ns_to_datetime(ns))
+        midnight = datetime_to_ns(ny_instant(day))
         if midnight < ns:
-            midnight = to_ns(datetime.combine(day + timedelta(days=1), time(0), NEW_YORK))
+            midnight = datetime_to_ns(ny_instant(day + timedelta(days=1)))
         return midnight
 
     async def _fetch(
@@ -242,8 +232,8 @@ class AlpacaMarketData:
         request = StockBarsRequest(
             symbol_or_symbols=symbols,
             timeframe=self._timeframe,
-            start=from_ns(start_ns),
-            end=from_ns(end_ns - 1),  # Alpaca's end is inclusive; ours is exclusive
+            start=ns_to_datetime(start_ns),
+            end=ns_to_datetime(end_ns - 1),  # Alpaca's end is inclusive; ours is exclusive
             feed=self._feed,
             adjustment=self._adjustment,
         )

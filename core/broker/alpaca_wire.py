@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
 from core.broker.base import BrokerError
+from core.timeconv import ny_instant
 from core.types import Account, Asset, BrokerOrder, OrderSide, OrderStatus, Position
 
 log = structlog.get_logger(__name__)
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 class WireFormatError(BrokerError):
@@ -229,8 +228,8 @@ def session_from_wire(raw: dict[str, Any]) -> TradingSession:
         raise WireFormatError(f"unreadable calendar row {raw!r}: {error}") from None
     return TradingSession(
         day=day,
-        open=datetime.combine(day, opens, NEW_YORK).astimezone(UTC),
-        close=datetime.combine(day, closes, NEW_YORK).astimezone(UTC),
+        open=ny_instant(day, opens),
+        close=ny_instant(day, closes),
     )
 
 

@@ -1,4 +1,4 @@
-"""`ReplayMarketData`: the sim `MarketData` adapter, serving windows of a `BarHistory` as the clock advances.
+"""`ReplayMarketData`: the sim `MarketData` adapter, serving windows of a `BarFrame` as the clock advances.
 
 It never shows the future: a bar is visible only once its timestamp is at or before `clock.now()`. Reads are numpy
 slicing over precomputed arrays (no pandas, no per-symbol loop on the hot path) and return read-only arrays.
@@ -8,20 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from core.bars import BarHistory, datetime_to_ns, last_valid_row, ns_to_datetime
+from core.bars import last_valid_row
 from core.broker.base import Snapshot
+from core.clock import Clock
+from core.timeconv import datetime_to_ns, ns_to_datetime
 from core.types import BarFrame, FloatArray
-
-
-class Clock(Protocol):
-    """The one thing the sim adapters need from a clock (any `core.clock` clock satisfies it)."""
-
-    def now(self) -> datetime: ...
 
 
 def _read_only(array: FloatArray) -> FloatArray:
@@ -30,7 +25,7 @@ def _read_only(array: FloatArray) -> FloatArray:
 
 
 class ReplayMarketData:
-    def __init__(self, history: BarHistory, clock: Clock) -> None:
+    def __init__(self, history: BarFrame, clock: Clock) -> None:
         self._history = history
         self._clock = clock
         self._ts_ns = history.timestamps_ns
@@ -48,7 +43,7 @@ class ReplayMarketData:
         return self._api_calls
 
     @property
-    def history(self) -> BarHistory:
+    def history(self) -> BarFrame:
         return self._history
 
     def visible_rows(self) -> int:

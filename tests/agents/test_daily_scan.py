@@ -28,12 +28,11 @@ from agents.daily_scan import (
     static_screen,
 )
 from agents.scanner import zscores
-from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.candidates import validate_candidates
 from core.clock import NyseCalendar, SimClock
 from core.daily_window import fetch_daily_window, last_sessions
-from core.types import FloatArray
+from core.types import BarFrame, FloatArray
 from core.universe import Universe, read_universe_file
 from core.volume_cache import VolumeCache, refresh_volume_cache
 
@@ -65,7 +64,7 @@ def list_universe(symbols: Sequence[str]) -> Universe:
 
 
 @pytest.fixture
-def market(small_history: BarHistory, calendar: NyseCalendar) -> ReplayMarketData:
+def market(small_history: BarFrame, calendar: NyseCalendar) -> ReplayMarketData:
     return ReplayMarketData(small_history, SimClock(calendar.scan_time(AS_OF)))
 
 
@@ -174,7 +173,7 @@ async def real_snapshot(market: ReplayMarketData, symbols: Sequence[str], as_of:
 
 
 async def test_prerank_keeps_the_top_momentum_computed_as_specified(
-    market: ReplayMarketData, small_history: BarHistory
+    market: ReplayMarketData, small_history: BarFrame
 ) -> None:
     snap = await real_snapshot(market, SCANNABLE)
     result = prerank(snap, ScanConfig(prerank_keep=3))
@@ -228,7 +227,7 @@ async def test_rvol_boundaries_and_corrupt_values(market: ReplayMarketData, cach
 
 
 async def test_rank_uses_the_daemons_zscore(
-    market: ReplayMarketData, calendar: NyseCalendar, small_history: BarHistory
+    market: ReplayMarketData, calendar: NyseCalendar, small_history: BarFrame
 ) -> None:
     frame = await fetch_daily_window(market, calendar, SCANNABLE, last_sessions(calendar, AS_OF, 20), 200)
     ones: FloatArray = np.full(len(SCANNABLE), 2.0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from agents.data import DataAgent, RollingWindow
-from core.bars import BarHistory, load_daily_bars
+from core.bars import load_daily_bars
 from core.broker.replay import ReplayMarketData
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
@@ -13,7 +13,7 @@ from core.types import BarFrame
 
 
 def _agent(
-    history: BarHistory, clock: SimClock, symbols: tuple[str, ...], chunk: int = 200
+    history: BarFrame, clock: SimClock, symbols: tuple[str, ...], chunk: int = 200
 ) -> tuple[DataAgent, ReplayMarketData, EventBus]:
     bus = EventBus()
     md = ReplayMarketData(history, clock)
@@ -21,7 +21,7 @@ def _agent(
     return agent, md, bus
 
 
-async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarHistory, calendar: NyseCalendar) -> None:
+async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarFrame, calendar: NyseCalendar) -> None:
     # DHR and O have empty open/high/low on 2015-07-17 in the source data: real bad input.
     clock = SimClock(calendar.session_close(date(2015, 7, 16)))
     agent, _, bus = _agent(small_history, clock, ("DHR", "O", "AAPL"))
@@ -39,7 +39,7 @@ async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarHistor
 
 
 async def test_one_batched_call_per_chunk_and_incremental_fetch(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     clock = SimClock(calendar.session_close(date(2016, 3, 1)))
     symbols = ("AAPL", "MSFT", "XOM", "JPM", "DHR")
@@ -55,7 +55,7 @@ async def test_one_batched_call_per_chunk_and_incremental_fetch(
     assert second.frame.timestamps[-1] == np.datetime64(datetime(2016, 3, 2, 5, tzinfo=None), "ns")
 
 
-async def test_never_sees_a_bar_after_now(small_history: BarHistory, calendar: NyseCalendar) -> None:
+async def test_never_sees_a_bar_after_now(small_history: BarFrame, calendar: NyseCalendar) -> None:
     clock = SimClock(calendar.session_open(date(2017, 5, 10)))  # before the close: today's bar isn't final
     agent, _, bus = _agent(small_history, clock, ("AAPL",))
     seen: list[BarsFetched] = []
@@ -65,7 +65,7 @@ async def test_never_sees_a_bar_after_now(small_history: BarHistory, calendar: N
     assert latest <= clock.now()
 
 
-async def test_symbol_missing_from_data_yields_no_bars(small_history: BarHistory, calendar: NyseCalendar) -> None:
+async def test_symbol_missing_from_data_yields_no_bars(small_history: BarFrame, calendar: NyseCalendar) -> None:
     clock = SimClock(calendar.session_close(date(2014, 6, 2)))
     agent, _, _ = _agent(small_history, clock, ("AAPL", "NOPE", "FTV"))  # FTV only lists in 2016
     event = await agent.fetch(1)
@@ -74,7 +74,7 @@ async def test_symbol_missing_from_data_yields_no_bars(small_history: BarHistory
     assert not event.rejected  # absent is not "bad": there is simply nothing to trade on
 
 
-def test_rolling_window_keeps_earlier_frames_immutable(small_history: BarHistory) -> None:
+def test_rolling_window_keeps_earlier_frames_immutable(small_history: BarFrame) -> None:
 
     window = RollingWindow(small_history.symbols, lookback=5, spare=3)
     frames = []
@@ -96,7 +96,7 @@ def test_rolling_window_keeps_earlier_frames_immutable(small_history: BarHistory
 
 
 async def test_switching_symbols_rewarms_without_counting_old_bars_again(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     clock = SimClock(calendar.session_close(date(2015, 7, 20)))  # DHR's bad row of 2015-07-17 is in the warm-up
     agent, _, _ = _agent(small_history, clock, ("AAPL",))
@@ -164,7 +164,7 @@ def test_open_or_close_outside_the_range_is_ohlc_inconsistent(
 
 
 async def test_real_rows_with_open_or_close_outside_the_range_are_rejected(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     # 2014-11-06 in the source: DHR opens at 78.47 under a low of 80.49, O opens at 44.74 under a low of 46.73.
     clock = SimClock(calendar.session_close(date(2014, 11, 5)))

@@ -7,14 +7,13 @@ import structlog
 from structlog.testing import capture_logs
 
 from agents.execution import ExecutionAgent, client_order_id, is_our_client_order_id
-from core.bars import BarHistory
 from core.broker.sim import SimBroker
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
 from core.messages import OrderApproved, OrderFilled, OrderRejected, OrderSubmitted, SignalGenerated, SizedOrder
 from core.portfolio import PortfolioView
 from core.store import StateStore
-from core.types import OrderSide, Tier
+from core.types import BarFrame, OrderSide, Tier
 
 BAR_TS = datetime(2016, 3, 1, 5, tzinfo=UTC)
 
@@ -64,7 +63,7 @@ def test_client_order_id_is_deterministic_and_distinct() -> None:
 
 
 @pytest.fixture
-def world(small_history: BarHistory, calendar: NyseCalendar, tmp_path: Path):  # type: ignore[no-untyped-def]
+def world(small_history: BarFrame, calendar: NyseCalendar, tmp_path: Path):  # type: ignore[no-untyped-def]
     clock = SimClock(calendar.session_close(date(2016, 3, 1)))
     broker = SimBroker(small_history, clock, Decimal(100_000), Decimal(5), non_fractionable=frozenset({"XOM"}))
     store = StateStore(tmp_path / "state.db")

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
-from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.clock import NyseCalendar, SimClock
 from core.daily_window import fetch_daily_window, last_sessions
+from core.types import BarFrame
 
 
 def test_last_sessions_skips_weekends_and_holidays(calendar: NyseCalendar) -> None:
@@ -21,7 +21,7 @@ def test_last_sessions_skips_weekends_and_holidays(calendar: NyseCalendar) -> No
 
 
 async def test_window_matches_the_history_rows_and_batches_by_chunk(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     market = ReplayMarketData(small_history, SimClock(datetime(2018, 2, 8, tzinfo=UTC)))
     symbols = ("XOM", "AAPL", "NOPE", "FTV")
@@ -39,7 +39,7 @@ async def test_window_matches_the_history_rows_and_batches_by_chunk(
 
 
 async def test_sessions_the_data_does_not_have_yet_stay_missing(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     # The clock is at 2018-02-06 noon: the 2018-02-07 bar does not exist yet, so its row stays NaN.
     market = ReplayMarketData(small_history, SimClock(datetime(2018, 2, 6, 17, 0, tzinfo=UTC)))

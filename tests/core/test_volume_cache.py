@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.clock import NyseCalendar, SimClock
+from core.timeconv import NEW_YORK
+from core.types import BarFrame
 from core.volume_cache import VolumeCache, cache_target, refresh_volume_cache
 
 SYMBOLS = ("AAPL", "MSFT", "DHR", "O", "XOM", "JPM", "FTV")
@@ -19,7 +20,7 @@ NOW = datetime(2018, 2, 7, 21, 5, tzinfo=UTC)
 
 
 @pytest.fixture
-def market(small_history: BarHistory) -> ReplayMarketData:
+def market(small_history: BarFrame) -> ReplayMarketData:
     return ReplayMarketData(small_history, SimClock(NOW))
 
 
@@ -28,8 +29,8 @@ def cache(tmp_path: Path) -> VolumeCache:
     return VolumeCache(tmp_path / "volume_cache.db")
 
 
-def expected_averages(history: BarHistory, through: date) -> pd.DataFrame:
-    days = pd.DatetimeIndex(history.timestamps).tz_localize("UTC").tz_convert("America/New_York").date
+def expected_averages(history: BarFrame, through: date) -> pd.DataFrame:
+    days = pd.DatetimeIndex(history.timestamps).tz_localize("UTC").tz_convert(NEW_YORK).date
     close = pd.DataFrame(history.close, index=days, columns=history.symbols).loc[:through].tail(20)
     volume = pd.DataFrame(history.volume, index=days, columns=history.symbols).loc[:through].tail(20)
     return pd.DataFrame(
@@ -38,7 +39,7 @@ def expected_averages(history: BarHistory, through: date) -> pd.DataFrame:
 
 
 async def test_refresh_stores_20_session_averages_of_real_bars(
-    cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarHistory
+    cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarFrame
 ) -> None:
     through = date(2018, 2, 6)
     stats = await refresh_volume_cache(cache, market, calendar, SYMBOLS, through=through, now=NOW, chunk_size=3)
@@ -64,13 +65,13 @@ async def test_symbol_without_a_complete_window_gets_no_entry(
 
 
 async def test_an_entry_that_can_no_longer_be_computed_is_removed(
-    cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarHistory
+    cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarFrame
 ) -> None:
     await refresh_volume_cache(cache, market, calendar, ["DHR"], through=date(2018, 2, 6), now=NOW)
     assert cache.lookup(["DHR"]).found[0]
     # DHR has real rows with an empty close in the bundled file; a window containing one is not a 20-day average.
     bad_row = int(np.flatnonzero(np.isnan(small_history.close[:, small_history.symbols.index("DHR")]))[-1])
-    day = pd.Timestamp(small_history.timestamps[bad_row]).tz_localize("UTC").tz_convert("America/New_York").date()
+    day = pd.Timestamp(small_history.timestamps[bad_row]).tz_localize("UTC").tz_convert(NEW_YORK).date()
     stats = await refresh_volume_cache(cache, market, calendar, ["DHR"], through=day, now=NOW)
     assert stats.incomplete == 1
     assert not cache.lookup(["DHR"]).found[0]

@@ -13,10 +13,11 @@ import pytest
 from core.broker.alpaca_data import AlpacaMarketData
 from core.broker.bar_cache import BarCache
 from core.broker.base import MarketData
+from core.timeconv import datetime_to_ns
 from core.types import BarFrame
 from tests.core.broker.conftest import SYMBOLS_29, RecordingSleep
 from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
-from tests.fakes.alpaca_tape import DAY_NS, MarketTape, datetime_to_ns
+from tests.fakes.alpaca_tape import DAY_NS, MarketTape
 
 MakeData = Callable[..., AlpacaMarketData]
 BARS = "/v2/stocks/bars"
