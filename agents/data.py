@@ -1,9 +1,9 @@
 """DataAgent: fetches bars for every focus symbol in batches and publishes one frame per iteration.
 
 It keeps a rolling window (the strategy's lookback) so each iteration asks only for bars since the last one, and it
-is where bad market data stops: a bar with a missing, zero or negative price, high below low, an open or close outside
-[low, high], negative volume or a timestamp in the future is blanked out of the window with a logged, counted reason.
-It never becomes a signal.
+is where bad market data stops: a bar that fails the bar-sanity rules (`core/bar_sanity.py`: a missing, zero or
+negative price, missing or negative volume, high below low, an open or close outside [low, high], a timestamp in the
+future) is blanked out of the window with a logged, counted reason. It never becomes a signal.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from core.broker.bar_sanity import outside_range
+from core.bar_sanity import PASSED, REASONS, count_failures, frame_failures
 from core.broker.base import MarketData
 from core.bus import EventBus
 from core.clock import Clock
@@ -32,32 +32,6 @@ _FIELDS = ("open", "high", "low", "close", "volume")
 
 def _chunks(symbols: Sequence[str], size: int) -> list[tuple[str, ...]]:
     return [tuple(symbols[i : i + size]) for i in range(0, len(symbols), size)]
-
-
-def sanity_mask(frame: BarFrame, now: datetime) -> dict[str, npt.NDArray[np.bool_]]:
-    """Boolean (T, N) masks of bars to reject, by reason. A bar with no data at all is not 'bad', just absent."""
-    prices = np.stack([frame.open, frame.high, frame.low, frame.close])
-    with np.errstate(invalid="ignore"):
-        absent = np.isnan(prices).all(axis=0) & np.isnan(frame.volume)
-        # An infinite price is as unusable as a missing one: no real bar carries it.
-        missing = (np.isnan(prices) | np.isinf(prices)).any(axis=0) & ~absent
-        non_positive: npt.NDArray[np.bool_] = np.asarray((prices <= 0).any(axis=0))
-        high_below_low = frame.high < frame.low
-        ohlc_inconsistent = outside_range(frame.open, frame.low, frame.high) | outside_range(
-            frame.close, frame.low, frame.high
-        )
-        negative_volume = frame.volume < 0
-    future = (frame.timestamps > np.datetime64(now.replace(tzinfo=None), "ns"))[:, None] & ~absent
-    return {
-        "missing_price": missing,
-        "non_positive_price": non_positive,
-        "high_below_low": high_below_low & ~non_positive,
-        # An open of 1e6 under a high of 498 once filled a sell at 999,500: the fill price comes from the open.
-        # Counted under high_below_low when that also holds (as the Alpaca path does: first reason wins).
-        "ohlc_inconsistent": ohlc_inconsistent & ~non_positive & ~high_below_low,
-        "negative_volume": negative_volume,
-        "future_timestamp": future,
-    }
 
 
 class DataAgent:
@@ -135,24 +109,21 @@ class DataAgent:
         """Blank every bad bar; count, log and publish only those from row `report_from` on (not warm-up repeats)."""
         if frame.n_rows == 0:
             return frame, {}
-        masks = sanity_mask(frame, now)
-        bad = np.zeros(frame.close.shape, dtype=bool)
+        codes = frame_failures(frame, now)
+        bad = codes != PASSED
         counts: dict[str, int] = {}
-        for reason, reason_mask in masks.items():
-            mask = reason_mask & ~bad  # one reason per bar: the first that applies
-            bad |= mask
-            mask[:report_from] = False
-            n = int(mask.sum())
-            if n:
-                counts[reason] = n
-                for row, col in zip(*np.nonzero(mask), strict=True):
+        if bad.any():
+            reported = codes.copy()
+            reported[:report_from] = PASSED
+            counts = count_failures(reported)
+            for reason in counts:  # one reason per bar (the first it fails), published reason by reason
+                for row, col in zip(*np.nonzero(reported == REASONS.index(reason)), strict=True):
                     bar_ts = datetime64_to_datetime(frame.timestamps[row])
                     symbol = frame.symbols[col]
                     log.warning("bar_rejected", symbol=symbol, bar_ts=bar_ts.isoformat(), reason=reason)
                     self._bus.publish(
                         DataRejected(ts_event=now, ts_init=now, symbol=symbol, bar_ts=bar_ts, reason=reason)
                     )
-        if bad.any():
             cleaned = {name: np.where(bad, np.nan, getattr(frame, name)) for name in _FIELDS}
             frame = BarFrame(symbols=frame.symbols, timestamps=frame.timestamps, **cleaned)
         self.rejected.update(counts)

@@ -27,10 +27,10 @@ from alpaca.data.requests import StockBarsRequest, StockSnapshotRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 from config.settings import Settings
+from core.bar_sanity import PASSED, count_failures, series_failures
 from core.broker.alpaca_http import AsyncSleep, CallCounter, Retrier, RetryPolicy, install_transport
-from core.broker.alpaca_wire import WireFormatError, parse_time
-from core.broker.bar_cache import BarCache, CacheKey, Coverage
-from core.broker.bar_sanity import CleanBars, clean_bars
+from core.broker.alpaca_wire import WireFormatError, bars_from_wire, parse_time
+from core.broker.bar_cache import BarCache, CacheKey, CleanBars, Coverage
 from core.broker.base import AuthenticationError, Snapshot
 from core.broker.rate_limit import RateLimiter
 from core.clock import Clock
@@ -304,14 +304,17 @@ class AlpacaMarketData:
         if not isinstance(data, dict):
             return None
         trade, daily, previous = (data.get(k) or {} for k in ("latestTrade", "dailyBar", "prevDailyBar"))
+        price, prev_close, volume = _number(trade, "p"), _number(previous, "c"), _number(daily, "v")
         try:
-            price, prev_close, volume = float(trade["p"]), float(previous["c"]), float(daily["v"])
-            ts = parse_time(trade["t"])
-        except (KeyError, TypeError, ValueError, WireFormatError):
-            reject("missing_value")
+            ts = parse_time(trade.get("t"))
+        except WireFormatError:
+            ts = None
+        # The bar-sanity vocabulary (core.bar_sanity.REASONS): a trade without a readable time has no usable price.
+        if ts is None or not (math.isfinite(price) and math.isfinite(prev_close)):
+            reject("missing_price")
             return None
-        if ts is None or not all(np.isfinite((price, prev_close, volume))):
-            reject("missing_value")
+        if not math.isfinite(volume):
+            reject("missing_volume")
             return None
         if price <= 0 or prev_close <= 0:
             reject("non_positive_price")
@@ -323,6 +326,26 @@ class AlpacaMarketData:
             reject("future_timestamp")
             return None
         return Snapshot(symbol=symbol, price=price, prev_close=prev_close, volume=volume, ts=ts)
+
+
+def _number(raw: Any, name: str) -> float:
+    """A wire number, or NaN when it is missing or not a number."""
+    value: Any = raw.get(name) if isinstance(raw, dict) else None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def clean_bars(raw: Sequence[dict[str, Any]], now_ns: int, rejected: Counter[str]) -> CleanBars:
+    """One symbol's wire bars that pass sanity; the others are counted in `rejected` by reason."""
+    if not raw:
+        return CleanBars.empty()
+    t, values = bars_from_wire(raw)
+    codes = series_failures(t, values, now_ns)
+    rejected.update(count_failures(codes))
+    keep = codes == PASSED
+    return CleanBars(t[keep], values[keep])
 
 
 def _within(bars: CleanBars, start_ns: int, end_ns: int) -> CleanBars:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
-from core.broker.bar_sanity import CleanBars
 from core.private_files import private_dir, private_sqlite
 
 _SCHEMA = """
@@ -31,6 +31,21 @@ CREATE TABLE IF NOT EXISTS coverage (
     PRIMARY KEY (symbol, timeframe, feed)
 ) WITHOUT ROWID;
 """
+
+
+@dataclass(frozen=True, slots=True)
+class CleanBars:
+    """One symbol's bars that passed sanity (`core.bar_sanity`): what the cache holds."""
+
+    t: npt.NDArray[np.int64]  # bar start, UTC ns, strictly increasing
+    values: npt.NDArray[np.float64]  # shape (n, 5): open, high, low, close, volume
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+    @classmethod
+    def empty(cls) -> CleanBars:
+        return cls(np.empty(0, dtype=np.int64), np.empty((0, 5), dtype=np.float64))
 
 
 class CacheKey(NamedTuple):

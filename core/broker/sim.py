@@ -15,8 +15,8 @@ from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
 
+from core.bar_sanity import outside_range
 from core.bars import last_valid_row
-from core.broker.bar_sanity import outside_range
 from core.broker.base import BrokerError, OrderRejectedError
 from core.clock import Clock
 from core.timeconv import datetime_to_ns, ns_to_datetime

@@ -1,10 +1,8 @@
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-import pytest
 
 from agents.data import DataAgent, RollingWindow
-from core.bars import load_daily_bars
 from core.broker.replay import ReplayMarketData
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
@@ -112,57 +110,6 @@ async def test_switching_symbols_rewarms_without_counting_old_bars_again(
     assert np.isnan(event.frame.close[row_0717, 0])
 
 
-def test_infinite_prices_are_rejected_not_traded() -> None:
-    from agents.data import sanity_mask  # noqa: PLC0415
-
-    ts = np.array([np.datetime64("2017-06-05T04:00", "ns")])
-    row = np.array([[10.0, 10.0]])
-    frame = BarFrame(
-        symbols=("A", "B"),
-        timestamps=ts,
-        open=row,
-        high=np.array([[np.inf, 10.5]]),
-        low=row,
-        close=row,
-        volume=np.array([[100.0, 100.0]]),
-    )
-    masks = sanity_mask(frame, datetime(2017, 6, 5, 21, tzinfo=UTC))
-    assert masks["missing_price"].tolist() == [[True, False]]
-
-
-def _one_bar(open_: float, high: float, low: float, close: float) -> BarFrame:
-    return BarFrame(
-        symbols=("A",),
-        timestamps=np.array([np.datetime64("2017-06-05T04:00", "ns")]),
-        open=np.array([[open_]]),
-        high=np.array([[high]]),
-        low=np.array([[low]]),
-        close=np.array([[close]]),
-        volume=np.array([[100.0]]),
-    )
-
-
-@pytest.mark.parametrize(
-    ("bar", "flagged"),
-    [
-        ((1e6, 498.0, 490.0, 495.0), True),  # the open that once filled a sell at 999,500
-        ((495.0, 498.0, 490.0, 489.0), True),  # close below low
-        ((489.0, 498.0, 490.0, 495.0), True),  # open below low
-        ((495.0, 498.0, 490.0, 498.5), True),  # close above high
-        ((490.0, 498.0, 490.0, 498.0), False),  # on the bounds
-        ((498.0 * (1 + 1e-12), 498.0, 490.0, 495.0), False),  # float noise above the high
-    ],
-)
-def test_open_or_close_outside_the_range_is_ohlc_inconsistent(
-    bar: tuple[float, float, float, float], flagged: bool
-) -> None:
-    from agents.data import sanity_mask  # noqa: PLC0415
-
-    masks = sanity_mask(_one_bar(*bar), datetime(2017, 6, 5, 21, tzinfo=UTC))
-    assert masks["ohlc_inconsistent"].tolist() == [[flagged]]
-    assert sum(int(m.sum()) for m in masks.values()) == int(flagged)  # one reason per bar
-
-
 async def test_real_rows_with_open_or_close_outside_the_range_are_rejected(
     small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
@@ -179,22 +126,3 @@ async def test_real_rows_with_open_or_close_outside_the_range_are_rejected(
     assert agent.rejected["ohlc_inconsistent"] == 2
     assert np.isnan(event.frame.open[-1, :2]).all()
     assert event.frame.close[-1, 2] > 0
-
-
-def test_bundled_data_has_eleven_ohlc_inconsistent_rows() -> None:
-    # The README's Data section quotes this count.
-    from agents.data import sanity_mask  # noqa: PLC0415
-    from tests.conftest import DATA_FILE  # noqa: PLC0415
-
-    history = load_daily_bars(DATA_FILE)
-    frame = BarFrame(
-        symbols=history.symbols,
-        timestamps=history.timestamps,
-        open=history.open,
-        high=history.high,
-        low=history.low,
-        close=history.close,
-        volume=history.volume,
-    )
-    masks = sanity_mask(frame, datetime(2018, 3, 1, tzinfo=UTC))
-    assert int(masks["ohlc_inconsistent"].sum()) == 11

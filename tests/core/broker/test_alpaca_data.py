@@ -146,7 +146,7 @@ async def test_bars_failing_sanity_are_dropped_and_counted(
         bars[-2] = {**bars[-2], "h": bars[-2]["l"] - 1}  # high below low
         bars[-3] = {**bars[-3], "o": 0.0}  # non-positive price
         bars[-4] = {**bars[-4], "v": -5.0}  # negative volume
-        bars[-5] = {**bars[-5], "c": None}  # missing value
+        bars[-5] = {**bars[-5], "c": None}  # missing price
         return [*bars, dict(bars[-10]), future]  # a repeated old bar (out of order) and one from the future
 
     fake_alpaca.patch_bars("AAPL", corrupt)
@@ -158,7 +158,7 @@ async def test_bars_failing_sanity_are_dropped_and_counted(
         "high_below_low": 1,
         "non_positive_price": 1,
         "negative_volume": 1,
-        "missing_value": 1,
+        "missing_price": 1,
         "out_of_order": 1,
         "future_timestamp": 1,
     }
