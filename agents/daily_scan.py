@@ -2,8 +2,9 @@
 
     universe → prescreen → snapshot → prerank → rvol → bars → rank → explosion → output
 
-I/O happens in few places only: the universe, one volume-cache query, one snapshot request per chunk, and one bars
-request per chunk (plus the optional factor source) for the symbols that survive RVOL. Every stage after the snapshot
+I/O happens in few places only: the universe, one volume-cache query, one snapshot call, and one bars call (plus the
+optional factor source) for the symbols that survive RVOL; the adapter batches each into requests of a chunk of
+symbols. Every stage after the snapshot
 is numpy over all remaining symbols at once
 (see `agents.scan_scoring` for the formulas). Each stage reports its time, how many symbols came in and went out, and
 why the others were dropped; a symbol missing data is dropped and counted, never filled with a default.
@@ -72,7 +73,6 @@ class ScanConfig:
     top_n: int = 10
     window: int = 20
     baseline: tuple[str, ...] = ("SPY", "QQQ")
-    chunk_size: int = 200
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScanConfig:
@@ -86,7 +86,6 @@ class ScanConfig:
             top_n=settings.scanner_top_n,
             window=settings.zscore_window,
             baseline=tuple(settings.baseline_symbols),
-            chunk_size=settings.data_chunk_size,
         )
 
 
@@ -507,9 +506,7 @@ class DailyScanner:
         laps.lap("prescreen", len(universe), screened.index.size, screened.rejected)
 
         pool = _take(symbols, screened.index)
-        snapshots: dict[str, Snapshot] = {}
-        for first in range(0, len(pool), config.chunk_size):
-            snapshots.update(await self._md.get_snapshots(pool[first : first + config.chunk_size]))
+        snapshots = await self._md.get_snapshots(pool)
         snap = snapshot_arrays(snapshots, pool, as_of)
         laps.lap("snapshot", len(pool), int(np.count_nonzero(snap.present)))
 
@@ -517,7 +514,7 @@ class DailyScanner:
 
         survivors = _take(pool, short.index)
         sessions = last_sessions(self._calendar, as_of, config.window)
-        frame = await fetch_daily_window(self._md, self._calendar, survivors, sessions, config.chunk_size)
+        frame = await fetch_daily_window(self._md, self._calendar, survivors, sessions)
         extra = dict(await self._factors.factors(survivors, as_of)) if self._factors and survivors else {}
         laps.lap("bars", len(survivors), len(survivors))
 

@@ -1,4 +1,4 @@
-"""DataAgent: fetches bars for every focus symbol in batches and publishes one frame per iteration.
+"""DataAgent: fetches bars for every focus symbol (one batched call) and publishes one frame per iteration.
 
 It keeps a rolling window (the strategy's lookback) so each iteration asks only for bars since the last one, and it
 is where bad market data stops: a bar that fails the bar-sanity rules (`core/bar_sanity.py`: a missing, zero or
@@ -30,10 +30,6 @@ log = structlog.get_logger(__name__)
 _FIELDS = ("open", "high", "low", "close", "volume")
 
 
-def _chunks(symbols: Sequence[str], size: int) -> list[tuple[str, ...]]:
-    return [tuple(symbols[i : i + size]) for i in range(0, len(symbols), size)]
-
-
 class DataAgent:
     def __init__(
         self,
@@ -44,7 +40,6 @@ class DataAgent:
         symbols: Sequence[str],
         lookback: int,
         bar_interval: timedelta,
-        chunk_size: int,
     ) -> None:
         self._bus = bus
         self._md = market_data
@@ -52,8 +47,6 @@ class DataAgent:
         self.symbols = tuple(symbols)
         self._lookback = lookback
         self._bar_interval = bar_interval
-        self._chunk_size = chunk_size
-        self._chunks = _chunks(self.symbols, chunk_size)
         self._window = BarFrame.empty(self.symbols)
         self._rolling = RollingWindow(self.symbols, lookback)
         self._last_ts: np.datetime64 | None = None
@@ -64,7 +57,6 @@ class DataAgent:
     def set_symbols(self, symbols: tuple[str, ...]) -> None:
         """Watch other symbols from the next fetch on; the window is warmed up again from scratch."""
         self.symbols = tuple(symbols)
-        self._chunks = _chunks(self.symbols, self._chunk_size)
         self._window = BarFrame.empty(self.symbols)
         self._rolling = RollingWindow(self.symbols, self._lookback)
         self._last_ts = None
@@ -83,8 +75,7 @@ class DataAgent:
             start = self._initial_start(now)
         else:
             start = datetime64_to_datetime(self._last_ts) + timedelta(microseconds=1)
-        frames = [await self._md.get_bars(chunk, start, now) for chunk in self._chunks]
-        new = frames[0] if len(frames) == 1 else _merge_columns(frames, self.symbols)
+        new = await self._md.get_bars(self.symbols, start, now)
         new_rows = self._count_new(new)
         new, rejected = self._reject_bad_bars(new, now, report_from=new.n_rows - new_rows)
         self._append(new)
@@ -186,16 +177,3 @@ def _readonly(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
     view = arr.view()
     view.setflags(write=False)
     return view
-
-
-def _merge_columns(frames: Sequence[BarFrame], symbols: tuple[str, ...]) -> BarFrame:
-    """Chunks may disagree on timestamps (a symbol without a bar): align them on the union."""
-    timestamps = np.unique(np.concatenate([f.timestamps for f in frames]))
-    out = {name: np.full((len(timestamps), len(symbols)), np.nan) for name in _FIELDS}
-    col = 0
-    for f in frames:
-        rows = np.searchsorted(timestamps, f.timestamps)
-        for name in _FIELDS:
-            out[name][rows, col : col + f.n_symbols] = getattr(f, name)
-        col += f.n_symbols
-    return BarFrame(symbols=symbols, timestamps=timestamps, **out)

@@ -260,7 +260,7 @@ def build_sim(
     history, tiers, default_tiers, sessions = setup.history, setup.tiers, setup.default_tiers, setup.sessions
     calendar = NyseCalendar()
     clock = SimClock(calendar.session_open(sessions[0]))
-    market_data = ReplayMarketData(history, clock)
+    market_data = ReplayMarketData(history, clock, chunk_size=settings.data_chunk_size)
     broker = SimBroker(
         history,
         clock,
@@ -401,7 +401,6 @@ def _assemble(
         symbols=symbols,
         lookback=settings.zscore_window + 1,
         bar_interval=interval,
-        chunk_size=settings.data_chunk_size,
     )
     params = ZScoreParams(
         window=settings.zscore_window,
@@ -484,7 +483,6 @@ def build_focus(
         calendar,
         interval_minutes=settings.scoring_interval_minutes,
         window=settings.zscore_window,
-        chunk_size=settings.data_chunk_size,
         store=store,
     )
     return FocusManager(

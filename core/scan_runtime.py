@@ -86,7 +86,6 @@ class ScanRuntime:
             through=self.cache_as_of,
             now=self.clock.now(),
             stale_only=stale_only,
-            chunk_size=config.chunk_size,
             on_progress=on_progress,
         )
 
@@ -198,7 +197,7 @@ def _sim_runtime(settings: Settings, calendar: NyseCalendar, as_of: date | None)
         settings=settings,
         calendar=calendar,
         clock=clock,
-        market_data=ReplayMarketData(history, clock),
+        market_data=ReplayMarketData(history, clock, chunk_size=settings.data_chunk_size),
         as_of=session,
         universe=FileUniverse(universe_file),
         cache_path=volume_cache_path(settings),

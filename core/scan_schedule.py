@@ -145,7 +145,6 @@ class DailyScanJob:
                 through=cache_target(self._calendar, session),
                 now=now,
                 stale_only=True,
-                chunk_size=self._scanner.config.chunk_size,
             )
             result = await self._scanner.run(LoadedUniverse(universe), as_of=session, now=now)
             payload = result.payload()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 import structlog
 
-from core.broker.base import MarketData
+from core.broker.base import MarketData, Progress
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
 from core.private_files import private_dir, private_sqlite
@@ -234,8 +234,7 @@ async def refresh_volume_cache(
     through: date,
     now: datetime,
     stale_only: bool = False,
-    chunk_size: int = 200,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> RefreshStats:
     """Recompute the 20-session averages ending at `through` from batched daily bars; drop incomplete symbols."""
     t0 = time.perf_counter()
@@ -252,7 +251,6 @@ async def refresh_volume_cache(
             calendar,
             targets,
             last_sessions(calendar, through, AVERAGE_SESSIONS),
-            chunk_size,
             on_progress=on_progress,
         )
         volume, close = frame.volume, frame.close

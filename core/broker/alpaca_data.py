@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -31,7 +31,7 @@ from core.bar_sanity import PASSED, count_failures, series_failures
 from core.broker.alpaca_http import AsyncSleep, CallCounter, Retrier, RetryPolicy, install_transport
 from core.broker.alpaca_wire import WireFormatError, bars_from_wire, parse_time
 from core.broker.bar_cache import BarCache, CacheKey, CleanBars, Coverage
-from core.broker.base import AuthenticationError, Snapshot
+from core.broker.base import AuthenticationError, Progress, Snapshot
 from core.broker.rate_limit import RateLimiter
 from core.clock import Clock
 from core.redact import register_settings
@@ -123,7 +123,9 @@ class AlpacaMarketData:
         self._cache.close()
 
     # --- bars --------------------------------------------------------------------------------------------------------
-    async def get_bars(self, symbols: Sequence[str], start: datetime, end: datetime) -> BarFrame:
+    async def get_bars(
+        self, symbols: Sequence[str], start: datetime, end: datetime, *, on_progress: Progress | None = None
+    ) -> BarFrame:
         wanted = tuple(dict.fromkeys(symbols))
         calls_before = self._counter.calls
         now_ns = datetime_to_ns(self._clock.now())
@@ -136,7 +138,15 @@ class AlpacaMarketData:
         hits = len(wanted) - len(needs)
         bars_fetched = restated = 0
         if needs:
-            bars_fetched, stale = await self._fetch(needs, keys, known_end, now_ns)
+            done = hits
+
+            def fetched(count: int) -> None:
+                nonlocal done
+                done += count
+                if on_progress is not None:
+                    on_progress(done, len(wanted))
+
+            bars_fetched, stale = await self._fetch(needs, keys, known_end, now_ns, fetched)
             if stale:
                 restated = len(stale)
                 for symbol in stale:
@@ -189,9 +199,15 @@ class AlpacaMarketData:
         return midnight
 
     async def _fetch(
-        self, needs: dict[str, _Need], keys: dict[str, CacheKey], end_ns: int, now_ns: int
+        self,
+        needs: dict[str, _Need],
+        keys: dict[str, CacheKey],
+        end_ns: int,
+        now_ns: int,
+        on_chunk: Callable[[int], None] | None = None,
     ) -> tuple[int, list[str]]:
-        """Fetch and cache; returns the bars fetched and the symbols whose history was restated."""
+        """Fetch and cache, one request per chunk of `DATA_CHUNK_SIZE` symbols (`on_chunk(symbols)` after each);
+        returns the bars fetched and the symbols whose history was restated."""
         fetched_bars = 0
         stale: list[str] = []
         for cluster_start, symbols in self._clusters(needs):
@@ -207,6 +223,8 @@ class AlpacaMarketData:
                     fetched_bars += len(bars)
                     to_store[keys[symbol]] = (bars, Coverage(cluster_start, end_ns))
                 self._cache.store(to_store)
+                if on_chunk is not None:
+                    on_chunk(len(chunk))
         if self.rejected:
             log.debug("bars_rejected_total", **self.rejected)
         return fetched_bars, stale

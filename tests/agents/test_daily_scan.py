@@ -229,7 +229,7 @@ async def test_rvol_boundaries_and_corrupt_values(market: ReplayMarketData, cach
 async def test_rank_uses_the_daemons_zscore(
     market: ReplayMarketData, calendar: NyseCalendar, small_history: BarFrame
 ) -> None:
-    frame = await fetch_daily_window(market, calendar, SCANNABLE, last_sessions(calendar, AS_OF, 20), 200)
+    frame = await fetch_daily_window(market, calendar, SCANNABLE, last_sessions(calendar, AS_OF, 20))
     ones: FloatArray = np.full(len(SCANNABLE), 2.0)
     keep, z, score, _ = rank(frame, ones, np.full(len(SCANNABLE), 0.5), 20)
     np.testing.assert_allclose(z, zscores(frame, 20).zscore)
@@ -324,7 +324,7 @@ def test_config_from_settings_maps_the_scanner_variables() -> None:
     settings = Settings(min_price=7.0, prerank_keep=50, min_rvol=2.0, scanner_top_n=5, baseline_symbols="SPY")
     config = ScanConfig.from_settings(settings)
     assert replace(config, sector_min_market_cap={}) == ScanConfig(
-        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",), chunk_size=settings.data_chunk_size
+        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",)
     )
 
 

@@ -14,8 +14,8 @@ def _agent(
     history: BarFrame, clock: SimClock, symbols: tuple[str, ...], chunk: int = 200
 ) -> tuple[DataAgent, ReplayMarketData, EventBus]:
     bus = EventBus()
-    md = ReplayMarketData(history, clock)
-    agent = DataAgent(bus, md, clock, symbols=symbols, lookback=21, bar_interval=timedelta(days=1), chunk_size=chunk)
+    md = ReplayMarketData(history, clock, chunk_size=chunk)
+    agent = DataAgent(bus, md, clock, symbols=symbols, lookback=21, bar_interval=timedelta(days=1))
     return agent, md, bus
 
 
@@ -36,14 +36,14 @@ async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarFrame,
     assert last.close[-1, 2] > 0  # AAPL's good bar passes
 
 
-async def test_one_batched_call_per_chunk_and_incremental_fetch(
+async def test_one_batched_call_the_adapter_counts_per_chunk_and_incremental_fetch(
     small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     clock = SimClock(calendar.session_close(date(2016, 3, 1)))
     symbols = ("AAPL", "MSFT", "XOM", "JPM", "DHR")
     agent, md, _ = _agent(small_history, clock, symbols, chunk=2)
     first = await agent.fetch(1)
-    assert md.api_calls == 3  # ceil(5 / 2) chunks, never one call per symbol
+    assert md.api_calls == 3  # ceil(5 / 2) requests, never one per symbol
     assert first.frame.n_rows == 21  # warm-up fills the lookback
     clock.set(calendar.session_close(date(2016, 3, 2)))
     second = await agent.fetch(2)

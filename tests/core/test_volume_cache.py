@@ -42,9 +42,10 @@ async def test_refresh_stores_20_session_averages_of_real_bars(
     cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarFrame
 ) -> None:
     through = date(2018, 2, 6)
-    stats = await refresh_volume_cache(cache, market, calendar, SYMBOLS, through=through, now=NOW, chunk_size=3)
+    market = ReplayMarketData(small_history, SimClock(NOW), chunk_size=3)
+    stats = await refresh_volume_cache(cache, market, calendar, SYMBOLS, through=through, now=NOW)
     assert stats.written == 7
-    assert stats.api_calls == 3  # ceil(7 / 3) chunks, never one call per symbol
+    assert stats.api_calls == 3  # ceil(7 / 3) requests, never one per symbol
     cached = cache.lookup(SYMBOLS)
     expected = expected_averages(small_history, through).loc[list(SYMBOLS)]
     np.testing.assert_allclose(cached.avg_volume, expected["avg_volume"].to_numpy())

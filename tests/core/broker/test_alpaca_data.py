@@ -73,11 +73,16 @@ async def test_request_shape_follows_settings(
     make_market_data: MakeData, make_settings: Callable[..., Any], fake_alpaca: FakeAlpacaServer
 ) -> None:
     data = make_market_data(make_settings(alpaca_data_feed="sip", data_chunk_size=10))
+    await data.get_bars(SYMBOLS_29[:4], YEAR_START, fake_alpaca.now)  # four symbols cached already
+    fake_alpaca.clear_requests()
+    seen: list[tuple[int, int]] = []
 
-    await data.get_bars(SYMBOLS_29, YEAR_START, fake_alpaca.now)
+    await data.get_bars(SYMBOLS_29, YEAR_START, fake_alpaca.now, on_progress=lambda *p: seen.append(p))
 
+    # The adapter is the one place symbols are chunked: callers pass them all and hear of each request.
     requests = fake_alpaca.requests("GET", BARS)
-    assert [len(r.query["symbols"].split(",")) for r in requests] == [10, 10, 9]
+    assert [len(r.query["symbols"].split(",")) for r in requests] == [10, 10, 5]
+    assert seen == [(14, 29), (24, 29), (29, 29)]
     assert {(r.query["feed"], r.query["timeframe"], r.query["adjustment"]) for r in requests} == {
         ("sip", "1Day", "split")
     }

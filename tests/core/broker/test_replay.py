@@ -73,6 +73,21 @@ async def test_one_call_counts_once_whatever_the_number_of_symbols(full: BarFram
     assert replay.api_calls == 3
 
 
+async def test_a_read_is_counted_and_reported_as_the_live_adapter_would_request_it(full: BarFrame) -> None:
+    # One slice whatever the number of symbols, counted per DATA_CHUNK_SIZE symbols like Alpaca's requests, so a
+    # sim scan reports the API calls paper would make and its download progress.
+    replay = ReplayMarketData(full, FakeClock(bar_time(full, 50)), chunk_size=200)
+    seen: list[tuple[int, int]] = []
+    frame = await replay.get_bars(full.symbols, FAR_PAST, FAR_FUTURE, on_progress=lambda *p: seen.append(p))
+    assert replay.api_calls == 3
+    assert seen == [(200, 505), (400, 505), (505, 505)]
+    assert np.shares_memory(frame.close, full.close)
+    await replay.get_snapshots(full.symbols[:201])
+    assert replay.api_calls == 5
+    await replay.get_snapshots([])
+    assert replay.api_calls == 5
+
+
 async def test_arrays_are_read_only_and_full_universe_is_not_copied(full: BarFrame) -> None:
     replay = ReplayMarketData(full, FakeClock(bar_time(full, 50)))
     same_order = await replay.get_bars(full.symbols, bar_time(full, 40), FAR_FUTURE)
