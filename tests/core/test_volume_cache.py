@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from structlog.testing import capture_logs
 
 from core.broker.replay import ReplayMarketData
 from core.clock import NyseCalendar, SimClock
 from core.timeconv import NEW_YORK
 from core.types import BarFrame
 from core.volume_cache import VolumeCache, cache_target, refresh_volume_cache
+from tests.fakes.damage import DAMAGE, damage
 
 SYMBOLS = ("AAPL", "MSFT", "DHR", "O", "XOM", "JPM", "FTV")
 NOW = datetime(2018, 2, 7, 21, 5, tzinfo=UTC)
@@ -123,9 +126,36 @@ async def test_cache_survives_reopening(tmp_path: Path, market: ReplayMarketData
         assert second.lookup(["AAPL"]).found[0]
 
 
-def test_a_corrupt_cache_file_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
+def _filled(path: Path, symbols: int = 2000) -> None:
+    names = [f"S{i:04d}" for i in range(symbols)]
+    ones = np.ones(symbols)
+    with VolumeCache(path) as cache:
+        cache.put(names, date(2018, 2, 6), ones, ones, ones, now=NOW)
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_cache_file_is_set_aside_and_the_cache_starts_empty(tmp_path: Path, how: str) -> None:
     path = tmp_path / "volume_cache.sim.db"
-    path.write_bytes(b"this is not a database" * 100)
+    _filled(path)
+    content = damage(path, how)
+
+    with capture_logs() as logs, VolumeCache(path) as cache:
+        assert cache.summary()["entries"] == 0
+        cache.put(["AAPL"], date(2018, 2, 6), np.ones(1), np.ones(1), np.ones(1), now=NOW)  # and it keeps working
+        assert cache.lookup(["AAPL"]).found.tolist() == [True]
+
+    [moved] = [p for p in tmp_path.glob("volume_cache.sim.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
+    assert moved.read_bytes() == content  # set aside as it was, never deleted
+    assert [(e["event"], e["moved_to"]) for e in logs if e["log_level"] == "warning"] == [
+        ("volume_cache_corrupt", str(moved))
+    ]
+
+
+def test_a_foreign_table_of_the_same_name_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "volume_cache.sim.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE volume_averages (symbol TEXT, volume REAL)")
+    conn.close()
     with VolumeCache(path) as cache:
         assert cache.summary()["entries"] == 0
     assert list(tmp_path.glob("volume_cache.sim.db.corrupt-*"))
