@@ -33,6 +33,7 @@ from core.errors import missing_file_message
 from core.focus import FocusManager
 from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from core.portfolio import OwnedLedger, PortfolioView
+from core.private_files import SQLITE_SIDECARS
 from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.state_guard import open_guarded_state
@@ -45,7 +46,6 @@ from core.volume_cache import VolumeCache
 log = structlog.get_logger(__name__)
 
 CARRIED_FLAGS = (FLAG_HALTED, FLAG_REDUCE_ONLY)  # the kill switch and reduce-only outlive a sim reset
-SQLITE_SIDECARS = ("-wal", "-shm")
 SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
 
 

@@ -4,10 +4,11 @@
 - WAL with `synchronous=NORMAL` (a commit survives a process crash; fsync happens at checkpoints), and a busy timeout
   so a second process (`tradingd status`, `halt`, another daemon sharing the bar cache) waits for the write lock
   instead of failing.
-- A file that is not a sound database of ours is set aside, never deleted: random bytes, a truncated or damaged file
-  (`PRAGMA quick_check`), a zero-byte file, or a sound SQLite file whose schema is someone else's (ours cannot be
-  applied, or a table or column we use is missing). It is renamed `<name>.corrupt-<UTC time>` with its `-wal`/`-shm`,
-  the new name is logged (`<kind>_corrupt`, a warning) and a fresh, empty file takes its place. What the owner does
+- A file that is not a sound database of ours is set aside, never deleted, as it was found (nothing is written to it
+  first): random bytes, a truncated or damaged file (`PRAGMA quick_check`), a zero-byte file, or a sound SQLite file
+  whose schema is someone else's (ours cannot be applied, or a table or column we use is missing). It is renamed
+  `<name>.corrupt-<UTC time>` with its sidecars, the new name is logged (`<kind>_corrupt`, a warning) and a fresh,
+  empty file takes its place. What the owner does
   next is its own business: the state store's recovery reconciles with the broker, the caches simply refill.
 - `transaction()`: everything inside commits together or not at all; nested use is a savepoint.
 
@@ -22,12 +23,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 import structlog
 
-from core.private_files import private_dir, private_sqlite
+from core.private_files import SQLITE_SIDECARS, private_dir, private_sqlite
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +39,6 @@ BUSY_TIMEOUT_S: Final = 5.0
 _CORRUPTION_CODES: Final = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT})
 # Another process holding the lock says nothing about the file: never a reason to set it aside.
 _BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
-_SIDECARS: Final = ("-wal", "-shm")
 
 
 def wall_clock_utc() -> datetime:
@@ -53,7 +52,7 @@ class NotOurDatabaseError(sqlite3.DatabaseError):
 
 
 class SqliteDb:
-    """One SQLite file, opened the project's way. Own it, use `conn` and `transaction()`, `close()` it."""
+    """One SQLite file, opened the project's way. Its owner uses `conn` and `transaction()`, and `close()`s it."""
 
     def __init__(
         self,
@@ -94,7 +93,7 @@ class SqliteDb:
             # SQLite would take it for a new database; but something truncated it, and a human may want to know.
             raise NotOurDatabaseError(f"{self._path.name} is empty (zero bytes)")
         if self._path.exists():
-            _check_integrity(self._path)
+            _inspect(self._path, self._schema, self._what)  # read-only: a bad file is set aside as it was found
         private_sqlite(self._path)  # before connect: the -wal/-shm SQLite creates take the database file's mode
         # isolation_level=None: the module never opens transactions behind our back; transaction() owns them.
         # check_same_thread=False: the owner may call from a worker thread (asyncio.to_thread), one call at a time.
@@ -103,14 +102,7 @@ class SqliteDb:
             conn.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode: a commit is durable against a process crash, fsync happens at checkpoints.
             conn.execute("PRAGMA synchronous = NORMAL")
-            try:
-                self._schema(conn)
-            except sqlite3.OperationalError as exc:
-                if _code(exc) in _BUSY_CODES:
-                    raise
-                # A sound SQLite file whose tables are someone else's: our schema cannot apply to it.
-                raise NotOurDatabaseError(f"not {self._what}: {exc}") from exc
-            _verify_schema(conn, self._schema, self._what)
+            _apply(self._schema, conn, self._what)
         except BaseException:
             conn.close()
             raise
@@ -123,14 +115,6 @@ class SqliteDb:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self.conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -185,7 +169,7 @@ def quarantine(path: Path, now: datetime) -> Path:
     path.rename(target)
     # Sidecars keep SQLite's "<db>-wal" naming so the set-aside copy opens with its own WAL, and a stale WAL
     # is never replayed into the fresh database.
-    for suffix in _SIDECARS:
+    for suffix in SQLITE_SIDECARS:
         sidecar = path.with_name(path.name + suffix)
         if sidecar.exists():
             sidecar.rename(target.with_name(target.name + suffix))
@@ -202,20 +186,51 @@ def _code(exc: sqlite3.Error) -> int:
     return -1 if code is None else int(code)
 
 
-def _check_integrity(path: Path) -> None:
-    """Raise if the file is not a sound SQLite database.
+def _inspect(path: Path, schema: Schema, what: str) -> None:
+    """Raise `NotOurDatabaseError` unless the file is a sound SQLite database our schema applies to, without writing.
 
-    A damaged page inside a table opens fine and only fails when touched, maybe mid-iteration; quick_check finds it
-    at start-up instead (O(size), about 0.25 s for 270 MB). The check runs on a read-only connection because closing
-    a read-write one that failed on a bad file deletes the file's WAL, which may hold the latest commits.
+    A damaged page inside a table opens fine and only fails when touched, maybe mid-run; `quick_check` finds it at
+    open instead (O(size), about 0.25 s for 270 MB). Then the schema is tried on an empty in-memory copy of the file's
+    own tables: a file that is someone else's is set aside exactly as it was found, not after our tables were added
+    to it. The file is read on a read-only connection because closing a read-write one that failed on a bad file
+    deletes the file's WAL, which may hold the latest commits.
     """
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     try:
         result = conn.execute("PRAGMA quick_check").fetchall()
+        if result != [("ok",)]:
+            raise NotOurDatabaseError("; ".join(str(r[0]) for r in result[:5]))
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        ddl = [
+            sql
+            for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+            if not name.startswith("sqlite_")  # SQLite's own (sqlite_sequence) comes with the tables that need it
+        ]
     finally:
         conn.close()
-    if result != [("ok",)]:
-        raise NotOurDatabaseError("; ".join(str(r[0]) for r in result[:5]))
+    copy = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        try:
+            for statement in ddl:
+                copy.execute(statement)
+            copy.execute(f"PRAGMA user_version = {version:d}")
+        except sqlite3.Error as exc:
+            raise NotOurDatabaseError(f"not {what}: {exc}") from exc
+        _apply(schema, copy, what)
+    finally:
+        copy.close()
+
+
+def _apply(schema: Schema, conn: sqlite3.Connection, what: str) -> None:
+    """Create or migrate the schema, then check every table and column it makes is there."""
+    try:
+        schema(conn)
+    except sqlite3.OperationalError as exc:
+        if _code(exc) in _BUSY_CODES:
+            raise
+        # A sound SQLite file whose tables are someone else's: our schema cannot apply to it.
+        raise NotOurDatabaseError(f"not {what}: {exc}") from exc
+    _verify_schema(conn, schema, what)
 
 
 _EXPECTED_COLUMNS: dict[Schema, dict[str, frozenset[str]]] = {}

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from core.sqlite_db import SqliteDb
+from tests.fakes.damage import foreign_database
 
 
 def _schema(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS items (name TEXT PRIMARY KEY, qty INTEGER NOT NULL)")
 
 
-def _open(path: Path) -> SqliteDb:
-    return SqliteDb(path, schema=_schema, kind="items", what="an items file")
+@contextmanager
+def _open(path: Path) -> Iterator[SqliteDb]:
+    db = SqliteDb(path, schema=_schema, kind="items", what="an items file")
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def _mode(path: Path) -> int:
@@ -57,11 +65,7 @@ def test_a_transaction_commits_together_and_a_failed_savepoint_keeps_the_rest(tm
 
 def test_a_file_whose_table_lacks_a_column_is_set_aside_with_the_reason(tmp_path: Path) -> None:
     path = tmp_path / "items.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE items (name TEXT)")
-    conn.execute("INSERT INTO items VALUES ('theirs')")
-    conn.commit()
-    conn.close()
+    content = foreign_database(path, "CREATE TABLE items (name TEXT)", "INSERT INTO items VALUES ('theirs')")
 
     with capture_logs() as logs, _open(path) as db:
         assert db.conn.execute("SELECT COUNT(*) FROM items").fetchone() == (0,)
@@ -70,9 +74,7 @@ def test_a_file_whose_table_lacks_a_column_is_set_aside_with_the_reason(tmp_path
     [event] = logs
     assert (event["event"], event["moved_to"]) == ("items_corrupt", str(db.set_aside))
     assert "not an items file: missing items(qty)" in event["error"]
-    with sqlite3.connect(db.set_aside) as kept:
-        assert kept.execute("SELECT name FROM items").fetchall() == [("theirs",)]
-    kept.close()
+    assert db.set_aside.read_bytes() == content  # as it was found: nothing of ours was written into it first
 
 
 def test_a_problem_a_fresh_file_would_not_fix_propagates_and_nothing_is_set_aside(tmp_path: Path) -> None:
@@ -84,6 +86,6 @@ def test_a_problem_a_fresh_file_would_not_fix_propagates_and_nothing_is_set_asid
     with pytest.raises(ValueError, match="newer"):
         SqliteDb(tmp_path / "items.db", schema=refuses, kind="items", what="an items file")
     (tmp_path / "dir.db").mkdir()
-    with pytest.raises(sqlite3.OperationalError):
-        _open(tmp_path / "dir.db")
+    with pytest.raises(sqlite3.OperationalError), _open(tmp_path / "dir.db"):
+        pass
     assert list(tmp_path.glob("*.corrupt-*")) == []

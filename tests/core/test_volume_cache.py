@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from core.clock import NyseCalendar, SimClock
 from core.timeconv import NEW_YORK
 from core.types import BarFrame
 from core.volume_cache import VolumeCache, cache_target, refresh_volume_cache
-from tests.fakes.damage import DAMAGE, damage
+from tests.fakes.damage import DAMAGE, assert_set_aside, damage, foreign_database
 
 SYMBOLS = ("AAPL", "MSFT", "DHR", "O", "XOM", "JPM", "FTV")
 NOW = datetime(2018, 2, 7, 21, 5, tzinfo=UTC)
@@ -144,18 +143,12 @@ def test_a_damaged_cache_file_is_set_aside_and_the_cache_starts_empty(tmp_path: 
         cache.put(["AAPL"], date(2018, 2, 6), np.ones(1), np.ones(1), np.ones(1), now=NOW)  # and it keeps working
         assert cache.lookup(["AAPL"]).found.tolist() == [True]
 
-    [moved] = [p for p in tmp_path.glob("volume_cache.sim.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
-    assert moved.read_bytes() == content  # set aside as it was, never deleted
-    assert [(e["event"], e["moved_to"]) for e in logs if e["log_level"] == "warning"] == [
-        ("volume_cache_corrupt", str(moved))
-    ]
+    assert_set_aside(path, content, logs, "volume_cache_corrupt")
 
 
 def test_a_foreign_table_of_the_same_name_is_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "volume_cache.sim.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE volume_averages (symbol TEXT, volume REAL)")
-    conn.close()
-    with VolumeCache(path) as cache:
+    content = foreign_database(path, "CREATE TABLE volume_averages (symbol TEXT, volume REAL)")
+    with capture_logs() as logs, VolumeCache(path) as cache:
         assert cache.summary()["entries"] == 0
-    assert list(tmp_path.glob("volume_cache.sim.db.corrupt-*"))
+    assert_set_aside(path, content, logs, "volume_cache_corrupt")

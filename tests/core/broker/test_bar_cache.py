@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from core.broker.bar_cache import BarCache, CacheKey, CleanBars, Coverage
-from tests.fakes.damage import DAMAGE, damage
+from tests.fakes.damage import DAMAGE, assert_set_aside, damage, foreign_database
 
 DAY_NS = 86_400 * 10**9
 T0 = 1_500_000_000 * 10**9
@@ -67,19 +66,14 @@ def test_a_damaged_cache_file_is_set_aside_and_the_cache_starts_empty(tmp_path: 
     assert len(reopened.bars(_key("AAPL"))) == 3
     reopened.close()
 
-    [moved] = [p for p in tmp_path.glob("bars.sqlite.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
-    assert moved.read_bytes() == content  # set aside as it was, never deleted
-    assert [(e["event"], e["moved_to"]) for e in logs if e["log_level"] == "warning"] == [
-        ("bar_cache_corrupt", str(moved))
-    ]
+    assert_set_aside(path, content, logs, "bar_cache_corrupt")
 
 
 def test_a_file_with_someone_elses_bars_table_is_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "bars.sqlite"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE bars (symbol TEXT, close REAL)")
-    conn.close()
-    cache = BarCache(path)
+    content = foreign_database(path, "CREATE TABLE bars (symbol TEXT, close REAL)", "INSERT INTO bars VALUES ('X', 1)")
+    with capture_logs() as logs:
+        cache = BarCache(path)
     assert cache.coverage(_key("S01")) is None
     cache.close()
-    assert list(tmp_path.glob("bars.sqlite.corrupt-*"))
+    assert_set_aside(path, content, logs, "bar_cache_corrupt")
