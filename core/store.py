@@ -27,14 +27,11 @@ from typing import Any, Final, Self
 
 import numpy as np
 import orjson
-import structlog
 
 from core.messages import Message
 from core.redact import redact
 from core.sqlite_db import SqliteDb, wall_clock_utc
 from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, Position, Tier
-
-log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION: Final = 2
 

@@ -24,15 +24,12 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
 from core.broker.base import MarketData, Progress
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
 from core.sqlite_db import SqliteDb
 from core.types import FloatArray
-
-log = structlog.get_logger(__name__)
 
 AVERAGE_SESSIONS: Final = 20
 _SCHEMA: Final = """CREATE TABLE IF NOT EXISTS volume_averages (
