@@ -19,7 +19,6 @@ FloatArray = npt.NDArray[np.float64]
 QTY_DECIMALS = 9
 QTY_QUANTUM = Decimal(1).scaleb(-QTY_DECIMALS)
 CENT = Decimal("0.01")
-_BAR_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 class OrderSide(enum.StrEnum):
@@ -68,7 +67,8 @@ class BarFrame:
 
     The one bar type: a window on the bus (one frame per iteration; agents vectorise over its columns), an adapter's
     answer, and the whole bundled history a sim replay serves windows of. `timestamps` are bar *start* times (UTC,
-    Alpaca's convention) as naive datetime64[ns], strictly increasing.
+    Alpaca's convention) as naive datetime64[ns], strictly increasing. Its builders guarantee the shapes: frames are
+    made every iteration, and a check here would cost more than the replay's read of a row.
     """
 
     symbols: tuple[str, ...]
@@ -78,13 +78,6 @@ class BarFrame:
     low: FloatArray
     close: FloatArray
     volume: FloatArray
-
-    def __post_init__(self) -> None:
-        shape = (len(self.timestamps), len(self.symbols))
-        for name in _BAR_FIELDS:
-            array: FloatArray = getattr(self, name)
-            if array.shape != shape:
-                raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
 
     @property
     def n_rows(self) -> int:

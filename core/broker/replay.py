@@ -117,10 +117,12 @@ class ReplayMarketData:
     def _count_requests(self, n_symbols: int, on_progress: Progress | None) -> None:
         # Like the Alpaca adapter: no request for no symbol.
         chunk = self._chunk_size or max(n_symbols, 1)
+        if on_progress is None:  # every iteration's read: arithmetic, no loop
+            self._api_calls += -(-n_symbols // chunk)
+            return
         for first in range(0, n_symbols, chunk):
             self._api_calls += 1
-            if on_progress is not None:
-                on_progress(min(first + chunk, n_symbols), n_symbols)
+            on_progress(min(first + chunk, n_symbols), n_symbols)
 
     def _columns_for(
         self, requested: tuple[str, ...]
