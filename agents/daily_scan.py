@@ -2,8 +2,9 @@
 
     universe → prescreen → snapshot → prerank → rvol → bars → rank → explosion → output
 
-I/O happens in few places only: the universe, one volume-cache query, one snapshot request per chunk, and one bars
-request per chunk (plus the optional factor source) for the symbols that survive RVOL. Every stage after the snapshot
+I/O happens in few places only: the universe, one volume-cache query, one snapshot call, and one bars call (plus the
+optional factor source) for the symbols that survive RVOL; the adapter batches each into requests of a chunk of
+symbols. Every stage after the snapshot
 is numpy over all remaining symbols at once
 (see `agents.scan_scoring` for the formulas). Each stage reports its time, how many symbols came in and went out, and
 why the others were dropped; a symbol missing data is dropped and counted, never filled with a default.
@@ -18,7 +19,6 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 import structlog
 
 from agents.scan_scoring import (
@@ -45,10 +45,10 @@ from agents.strategies.base import RanksEntries
 from agents.strategies.registry import SelectedStrategy
 from agents.strategies.zscore_mean_reversion import zscore
 from config.settings import Settings
-from core.bars import datetime_to_ns
 from core.broker.base import MarketData, Snapshot
-from core.clock import NEW_YORK, NyseCalendar
+from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
+from core.timeconv import datetime_to_ns, ny_dates
 from core.types import BarFrame, FloatArray
 from core.universe import Universe, UniverseSource
 from core.volume_cache import CachedVolumes, VolumeCache, cache_target
@@ -75,7 +75,6 @@ class ScanConfig:
     top_n: int = 10
     window: int = 20
     baseline: tuple[str, ...] = ("SPY", "QQQ")
-    chunk_size: int = 200
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScanConfig:
@@ -89,7 +88,6 @@ class ScanConfig:
             top_n=settings.scanner_top_n,
             window=settings.zscore_window,
             baseline=tuple(settings.baseline_symbols),
-            chunk_size=settings.data_chunk_size,
         )
 
 
@@ -274,13 +272,7 @@ def snapshot_arrays(snapshots: Mapping[str, Snapshot], symbols: Sequence[str], a
     prev_close = np.fromiter((s.prev_close if s is not None else nan for s in found), dtype=np.float64, count=n)
     volume = np.fromiter((s.volume if s is not None else nan for s in found), dtype=np.float64, count=n)
     stamps = np.fromiter((datetime_to_ns(s.ts) if s is not None else 0 for s in found), dtype=np.int64, count=n)
-    days = (
-        pd.DatetimeIndex(stamps.view("datetime64[ns]"))
-        .tz_localize("UTC")
-        .tz_convert(NEW_YORK)
-        .tz_localize(None)
-        .to_numpy(dtype="datetime64[D]")
-    )
+    days = ny_dates(stamps)
     current = present & (days == np.datetime64(as_of, "D"))
     return SnapshotArrays(tuple(symbols), present, current, price, prev_close, volume)
 
@@ -560,9 +552,7 @@ class DailyScanner:
         laps.lap("prescreen", len(universe), screened.index.size, screened.rejected)
 
         pool = _take(symbols, screened.index)
-        snapshots: dict[str, Snapshot] = {}
-        for first in range(0, len(pool), config.chunk_size):
-            snapshots.update(await self._md.get_snapshots(pool[first : first + config.chunk_size]))
+        snapshots = await self._md.get_snapshots(pool)
         snap = snapshot_arrays(snapshots, pool, as_of)
         laps.lap("snapshot", len(pool), int(np.count_nonzero(snap.present)))
 
@@ -572,7 +562,7 @@ class DailyScanner:
         survivors = _take(pool, short.index)
         rows = max(config.window, entry.lookback) if entry is not None else config.window
         sessions = last_sessions(self._calendar, as_of, rows)
-        frame = await fetch_daily_window(self._md, self._calendar, survivors, sessions, config.chunk_size)
+        frame = await fetch_daily_window(self._md, self._calendar, survivors, sessions)
         extra = dict(await self._factors.factors(survivors, as_of)) if self._factors and survivors else {}
         laps.lap("bars", len(survivors), len(survivors))
 

@@ -1,66 +1,33 @@
-"""DataAgent: fetches bars for every focus symbol in batches and publishes one frame per iteration.
+"""DataAgent: fetches bars for every focus symbol (one batched call) and publishes one frame per iteration.
 
 It keeps a rolling window (the strategy's lookback) so each iteration asks only for bars since the last one, and it
-is where bad market data stops: a bar with a missing, zero or negative price, high below low, an open or close outside
-[low, high], negative volume or a timestamp in the future is blanked out of the window with a logged, counted reason.
-It never becomes a signal.
+is where bad market data stops: a bar that fails the bar-sanity rules (`core/bar_sanity.py`: a missing, zero or
+negative price, missing or negative volume, high below low, an open or close outside [low, high], a timestamp in the
+future) is blanked out of the window with a logged, counted reason. It never becomes a signal.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
-from core.broker.bar_sanity import outside_range
+from core.bar_sanity import PASSED, REASONS, count_failures, frame_failures
 from core.broker.base import MarketData
 from core.bus import EventBus
 from core.clock import Clock
 from core.messages import BarsFetched, DataRejected
+from core.timeconv import datetime64_to_datetime
 from core.types import BarFrame, FloatArray
 
 log = structlog.get_logger(__name__)
 
 _FIELDS = ("open", "high", "low", "close", "volume")
-
-
-def _chunks(symbols: Sequence[str], size: int) -> list[tuple[str, ...]]:
-    return [tuple(symbols[i : i + size]) for i in range(0, len(symbols), size)]
-
-
-def _to_datetime(ts: np.datetime64) -> datetime:
-    return datetime.fromtimestamp(int(ts.astype("datetime64[us]").astype(np.int64)) / 1e6, tz=UTC)
-
-
-def sanity_mask(frame: BarFrame, now: datetime) -> dict[str, npt.NDArray[np.bool_]]:
-    """Boolean (T, N) masks of bars to reject, by reason. A bar with no data at all is not 'bad', just absent."""
-    prices = np.stack([frame.open, frame.high, frame.low, frame.close])
-    with np.errstate(invalid="ignore"):
-        absent = np.isnan(prices).all(axis=0) & np.isnan(frame.volume)
-        # An infinite price is as unusable as a missing one: no real bar carries it.
-        missing = (np.isnan(prices) | np.isinf(prices)).any(axis=0) & ~absent
-        non_positive: npt.NDArray[np.bool_] = np.asarray((prices <= 0).any(axis=0))
-        high_below_low = frame.high < frame.low
-        ohlc_inconsistent = outside_range(frame.open, frame.low, frame.high) | outside_range(
-            frame.close, frame.low, frame.high
-        )
-        negative_volume = frame.volume < 0
-    future = (frame.timestamps > np.datetime64(now.replace(tzinfo=None), "ns"))[:, None] & ~absent
-    return {
-        "missing_price": missing,
-        "non_positive_price": non_positive,
-        "high_below_low": high_below_low & ~non_positive,
-        # An open of 1e6 under a high of 498 once filled a sell at 999,500: the fill price comes from the open.
-        # Counted under high_below_low when that also holds (as the Alpaca path does: first reason wins).
-        "ohlc_inconsistent": ohlc_inconsistent & ~non_positive & ~high_below_low,
-        "negative_volume": negative_volume,
-        "future_timestamp": future,
-    }
 
 
 class DataAgent:
@@ -73,7 +40,6 @@ class DataAgent:
         symbols: Sequence[str],
         lookback: int,
         bar_interval: timedelta,
-        chunk_size: int,
     ) -> None:
         self._bus = bus
         self._md = market_data
@@ -81,8 +47,6 @@ class DataAgent:
         self.symbols = tuple(symbols)
         self._lookback = lookback
         self._bar_interval = bar_interval
-        self._chunk_size = chunk_size
-        self._chunks = _chunks(self.symbols, chunk_size)
         self._window = BarFrame.empty(self.symbols)
         self._rolling = RollingWindow(self.symbols, lookback)
         self._last_ts: np.datetime64 | None = None
@@ -93,7 +57,6 @@ class DataAgent:
     def set_symbols(self, symbols: tuple[str, ...]) -> None:
         """Watch other symbols from the next fetch on; the window is warmed up again from scratch."""
         self.symbols = tuple(symbols)
-        self._chunks = _chunks(self.symbols, self._chunk_size)
         self._window = BarFrame.empty(self.symbols)
         self._rolling = RollingWindow(self.symbols, self._lookback)
         self._last_ts = None
@@ -111,9 +74,8 @@ class DataAgent:
         if self._last_ts is None:
             start = self._initial_start(now)
         else:
-            start = _to_datetime(self._last_ts) + timedelta(microseconds=1)
-        frames = [await self._md.get_bars(chunk, start, now) for chunk in self._chunks]
-        new = frames[0] if len(frames) == 1 else _merge_columns(frames, self.symbols)
+            start = datetime64_to_datetime(self._last_ts) + timedelta(microseconds=1)
+        new = await self._md.get_bars(self.symbols, start, now)
         new_rows = self._count_new(new)
         new, rejected = self._reject_bad_bars(new, now, report_from=new.n_rows - new_rows)
         self._append(new)
@@ -138,24 +100,21 @@ class DataAgent:
         """Blank every bad bar; count, log and publish only those from row `report_from` on (not warm-up repeats)."""
         if frame.n_rows == 0:
             return frame, {}
-        masks = sanity_mask(frame, now)
-        bad = np.zeros(frame.close.shape, dtype=bool)
+        codes = frame_failures(frame, now)
+        bad = codes != PASSED
         counts: dict[str, int] = {}
-        for reason, reason_mask in masks.items():
-            mask = reason_mask & ~bad  # one reason per bar: the first that applies
-            bad |= mask
-            mask[:report_from] = False
-            n = int(mask.sum())
-            if n:
-                counts[reason] = n
-                for row, col in zip(*np.nonzero(mask), strict=True):
-                    bar_ts = _to_datetime(frame.timestamps[row])
+        if bad.any():
+            reported = codes.copy()
+            reported[:report_from] = PASSED
+            counts = count_failures(reported)
+            for reason in counts:  # one reason per bar (the first it fails), published reason by reason
+                for row, col in zip(*np.nonzero(reported == REASONS.index(reason)), strict=True):
+                    bar_ts = datetime64_to_datetime(frame.timestamps[row])
                     symbol = frame.symbols[col]
                     log.warning("bar_rejected", symbol=symbol, bar_ts=bar_ts.isoformat(), reason=reason)
                     self._bus.publish(
                         DataRejected(ts_event=now, ts_init=now, symbol=symbol, bar_ts=bar_ts, reason=reason)
                     )
-        if bad.any():
             cleaned = {name: np.where(bad, np.nan, getattr(frame, name)) for name in _FIELDS}
             frame = BarFrame(symbols=frame.symbols, timestamps=frame.timestamps, **cleaned)
         self.rejected.update(counts)
@@ -218,16 +177,3 @@ def _readonly(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
     view = arr.view()
     view.setflags(write=False)
     return view
-
-
-def _merge_columns(frames: Sequence[BarFrame], symbols: tuple[str, ...]) -> BarFrame:
-    """Chunks may disagree on timestamps (a symbol without a bar): align them on the union."""
-    timestamps = np.unique(np.concatenate([f.timestamps for f in frames]))
-    out = {name: np.full((len(timestamps), len(symbols)), np.nan) for name in _FIELDS}
-    col = 0
-    for f in frames:
-        rows = np.searchsorted(timestamps, f.timestamps)
-        for name in _FIELDS:
-            out[name][rows, col : col + f.n_symbols] = getattr(f, name)
-        col += f.n_symbols
-    return BarFrame(symbols=symbols, timestamps=timestamps, **out)

@@ -9,8 +9,8 @@ a session in progress:
   first interval (too little volume to extrapolate): the score is then left out and the explosion probability
   renormalises without the RVOL factor.
 
-The previous sessions' bars are fetched once per session (one batched request per chunk); each run then costs one
-snapshot request per chunk. Outside market hours `due` is False and `run` does nothing.
+The previous sessions' bars are fetched once per session (the adapter batches them); each run then costs one
+snapshot call (one request per chunk of symbols). Outside market hours `due` is False and `run` does nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import numpy as np
 
@@ -38,15 +38,10 @@ from agents.strategies.zscore_mean_reversion import zscore
 from core.broker.base import MarketData, Snapshot
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
+from core.flags import FlagStore
 from core.types import BarFrame
 
 SCORES_FLAG: Final = "focus_scores"
-
-
-class FlagStore(Protocol):
-    def get_flag(self, name: str) -> str | None: ...
-
-    def set_flag(self, name: str, value: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +114,6 @@ class FocusScorer:
         *,
         interval_minutes: int,
         window: int = 20,
-        chunk_size: int = 200,
         store: FlagStore | None = None,
     ) -> None:
         if interval_minutes < 1:
@@ -128,7 +122,6 @@ class FocusScorer:
         self._calendar = calendar
         self._interval = timedelta(minutes=interval_minutes)
         self._window = window
-        self._chunk = chunk_size
         self._store = store
         self._latest: FocusScores | None = None
         self._history_key: tuple[date, tuple[str, ...]] | None = None
@@ -153,9 +146,7 @@ class FocusScorer:
         symbols = tuple(symbols)
         session = self._calendar.session_date(now)
         history = await self._previous_sessions(symbols, session)
-        snapshots: dict[str, Snapshot] = {}
-        for first in range(0, len(symbols), self._chunk):
-            snapshots.update(await self._md.get_snapshots(symbols[first : first + self._chunk]))
+        snapshots = await self._md.get_snapshots(symbols)
         self._latest = self._score(symbols, session, history, snapshots, now)
         if self._store is not None:
             self._store.set_flag(SCORES_FLAG, json.dumps(self._latest.as_dict()))
@@ -165,7 +156,7 @@ class FocusScorer:
         key = (session, symbols)
         if self._history is None or self._history_key != key:
             sessions = last_sessions(self._calendar, self._calendar.previous_session(session), self._window)
-            self._history = await fetch_daily_window(self._md, self._calendar, symbols, sessions, self._chunk)
+            self._history = await fetch_daily_window(self._md, self._calendar, symbols, sessions)
             self._history_key = key
         return self._history
 

@@ -19,9 +19,9 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
@@ -64,6 +64,8 @@ from core.types import (
 if TYPE_CHECKING:
     from config.settings import Settings
     from core.bus import EventBus
+    from core.clock import Clock
+    from core.flags import FlagStore
 
 log = structlog.get_logger(__name__)
 
@@ -80,16 +82,6 @@ _ONE = Decimal(1)
 
 Denied = tuple[DenialReason, str]  # (reason, detail)
 Verdict = Denied | None
-
-
-class FlagStore(Protocol):
-    def get_flag(self, name: str) -> str | None: ...
-    def set_flag(self, name: str, value: str) -> None: ...
-    def clear_flag(self, name: str) -> None: ...
-
-
-class SupportsNow(Protocol):
-    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +321,7 @@ class RiskAgent:
         tracker: TierExposureTracker,
         limits: RiskLimits,
         flags: FlagStore,
-        clock: SupportsNow,
+        clock: Clock,
         *,
         session: date | None = None,
     ) -> None:

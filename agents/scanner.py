@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
@@ -21,11 +21,8 @@ from core.clock import Clock
 from core.messages import BarsFetched, SignalGenerated
 from core.order_ids import signal_correlation_id
 from core.portfolio import PortfolioView
+from core.timeconv import datetime64_to_datetime
 from core.types import BarFrame, FloatArray, OrderSide, bar_price
-
-
-def _bar_time(ts: np.datetime64) -> datetime:
-    return datetime.fromtimestamp(int(ts.astype("datetime64[us]").astype(np.int64)) / 1e6, tz=UTC)
 
 
 def return_volatility(closes: FloatArray) -> FloatArray:
@@ -79,7 +76,7 @@ class ScannerAgent:
         if not (exits.size or entries.size):
             return
         volatility = return_volatility(frame.close[-self._strategy.lookback :])
-        bar_ts = _bar_time(frame.timestamps[-1])
+        bar_ts = datetime64_to_datetime(frame.timestamps[-1])
         now = self._clock.now()
         for col in exits.tolist():
             if stopped[col]:

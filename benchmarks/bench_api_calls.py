@@ -22,24 +22,18 @@ from core.broker.alpaca import AlpacaBroker
 from core.broker.alpaca_data import AlpacaMarketData
 from core.broker.bar_cache import BarCache
 from core.broker.rate_limit import RateLimiter
+from core.timeconv import datetime_to_ns, ns_to_datetime
 from core.types import OrderRequest, OrderSide
 from tests.fakes.alpaca_server import FakeAlpacaServer
-from tests.fakes.alpaca_tape import DAY_NS, MarketTape, largest_symbols, load_tape, ns_to_datetime
+from tests.fakes.alpaca_tape import DAY_NS, MarketTape, largest_symbols, load_tape
+from tests.fakes.clock import ServerClock
 
 START_DAY = date(2018, 1, 10)
 
 
-class _ServerClock:
-    def __init__(self, server: FakeAlpacaServer) -> None:
-        self._server = server
-
-    def now(self) -> Any:
-        return self._server.now
-
-
 def _next_session(server: FakeAlpacaServer) -> None:
     sessions = server.tape.session_t
-    now_ns = int(server.now.timestamp() * 1e9)
+    now_ns = datetime_to_ns(server.now)
     following = sessions[sessions + DAY_NS > now_ns]
     server.set_now(ns_to_datetime(int(following[0] + DAY_NS)))
 
@@ -55,7 +49,7 @@ async def _scenario(tape: MarketTape, symbols: list[str], chunk: int) -> dict[st
             data_dir=Path(tmp),
             data_chunk_size=chunk,
         )
-        clock = _ServerClock(server)
+        clock = ServerClock(server)
         # Generous limiters: this measures calls, not the pacing of a 200/min plan.
         cache = BarCache(Path(tmp) / "bars.sqlite")
         data = AlpacaMarketData(settings, clock, cache=cache, limiter=RateLimiter(100_000))

@@ -16,26 +16,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.bars import BarHistory, load_daily_bars, ns_to_datetime
+from core.bars import load_daily_bars
 from core.broker.replay import ReplayMarketData
 from core.messages import IterationCompleted, IterationStats, Message, OrderFilled
 from core.store import StateStore
-from core.types import BrokerOrder, Fill, OrderSide, OrderStatus
+from core.timeconv import ns_to_datetime
+from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus
+from tests.fakes.clock import FakeClock
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "sp500_daily_2013_2018.csv.xz"
 T0 = datetime(2016, 1, 4, 21, tzinfo=UTC)
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-class _SettableClock:
-    def __init__(self, now: datetime) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
-
-
-def _load(repeats: int) -> tuple[BarHistory, float]:
+def _load(repeats: int) -> tuple[BarFrame, float]:
     timings = []
     history = None
     for _ in range(repeats):
@@ -46,9 +40,9 @@ def _load(repeats: int) -> tuple[BarHistory, float]:
     return history, statistics.median(timings)
 
 
-def _replay_row_us(history: BarHistory, calls: int = 1000) -> float:
+def _replay_row_us(history: BarFrame, calls: int = 1000) -> float:
     first = ns_to_datetime(int(history.timestamps_ns[0]))
-    clock = _SettableClock(first)
+    clock = FakeClock(first)
     replay = ReplayMarketData(history, clock)
     subset = tuple(reversed(history.symbols))  # not the history's order: exercises fancy indexing
 
@@ -56,7 +50,7 @@ def _replay_row_us(history: BarHistory, calls: int = 1000) -> float:
         timings = []
         for row in range(calls):
             now = ns_to_datetime(int(history.timestamps_ns[row]))
-            clock.moment = now
+            clock.set(now)
             t = time.perf_counter()
             await replay.get_bars(subset, now, FAR_FUTURE)
             timings.append(time.perf_counter() - t)

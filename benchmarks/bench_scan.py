@@ -25,7 +25,7 @@ import pandas as pd
 
 from agents.daily_scan import Laps, ScanConfig, SnapshotArrays, rank_shortlist, shortlist
 from agents.scan_scoring import EXPLOSION_CAP, EXPLOSION_WEIGHTS
-from core.bars import BarHistory, load_daily_bars
+from core.bars import load_daily_bars
 from core.types import BarFrame, FloatArray
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "sp500_daily_2013_2018.csv.xz"
@@ -37,7 +37,7 @@ WINDOW_STEP = 50
 class Market:
     """N real symbol-windows: (252, N) closes and volumes, plus the snapshot and cache inputs of the last bar."""
 
-    def __init__(self, history: BarHistory, n: int) -> None:
+    def __init__(self, history: BarFrame, n: int) -> None:
         windows = math.ceil(n / history.n_symbols)
         last_start = history.n_rows - BARS
         starts = [min(k * WINDOW_STEP, last_start) for k in range(windows)]

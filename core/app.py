@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
@@ -37,22 +37,20 @@ from core.focus import FocusManager
 from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from core.order_ids import is_our_client_order_id
 from core.portfolio import OwnedLedger, PortfolioView
+from core.private_files import SQLITE_SIDECARS
 from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.state_backup import BackupWhen, StateBackups
 from core.state_guard import open_guarded_state
 from core.store import StateStore
-from core.types import Asset, Tier, TradingMode
+from core.timeconv import ns_to_datetime
+from core.types import Asset, BarFrame, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
-
-if TYPE_CHECKING:
-    from core.bars import BarHistory
 
 log = structlog.get_logger(__name__)
 
 CARRIED_FLAGS = (FLAG_HALTED, FLAG_REDUCE_ONLY)  # the kill switch and reduce-only outlive a sim reset
-SQLITE_SIDECARS = ("-wal", "-shm")
 SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
 
 
@@ -160,7 +158,7 @@ def configured_tiers(settings: Settings) -> dict[str, Tier]:
 class SimSetup:
     """What the sim set-up checks found, so `build_sim` does not load or resolve anything twice."""
 
-    history: BarHistory
+    history: BarFrame
     tiers: dict[str, Tier]
     default_tiers: dict[str, Tier]
     sessions: list[date]
@@ -183,7 +181,7 @@ def check_sim_setup(
     start: date | None = None,
     end: date | None = None,
     range_names: tuple[str, str] = ("start", "end"),
-    load: Callable[[Path], BarHistory] | None = None,
+    load: Callable[[Path], BarFrame] | None = None,
 ) -> SimSetup:
     """Every check `build_sim` makes before building anything, or a SetupError naming the setting.
 
@@ -194,7 +192,7 @@ def check_sim_setup(
     caller's user gave `start` and `end` (the CLI passes its option names); `load` reads the bar file (default: a
     fresh read; `validate` passes the scan's cached reader).
     """
-    from core.bars import default_sim_tiers, load_daily_bars, ns_to_datetime  # noqa: PLC0415 - sim only
+    from core.bars import default_sim_tiers, load_daily_bars  # noqa: PLC0415 - sim only
 
     strategy = select_strategy(settings)  # first: it needs no data, and a wrong name is the likeliest mistake
     check_sim_files(settings)
@@ -245,7 +243,7 @@ def check_live_setup(settings: Settings) -> SelectedStrategy:
     return strategy
 
 
-def check_setup(settings: Settings, *, load: Callable[[Path], BarHistory] | None = None) -> None:
+def check_setup(settings: Settings, *, load: Callable[[Path], BarFrame] | None = None) -> None:
     """The set-up checks `run` makes for the settings' mode, without building anything (for `validate`)."""
     if settings.mode is TradingMode.SIM:
         check_sim_setup(settings, load=load)
@@ -273,7 +271,7 @@ def build_sim(
     history, tiers, default_tiers, sessions = setup.history, setup.tiers, setup.default_tiers, setup.sessions
     calendar = NyseCalendar()
     clock = SimClock(calendar.session_open(sessions[0]))
-    market_data = ReplayMarketData(history, clock)
+    market_data = ReplayMarketData(history, clock, chunk_size=settings.data_chunk_size)
     broker = SimBroker(
         history,
         clock,
@@ -443,7 +441,6 @@ def _assemble(
         # prices an open whole-share order at the last valid close anywhere in it.
         lookback=strategy.strategy.lookback + 1,
         bar_interval=interval,
-        chunk_size=settings.data_chunk_size,
     )
     scanner = ScannerAgent(
         bus, portfolio, clock, strategy.strategy, tag=strategy.order_tag, stop_loss_pct=float(settings.stop_loss_pct)
@@ -532,7 +529,6 @@ def build_focus(
         calendar,
         interval_minutes=settings.scoring_interval_minutes,
         window=settings.zscore_window,
-        chunk_size=settings.data_chunk_size,
         store=store,
     )
     return FocusManager(

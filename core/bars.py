@@ -10,8 +10,7 @@ from __future__ import annotations
 import lzma
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,72 +19,16 @@ import numpy.typing as npt
 import pandas as pd
 
 from core.errors import SetupError
-from core.types import FloatArray, Tier
+from core.timeconv import ny_midnights
+from core.types import BarFrame, FloatArray, Tier
 
 IntArray = npt.NDArray[np.int64]
 _T = TypeVar("_T")
 
-# Alpaca stamps a daily bar with midnight America/New_York of its trading date (expressed in UTC).
-MARKET_TZ = "America/New_York"
-
 _BAR_FIELDS = ("open", "high", "low", "close", "volume")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 # Default sim universe shape (docs/ARCHITECTURE.md §Modes and universes): 4 / 5 / 20, largest market caps first.
 SIM_TIER_SHAPE: tuple[tuple[Tier, int], ...] = ((Tier.TIER1, 4), (Tier.TIER2, 5), (Tier.TIER3, 20))
-
-
-@dataclass(frozen=True, slots=True)
-class BarHistory:
-    """Every bar of a replay, wide: arrays are (T, N), row t = `timestamps[t]`, column n = `symbols[n]`.
-
-    NaN marks a missing value (no row that date, or an empty field in the source). Arrays are read-only so adapters
-    can hand out views without copying.
-    """
-
-    symbols: tuple[str, ...]
-    timestamps: npt.NDArray[np.datetime64]
-    open: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    volume: FloatArray
-
-    def __post_init__(self) -> None:
-        shape = (len(self.timestamps), len(self.symbols))
-        for name in _BAR_FIELDS:
-            array = getattr(self, name)
-            if array.shape != shape:
-                raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
-        if len(self.timestamps) > 1 and not bool(np.all(np.diff(self.timestamps.view(np.int64)) > 0)):
-            raise ValueError("timestamps must be strictly increasing")
-        if len(set(self.symbols)) != len(self.symbols):
-            raise ValueError("symbols must be unique")
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.timestamps)
-
-    @property
-    def n_symbols(self) -> int:
-        return len(self.symbols)
-
-    @property
-    def timestamps_ns(self) -> IntArray:
-        """Timestamps as int64 nanoseconds since the epoch (UTC): what `np.searchsorted` compares cheaply."""
-        return self.timestamps.view(np.int64)
-
-
-def datetime_to_ns(moment: datetime) -> int:
-    """Nanoseconds since the epoch of a timezone-aware datetime, exactly (no float rounding)."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: bar times are UTC, pass an aware datetime")
-    return ((moment - _EPOCH) // _MICROSECOND) * 1000
-
-
-def ns_to_datetime(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def last_valid_row(values: FloatArray) -> IntArray:
@@ -124,8 +67,8 @@ def load_daily_bars(
     end: date | None = None,
     *,
     name: str = "SIM_DATA_FILE",
-) -> BarHistory:
-    """Read the long CSV (plain or .xz) once and pivot it to a `BarHistory`, or a SetupError naming `name`.
+) -> BarFrame:
+    """Read the long CSV (plain or .xz) once and pivot it to one read-only `BarFrame`, or a SetupError naming `name`.
 
     `symbols` keeps those columns in the given order; a symbol absent from the file is left out (callers compare
     `history.symbols` with what they asked for). `start` and `end` are inclusive trading dates. A file that cannot be
@@ -140,7 +83,7 @@ def _load_daily_bars(
     symbols: Sequence[str] | None,
     start: date | None,
     end: date | None,
-) -> BarHistory:
+) -> BarFrame:
     frame = pd.read_csv(
         path,
         usecols=["date", "symbol", *_BAR_FIELDS],
@@ -185,16 +128,10 @@ def _load_daily_bars(
         wide.setflags(write=False)
         arrays[name] = wide
 
-    stamps = (
-        pd.DatetimeIndex(category_days[chosen_days])
-        .tz_localize(MARKET_TZ)
-        .tz_convert("UTC")
-        .tz_localize(None)
-        .as_unit("ns")
-        .to_numpy()
-    )
+    # Stamped like Alpaca's daily bars: midnight New York of the trading date, in UTC.
+    stamps = ny_midnights(category_days[chosen_days])
     stamps.setflags(write=False)
-    return BarHistory(symbols=columns, timestamps=stamps, **arrays)
+    return BarFrame(symbols=columns, timestamps=stamps, **arrays)
 
 
 def load_universe(path: Path, *, name: str = "SIM_UNIVERSE_FILE") -> pd.DataFrame:

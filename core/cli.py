@@ -14,11 +14,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import structlog
 import typer
@@ -60,6 +58,7 @@ from core.state_backup import BackupFile, backup_dir, list_backups
 from core.state_guard import GuardedFlags, KillSwitchFile, kill_switch_path
 from core.state_restore import Restored, RestoreError, resolve_backup, restore_state
 from core.store import OrderRecord, StateStore, StateStoreError
+from core.timeconv import ny_instant
 from core.types import Fill, OrderStatus, TradingMode
 from tradingd import __version__
 
@@ -70,7 +69,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 log = structlog.get_logger("tradingd")
-NEW_YORK = ZoneInfo("America/New_York")
 register_scan_commands(app)  # scan, validate, cache refresh
 register_strategy_commands(app)  # strategies
 
@@ -562,7 +560,7 @@ def fills(
     settings = _settings(broker=False, trading_mode=mode)
     day = as_date(since)
     # Trading days are New York days: a fill at 20:30 New York time on the 4th is the 4th's, though UTC says the 5th.
-    start = None if day is None else datetime.combine(day, dt_time(0), tzinfo=NEW_YORK)
+    start = None if day is None else ny_instant(day)
     title = f"fills ({settings.mode.value}{'' if day is None else f', since {day}'})"
     _list_stored(
         settings,

@@ -13,14 +13,13 @@ import math
 import warnings
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
 
-NEW_YORK = ZoneInfo("America/New_York")
+from core.timeconv import ny_date, ny_instant, require_aware
 
 # The bundled replay data starts in 2013; 2010 leaves room for look-back windows before it.
 CALENDAR_START = date(2010, 1, 1)
@@ -30,16 +29,12 @@ SCAN_DELAY = timedelta(minutes=5)
 
 
 class Clock(Protocol):
-    """Source of the current time and of waiting; UTC-aware throughout."""
+    """Source of the current time and of waiting; UTC-aware throughout. The one clock type: every component that
+    needs the time takes a `Clock`, even when it only asks `now()`."""
 
     def now(self) -> datetime: ...
 
     async def sleep(self, seconds: float) -> None: ...
-
-
-def _require_aware(ts: datetime, name: str = "ts") -> None:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {ts!r}")
 
 
 class LiveClock:
@@ -56,14 +51,14 @@ class SimClock:
     """A clock that only moves when told to, so replays run as fast as the CPU allows and tests are exact."""
 
     def __init__(self, start: datetime) -> None:
-        _require_aware(start, "start")
+        require_aware(start, "start")
         self._now = start.astimezone(UTC)
 
     def now(self) -> datetime:
         return self._now
 
     def set(self, ts: datetime) -> None:
-        _require_aware(ts)
+        require_aware(ts)
         ts = ts.astimezone(UTC)
         if ts < self._now:
             raise ValueError(f"SimClock cannot go backwards: {ts.isoformat()} < {self._now.isoformat()}")
@@ -200,8 +195,7 @@ class NyseCalendar:
 
     def session_date(self, ts: datetime) -> date:
         """The New York calendar date of ts (not necessarily a session)."""
-        _require_aware(ts)
-        return ts.astimezone(NEW_YORK).date()
+        return ny_date(ts)
 
     def scan_time(self, d: date) -> datetime:
         """When the daily scan for session d runs: close + 5 minutes (16:05 ET, 13:05 ET on early closes)."""
@@ -209,7 +203,7 @@ class NyseCalendar:
 
     def daily_bar_ts(self, d: date) -> datetime:
         """Alpaca stamps a daily bar at midnight New York time of its date; this is that instant in UTC."""
-        return datetime.combine(d, time(0), tzinfo=NEW_YORK).astimezone(UTC)
+        return ny_instant(d)
 
     # ---- helpers --------------------------------------------------------------------------------------------------
 
@@ -232,7 +226,7 @@ class NyseCalendar:
             raise TypeError(f"expected a date, got datetime {d!r}; use session_date() to convert an instant")
 
     def _to_utc(self, ts: datetime) -> datetime:
-        _require_aware(ts)
+        require_aware(ts)
         return ts.astimezone(UTC)
 
     def _first_after(self, instants: list[datetime], ts: datetime, what: str) -> datetime:

@@ -7,14 +7,14 @@ instant an adapter stamps a daily bar with; a session a symbol has no bar for st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import numpy as np
-import pandas as pd
 
-from core.broker.base import MarketData
-from core.clock import NEW_YORK, NyseCalendar
+from core.broker.base import MarketData, Progress
+from core.clock import NyseCalendar
+from core.timeconv import ny_dates, ny_midnights
 from core.types import BarFrame
 
 _FIELDS = ("open", "high", "low", "close", "volume")
@@ -32,42 +32,32 @@ def last_sessions(calendar: NyseCalendar, through: date, count: int) -> list[dat
     return sessions[-count:]
 
 
-def _ny_dates(timestamps: np.ndarray) -> np.ndarray:
-    index = pd.DatetimeIndex(timestamps).tz_localize("UTC").tz_convert(NEW_YORK)
-    return index.tz_localize(None).normalize().to_numpy(dtype="datetime64[D]")
-
-
 async def fetch_daily_window(
     market_data: MarketData,
     calendar: NyseCalendar,
     symbols: Sequence[str],
     sessions: Sequence[date],
-    chunk_size: int,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> BarFrame:
-    """Daily bars of `sessions` for `symbols`: one request per chunk of `chunk_size` symbols, never per symbol.
-
-    `on_progress(symbols_done, symbols_total)` is called after each chunk (a whole-market download takes a while)."""
+    """Daily bars of `sessions` for `symbols`, in one batched call (the adapter makes one request per chunk of
+    symbols and tells `on_progress(symbols_done, symbols_total)` after each: a whole-market download takes a while)."""
     if not sessions:
         raise ValueError("fetch_daily_window needs at least one session")
     expected = np.array(sessions, dtype="datetime64[D]")
-    stamps = np.array([calendar.daily_bar_ts(s).replace(tzinfo=None) for s in sessions], dtype="datetime64[ns]")
+    stamps = ny_midnights(expected)
     shape = (len(sessions), len(symbols))
     arrays = {name: np.full(shape, np.nan) for name in _FIELDS}
     start = calendar.daily_bar_ts(sessions[0])
     end = calendar.daily_bar_ts(sessions[-1] + timedelta(days=1))
-    for first in range(0, len(symbols), chunk_size):
-        chunk = tuple(symbols[first : first + chunk_size])
-        frame = await market_data.get_bars(chunk, start, end)
-        if on_progress is not None:
-            on_progress(first + len(chunk), len(symbols))
-        if frame.n_rows == 0:
-            continue
-        days = _ny_dates(frame.timestamps)
+    if not symbols:
+        return BarFrame(symbols=(), timestamps=stamps, **arrays)
+    frame = await market_data.get_bars(tuple(symbols), start, end, on_progress=on_progress)
+    if frame.n_rows:
+        days = ny_dates(frame.timestamps)
         rows = np.minimum(np.searchsorted(expected, days), len(expected) - 1)
         match = expected[rows] == days
         # An adapter answers with the symbols it was asked for; anything else in the frame is ignored.
-        position = {symbol: first + i for i, symbol in enumerate(chunk)}
+        position = {symbol: i for i, symbol in enumerate(symbols)}
         known = np.array([symbol in position for symbol in frame.symbols], dtype=bool)
         columns = np.array([position[symbol] for symbol in frame.symbols if symbol in position], dtype=np.intp)
         for name in _FIELDS:

@@ -28,7 +28,7 @@ from agents.signal_validator import SignalValidator
 from agents.sizing import TierExposureTracker
 from core.broker.base import AuthenticationError, Broker, BrokerError
 from core.bus import EventBus
-from core.clock import Clock, NyseCalendar
+from core.clock import Clock, NyseCalendar, SimClock
 from core.failpoints import failpoint
 from core.focus import FocusManager
 from core.messages import IterationCompleted, IterationStarted, IterationStats, Message, OrderApproved, OrderDenied
@@ -54,7 +54,7 @@ class Schedule(Protocol):
 class SimSchedule:
     """One iteration per replayed session at its close (the daily bar is complete then), then the 16:05 scan tick."""
 
-    def __init__(self, clock: Any, calendar: NyseCalendar, sessions: list[date], *, scan: bool = False) -> None:
+    def __init__(self, clock: SimClock, calendar: NyseCalendar, sessions: list[date], *, scan: bool = False) -> None:
         self._clock = clock
         self._calendar = calendar
         self._scan = scan

@@ -13,7 +13,7 @@ from pathlib import Path
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+SQLITE_SIDECARS = ("-wal", "-shm", "-journal")  # the files SQLite keeps beside a database, by suffix
 
 
 def private_dir(path: Path, *, tighten: bool = True) -> None:

@@ -16,17 +16,17 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol
 
 from agents.daily_scan import DailyScanner, ScanConfig, static_screen
 from agents.strategies.registry import SelectedStrategy, StrategyError
 from agents.strategies.registry import select as select_strategy
 from config.settings import Settings
-from core.bars import BarHistory, load_daily_bars
+from core.bars import load_daily_bars
 from core.broker.base import MarketData
-from core.clock import LiveClock, NyseCalendar, SimClock
+from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.errors import SetupError, missing_file_message
-from core.types import TradingMode
+from core.timeconv import ns_to_datetime
+from core.types import BarFrame, TradingMode
 from core.universe import (
     AssetDirectory,
     DirectoryUniverse,
@@ -47,15 +47,11 @@ class ScanSetupError(Exception):
     """The scan cannot be set up (bad --as-of, missing data file, no universe): exit code 2."""
 
 
-class _Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
 @dataclass(frozen=True, slots=True)
 class ScanRuntime:
     settings: Settings
     calendar: NyseCalendar
-    clock: _Clock
+    clock: Clock
     market_data: MarketData
     as_of: date
     universe: UniverseSource
@@ -95,7 +91,6 @@ class ScanRuntime:
             through=self.cache_as_of,
             now=self.clock.now(),
             stale_only=stale_only,
-            chunk_size=config.chunk_size,
             on_progress=on_progress,
         )
 
@@ -127,7 +122,7 @@ def open_runtime(settings: Settings, as_of: date | None = None) -> ScanRuntime:
 
 
 @functools.lru_cache(maxsize=1)
-def bundled_history(path: Path) -> BarHistory:
+def bundled_history(path: Path) -> BarFrame:
     # Decompressing five years of bars takes a second or two; a process that scans and validates reads them once.
     try:
         return load_daily_bars(path)
@@ -177,7 +172,7 @@ def check_scan_universe(settings: Settings, available: Collection[str] | None) -
 def _sim_runtime(
     settings: Settings, calendar: NyseCalendar, as_of: date | None, strategy: SelectedStrategy
 ) -> ScanRuntime:
-    from core.bars import largest_by_market_cap, load_universe, ns_to_datetime  # noqa: PLC0415 - sim only
+    from core.bars import largest_by_market_cap, load_universe  # noqa: PLC0415 - sim only
     from core.broker.replay import ReplayMarketData  # noqa: PLC0415 - sim only
 
     if not settings.sim_data_file.is_file():
@@ -213,7 +208,7 @@ def _sim_runtime(
         settings=settings,
         calendar=calendar,
         clock=clock,
-        market_data=ReplayMarketData(history, clock),
+        market_data=ReplayMarketData(history, clock, chunk_size=settings.data_chunk_size),
         as_of=session,
         universe=FileUniverse(universe_file),
         cache_path=volume_cache_path(settings),

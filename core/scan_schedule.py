@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 import structlog
 
@@ -21,6 +20,7 @@ from agents.daily_scan import DailyScanner, ScanResult, static_screen
 from core.broker.base import MarketData
 from core.candidates import required_as_of, write_candidates
 from core.clock import NyseCalendar
+from core.flags import FlagStore
 from core.universe import LoadedUniverse, UniverseSource
 from core.volume_cache import VolumeCache, cache_target, refresh_volume_cache
 
@@ -28,14 +28,6 @@ log = structlog.get_logger(__name__)
 
 LAST_SCAN_FLAG = "last_scan_date"
 DEFAULT_RETRY_AFTER = timedelta(minutes=15)
-
-
-class FlagStore(Protocol):
-    """The part of `StateStore` the schedule needs."""
-
-    def get_flag(self, name: str) -> str | None: ...
-
-    def set_flag(self, name: str, value: str) -> None: ...
 
 
 class ScanSchedule:
@@ -153,7 +145,6 @@ class DailyScanJob:
                 through=cache_target(self._calendar, session),
                 now=now,
                 stale_only=True,
-                chunk_size=self._scanner.config.chunk_size,
             )
             result = await self._scanner.run(LoadedUniverse(universe), as_of=session, now=now)
             payload = result.payload()

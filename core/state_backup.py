@@ -26,7 +26,7 @@ import structlog
 
 from core.fsync import fsync_directory, fsync_file
 from core.private_files import private_dir, private_sqlite
-from core.store import connect_read_only
+from core.sqlite_db import connect_read_only
 
 log = structlog.get_logger(__name__)
 

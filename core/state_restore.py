@@ -25,6 +25,7 @@ import structlog
 
 from agents.risk import FLAG_RECOVERY
 from core.fsync import fsync_directory
+from core.sqlite_db import quarantine
 from core.state_backup import backup_dir, backup_path, list_backups, write_backup
 from core.state_guard import (
     FILE_FLAGS,
@@ -34,7 +35,7 @@ from core.state_guard import (
     KillSwitchFile,
     kill_switch_path,
 )
-from core.store import StateStore, StateStoreError, check_state_db, quarantine_sqlite_file
+from core.store import StateStore, StateStoreError, check_state_db
 
 log = structlog.get_logger(__name__)
 
@@ -99,7 +100,7 @@ def restore_state(db: Path, source: Path, *, recovery: bool, now: datetime) -> R
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
-    set_aside = quarantine_sqlite_file(db, now, label=SET_ASIDE_LABEL) if db.exists() else None
+    set_aside = quarantine(db, now, label=SET_ASIDE_LABEL) if db.exists() else None
     staged.replace(db)
     fsync_directory(db.parent)
     log.warning(

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -27,14 +27,11 @@ from typing import Any, Final, Self
 
 import numpy as np
 import orjson
-import structlog
 
 from core.messages import Message
-from core.private_files import private_dir, private_sqlite
 from core.redact import redact
+from core.sqlite_db import SqliteDb, connect_read_only, verify_schema, wall_clock_utc
 from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, Position, Tier
-
-log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION: Final = 2
 
@@ -42,8 +39,9 @@ _OPEN_STATUS_VALUES: Final = tuple(s.value for s in OrderStatus if s.is_open)
 _FINAL_STATUS_VALUES: Final = tuple(s.value for s in OrderStatus if not s.is_open)
 # Fields of a message that get their own journal columns, so the payload does not repeat them.
 _JOURNAL_COLUMNS: Final = frozenset({"id", "ts_event", "correlation_id"})
-_BUSY_TIMEOUT_S: Final = 5.0
-_CORRUPTION_CODES: Final = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT})
+
+
+STATE_DB_WHAT = "a tradingd state database"
 
 
 class StateStoreError(Exception):
@@ -185,72 +183,24 @@ _INSERT_JOURNAL: Final = "INSERT INTO journal (msg_id, type, ts_event, correlati
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _wall_clock_utc() -> datetime:
-    # Only names quarantined files: that is about when a human finds the file, so it is wall time even in sim.
-    return datetime.now(UTC)
-
-
 class StateStore:
-    """SQLite-backed state of the daemon. Open it, use it, `close()` it (or use it as a context manager)."""
+    """SQLite-backed state of the daemon. Open it, use it, `close()` it (or use it as a context manager).
 
-    def __init__(self, path: Path, *, utc_now: Callable[[], datetime] = _wall_clock_utc) -> None:
-        self._path = Path(path)
-        self._utc_now = utc_now
-        self._depth = 0
-        self._closed = False
-        private_dir(self._path.parent)
-        self._conn = self._open_or_quarantine()
+    Opened through `core/sqlite_db.py`: WAL, private files, and a corrupt or foreign file set aside as
+    `state.db.corrupt-<UTC time>` (logged `state_db_corrupt`) with a fresh state in its place. `utc_now` names that
+    file (wall time by default).
+    """
+
+    def __init__(self, path: Path, *, utc_now: Callable[[], datetime] = wall_clock_utc) -> None:
+        self._db = SqliteDb(Path(path), schema=_migrate, kind="state_db", what=STATE_DB_WHAT, utc_now=utc_now)
+        self._conn = self._db.conn
 
     @property
     def path(self) -> Path:
-        return self._path
-
-    # ------------------------------------------------------------------------------------------------------------------
-    # LIFECYCLE
-    # ------------------------------------------------------------------------------------------------------------------
-
-    def _open_or_quarantine(self) -> sqlite3.Connection:
-        try:
-            return self._open()
-        except sqlite3.DatabaseError as exc:
-            if not _is_corruption(exc):
-                raise
-            corrupt_path = self._quarantine()
-            log.warning("state_db_corrupt", path=str(self._path), moved_to=str(corrupt_path), error=str(exc))
-            return self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        if self._path.exists() and self._path.stat().st_size > 0:
-            _check_integrity(self._path)
-        private_sqlite(self._path)  # before connect: the -wal/-shm SQLite creates take the database file's mode
-        # isolation_level=None: the module never opens transactions behind our back; transaction() owns them.
-        # check_same_thread=False: the owner may call from a worker thread (asyncio.to_thread), one call at a time.
-        conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: a commit is durable against a process crash, fsync happens at checkpoints.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            try:
-                _migrate(conn)
-            except sqlite3.OperationalError as exc:
-                # A sound SQLite file whose tables are someone else's: our migrations cannot apply to it.
-                raise _CorruptDatabase(f"not a tradingd state database: {exc}") from exc
-            _verify_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _quarantine(self) -> Path:
-        return quarantine_sqlite_file(self._path, self._utc_now())
+        return self._db.path
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-        self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -268,46 +218,13 @@ class StateStore:
     # TRANSACTIONS
     # ------------------------------------------------------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """All writes inside commit together or not at all. Nested use is a savepoint inside the outer transaction."""
-        if self._depth > 0:
-            with self._savepoint():
-                yield
-            return
-        # IMMEDIATE takes the write lock now, so a read-then-write inside cannot fail half-way with SQLITE_BUSY when
-        # another process (`tradingd halt`) wrote in between; the busy timeout covers the wait.
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        finally:
-            self._depth = 0
-
-    @contextmanager
-    def _savepoint(self) -> Iterator[None]:
-        name = f"sp{self._depth}"
-        self._conn.execute(f"SAVEPOINT {name}")
-        self._depth += 1
-        try:
-            yield
-        except BaseException:
-            self._conn.execute(f"ROLLBACK TO {name}")
-            self._conn.execute(f"RELEASE {name}")
-            raise
-        else:
-            self._conn.execute(f"RELEASE {name}")
-        finally:
-            self._depth -= 1
+        return self._db.transaction()
 
     @property
     def in_transaction(self) -> bool:
-        return self._depth > 0
+        return self._db.in_transaction
 
     # ------------------------------------------------------------------------------------------------------------------
     # ORDERS
@@ -542,7 +459,7 @@ class StateStore:
         mark = self.latest_equity_mark()
         peak = self.peak_equity()
         return {
-            "path": str(self._path),
+            "path": str(self.path),
             "schema_version": self.schema_version,
             "orders": {
                 "total": sum(by_status.values()),
@@ -580,67 +497,8 @@ class StateStore:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# OPENING AND MIGRATING
+# MIGRATIONS (the schema `SqliteDb` applies when it opens the file)
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def quarantine_sqlite_file(path: Path, now: datetime, *, label: str = "corrupt") -> Path:
-    """Move a SQLite file (and its WAL sidecars) aside as `<name>.<label>-<UTC time>`, keeping it for a human to
-    inspect: an unreadable one (`corrupt`), or the one a restore replaces (`pre-restore`). Sidecars without their
-    database are moved too, so they can never be replayed into the file that takes the name next."""
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.{label}-{stamp}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
-    if path.exists():
-        path.rename(target)
-    # Sidecars keep SQLite's "<db>-wal" naming so the quarantined copy opens with its own WAL, and a stale WAL
-    # is never replayed into the fresh database.
-    for suffix in ("-wal", "-shm"):
-        sidecar = path.with_name(path.name + suffix)
-        if sidecar.exists():
-            sidecar.rename(target.with_name(target.name + suffix))
-    return target
-
-
-def is_sqlite_corruption(exc: sqlite3.DatabaseError) -> bool:
-    return _is_corruption(exc)
-
-
-class _CorruptDatabase(sqlite3.DatabaseError):
-    """quick_check found damage that SQLite did not raise on by itself."""
-
-
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
-    # Only "this is not (or no longer) a database" is quarantined. Anything else (permissions, a full disk, a
-    # directory in the way) is an operational problem a fresh file would not fix, so it propagates.
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, _CorruptDatabase) or (code is not None and (code & 0xFF) in _CORRUPTION_CODES)
-
-
-def _check_integrity(path: Path) -> None:
-    """Raise if the file is not a sound SQLite database.
-
-    A damaged page inside a table opens fine and only fails when touched, maybe mid-iteration; quick_check finds it
-    at start-up instead (O(size), about 0.25 s for 270 MB). The check runs on a read-only connection because closing
-    a read-write one that failed on a bad file deletes the file's WAL, which may hold the latest commits.
-    """
-    conn = connect_read_only(path)
-    try:
-        result = conn.execute("PRAGMA quick_check").fetchall()
-    finally:
-        conn.close()
-    if result != [("ok",)]:
-        raise _CorruptDatabase("; ".join(str(r[0]) for r in result[:5]))
-
-
-def connect_read_only(path: Path) -> sqlite3.Connection:
-    """A connection that cannot change the file (checks, backups): SQLite refuses every write through it."""
-    return sqlite3.connect(
-        f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=_BUSY_TIMEOUT_S
-    )
 
 
 def check_state_db(path: Path) -> None:
@@ -648,7 +506,7 @@ def check_state_db(path: Path) -> None:
 
     For a file the daemon did not just open itself (a backup about to be restored): the full `integrity_check`
     (quick_check skips the index-to-table checks), the schema version, and every table and column the program uses.
-    Read-only: the file is never changed, and nothing is quarantined.
+    Read-only: the file is never changed, and nothing is set aside.
     """
     if not path.is_file():
         raise StateStoreError("no such file" if not path.exists() else "not a regular file")
@@ -661,43 +519,11 @@ def check_state_db(path: Path) -> None:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise StateStoreError(f"schema version {version} is newer than this program's {SCHEMA_VERSION}")
-            _verify_schema(conn)
+            verify_schema(conn, _migrate, STATE_DB_WHAT)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise StateStoreError(str(exc)) from None
-
-
-_EXPECTED_SCHEMA: dict[str, frozenset[str]] = {}
-
-
-def _columns(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    # A parameter, not string formatting: a foreign file's table names can hold anything.
-    return {t: frozenset(r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (t,))) for t in tables}
-
-
-def _verify_schema(conn: sqlite3.Connection) -> None:
-    """Every table and column this program uses is there, or the file is quarantined like a corrupt one.
-
-    A file at the right version that lost a table (or was never ours) would otherwise fail mid-iteration with
-    "no such table"; at start-up it is set aside and a fresh state (then reconciliation) takes over.
-    """
-    if not _EXPECTED_SCHEMA:
-        reference = sqlite3.connect(":memory:", isolation_level=None)
-        try:
-            _migrate(reference)
-            _EXPECTED_SCHEMA.update(_columns(reference))
-        finally:
-            reference.close()
-    present = _columns(conn)
-    missing = [
-        f"{table}({', '.join(sorted(columns - present.get(table, frozenset())))})" if table in present else table
-        for table, columns in _EXPECTED_SCHEMA.items()
-        if not columns <= present.get(table, frozenset())
-    ]
-    if missing:
-        raise _CorruptDatabase(f"not a tradingd state database: missing {', '.join(sorted(missing))}")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -70,10 +70,13 @@ class TradingMode(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BarFrame:
-    """A window of bars for many symbols: arrays of shape (T, N), oldest row first, NaN where no valid bar.
+    """Bars of many symbols: arrays of shape (T, N), row t = `timestamps[t]`, column n = `symbols[n]`, oldest row
+    first, NaN where there is no valid bar.
 
-    One frame per iteration travels on the bus; agents vectorise over its columns.
-    `timestamps` are bar *start* times (UTC, Alpaca's convention) as datetime64[ns].
+    The one bar type: a window on the bus (one frame per iteration; agents vectorise over its columns), an adapter's
+    answer, and the whole bundled history a sim replay serves windows of. `timestamps` are bar *start* times (UTC,
+    Alpaca's convention) as naive datetime64[ns], strictly increasing. Its builders guarantee the shapes: frames are
+    made every iteration, and a check here would cost more than the replay's read of a row.
     """
 
     symbols: tuple[str, ...]
@@ -87,6 +90,11 @@ class BarFrame:
     @property
     def n_rows(self) -> int:
         return int(self.close.shape[0])
+
+    @property
+    def timestamps_ns(self) -> npt.NDArray[np.int64]:
+        """Timestamps as int64 nanoseconds since the epoch (UTC): what `np.searchsorted` compares cheaply."""
+        return self.timestamps.view(np.int64)
 
     @property
     def n_symbols(self) -> int:

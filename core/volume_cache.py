@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -24,19 +24,14 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
-from core.broker.base import MarketData
+from core.broker.base import MarketData, Progress
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
-from core.private_files import private_dir, private_sqlite
-from core.store import is_sqlite_corruption, quarantine_sqlite_file
+from core.sqlite_db import SqliteDb
 from core.types import FloatArray
 
-log = structlog.get_logger(__name__)
-
 AVERAGE_SESSIONS: Final = 20
-_BUSY_TIMEOUT_S: Final = 5.0
 _SCHEMA: Final = """CREATE TABLE IF NOT EXISTS volume_averages (
     symbol TEXT PRIMARY KEY,
     as_of TEXT NOT NULL,
@@ -99,41 +94,30 @@ class RefreshStats:
         }
 
 
+def _create_schema(conn: sqlite3.Connection) -> None:
+    conn.execute(_SCHEMA)
+
+
 class VolumeCache:
-    """One SQLite file, one table. Own it, use it, `close()` it (or use it as a context manager)."""
+    """One SQLite file, one table. Own it, use it, `close()` it (or use it as a context manager).
+
+    A corrupt or foreign file is set aside (`volume_cache_corrupt`, `core/sqlite_db.py`) and the cache starts empty:
+    it holds nothing that cannot be fetched again.
+    """
 
     def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        private_dir(self._path.parent, tighten=False)  # DATA_DIR (or DATA_DIR/sim): tightened only if we create it
-        try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as error:
-            if not is_sqlite_corruption(error):
-                raise
-            # A cache holds nothing that cannot be fetched again: set the bad file aside and start empty.
-            # Wall clock on purpose: the name tells a human when the file was set aside (a sim clock would mislead).
-            moved = quarantine_sqlite_file(self._path, datetime.now(UTC))
-            log.warning("volume_cache_corrupt", path=str(self._path), moved_to=str(moved), error=str(error))
-            self._conn = self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        private_sqlite(self._path)
-        conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        # DATA_DIR (or DATA_DIR/sim): the folder is tightened only if we create it.
+        self._db = SqliteDb(
+            path, schema=_create_schema, kind="volume_cache", what="a tradingd volume cache", tighten_dir=False
+        )
+        self._conn = self._db.conn
 
     @property
     def path(self) -> Path:
-        return self._path
+        return self._db.path
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -176,7 +160,7 @@ class VolumeCache:
             (symbol, day, sessions, float(v), float(dv), float(c), stamp)
             for symbol, v, dv, c in zip(symbols, avg_volume, avg_dollar_volume, last_close, strict=True)
         ]
-        with self._transaction():
+        with self._db.transaction():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO volume_averages VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
@@ -184,7 +168,7 @@ class VolumeCache:
         return len(rows)
 
     def delete(self, symbols: Sequence[str]) -> None:
-        with self._transaction():
+        with self._db.transaction():
             self._conn.executemany("DELETE FROM volume_averages WHERE symbol = ?", [(s,) for s in symbols])
 
     def summary(self, expected: date | None = None) -> dict[str, Any]:
@@ -192,7 +176,7 @@ class VolumeCache:
         count, oldest, newest = self._conn.execute(
             "SELECT COUNT(*), MIN(as_of), MAX(as_of) FROM volume_averages"
         ).fetchone()
-        result: dict[str, Any] = {"path": str(self._path), "entries": int(count), "oldest": oldest, "newest": newest}
+        result: dict[str, Any] = {"path": str(self.path), "entries": int(count), "oldest": oldest, "newest": newest}
         if expected is not None:
             day = expected.isoformat()
             fresh, stale, ahead = self._conn.execute(
@@ -202,22 +186,6 @@ class VolumeCache:
             ).fetchone()
             result.update(expected=day, fresh=int(fresh), stale=int(stale), ahead=int(ahead))
         return result
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn)
-
-
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 def cache_target(calendar: NyseCalendar, scan_session: date) -> date:
@@ -234,8 +202,7 @@ async def refresh_volume_cache(
     through: date,
     now: datetime,
     stale_only: bool = False,
-    chunk_size: int = 200,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> RefreshStats:
     """Recompute the 20-session averages ending at `through` from batched daily bars; drop incomplete symbols."""
     t0 = time.perf_counter()
@@ -252,7 +219,6 @@ async def refresh_volume_cache(
             calendar,
             targets,
             last_sessions(calendar, through, AVERAGE_SESSIONS),
-            chunk_size,
             on_progress=on_progress,
         )
         volume, close = frame.volume, frame.close

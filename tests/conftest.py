@@ -9,9 +9,10 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
-from core.bars import BarHistory, load_daily_bars
+from core.bars import load_daily_bars
 from core.clock import NyseCalendar
 from core.logging import close_logging
+from core.types import BarFrame
 
 # Hypothesis' per-example deadline and its "too slow" health check are wall-clock assertions: a loaded machine
 # fails them for no fault of the code. Tests never depend on the machine's speed, so both are off everywhere.
@@ -23,7 +24,7 @@ SMALL_SYMBOLS = ("AAPL", "MSFT", "DHR", "O", "XOM", "JPM", "FTV")
 
 
 @pytest.fixture(scope="session")
-def small_history() -> BarHistory:
+def small_history() -> BarFrame:
     """Seven real symbols over the whole bundled period (DHR and O carry real bad rows, FTV starts in 2016)."""
     return load_daily_bars(DATA_FILE, symbols=SMALL_SYMBOLS)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from core.bars import BarHistory
 from core.types import BarFrame
 
 
-def frame_at(history: BarHistory, row: int, rows: int = 21) -> BarFrame:
+def frame_at(history: BarFrame, row: int, rows: int = 21) -> BarFrame:
     """The `rows` bars ending at `row` (inclusive) for every symbol of `history`."""
     sl = slice(row - rows + 1, row + 1)
     return BarFrame(

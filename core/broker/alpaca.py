@@ -34,17 +34,8 @@ from alpaca.trading.requests import GetAssetsRequest, GetCalendarRequest, GetOrd
 from alpaca.trading.stream import TradingStream
 
 from config.settings import Settings
-from core.broker.alpaca_http import (
-    AsyncSleep,
-    CallCounter,
-    Clock,
-    FailureKind,
-    Retrier,
-    RetryPolicy,
-    install_transport,
-)
+from core.broker.alpaca_http import AsyncSleep, CallCounter, FailureKind, Retrier, RetryPolicy, install_transport
 from core.broker.alpaca_wire import (
-    NEW_YORK,
     AccountSummary,
     MarketClock,
     TradingSession,
@@ -62,8 +53,10 @@ from core.broker.base import AuthenticationError, BrokerError, OrderRejectedErro
 from core.broker.order_shape import check_order_shape
 from core.broker.order_tracker import Observation, OrderTracker
 from core.broker.rate_limit import RateLimiter
+from core.clock import Clock
 from core.reasons import RejectionReason
 from core.redact import register_settings
+from core.timeconv import NEW_YORK
 from core.types import (
     Account,
     Asset,

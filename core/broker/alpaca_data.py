@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
@@ -27,18 +27,19 @@ from alpaca.data.requests import StockBarsRequest, StockSnapshotRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 from config.settings import Settings
-from core.broker.alpaca_http import AsyncSleep, CallCounter, Clock, Retrier, RetryPolicy, install_transport
-from core.broker.alpaca_wire import NEW_YORK, WireFormatError, parse_time
-from core.broker.bar_cache import BarCache, CacheKey, Coverage
-from core.broker.bar_sanity import CleanBars, clean_bars
-from core.broker.base import AuthenticationError, Snapshot
+from core.bar_sanity import PASSED, count_failures, series_failures
+from core.broker.alpaca_http import AsyncSleep, CallCounter, Retrier, RetryPolicy, install_transport
+from core.broker.alpaca_wire import WireFormatError, bars_from_wire, parse_time
+from core.broker.bar_cache import BarCache, CacheKey, CleanBars, Coverage
+from core.broker.base import AuthenticationError, Progress, Snapshot
 from core.broker.rate_limit import RateLimiter
+from core.clock import Clock
 from core.redact import register_settings
+from core.timeconv import datetime_to_ns, ns_to_datetime, ny_date, ny_instant
 from core.types import BarFrame
 
 log = structlog.get_logger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE_NS = 60 * 10**9
 _TIMEFRAMES: dict[str, tuple[TimeFrame, int]] = {
     "1Day": (TimeFrame(1, TimeFrameUnit.Day), 1440 * MINUTE_NS),
@@ -48,17 +49,6 @@ _TIMEFRAMES: dict[str, tuple[TimeFrame, int]] = {
 SIP_DELAY_NS = 16 * MINUTE_NS  # the free plan may not query the latest 15 minutes of SIP
 MERGE_WINDOW_BARS = 10  # symbols whose fetches start this close together share one request
 RESTATEMENT_RTOL = 1e-6
-
-
-def to_ns(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: pass UTC-aware times")
-    delta = moment.astimezone(UTC) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
-
-
-def from_ns(ns: int) -> datetime:
-    return EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def chunked(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -133,12 +123,14 @@ class AlpacaMarketData:
         self._cache.close()
 
     # --- bars --------------------------------------------------------------------------------------------------------
-    async def get_bars(self, symbols: Sequence[str], start: datetime, end: datetime) -> BarFrame:
+    async def get_bars(
+        self, symbols: Sequence[str], start: datetime, end: datetime, *, on_progress: Progress | None = None
+    ) -> BarFrame:
         wanted = tuple(dict.fromkeys(symbols))
         calls_before = self._counter.calls
-        now_ns = to_ns(self._clock.now())
-        start_ns = to_ns(start)
-        known_end = min(to_ns(end), self._horizon(now_ns))
+        now_ns = datetime_to_ns(self._clock.now())
+        start_ns = datetime_to_ns(start)
+        known_end = min(datetime_to_ns(end), self._horizon(now_ns))
         keys = {s: CacheKey(s, self._timeframe_name, self._cache_tag) for s in wanted}
         self._cache.load(keys.values())
 
@@ -146,7 +138,15 @@ class AlpacaMarketData:
         hits = len(wanted) - len(needs)
         bars_fetched = restated = 0
         if needs:
-            bars_fetched, stale = await self._fetch(needs, keys, known_end, now_ns)
+            done = hits
+
+            def fetched(count: int) -> None:
+                nonlocal done
+                done += count
+                if on_progress is not None:
+                    on_progress(done, len(wanted))
+
+            bars_fetched, stale = await self._fetch(needs, keys, known_end, now_ns, fetched)
             if stale:
                 restated = len(stale)
                 for symbol in stale:
@@ -192,16 +192,22 @@ class AlpacaMarketData:
         intraday bars on multiples of their length."""
         if self._timeframe_name != "1Day":
             return -(-ns // self._duration_ns) * self._duration_ns
-        day = from_ns(ns).astimezone(NEW_YORK).date()
-        midnight = to_ns(datetime.combine(day, time(0), NEW_YORK))
+        day = ny_date(ns_to_datetime(ns))
+        midnight = datetime_to_ns(ny_instant(day))
         if midnight < ns:
-            midnight = to_ns(datetime.combine(day + timedelta(days=1), time(0), NEW_YORK))
+            midnight = datetime_to_ns(ny_instant(day + timedelta(days=1)))
         return midnight
 
     async def _fetch(
-        self, needs: dict[str, _Need], keys: dict[str, CacheKey], end_ns: int, now_ns: int
+        self,
+        needs: dict[str, _Need],
+        keys: dict[str, CacheKey],
+        end_ns: int,
+        now_ns: int,
+        on_chunk: Callable[[int], None] | None = None,
     ) -> tuple[int, list[str]]:
-        """Fetch and cache; returns the bars fetched and the symbols whose history was restated."""
+        """Fetch and cache, one request per chunk of `DATA_CHUNK_SIZE` symbols (`on_chunk(symbols)` after each);
+        returns the bars fetched and the symbols whose history was restated."""
         fetched_bars = 0
         stale: list[str] = []
         for cluster_start, symbols in self._clusters(needs):
@@ -217,6 +223,8 @@ class AlpacaMarketData:
                     fetched_bars += len(bars)
                     to_store[keys[symbol]] = (bars, Coverage(cluster_start, end_ns))
                 self._cache.store(to_store)
+                if on_chunk is not None:
+                    on_chunk(len(chunk))
         if self.rejected:
             log.debug("bars_rejected_total", **self.rejected)
         return fetched_bars, stale
@@ -242,8 +250,8 @@ class AlpacaMarketData:
         request = StockBarsRequest(
             symbol_or_symbols=symbols,
             timeframe=self._timeframe,
-            start=from_ns(start_ns),
-            end=from_ns(end_ns - 1),  # Alpaca's end is inclusive; ours is exclusive
+            start=ns_to_datetime(start_ns),
+            end=ns_to_datetime(end_ns - 1),  # Alpaca's end is inclusive; ours is exclusive
             feed=self._feed,
             adjustment=self._adjustment,
         )
@@ -314,14 +322,17 @@ class AlpacaMarketData:
         if not isinstance(data, dict):
             return None
         trade, daily, previous = (data.get(k) or {} for k in ("latestTrade", "dailyBar", "prevDailyBar"))
+        price, prev_close, volume = _number(trade, "p"), _number(previous, "c"), _number(daily, "v")
         try:
-            price, prev_close, volume = float(trade["p"]), float(previous["c"]), float(daily["v"])
-            ts = parse_time(trade["t"])
-        except (KeyError, TypeError, ValueError, WireFormatError):
-            reject("missing_value")
+            ts = parse_time(trade.get("t"))
+        except WireFormatError:
+            ts = None
+        # The bar-sanity vocabulary (core.bar_sanity.REASONS): a trade without a readable time has no usable price.
+        if ts is None or not (math.isfinite(price) and math.isfinite(prev_close)):
+            reject("missing_price")
             return None
-        if ts is None or not all(np.isfinite((price, prev_close, volume))):
-            reject("missing_value")
+        if not math.isfinite(volume):
+            reject("missing_volume")
             return None
         if price <= 0 or prev_close <= 0:
             reject("non_positive_price")
@@ -333,6 +344,26 @@ class AlpacaMarketData:
             reject("future_timestamp")
             return None
         return Snapshot(symbol=symbol, price=price, prev_close=prev_close, volume=volume, ts=ts)
+
+
+def _number(raw: Any, name: str) -> float:
+    """A wire number, or NaN when it is missing or not a number."""
+    value: Any = raw.get(name) if isinstance(raw, dict) else None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def clean_bars(raw: Sequence[dict[str, Any]], now_ns: int, rejected: Counter[str]) -> CleanBars:
+    """One symbol's wire bars that pass sanity; the others are counted in `rejected` by reason."""
+    if not raw:
+        return CleanBars.empty()
+    t, values = bars_from_wire(raw)
+    codes = series_failures(t, values, now_ns)
+    rejected.update(count_failures(codes))
+    keep = codes == PASSED
+    return CleanBars(t[keep], values[keep])
 
 
 def _within(bars: CleanBars, start_ns: int, end_ns: int) -> CleanBars:

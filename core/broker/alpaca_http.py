@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import structlog
@@ -29,6 +29,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from core.broker.base import AuthenticationError, BrokerError, TransientBrokerError
 from core.broker.rate_limit import RateLimiter
+from core.clock import Clock
 from core.redact import redact
 
 log = structlog.get_logger(__name__)
@@ -40,12 +41,6 @@ AUTH_HINT = (
     "check ALPACA_API_KEY and ALPACA_SECRET_KEY, and that paper keys go with TRADING_MODE=paper "
     "and live keys with TRADING_MODE=live"
 )
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current time, UTC-aware."""
-        ...
 
 
 class CallCounter:

@@ -7,19 +7,22 @@ without `easy_to_borrow`, an unknown exchange) cannot take the daemon down; what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
 import structlog
 
+from core.bar_sanity import UNREADABLE_TIME
 from core.broker.base import BrokerError
+from core.timeconv import datetime_to_ns, ny_instant
 from core.types import Account, Asset, BrokerOrder, OrderSide, OrderStatus, Position
 
 log = structlog.get_logger(__name__)
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 class WireFormatError(BrokerError):
@@ -229,8 +232,8 @@ def session_from_wire(raw: dict[str, Any]) -> TradingSession:
         raise WireFormatError(f"unreadable calendar row {raw!r}: {error}") from None
     return TradingSession(
         day=day,
-        open=datetime.combine(day, opens, NEW_YORK).astimezone(UTC),
-        close=datetime.combine(day, closes, NEW_YORK).astimezone(UTC),
+        open=ny_instant(day, opens),
+        close=ny_instant(day, closes),
     )
 
 
@@ -265,3 +268,46 @@ def trade_event_from_wire(message: dict[str, Any]) -> TradeEvent:
     if data.get("execution_id") and price is not None and qty is not None:
         execution = Execution(execution_id=str(data["execution_id"]), qty=qty, price=price)
     return TradeEvent(event=str(data.get("event", "")), order=order, ts=ts, execution=execution)
+
+
+# ---- market data -----------------------------------------------------------------------------------------------------
+
+_BAR_FIELDS = ("o", "h", "l", "c", "v")
+
+
+def bars_from_wire(raw: Sequence[dict[str, Any]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """One symbol's bars (`{"t","o","h","l","c","v",...}`) as arrays, judged later (`core.bar_sanity`), never here:
+    bar start times in epoch ns (`UNREADABLE_TIME` where unreadable) and (n, 5) open, high, low, close, volume (NaN
+    where missing or not a number)."""
+    return _bar_times(raw), _bar_values(raw)
+
+
+def _bar_times(raw: Sequence[dict[str, Any]]) -> npt.NDArray[np.int64]:
+    stamps = [bar.get("t") for bar in raw]
+    if all(isinstance(s, str) and s.endswith("Z") for s in stamps):
+        try:
+            return np.array([s[:-1] for s in stamps], dtype="datetime64[ns]").astype(np.int64)  # type: ignore[index]
+        except ValueError:
+            pass  # fall back to one at a time
+    return np.array([_bar_time(stamp) for stamp in stamps], dtype=np.int64)
+
+
+def _bar_time(stamp: Any) -> int:
+    try:
+        moment = parse_time(stamp)
+    except WireFormatError:
+        return UNREADABLE_TIME
+    return UNREADABLE_TIME if moment is None else datetime_to_ns(moment)
+
+
+def _bar_values(raw: Sequence[dict[str, Any]]) -> npt.NDArray[np.float64]:
+    rows = [[bar.get(name) for name in _BAR_FIELDS] for bar in raw]
+    try:
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(_BAR_FIELDS))
+    except (TypeError, ValueError):
+        out = np.full((len(rows), len(_BAR_FIELDS)), np.nan)
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    out[i, j] = float(value)
+        return out

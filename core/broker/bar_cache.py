@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
-from core.broker.bar_sanity import CleanBars
-from core.private_files import private_dir, private_sqlite
+from core.sqlite_db import SqliteDb
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bars (
@@ -31,6 +31,21 @@ CREATE TABLE IF NOT EXISTS coverage (
     PRIMARY KEY (symbol, timeframe, feed)
 ) WITHOUT ROWID;
 """
+
+
+@dataclass(frozen=True, slots=True)
+class CleanBars:
+    """One symbol's bars that passed sanity (`core.bar_sanity`): what the cache holds."""
+
+    t: npt.NDArray[np.int64]  # bar start, UTC ns, strictly increasing
+    values: npt.NDArray[np.float64]  # shape (n, 5): open, high, low, close, volume
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+    @classmethod
+    def empty(cls) -> CleanBars:
+        return cls(np.empty(0, dtype=np.int64), np.empty((0, 5), dtype=np.float64))
 
 
 class CacheKey(NamedTuple):
@@ -58,16 +73,20 @@ class _Entry:
     coverage: Coverage | None
 
 
+def _create_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+
+
 class BarCache:
     def __init__(self, path: Path | None) -> None:
-        """`path=None` keeps the cache in memory only (tests, one-off scripts)."""
-        self._db: sqlite3.Connection | None = None
+        """`path=None` keeps the cache in memory only (tests, one-off scripts). A corrupt or foreign file is set aside
+        (`bar_cache_corrupt`, `core/sqlite_db.py`) and the cache starts empty: every bar can be fetched again."""
+        self._db: SqliteDb | None = None
         if path is not None:
-            private_dir(path.parent, tighten=False)  # DATA_DIR itself: tightened only when we create it
-            private_sqlite(path)
-            self._db = sqlite3.connect(path)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+            # DATA_DIR itself: the folder is tightened only when we create it.
+            self._db = SqliteDb(
+                path, schema=_create_schema, kind="bar_cache", what="a tradingd bar cache", tighten_dir=False
+            )
         self._memory: dict[CacheKey, _Entry] = {}
 
     def close(self) -> None:
@@ -94,13 +113,13 @@ class BarCache:
         assert self._db is not None
         marks = ",".join("?" * len(symbols))
         params = (timeframe, feed, *symbols)
-        for symbol, start_ns, end_ns in self._db.execute(
+        for symbol, start_ns, end_ns in self._db.conn.execute(
             f"SELECT symbol, start_ns, end_ns FROM coverage WHERE timeframe=? AND feed=? AND symbol IN ({marks})",  # noqa: S608 - only placeholders are interpolated
             params,
         ):
             self._memory[CacheKey(symbol, timeframe, feed)].coverage = Coverage(start_ns, end_ns)
         rows: dict[str, list[tuple[int, float, float, float, float, float]]] = {}
-        for symbol, *row in self._db.execute(
+        for symbol, *row in self._db.conn.execute(
             f"SELECT symbol, t, o, h, l, c, v FROM bars WHERE timeframe=? AND feed=? AND symbol IN ({marks}) "  # noqa: S608 - only placeholders are interpolated
             "ORDER BY symbol, t",
             params,
@@ -131,9 +150,9 @@ class BarCache:
     def drop(self, key: CacheKey) -> None:
         self._memory[key] = _Entry(CleanBars.empty(), None)
         if self._db is not None:
-            with self._db:
-                self._db.execute("DELETE FROM bars WHERE symbol=? AND timeframe=? AND feed=?", key)
-                self._db.execute("DELETE FROM coverage WHERE symbol=? AND timeframe=? AND feed=?", key)
+            with self._db.transaction():
+                self._db.conn.execute("DELETE FROM bars WHERE symbol=? AND timeframe=? AND feed=?", key)
+                self._db.conn.execute("DELETE FROM coverage WHERE symbol=? AND timeframe=? AND feed=?", key)
 
     def store(self, fetched: Mapping[CacheKey, tuple[CleanBars, Coverage]]) -> None:
         """Merge freshly fetched bars (they win over cached ones at the same time) and extend the coverage."""
@@ -148,15 +167,15 @@ class BarCache:
                 entry.coverage = span
         if self._db is None:
             return
-        with self._db:
+        with self._db.transaction():
             for key, (bars, _span) in fetched.items():
-                self._db.executemany(
+                self._db.conn.executemany(
                     "INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?,?)",
                     [(*key, int(t), *map(float, row)) for t, row in zip(bars.t, bars.values, strict=True)],
                 )
                 coverage = self._memory[key].coverage
                 assert coverage is not None
-                self._db.execute(
+                self._db.conn.execute(
                     "INSERT OR REPLACE INTO coverage VALUES (?,?,?,?,?)", (*key, coverage.start_ns, coverage.end_ns)
                 )
 

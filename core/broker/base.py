@@ -2,11 +2,13 @@
 
 The sim adapters and the Alpaca adapters implement the same protocols; the pipeline never knows which one it has.
 Methods are async: the Alpaca adapters push their blocking SDK calls to a thread, the sim adapters return at once.
+Batching is the adapters' job: callers pass every symbol at once, and a `MarketData` adapter splits them into requests
+of `DATA_CHUNK_SIZE` symbols (the sim counts its reads the same way), so no caller chunks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -47,14 +49,22 @@ class Snapshot:
     ts: datetime
 
 
+# on_progress(symbols_done, symbols_total), after each request of a batched download.
+Progress = Callable[[int, int], None]
+
+
 @runtime_checkable
 class MarketData(Protocol):
-    async def get_bars(self, symbols: Sequence[str], start: datetime, end: datetime) -> BarFrame:
-        """Bars with start <= ts < end for all symbols, batched (never one request per symbol)."""
+    async def get_bars(
+        self, symbols: Sequence[str], start: datetime, end: datetime, *, on_progress: Progress | None = None
+    ) -> BarFrame:
+        """Bars with start <= ts < end for all symbols, one request per chunk of symbols (never one per symbol);
+        `on_progress` is told after each request (a whole-market download takes a while)."""
         ...
 
     async def get_snapshots(self, symbols: Sequence[str]) -> dict[str, Snapshot]:
-        """Latest snapshot for each symbol that has one; missing symbols are simply absent."""
+        """Latest snapshot for each symbol that has one (one request per chunk of symbols); missing symbols are
+        simply absent."""
         ...
 
     @property

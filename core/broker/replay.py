@@ -1,27 +1,25 @@
-"""`ReplayMarketData`: the sim `MarketData` adapter, serving windows of a `BarHistory` as the clock advances.
+"""`ReplayMarketData`: the sim `MarketData` adapter, serving windows of a `BarFrame` as the clock advances.
 
 It never shows the future: a bar is visible only once its timestamp is at or before `clock.now()`. Reads are numpy
 slicing over precomputed arrays (no pandas, no per-symbol loop on the hot path) and return read-only arrays.
+
+A read is one slice whatever the number of symbols, but it is counted (and its progress reported) as the Alpaca
+adapter would make it: one request per `chunk_size` symbols, so a sim scan reports the API calls paper would make.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from core.bars import BarHistory, datetime_to_ns, last_valid_row, ns_to_datetime
-from core.broker.base import Snapshot
+from core.bars import last_valid_row
+from core.broker.base import Progress, Snapshot
+from core.clock import Clock
+from core.timeconv import datetime_to_ns, ns_to_datetime
 from core.types import BarFrame, FloatArray
-
-
-class Clock(Protocol):
-    """The one thing the sim adapters need from a clock (any `core.clock` clock satisfies it)."""
-
-    def now(self) -> datetime: ...
 
 
 def _read_only(array: FloatArray) -> FloatArray:
@@ -30,9 +28,13 @@ def _read_only(array: FloatArray) -> FloatArray:
 
 
 class ReplayMarketData:
-    def __init__(self, history: BarHistory, clock: Clock) -> None:
+    def __init__(self, history: BarFrame, clock: Clock, *, chunk_size: int | None = None) -> None:
+        """`chunk_size`: symbols per request (`DATA_CHUNK_SIZE`); None counts every read as one request."""
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         self._history = history
         self._clock = clock
+        self._chunk_size = chunk_size
         self._ts_ns = history.timestamps_ns
         self._column_of = {symbol: i for i, symbol in enumerate(history.symbols)}
         self._last_close_row = last_valid_row(history.close)
@@ -48,16 +50,18 @@ class ReplayMarketData:
         return self._api_calls
 
     @property
-    def history(self) -> BarHistory:
+    def history(self) -> BarFrame:
         return self._history
 
     def visible_rows(self) -> int:
         """How many bars are at or before now (bar `visible_rows() - 1` is the latest one the pipeline may see)."""
         return int(np.searchsorted(self._ts_ns, datetime_to_ns(self._clock.now()), side="right"))
 
-    async def get_bars(self, symbols: Sequence[str], start: datetime, end: datetime) -> BarFrame:
-        self._api_calls += 1
+    async def get_bars(
+        self, symbols: Sequence[str], start: datetime, end: datetime, *, on_progress: Progress | None = None
+    ) -> BarFrame:
         requested = symbols if isinstance(symbols, tuple) else tuple(symbols)
+        self._count_requests(len(requested), on_progress)
         first = int(np.searchsorted(self._ts_ns, datetime_to_ns(start), side="left"))
         stop = min(int(np.searchsorted(self._ts_ns, datetime_to_ns(end), side="left")), self.visible_rows())
         stop = max(stop, first)
@@ -86,7 +90,7 @@ class ReplayMarketData:
         )
 
     async def get_snapshots(self, symbols: Sequence[str]) -> dict[str, Snapshot]:
-        self._api_calls += 1
+        self._count_requests(len(symbols), None)
         visible = self.visible_rows()
         if visible == 0:
             return {}
@@ -109,6 +113,16 @@ class ReplayMarketData:
                 ts=ns_to_datetime(int(self._ts_ns[row])),
             )
         return snapshots
+
+    def _count_requests(self, n_symbols: int, on_progress: Progress | None) -> None:
+        # Like the Alpaca adapter: no request for no symbol.
+        chunk = self._chunk_size or max(n_symbols, 1)
+        if on_progress is None:  # every iteration's read: arithmetic, no loop
+            self._api_calls += -(-n_symbols // chunk)
+            return
+        for first in range(0, n_symbols, chunk):
+            self._api_calls += 1
+            on_progress(min(first + chunk, n_symbols), n_symbols)
 
     def _columns_for(
         self, requested: tuple[str, ...]

@@ -15,16 +15,18 @@ from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
 
-from core.bars import BarHistory, datetime_to_ns, last_valid_row, ns_to_datetime
-from core.broker.bar_sanity import outside_range
+from core.bar_sanity import outside_range
+from core.bars import last_valid_row
 from core.broker.base import BrokerError, OrderRejectedError
 from core.broker.order_shape import check_order_shape
-from core.broker.replay import Clock
+from core.clock import Clock
 from core.reasons import CancelReason, FillNote, RejectionReason
+from core.timeconv import datetime_to_ns, ns_to_datetime
 from core.types import (
     QTY_QUANTUM,
     Account,
     Asset,
+    BarFrame,
     BrokerOrder,
     Fill,
     OrderRequest,
@@ -65,7 +67,7 @@ class _Holding:
 class SimBroker:
     def __init__(
         self,
-        history: BarHistory,
+        history: BarFrame,
         clock: Clock,
         initial_cash: Decimal,
         slippage_bps: Decimal,

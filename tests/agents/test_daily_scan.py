@@ -31,7 +31,6 @@ from agents.scan_scoring import top_k
 from agents.strategies.registry import select
 from agents.strategies.zscore_mean_reversion import zscore
 from config.settings import Settings
-from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.candidates import validate_candidates
 from core.clock import NyseCalendar, SimClock
@@ -71,7 +70,7 @@ def list_universe(symbols: Sequence[str]) -> Universe:
 
 
 @pytest.fixture
-def market(small_history: BarHistory, calendar: NyseCalendar) -> ReplayMarketData:
+def market(small_history: BarFrame, calendar: NyseCalendar) -> ReplayMarketData:
     return ReplayMarketData(small_history, SimClock(calendar.scan_time(AS_OF)))
 
 
@@ -180,7 +179,7 @@ async def real_snapshot(market: ReplayMarketData, symbols: Sequence[str], as_of:
 
 
 async def test_prerank_keeps_the_top_momentum_computed_as_specified(
-    market: ReplayMarketData, small_history: BarHistory
+    market: ReplayMarketData, small_history: BarFrame
 ) -> None:
     snap = await real_snapshot(market, SCANNABLE)
     result = prerank(snap, ScanConfig(prerank_keep=3))
@@ -234,9 +233,9 @@ async def test_rvol_boundaries_and_corrupt_values(market: ReplayMarketData, cach
 
 
 async def test_rank_uses_the_daemons_zscore(
-    market: ReplayMarketData, calendar: NyseCalendar, small_history: BarHistory
+    market: ReplayMarketData, calendar: NyseCalendar, small_history: BarFrame
 ) -> None:
-    frame = await fetch_daily_window(market, calendar, SCANNABLE, last_sessions(calendar, AS_OF, 20), 200)
+    frame = await fetch_daily_window(market, calendar, SCANNABLE, last_sessions(calendar, AS_OF, 20))
     ones: FloatArray = np.full(len(SCANNABLE), 2.0)
     keep, z, score, _ = rank(frame, ones, np.full(len(SCANNABLE), 0.5), 20)
     np.testing.assert_allclose(z, zscore(frame, 20))
@@ -248,7 +247,7 @@ async def test_rank_uses_the_daemons_zscore(
 
 
 def test_ranked_by_the_strategys_entry_score_an_enterable_symbol_always_comes_first(
-    small_history: BarHistory,
+    small_history: BarFrame,
 ) -> None:
     zscore_strategy = select(Settings())
     closes = pd.DataFrame(small_history.close, columns=small_history.symbols)[list(SCANNABLE)]
@@ -293,7 +292,7 @@ async def test_the_breakout_scan_reads_its_own_lookback_of_bars(
     scanner = DailyScanner(market, cache, calendar, ScanConfig(), strategy=chosen)
     result = await scanner.run(_Source(small_universe()), as_of=AS_OF, now=calendar.scan_time(AS_OF))
     symbols = tuple(c.symbol for c in result.candidates)
-    frame = await fetch_daily_window(market, calendar, symbols, last_sessions(calendar, AS_OF, 21), 200)
+    frame = await fetch_daily_window(market, calendar, symbols, last_sessions(calendar, AS_OF, 21))
     expected = chosen.strategy.entry_score(frame)  # type: ignore[attr-defined]
     np.testing.assert_allclose([c.score for c in result.candidates], expected, atol=1e-3)
     assert [c.score for c in result.candidates] == sorted((c.score for c in result.candidates), reverse=True)
@@ -383,7 +382,7 @@ def test_config_from_settings_maps_the_scanner_variables() -> None:
     settings = Settings(min_price=7.0, prerank_keep=50, min_rvol=2.0, scanner_top_n=5, baseline_symbols="SPY")
     config = ScanConfig.from_settings(settings)
     assert replace(config, sector_min_market_cap={}) == ScanConfig(
-        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",), chunk_size=settings.data_chunk_size
+        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",)
     )
 
 

@@ -1,10 +1,8 @@
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-import pytest
 
 from agents.data import DataAgent, RollingWindow
-from core.bars import BarHistory, load_daily_bars
 from core.broker.replay import ReplayMarketData
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
@@ -13,15 +11,15 @@ from core.types import BarFrame
 
 
 def _agent(
-    history: BarHistory, clock: SimClock, symbols: tuple[str, ...], chunk: int = 200
+    history: BarFrame, clock: SimClock, symbols: tuple[str, ...], chunk: int = 200
 ) -> tuple[DataAgent, ReplayMarketData, EventBus]:
     bus = EventBus()
-    md = ReplayMarketData(history, clock)
-    agent = DataAgent(bus, md, clock, symbols=symbols, lookback=21, bar_interval=timedelta(days=1), chunk_size=chunk)
+    md = ReplayMarketData(history, clock, chunk_size=chunk)
+    agent = DataAgent(bus, md, clock, symbols=symbols, lookback=21, bar_interval=timedelta(days=1))
     return agent, md, bus
 
 
-async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarHistory, calendar: NyseCalendar) -> None:
+async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarFrame, calendar: NyseCalendar) -> None:
     # DHR and O have empty open/high/low on 2015-07-17 in the source data: real bad input.
     clock = SimClock(calendar.session_close(date(2015, 7, 16)))
     agent, _, bus = _agent(small_history, clock, ("DHR", "O", "AAPL"))
@@ -38,14 +36,14 @@ async def test_real_bad_rows_are_rejected_with_a_reason(small_history: BarHistor
     assert last.close[-1, 2] > 0  # AAPL's good bar passes
 
 
-async def test_one_batched_call_per_chunk_and_incremental_fetch(
-    small_history: BarHistory, calendar: NyseCalendar
+async def test_one_batched_call_the_adapter_counts_per_chunk_and_incremental_fetch(
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     clock = SimClock(calendar.session_close(date(2016, 3, 1)))
     symbols = ("AAPL", "MSFT", "XOM", "JPM", "DHR")
     agent, md, _ = _agent(small_history, clock, symbols, chunk=2)
     first = await agent.fetch(1)
-    assert md.api_calls == 3  # ceil(5 / 2) chunks, never one call per symbol
+    assert md.api_calls == 3  # ceil(5 / 2) requests, never one per symbol
     assert first.frame.n_rows == 21  # warm-up fills the lookback
     clock.set(calendar.session_close(date(2016, 3, 2)))
     second = await agent.fetch(2)
@@ -55,7 +53,7 @@ async def test_one_batched_call_per_chunk_and_incremental_fetch(
     assert second.frame.timestamps[-1] == np.datetime64(datetime(2016, 3, 2, 5, tzinfo=None), "ns")
 
 
-async def test_never_sees_a_bar_after_now(small_history: BarHistory, calendar: NyseCalendar) -> None:
+async def test_never_sees_a_bar_after_now(small_history: BarFrame, calendar: NyseCalendar) -> None:
     clock = SimClock(calendar.session_open(date(2017, 5, 10)))  # before the close: today's bar isn't final
     agent, _, bus = _agent(small_history, clock, ("AAPL",))
     seen: list[BarsFetched] = []
@@ -65,7 +63,7 @@ async def test_never_sees_a_bar_after_now(small_history: BarHistory, calendar: N
     assert latest <= clock.now()
 
 
-async def test_symbol_missing_from_data_yields_no_bars(small_history: BarHistory, calendar: NyseCalendar) -> None:
+async def test_symbol_missing_from_data_yields_no_bars(small_history: BarFrame, calendar: NyseCalendar) -> None:
     clock = SimClock(calendar.session_close(date(2014, 6, 2)))
     agent, _, _ = _agent(small_history, clock, ("AAPL", "NOPE", "FTV"))  # FTV only lists in 2016
     event = await agent.fetch(1)
@@ -74,7 +72,7 @@ async def test_symbol_missing_from_data_yields_no_bars(small_history: BarHistory
     assert not event.rejected  # absent is not "bad": there is simply nothing to trade on
 
 
-def test_rolling_window_keeps_earlier_frames_immutable(small_history: BarHistory) -> None:
+def test_rolling_window_keeps_earlier_frames_immutable(small_history: BarFrame) -> None:
 
     window = RollingWindow(small_history.symbols, lookback=5, spare=3)
     frames = []
@@ -96,7 +94,7 @@ def test_rolling_window_keeps_earlier_frames_immutable(small_history: BarHistory
 
 
 async def test_switching_symbols_rewarms_without_counting_old_bars_again(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     clock = SimClock(calendar.session_close(date(2015, 7, 20)))  # DHR's bad row of 2015-07-17 is in the warm-up
     agent, _, _ = _agent(small_history, clock, ("AAPL",))
@@ -112,59 +110,8 @@ async def test_switching_symbols_rewarms_without_counting_old_bars_again(
     assert np.isnan(event.frame.close[row_0717, 0])
 
 
-def test_infinite_prices_are_rejected_not_traded() -> None:
-    from agents.data import sanity_mask  # noqa: PLC0415
-
-    ts = np.array([np.datetime64("2017-06-05T04:00", "ns")])
-    row = np.array([[10.0, 10.0]])
-    frame = BarFrame(
-        symbols=("A", "B"),
-        timestamps=ts,
-        open=row,
-        high=np.array([[np.inf, 10.5]]),
-        low=row,
-        close=row,
-        volume=np.array([[100.0, 100.0]]),
-    )
-    masks = sanity_mask(frame, datetime(2017, 6, 5, 21, tzinfo=UTC))
-    assert masks["missing_price"].tolist() == [[True, False]]
-
-
-def _one_bar(open_: float, high: float, low: float, close: float) -> BarFrame:
-    return BarFrame(
-        symbols=("A",),
-        timestamps=np.array([np.datetime64("2017-06-05T04:00", "ns")]),
-        open=np.array([[open_]]),
-        high=np.array([[high]]),
-        low=np.array([[low]]),
-        close=np.array([[close]]),
-        volume=np.array([[100.0]]),
-    )
-
-
-@pytest.mark.parametrize(
-    ("bar", "flagged"),
-    [
-        ((1e6, 498.0, 490.0, 495.0), True),  # the open that once filled a sell at 999,500
-        ((495.0, 498.0, 490.0, 489.0), True),  # close below low
-        ((489.0, 498.0, 490.0, 495.0), True),  # open below low
-        ((495.0, 498.0, 490.0, 498.5), True),  # close above high
-        ((490.0, 498.0, 490.0, 498.0), False),  # on the bounds
-        ((498.0 * (1 + 1e-12), 498.0, 490.0, 495.0), False),  # float noise above the high
-    ],
-)
-def test_open_or_close_outside_the_range_is_ohlc_inconsistent(
-    bar: tuple[float, float, float, float], flagged: bool
-) -> None:
-    from agents.data import sanity_mask  # noqa: PLC0415
-
-    masks = sanity_mask(_one_bar(*bar), datetime(2017, 6, 5, 21, tzinfo=UTC))
-    assert masks["ohlc_inconsistent"].tolist() == [[flagged]]
-    assert sum(int(m.sum()) for m in masks.values()) == int(flagged)  # one reason per bar
-
-
 async def test_real_rows_with_open_or_close_outside_the_range_are_rejected(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     # 2014-11-06 in the source: DHR opens at 78.47 under a low of 80.49, O opens at 44.74 under a low of 46.73.
     clock = SimClock(calendar.session_close(date(2014, 11, 5)))
@@ -179,22 +126,3 @@ async def test_real_rows_with_open_or_close_outside_the_range_are_rejected(
     assert agent.rejected["ohlc_inconsistent"] == 2
     assert np.isnan(event.frame.open[-1, :2]).all()
     assert event.frame.close[-1, 2] > 0
-
-
-def test_bundled_data_has_eleven_ohlc_inconsistent_rows() -> None:
-    # The README's Data section quotes this count.
-    from agents.data import sanity_mask  # noqa: PLC0415
-    from tests.conftest import DATA_FILE  # noqa: PLC0415
-
-    history = load_daily_bars(DATA_FILE)
-    frame = BarFrame(
-        symbols=history.symbols,
-        timestamps=history.timestamps,
-        open=history.open,
-        high=history.high,
-        low=history.low,
-        close=history.close,
-        volume=history.volume,
-    )
-    masks = sanity_mask(frame, datetime(2018, 3, 1, tzinfo=UTC))
-    assert int(masks["ohlc_inconsistent"].sum()) == 11

@@ -7,7 +7,6 @@ import structlog
 from structlog.testing import capture_logs
 
 from agents.execution import ExecutionAgent
-from core.bars import BarHistory
 from core.broker.sim import SimBroker
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
@@ -16,7 +15,7 @@ from core.order_ids import client_order_id, signal_correlation_id
 from core.portfolio import PortfolioView
 from core.reasons import RejectionReason
 from core.store import StateStore
-from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, OrderUpdate, Tier
+from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, OrderUpdate, Tier
 
 BAR_TS = datetime(2016, 3, 1, 5, tzinfo=UTC)
 
@@ -64,7 +63,7 @@ def approved(symbol: str = "AAPL", notional: str | None = "1000", qty: str | Non
 
 
 @pytest.fixture
-def world(small_history: BarHistory, calendar: NyseCalendar, tmp_path: Path):  # type: ignore[no-untyped-def]
+def world(small_history: BarFrame, calendar: NyseCalendar, tmp_path: Path):  # type: ignore[no-untyped-def]
     clock = SimClock(calendar.session_close(date(2016, 3, 1)))
     broker = SimBroker(small_history, clock, Decimal(100_000), Decimal(5), non_fractionable=frozenset({"XOM"}))
     store = StateStore(tmp_path / "state.db")

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from agents.focus_scoring import SCORES_FLAG, FocusScorer, persisted_scores
-from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.clock import NyseCalendar, SimClock
 from core.store import StateStore
+from core.types import BarFrame
 
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM")
 SESSION = date(2018, 2, 7)
@@ -26,7 +26,7 @@ LATE_MORNING = datetime(2018, 2, 7, 16, 0, tzinfo=UTC)  # 11:00 EST
 
 
 def scorer_at(
-    history: BarHistory, calendar: NyseCalendar, now: datetime, store: StateStore | None = None
+    history: BarFrame, calendar: NyseCalendar, now: datetime, store: StateStore | None = None
 ) -> tuple[FocusScorer, ReplayMarketData, SimClock]:
     clock = SimClock(now)
     market = ReplayMarketData(history, clock)
@@ -43,7 +43,7 @@ def scorer_at(
     ],
 )
 async def test_no_scoring_outside_market_hours(
-    small_history: BarHistory, calendar: NyseCalendar, moment: datetime
+    small_history: BarFrame, calendar: NyseCalendar, moment: datetime
 ) -> None:
     scorer, market, _ = scorer_at(small_history, calendar, moment)
     assert not scorer.due(moment)
@@ -52,7 +52,7 @@ async def test_no_scoring_outside_market_hours(
     assert scorer.latest_scores(moment)["scored_at"] is None
 
 
-async def test_scores_match_the_formulas_on_real_bars(small_history: BarHistory, calendar: NyseCalendar) -> None:
+async def test_scores_match_the_formulas_on_real_bars(small_history: BarFrame, calendar: NyseCalendar) -> None:
     scorer, _, _ = scorer_at(small_history, calendar, LATE_MORNING)
     assert scorer.due(LATE_MORNING)
     result = await scorer.run(SYMBOLS, LATE_MORNING)
@@ -75,7 +75,7 @@ async def test_scores_match_the_formulas_on_real_bars(small_history: BarHistory,
 
 
 async def test_first_interval_has_no_volume_pace_and_renormalises(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     scorer, _, _ = scorer_at(small_history, calendar, OPEN)
     result = await scorer.run(SYMBOLS, OPEN)
@@ -88,7 +88,7 @@ async def test_first_interval_has_no_volume_pace_and_renormalises(
 
 
 async def test_rescoring_waits_for_the_interval_and_reuses_the_previous_sessions(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     scorer, market, clock = scorer_at(small_history, calendar, LATE_MORNING)
     await scorer.run(SYMBOLS, LATE_MORNING)
@@ -103,7 +103,7 @@ async def test_rescoring_waits_for_the_interval_and_reuses_the_previous_sessions
 
 
 async def test_scores_are_persisted_for_tradingd_status(
-    tmp_path: Path, small_history: BarHistory, calendar: NyseCalendar
+    tmp_path: Path, small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     with StateStore(tmp_path / "state.db") as store:
         scorer, _, _ = scorer_at(small_history, calendar, LATE_MORNING, store)
@@ -118,7 +118,7 @@ async def test_scores_are_persisted_for_tradingd_status(
 
 
 async def test_symbol_without_a_snapshot_is_skipped_and_counted(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     scorer, _, _ = scorer_at(small_history, calendar, LATE_MORNING)
     result = await scorer.run(("AAPL", "SPY"), LATE_MORNING)  # SPY is not in the bundled data

@@ -52,8 +52,8 @@ from core.types import (
     TradingState,
     bar_price,
 )
+from tests.fakes.clock import FakeClock
 from tests.fakes.flags import MemoryFlagStore
-from tests.fakes.manual_clock import ManualClock
 
 D = Decimal
 # July 4th 2017 was a Tuesday: the NYSE session after Monday July 3rd is Wednesday July 5th.
@@ -104,7 +104,7 @@ class Harness:
     def __init__(self, flags: MemoryFlagStore | None = None, *, session: date = MON, **config: object) -> None:
         self.bus = EventBus()
         self.flags = flags or MemoryFlagStore()
-        self.clock = ManualClock()
+        self.clock = FakeClock(datetime(2017, 7, 3, 20, tzinfo=UTC))
         self.config = TierConfig(
             allocations={Tier.TIER1: D("0.40"), Tier.TIER2: D("0.30"), Tier.TIER3: D("0.30")},
             symbol_tiers=TIERS,

@@ -9,7 +9,6 @@ import pytest
 from agents.scanner import ScannerAgent, return_volatility
 from agents.strategies.base import Holdings, Signals
 from agents.strategies.zscore_mean_reversion import ZScoreMeanReversion, ZScoreParams
-from core.bars import BarHistory
 from core.bus import EventBus
 from core.clock import SimClock
 from core.messages import BarsFetched, SignalGenerated
@@ -51,19 +50,19 @@ def _run(
     return seen
 
 
-def _first_row_where(history: BarHistory, symbol: str, predicate: str) -> int:
+def _first_row_where(history: BarFrame, symbol: str, predicate: str) -> int:
     closes = pd.Series(history.close[:, history.symbols.index(symbol)])
     z = (closes - closes.rolling(20).mean()) / closes.rolling(20).std()
     hits = z[z <= -2.0] if predicate == "entry" else z[z >= 0.0]
     return int(hits.index[hits.index > 100][0])
 
 
-def _position(history: BarHistory, symbol: str, row: int, entry_over_close: float) -> dict[str, Position]:
+def _position(history: BarFrame, symbol: str, row: int, entry_over_close: float) -> dict[str, Position]:
     close = Decimal(str(history.close[row, history.symbols.index(symbol)]))
     return {symbol: Position(symbol, Decimal(3), close * Decimal(str(entry_over_close)), close)}
 
 
-def test_an_entry_signal_carries_the_bar_price_score_volatility_and_ids(small_history: BarHistory) -> None:
+def test_an_entry_signal_carries_the_bar_price_score_volatility_and_ids(small_history: BarFrame) -> None:
     row = _first_row_where(small_history, "AAPL", "entry")
     frame = frame_at(small_history, row)
     col = small_history.symbols.index("AAPL")
@@ -80,13 +79,13 @@ def test_an_entry_signal_carries_the_bar_price_score_volatility_and_ids(small_hi
     assert sig.reason.endswith("<= entry")
 
 
-def test_a_held_symbol_exits_on_the_strategys_signal_and_is_not_re_entered(small_history: BarHistory) -> None:
+def test_a_held_symbol_exits_on_the_strategys_signal_and_is_not_re_entered(small_history: BarFrame) -> None:
     row = _first_row_where(small_history, "MSFT", "exit")
     signals = list(_run(ZSCORE, frame_at(small_history, row), _position(small_history, "MSFT", row, 1.0)))
     assert [(s.symbol, s.side, s.is_exit) for s in signals if s.symbol == "MSFT"] == [("MSFT", OrderSide.SELL, True)]
 
 
-def test_the_stop_loss_exits_below_average_entry_whatever_the_strategy_says(small_history: BarHistory) -> None:
+def test_the_stop_loss_exits_below_average_entry_whatever_the_strategy_says(small_history: BarFrame) -> None:
     row = 500
     held = _position(small_history, "XOM", row, 1 / 0.90)  # 10 % under water, beyond the 5 % stop
     frame = frame_at(small_history, row)
@@ -99,7 +98,7 @@ def test_the_stop_loss_exits_below_average_entry_whatever_the_strategy_says(smal
         assert signals[0].reason.startswith("stop_loss: close ")
 
 
-def test_no_signal_at_all_on_a_frame_shorter_than_the_lookback_or_without_new_rows(small_history: BarHistory) -> None:
+def test_no_signal_at_all_on_a_frame_shorter_than_the_lookback_or_without_new_rows(small_history: BarFrame) -> None:
     row = 500
     held = _position(small_history, "XOM", row, 1 / 0.90)
     assert _run(ZSCORE, frame_at(small_history, row, rows=19), held) == []  # not even the stop: warm-up
@@ -107,7 +106,7 @@ def test_no_signal_at_all_on_a_frame_shorter_than_the_lookback_or_without_new_ro
 
 
 def test_the_agent_keeps_entries_to_symbols_not_held_and_exits_to_held_ones_with_a_valid_bar(
-    small_history: BarHistory,
+    small_history: BarFrame,
 ) -> None:
     row = 1000
     frame = frame_at(small_history, row, rows=2)
@@ -124,7 +123,7 @@ def test_the_agent_keeps_entries_to_symbols_not_held_and_exits_to_held_ones_with
     assert {s.score for s in signals} == {0.0}  # NaN reads as 0
 
 
-def test_a_strategy_answering_for_the_wrong_number_of_symbols_fails_loudly(small_history: BarHistory) -> None:
+def test_a_strategy_answering_for_the_wrong_number_of_symbols_fails_loudly(small_history: BarFrame) -> None:
     frame = frame_at(small_history, 1000)
     wrong = _Fixed(Signals(entries=np.ones(3, bool), exits=np.zeros(3, bool), score=np.zeros(3)))
     bus = EventBus()

@@ -10,8 +10,8 @@ import pytest
 from agents.risk import FLAG_HALTED
 from config.settings import Settings
 from core.app import SetupError, check_setup, check_sim_setup, reset_sim_state
-from core.bars import BarHistory
 from core.store import StateStore
+from core.types import BarFrame
 
 
 def test_sim_reset_removes_the_state_db_files_only(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_sim_reset_of_nothing_creates_a_fresh_db(tmp_path: Path) -> None:
         assert fresh.flags() == {}
 
 
-def test_sim_setup_returns_what_build_sim_needs(small_history: BarHistory) -> None:
+def test_sim_setup_returns_what_build_sim_needs(small_history: BarFrame) -> None:
     settings = Settings(trading_mode="sim", symbols=("AAPL", "MSFT"), use_scanner=False)
     setup = check_sim_setup(settings, load=lambda _: small_history)
     assert setup.history is small_history
@@ -64,14 +64,12 @@ def test_sim_setup_returns_what_build_sim_needs(small_history: BarHistory) -> No
         ({"sim_data_file": Path("missing.csv.xz")}, "SIM_DATA_FILE"),
     ],
 )
-def test_check_setup_refuses_what_run_refuses(
-    small_history: BarHistory, values: dict[str, object], needle: str
-) -> None:
+def test_check_setup_refuses_what_run_refuses(small_history: BarFrame, values: dict[str, object], needle: str) -> None:
     with pytest.raises(SetupError, match=needle):
         check_setup(Settings(trading_mode="sim", **values), load=lambda _: small_history)
 
 
-def test_the_scan_universe_is_checked_only_when_the_scanner_runs(small_history: BarHistory, tmp_path: Path) -> None:
+def test_the_scan_universe_is_checked_only_when_the_scanner_runs(small_history: BarFrame, tmp_path: Path) -> None:
     universe = tmp_path / "u.txt"
     universe.write_text("NOPE\nZZZZ\n")
     off = Settings(trading_mode="sim", symbols=("AAPL",), use_scanner=False, scan_universe=universe)

@@ -8,17 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bars import (
-    BarHistory,
-    datetime_to_ns,
-    default_sim_tiers,
-    largest_by_market_cap,
-    last_valid_row,
-    load_daily_bars,
-    load_universe,
-)
+from core.bars import default_sim_tiers, largest_by_market_cap, last_valid_row, load_daily_bars, load_universe
 from core.errors import SetupError
-from core.types import Tier
+from core.timeconv import NEW_YORK, datetime_to_ns
+from core.types import BarFrame, Tier
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 BARS = DATA / "sp500_daily_2013_2018.csv.xz"
@@ -41,16 +34,16 @@ BAD_ROWS = [
 
 
 @pytest.fixture(scope="module")
-def full() -> BarHistory:
+def full() -> BarFrame:
     return load_daily_bars(BARS)
 
 
-def _row(history: BarHistory, day: str) -> int:
-    stamp = pd.Timestamp(day).tz_localize("America/New_York").tz_convert("UTC").tz_localize(None)
+def _row(history: BarFrame, day: str) -> int:
+    stamp = pd.Timestamp(day).tz_localize(NEW_YORK).tz_convert("UTC").tz_localize(None)
     return int(np.searchsorted(history.timestamps, stamp.to_datetime64()))
 
 
-def test_full_file_pivots_to_every_row(full: BarHistory) -> None:
+def test_full_file_pivots_to_every_row(full: BarFrame) -> None:
     assert full.n_rows == 1259
     assert full.n_symbols == 505
     assert list(full.symbols) == sorted(full.symbols)
@@ -60,16 +53,16 @@ def test_full_file_pivots_to_every_row(full: BarHistory) -> None:
     assert full.timestamps.dtype == np.dtype("datetime64[ns]")
 
 
-def test_timestamps_are_midnight_new_york_in_utc(full: BarHistory) -> None:
+def test_timestamps_are_midnight_new_york_in_utc(full: BarFrame) -> None:
     first = pd.Timestamp(full.timestamps[0], tz="UTC")
     assert first == pd.Timestamp("2013-02-08 05:00", tz="UTC")  # EST: UTC-5
     summer = pd.Timestamp(full.timestamps[_row(full, "2015-07-17")], tz="UTC")
     assert summer == pd.Timestamp("2015-07-17 04:00", tz="UTC")  # EDT: UTC-4
-    assert pd.Timestamp(full.timestamps[-1], tz="UTC").tz_convert("America/New_York").date() == date(2018, 2, 7)
+    assert pd.Timestamp(full.timestamps[-1], tz="UTC").tz_convert(NEW_YORK).date() == date(2018, 2, 7)
     assert bool(np.all(np.diff(full.timestamps_ns) > 0))
 
 
-def test_bad_rows_stay_nan_and_are_not_repaired(full: BarHistory) -> None:
+def test_bad_rows_stay_nan_and_are_not_repaired(full: BarFrame) -> None:
     nan_opens = np.argwhere(np.isnan(full.open) & ~np.isnan(full.close))
     assert len(nan_opens) == len(BAD_ROWS)
     for day, symbol, high_empty in BAD_ROWS:
@@ -80,7 +73,7 @@ def test_bad_rows_stay_nan_and_are_not_repaired(full: BarHistory) -> None:
         assert not np.isnan(full.close[row, col]), (day, symbol)
 
 
-def test_known_values_land_on_their_date_and_symbol(full: BarHistory) -> None:
+def test_known_values_land_on_their_date_and_symbol(full: BarFrame) -> None:
     row, col = _row(full, "2013-02-08"), full.symbols.index("AAL")
     assert (full.open[row, col], full.high[row, col], full.low[row, col], full.close[row, col]) == (
         15.07,
@@ -98,7 +91,7 @@ def test_symbol_and_date_filters_keep_order_and_align_dates() -> None:
         BARS, symbols=["MSFT", "FTV", "AAPL", "NOPE"], start=date(2016, 6, 1), end=date(2016, 7, 29)
     )
     assert history.symbols == ("MSFT", "FTV", "AAPL")  # requested order; unknown symbol left out
-    days = pd.DatetimeIndex(history.timestamps).tz_localize("UTC").tz_convert("America/New_York").date
+    days = pd.DatetimeIndex(history.timestamps).tz_localize("UTC").tz_convert(NEW_YORK).date
     assert days[0] == date(2016, 6, 1)
     assert days[-1] == date(2016, 7, 29)
     # FTV was spun off on 2016-07-01 (whose row is bad): NaN before, aligned on the shared dates after.
@@ -109,7 +102,7 @@ def test_symbol_and_date_filters_keep_order_and_align_dates() -> None:
     assert not np.isnan(history.close[:, [0, 2]]).any()
 
 
-def test_arrays_are_read_only(full: BarHistory) -> None:
+def test_arrays_are_read_only(full: BarFrame) -> None:
     with pytest.raises(ValueError, match="read-only"):
         full.close[0, 0] = 1.0
 
@@ -149,7 +142,7 @@ def test_largest_by_market_cap_respects_available() -> None:
     assert largest_by_market_cap(universe, 3, {"MSFT", "MMM", "ZZZZ"}) == ["MSFT", "MMM"]
 
 
-def test_default_sim_tiers_are_the_29_largest_in_4_5_20(full: BarHistory) -> None:
+def test_default_sim_tiers_are_the_29_largest_in_4_5_20(full: BarFrame) -> None:
     tiers = default_sim_tiers(UNIVERSE, set(full.symbols))
     symbols = list(tiers)
     assert len(symbols) == 29

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 from freezegun import freeze_time
 
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
+from core.timeconv import NEW_YORK
 
-NY = ZoneInfo("America/New_York")
 DATA = Path(__file__).resolve().parents[2] / "data" / "sp500_daily_2013_2018.csv.xz"
 
 THANKSGIVING_2013 = date(2013, 11, 28)
@@ -25,7 +24,7 @@ def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
 
 
 def ny(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
-    return datetime(y, mo, d, h, mi, tzinfo=NY)
+    return datetime(y, mo, d, h, mi, tzinfo=NEW_YORK)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,7 @@ def test_normal_day_is_930_to_1600_new_york(
     assert cal.session_open(day) == open_utc
     assert cal.session_close(day) == close_utc
     assert cal.session_open(day).tzinfo is UTC
-    assert cal.session_open(day).astimezone(NY).time().isoformat() == "09:30:00"
+    assert cal.session_open(day).astimezone(NEW_YORK).time().isoformat() == "09:30:00"
 
 
 def test_thanksgiving_is_a_holiday(cal: NyseCalendar) -> None:
@@ -83,7 +82,7 @@ def test_day_after_thanksgiving_closes_at_1300(cal: NyseCalendar) -> None:
 )
 def test_july_3_and_christmas_eve_close_at_1300(cal: NyseCalendar, day: date) -> None:
     assert cal.is_early_close(day)
-    assert cal.session_close(day) == datetime.combine(day, datetime.min.time(), tzinfo=NY).replace(hour=13)
+    assert cal.session_close(day) == datetime.combine(day, datetime.min.time(), tzinfo=NEW_YORK).replace(hour=13)
 
 
 def test_july_3_is_a_holiday_when_july_4_falls_on_saturday(cal: NyseCalendar) -> None:

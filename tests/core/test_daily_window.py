@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
-from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.clock import NyseCalendar, SimClock
 from core.daily_window import fetch_daily_window, last_sessions
+from core.types import BarFrame
 
 
 def test_last_sessions_skips_weekends_and_holidays(calendar: NyseCalendar) -> None:
@@ -20,13 +20,16 @@ def test_last_sessions_skips_weekends_and_holidays(calendar: NyseCalendar) -> No
         last_sessions(calendar, date(2018, 1, 15), 4)
 
 
-async def test_window_matches_the_history_rows_and_batches_by_chunk(
-    small_history: BarHistory, calendar: NyseCalendar
+async def test_window_matches_the_history_rows_in_one_batched_call(
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
-    market = ReplayMarketData(small_history, SimClock(datetime(2018, 2, 8, tzinfo=UTC)))
+    market = ReplayMarketData(small_history, SimClock(datetime(2018, 2, 8, tzinfo=UTC)), chunk_size=2)
     symbols = ("XOM", "AAPL", "NOPE", "FTV")
-    frame = await fetch_daily_window(market, calendar, symbols, last_sessions(calendar, date(2018, 2, 7), 20), 2)
-    assert market.api_calls == 2
+    seen: list[tuple[int, int]] = []
+    sessions = last_sessions(calendar, date(2018, 2, 7), 20)
+    frame = await fetch_daily_window(market, calendar, symbols, sessions, on_progress=lambda *p: seen.append(p))
+    assert market.api_calls == 2  # the adapter's requests of 2 symbols each
+    assert seen == [(2, 4), (4, 4)]
     assert frame.symbols == symbols
     for i, symbol in enumerate(symbols):
         if symbol == "NOPE":
@@ -39,10 +42,10 @@ async def test_window_matches_the_history_rows_and_batches_by_chunk(
 
 
 async def test_sessions_the_data_does_not_have_yet_stay_missing(
-    small_history: BarHistory, calendar: NyseCalendar
+    small_history: BarFrame, calendar: NyseCalendar
 ) -> None:
     # The clock is at 2018-02-06 noon: the 2018-02-07 bar does not exist yet, so its row stays NaN.
     market = ReplayMarketData(small_history, SimClock(datetime(2018, 2, 6, 17, 0, tzinfo=UTC)))
-    frame = await fetch_daily_window(market, calendar, ("AAPL",), last_sessions(calendar, date(2018, 2, 7), 3), 200)
+    frame = await fetch_daily_window(market, calendar, ("AAPL",), last_sessions(calendar, date(2018, 2, 7), 3))
     assert np.isfinite(frame.close[:2, 0]).all()
     assert np.isnan(frame.close[2, 0])

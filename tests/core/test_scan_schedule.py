@@ -15,13 +15,13 @@ from structlog.testing import capture_logs
 
 from agents.daily_scan import DailyScanner, ScanConfig
 from config.settings import Settings
-from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.candidates import read_candidates
 from core.clock import LiveClock, NyseCalendar, SimClock
 from core.scan_runtime import ScanRuntime, bundled_history, open_runtime
 from core.scan_schedule import LAST_SCAN_FLAG, DailyScanJob, ScanSchedule
 from core.store import StateStore
+from core.types import BarFrame
 from core.universe import FileUniverse, Universe, UniverseSource
 from core.volume_cache import VolumeCache
 
@@ -159,7 +159,7 @@ def test_next_run(calendar: NyseCalendar, store: StateStore) -> None:
 class _Small:
     """The constituents file restricted to the symbols of the small real history."""
 
-    def __init__(self, history: BarHistory) -> None:
+    def __init__(self, history: BarFrame) -> None:
         self._symbols = set(history.symbols)
 
     async def load(self) -> Universe:
@@ -174,7 +174,7 @@ class _Broken:
 
 
 def job_for(
-    tmp_path: Path, history: BarHistory, calendar: NyseCalendar, store: StateStore, universe: UniverseSource
+    tmp_path: Path, history: BarFrame, calendar: NyseCalendar, store: StateStore, universe: UniverseSource
 ) -> tuple[DailyScanJob, SimClock]:
     clock = SimClock(calendar.scan_time(date(2018, 2, 7)))
     market = ReplayMarketData(history, clock)
@@ -192,7 +192,7 @@ def job_for(
 
 
 async def test_job_refreshes_scans_writes_and_records_once(
-    tmp_path: Path, small_history: BarHistory, calendar: NyseCalendar, store: StateStore
+    tmp_path: Path, small_history: BarFrame, calendar: NyseCalendar, store: StateStore
 ) -> None:
     job, clock = job_for(tmp_path, small_history, calendar, store, _Small(small_history))
     assert job.due(clock.now())
@@ -209,7 +209,7 @@ async def test_job_refreshes_scans_writes_and_records_once(
 
 
 async def test_failed_job_does_not_raise_and_keeps_the_old_file(
-    tmp_path: Path, small_history: BarHistory, calendar: NyseCalendar, store: StateStore
+    tmp_path: Path, small_history: BarFrame, calendar: NyseCalendar, store: StateStore
 ) -> None:
     (tmp_path / "candidates.json").write_text("previous")
     job, clock = job_for(tmp_path, small_history, calendar, store, _Broken())

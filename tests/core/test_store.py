@@ -24,6 +24,7 @@ from core.messages import (
 )
 from core.store import SCHEMA_VERSION, EquityMark, StateStore, StateStoreError
 from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, Position, Tier, bar_price
+from tests.fakes.damage import DAMAGE, damage
 
 T0 = datetime(2018, 2, 5, 21, 0, tzinfo=UTC)  # the close of 2018-02-05, inside the bundled data's range
 QUARANTINE_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -165,6 +166,24 @@ def test_garbage_file_is_quarantined_and_a_fresh_db_started(db_path: Path) -> No
     assert len(warnings) == 1
     assert warnings[0]["log_level"] == "warning"
     assert warnings[0]["moved_to"] == str(quarantined)
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_state_db_is_set_aside_and_a_fresh_one_keeps_working(db_path: Path, how: str) -> None:
+    with StateStore(db_path) as s:
+        s.journal([make_signal(symbol=f"S{i:03d}") for i in range(300)])
+        s.set_flag("halted", "old")
+    content = damage(db_path, how)
+
+    with capture_logs() as logs, StateStore(db_path, utc_now=lambda: QUARANTINE_TIME) as s:
+        assert s.get_flag("halted") is None  # a fresh state, not the damaged one
+        with s.transaction():
+            s.upsert_order(make_order())
+        assert s.get_order("zscore-AAPL-buy-1") == make_order()
+
+    quarantined = db_path.with_name("state.db.corrupt-20240102T030405Z")
+    assert quarantined.read_bytes() == content
+    assert [(e["event"], e["moved_to"]) for e in logs] == [("state_db_corrupt", str(quarantined))]
 
 
 def test_damaged_page_inside_a_valid_file_is_quarantined(db_path: Path) -> None:

@@ -8,18 +8,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from structlog.testing import capture_logs
 
-from core.bars import BarHistory
 from core.broker.replay import ReplayMarketData
 from core.clock import NyseCalendar, SimClock
+from core.timeconv import NEW_YORK
+from core.types import BarFrame
 from core.volume_cache import VolumeCache, cache_target, refresh_volume_cache
+from tests.fakes.damage import DAMAGE, assert_set_aside, damage, foreign_database
 
 SYMBOLS = ("AAPL", "MSFT", "DHR", "O", "XOM", "JPM", "FTV")
 NOW = datetime(2018, 2, 7, 21, 5, tzinfo=UTC)
 
 
 @pytest.fixture
-def market(small_history: BarHistory) -> ReplayMarketData:
+def market(small_history: BarFrame) -> ReplayMarketData:
     return ReplayMarketData(small_history, SimClock(NOW))
 
 
@@ -28,8 +31,8 @@ def cache(tmp_path: Path) -> VolumeCache:
     return VolumeCache(tmp_path / "volume_cache.db")
 
 
-def expected_averages(history: BarHistory, through: date) -> pd.DataFrame:
-    days = pd.DatetimeIndex(history.timestamps).tz_localize("UTC").tz_convert("America/New_York").date
+def expected_averages(history: BarFrame, through: date) -> pd.DataFrame:
+    days = pd.DatetimeIndex(history.timestamps).tz_localize("UTC").tz_convert(NEW_YORK).date
     close = pd.DataFrame(history.close, index=days, columns=history.symbols).loc[:through].tail(20)
     volume = pd.DataFrame(history.volume, index=days, columns=history.symbols).loc[:through].tail(20)
     return pd.DataFrame(
@@ -38,12 +41,13 @@ def expected_averages(history: BarHistory, through: date) -> pd.DataFrame:
 
 
 async def test_refresh_stores_20_session_averages_of_real_bars(
-    cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarHistory
+    cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarFrame
 ) -> None:
     through = date(2018, 2, 6)
-    stats = await refresh_volume_cache(cache, market, calendar, SYMBOLS, through=through, now=NOW, chunk_size=3)
+    market = ReplayMarketData(small_history, SimClock(NOW), chunk_size=3)
+    stats = await refresh_volume_cache(cache, market, calendar, SYMBOLS, through=through, now=NOW)
     assert stats.written == 7
-    assert stats.api_calls == 3  # ceil(7 / 3) chunks, never one call per symbol
+    assert stats.api_calls == 3  # ceil(7 / 3) requests, never one per symbol
     cached = cache.lookup(SYMBOLS)
     expected = expected_averages(small_history, through).loc[list(SYMBOLS)]
     np.testing.assert_allclose(cached.avg_volume, expected["avg_volume"].to_numpy())
@@ -64,13 +68,13 @@ async def test_symbol_without_a_complete_window_gets_no_entry(
 
 
 async def test_an_entry_that_can_no_longer_be_computed_is_removed(
-    cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarHistory
+    cache: VolumeCache, market: ReplayMarketData, calendar: NyseCalendar, small_history: BarFrame
 ) -> None:
     await refresh_volume_cache(cache, market, calendar, ["DHR"], through=date(2018, 2, 6), now=NOW)
     assert cache.lookup(["DHR"]).found[0]
     # DHR has real rows with an empty close in the bundled file; a window containing one is not a 20-day average.
     bad_row = int(np.flatnonzero(np.isnan(small_history.close[:, small_history.symbols.index("DHR")]))[-1])
-    day = pd.Timestamp(small_history.timestamps[bad_row]).tz_localize("UTC").tz_convert("America/New_York").date()
+    day = pd.Timestamp(small_history.timestamps[bad_row]).tz_localize("UTC").tz_convert(NEW_YORK).date()
     stats = await refresh_volume_cache(cache, market, calendar, ["DHR"], through=day, now=NOW)
     assert stats.incomplete == 1
     assert not cache.lookup(["DHR"]).found[0]
@@ -121,9 +125,30 @@ async def test_cache_survives_reopening(tmp_path: Path, market: ReplayMarketData
         assert second.lookup(["AAPL"]).found[0]
 
 
-def test_a_corrupt_cache_file_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
-    path = tmp_path / "volume_cache.sim.db"
-    path.write_bytes(b"this is not a database" * 100)
+def _filled(path: Path, symbols: int = 2000) -> None:
+    names = [f"S{i:04d}" for i in range(symbols)]
+    ones = np.ones(symbols)
     with VolumeCache(path) as cache:
+        cache.put(names, date(2018, 2, 6), ones, ones, ones, now=NOW)
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_cache_file_is_set_aside_and_the_cache_starts_empty(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "volume_cache.sim.db"
+    _filled(path)
+    content = damage(path, how)
+
+    with capture_logs() as logs, VolumeCache(path) as cache:
         assert cache.summary()["entries"] == 0
-    assert list(tmp_path.glob("volume_cache.sim.db.corrupt-*"))
+        cache.put(["AAPL"], date(2018, 2, 6), np.ones(1), np.ones(1), np.ones(1), now=NOW)  # and it keeps working
+        assert cache.lookup(["AAPL"]).found.tolist() == [True]
+
+    assert_set_aside(path, content, logs, "volume_cache_corrupt")
+
+
+def test_a_foreign_table_of_the_same_name_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "volume_cache.sim.db"
+    content = foreign_database(path, "CREATE TABLE volume_averages (symbol TEXT, volume REAL)")
+    with capture_logs() as logs, VolumeCache(path) as cache:
+        assert cache.summary()["entries"] == 0
+    assert_set_aside(path, content, logs, "volume_cache_corrupt")

@@ -7,7 +7,7 @@ calendar times are HH:MM, assets carry `easy_to_borrow` unless told otherwise, t
 
 Time is the server's own `now`, moved by the test (`set_now`). Bars come from the bundled real data
 (`MarketTape`); a daily bar is served once it is complete (`t + 1 day <= now`). A market order fills at the open
-of the first bar whose session opens (09:30 ET) at or after its submission, once `now` has reached that open:
+of the first bar whose session opens (09:30 NEW_YORK) at or after its submission, once `now` has reached that open:
 fills happen in `set_now()` / `process_fills()`, never inside the submit request, so tests control them.
 
 Faults are injected on demand (`inject`): 429 with Retry-After, any 5xx, a reply withheld past the client
@@ -34,16 +34,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from tests.fakes.alpaca_tape import DAY_NS, MarketTape, SymbolTape, datetime_to_ns, ns_to_datetime
+from core.timeconv import NEW_YORK, datetime_to_ns, ns_to_datetime
+from tests.fakes.alpaca_tape import DAY_NS, MarketTape, SymbolTape
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ET = ZoneInfo("America/New_York")
 OPEN_OFFSET_NS = (9 * 3600 + 30 * 60) * 10**9  # 09:30 ET after the bar's midnight-ET start
 CLOSE_OFFSET_NS = 16 * 3600 * 10**9
 QTY_QUANTUM = Decimal("0.000000001")
@@ -959,7 +958,7 @@ class FakeAlpacaServer:
         while True:
             day += timedelta(days=1)
             if day.weekday() < 5:
-                yield day, datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=ET))
+                yield day, datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=NEW_YORK))
 
     def _clock(self, _query: dict[str, str], _body: Any) -> Reply:
         if self.clock_step is not None:
@@ -984,10 +983,10 @@ class FakeAlpacaServer:
         return Reply(
             200,
             {
-                "timestamp": ns_to_datetime(now).astimezone(ET).isoformat(),
+                "timestamp": ns_to_datetime(now).astimezone(NEW_YORK).isoformat(),
                 "is_open": is_open,
-                "next_open": ns_to_datetime(next_open).astimezone(ET).isoformat(),
-                "next_close": ns_to_datetime(next_close).astimezone(ET).isoformat(),
+                "next_open": ns_to_datetime(next_open).astimezone(NEW_YORK).isoformat(),
+                "next_close": ns_to_datetime(next_close).astimezone(NEW_YORK).isoformat(),
             },
         )
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from core.timeconv import ns_to_datetime, ny_midnights
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_FILE = PROJECT_ROOT / "data" / "sp500_daily_2013_2018.csv.xz"
@@ -49,19 +51,6 @@ class MarketTape:
         return ns_to_datetime(int(self.session_t[index]))
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ns_to_datetime(ns: int) -> datetime:
-    return EPOCH + timedelta(microseconds=ns // 1000)
-
-
-def datetime_to_ns(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime")
-    return int(pd.Timestamp(moment).value)
-
-
 def largest_symbols(count: int, path: Path = CONSTITUENTS_FILE) -> list[str]:
     """The `count` largest constituents by market cap (the sim default universe is built the same way)."""
     frame = pd.read_csv(path)
@@ -75,8 +64,7 @@ def load_tape(symbols: Sequence[str] | None = None, path: Path = DATA_FILE) -> M
         frame = frame[frame["symbol"].isin(list(symbols))]
     frame = frame.dropna(subset=["open", "high", "low", "close", "volume"]).sort_values(["symbol", "date"])
 
-    stamps = pd.DatetimeIndex(pd.to_datetime(all_dates)).tz_localize("America/New_York").tz_convert("UTC")
-    session_t = stamps.as_unit("ns").asi8.astype(np.int64)
+    session_t = ny_midnights(pd.to_datetime(all_dates)).view(np.int64)
     t_by_date = dict(zip(all_dates, session_t, strict=True))
 
     bars: dict[str, SymbolTape] = {}

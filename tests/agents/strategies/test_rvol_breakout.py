@@ -12,8 +12,7 @@ import pytest
 
 from agents.strategies.base import Holdings
 from agents.strategies.rvol_breakout import BreakoutParams, RvolBreakout, channel
-from core.bars import BarHistory
-from core.types import Position
+from core.types import BarFrame, Position
 from tests.conftest import DATA_FILE
 from tests.frames import frame_at
 
@@ -39,18 +38,18 @@ def by_hand(rows: list[dict[str, Any]], day: str) -> dict[str, float]:
     }
 
 
-def row_of(history: BarHistory, day: str) -> int:
+def row_of(history: BarFrame, day: str) -> int:
     days = pd.DatetimeIndex(history.timestamps).tz_localize("UTC").tz_convert("America/New_York").date
     return int(np.flatnonzero(days == date.fromisoformat(day))[0])
 
 
-def held(history: BarHistory, symbols: dict[str, float]) -> Holdings:
+def held(history: BarFrame, symbols: dict[str, float]) -> Holdings:
     positions = {s: Position(s, Decimal(1), Decimal(str(p)), Decimal(str(p))) for s, p in symbols.items()}
     return Holdings.of({s: i for i, s in enumerate(history.symbols)}, len(history.symbols), positions)
 
 
 def test_aapl_breaks_out_on_2014_04_24_above_its_20_day_high_on_3x_volume(
-    small_history: BarHistory, aapl_rows: list[dict[str, Any]]
+    small_history: BarFrame, aapl_rows: list[dict[str, Any]]
 ) -> None:
     hand = by_hand(aapl_rows, "2014-04-24")
     assert hand["close"] > hand["high20"]
@@ -68,7 +67,7 @@ def test_aapl_breaks_out_on_2014_04_24_above_its_20_day_high_on_3x_volume(
     assert not STRATEGY.signals(frame, held(small_history, {"AAPL": 70.0})).entries[col]
 
 
-def test_a_new_high_on_ordinary_volume_is_no_entry(small_history: BarHistory, aapl_rows: list[dict[str, Any]]) -> None:
+def test_a_new_high_on_ordinary_volume_is_no_entry(small_history: BarFrame, aapl_rows: list[dict[str, Any]]) -> None:
     hand = by_hand(aapl_rows, "2013-08-19")
     assert hand["close"] > hand["high20"]
     assert hand["rvol"] < 1.5  # 1.40x
@@ -81,7 +80,7 @@ def test_a_new_high_on_ordinary_volume_is_no_entry(small_history: BarHistory, aa
 
 
 def test_a_held_aapl_exits_on_2015_08_24_below_its_10_day_low(
-    small_history: BarHistory, aapl_rows: list[dict[str, Any]]
+    small_history: BarFrame, aapl_rows: list[dict[str, Any]]
 ) -> None:
     hand = by_hand(aapl_rows, "2015-08-24")
     assert hand["close"] < hand["low10"]
@@ -93,7 +92,7 @@ def test_a_held_aapl_exits_on_2015_08_24_below_its_10_day_low(
     assert not STRATEGY.signals(frame, held(small_history, {})).exits[col]  # nothing to exit
 
 
-def test_a_missing_bar_in_the_window_leaves_the_symbol_without_a_signal(small_history: BarHistory) -> None:
+def test_a_missing_bar_in_the_window_leaves_the_symbol_without_a_signal(small_history: BarFrame) -> None:
     col = small_history.symbols.index("DHR")
     bad = int(np.flatnonzero(np.isnan(small_history.high[:, col]) & np.isfinite(small_history.close[:, col]))[0])
     frame = frame_at(small_history, bad + 5, rows=STRATEGY.lookback)
@@ -104,7 +103,7 @@ def test_a_missing_bar_in_the_window_leaves_the_symbol_without_a_signal(small_hi
     assert np.isnan(STRATEGY.entry_score(frame)[col])
 
 
-def test_entry_score_is_non_negative_exactly_where_it_enters(small_history: BarHistory) -> None:
+def test_entry_score_is_non_negative_exactly_where_it_enters(small_history: BarFrame) -> None:
     empty = held(small_history, {})
     entered = 0
     for row in range(STRATEGY.lookback, len(small_history.timestamps), 3):

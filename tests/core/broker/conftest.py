@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +17,11 @@ from core.broker.bar_cache import BarCache
 from core.broker.rate_limit import RateLimiter
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
+from tests.fakes.clock import ServerClock
 
 SYMBOLS_29 = tuple(largest_symbols(29))
 # The fake serves the complete 2018-01-09 bar: it is midnight ET at the start of 2018-01-10.
 START_DAY = date(2018, 1, 10)
-
-
-class ServerClock:
-    """The adapters' clock reads the fake server's, so both sides always agree on 'now'."""
-
-    def __init__(self, server: FakeAlpacaServer) -> None:
-        self._server = server
-
-    def now(self) -> datetime:
-        return self._server.now
 
 
 class FakeTime:

@@ -13,10 +13,11 @@ import pytest
 from core.broker.alpaca_data import AlpacaMarketData
 from core.broker.bar_cache import BarCache
 from core.broker.base import MarketData
+from core.timeconv import datetime_to_ns
 from core.types import BarFrame
 from tests.core.broker.conftest import SYMBOLS_29, RecordingSleep
 from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
-from tests.fakes.alpaca_tape import DAY_NS, MarketTape, datetime_to_ns
+from tests.fakes.alpaca_tape import DAY_NS, MarketTape
 
 MakeData = Callable[..., AlpacaMarketData]
 BARS = "/v2/stocks/bars"
@@ -72,11 +73,16 @@ async def test_request_shape_follows_settings(
     make_market_data: MakeData, make_settings: Callable[..., Any], fake_alpaca: FakeAlpacaServer
 ) -> None:
     data = make_market_data(make_settings(alpaca_data_feed="sip", data_chunk_size=10))
+    await data.get_bars(SYMBOLS_29[:4], YEAR_START, fake_alpaca.now)  # four symbols cached already
+    fake_alpaca.clear_requests()
+    seen: list[tuple[int, int]] = []
 
-    await data.get_bars(SYMBOLS_29, YEAR_START, fake_alpaca.now)
+    await data.get_bars(SYMBOLS_29, YEAR_START, fake_alpaca.now, on_progress=lambda *p: seen.append(p))
 
+    # The adapter is the one place symbols are chunked: callers pass them all and hear of each request.
     requests = fake_alpaca.requests("GET", BARS)
-    assert [len(r.query["symbols"].split(",")) for r in requests] == [10, 10, 9]
+    assert [len(r.query["symbols"].split(",")) for r in requests] == [10, 10, 5]
+    assert seen == [(14, 29), (24, 29), (29, 29)]
     assert {(r.query["feed"], r.query["timeframe"], r.query["adjustment"]) for r in requests} == {
         ("sip", "1Day", "split")
     }
@@ -145,7 +151,7 @@ async def test_bars_failing_sanity_are_dropped_and_counted(
         bars[-2] = {**bars[-2], "h": bars[-2]["l"] - 1}  # high below low
         bars[-3] = {**bars[-3], "o": 0.0}  # non-positive price
         bars[-4] = {**bars[-4], "v": -5.0}  # negative volume
-        bars[-5] = {**bars[-5], "c": None}  # missing value
+        bars[-5] = {**bars[-5], "c": None}  # missing price
         return [*bars, dict(bars[-10]), future]  # a repeated old bar (out of order) and one from the future
 
     fake_alpaca.patch_bars("AAPL", corrupt)
@@ -157,7 +163,7 @@ async def test_bars_failing_sanity_are_dropped_and_counted(
         "high_below_low": 1,
         "non_positive_price": 1,
         "negative_volume": 1,
-        "missing_value": 1,
+        "missing_price": 1,
         "out_of_order": 1,
         "future_timestamp": 1,
     }

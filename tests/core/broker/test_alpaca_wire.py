@@ -8,12 +8,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from core.bar_sanity import UNREADABLE_TIME
 from core.broker.alpaca_wire import (
     WireFormatError,
     account_from_wire,
     asset_from_wire,
+    bars_from_wire,
     mask_account_number,
     order_from_wire,
     order_status,
@@ -121,3 +124,21 @@ def test_buying_power_is_cash_not_margin() -> None:
 
     raw = {"equity": "100000", "cash": "60000", "buying_power": "200000", "non_marginable_buying_power": "60000"}
     assert account_from_wire(raw).buying_power == Decimal(60000)
+
+
+def test_bars_read_as_arrays_and_unreadable_parts_are_marked_not_dropped() -> None:
+    raw = [
+        {"t": "2018-02-05T05:00:00Z", "o": 1.0, "h": 2.0, "l": 0.5, "c": 1.5, "v": 100},
+        {"t": "2018-02-06T05:00:00+00:00", "o": None, "h": "x", "l": 0.5, "c": 1.5, "v": 100},
+        {"t": "yesterday", "o": 1.0, "h": 2.0, "l": 0.5, "c": 1.5, "v": 100},
+    ]
+    t, values = bars_from_wire(raw)
+    assert t.tolist() == [
+        int(datetime(2018, 2, 5, 5, tzinfo=UTC).timestamp()) * 10**9,
+        int(datetime(2018, 2, 6, 5, tzinfo=UTC).timestamp()) * 10**9,
+        UNREADABLE_TIME,
+    ]
+    assert values.shape == (3, 5)
+    assert values[0].tolist() == [1.0, 2.0, 0.5, 1.5, 100.0]
+    assert np.isnan(values[1, :2]).all()  # missing or not a number: NaN for the sanity stage to judge
+    assert values[1, 2:].tolist() == [0.5, 1.5, 100.0]

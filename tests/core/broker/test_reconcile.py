@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from agents.execution import ExecutionAgent
-from core.bars import BarHistory
 from core.broker.reconcile import NEVER_SUBMITTED, reconcile_orders
 from core.broker.sim import SimBroker
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
 from core.portfolio import OwnedLedger, PortfolioView
 from core.store import StateStore
-from core.types import BrokerOrder, OrderRequest, OrderSide, OrderStatus, Position
+from core.types import BarFrame, BrokerOrder, OrderRequest, OrderSide, OrderStatus, Position
 
 NOW = datetime(2016, 3, 3, 14, tzinfo=UTC)
 
@@ -135,7 +134,7 @@ async def test_partial_fill_is_recorded_and_the_order_stays_followed(tmp_path: P
 
 
 async def test_pending_order_filled_by_the_sim_broker_is_recovered(
-    small_history: BarHistory, calendar: NyseCalendar, tmp_path: Path
+    small_history: BarFrame, calendar: NyseCalendar, tmp_path: Path
 ) -> None:
     clock = SimClock(calendar.session_close(date(2016, 3, 1)))
     broker = SimBroker(small_history, clock, Decimal(100_000), Decimal(0))

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.bars import BarHistory, load_daily_bars, ns_to_datetime
+from core.bars import load_daily_bars
 from core.broker.base import Broker, OrderRejectedError
 from core.broker.sim import SimBroker
-from core.types import QTY_QUANTUM, Asset, OrderRequest, OrderSide, OrderStatus, bar_price
+from core.timeconv import ns_to_datetime
+from core.types import QTY_QUANTUM, Asset, BarFrame, OrderRequest, OrderSide, OrderStatus, bar_price
 from tests.fakes.clock import FakeClock
 
 BARS = Path(__file__).resolve().parents[3] / "data" / "sp500_daily_2013_2018.csv.xz"
@@ -20,16 +21,16 @@ CLOSE_OF_DAY = timedelta(hours=16)  # 16:00 after midnight ET: the bar is comple
 
 
 @pytest.fixture(scope="module")
-def history() -> BarHistory:
+def history() -> BarFrame:
     # A real year of four large caps; DHR has a bar with no open on 2015-07-17.
     return load_daily_bars(BARS, ["AAPL", "MSFT", "XOM", "DHR"], date(2015, 1, 1), date(2015, 12, 31))
 
 
-def bar_time(history: BarHistory, row: int) -> datetime:
+def bar_time(history: BarFrame, row: int) -> datetime:
     return ns_to_datetime(int(history.timestamps_ns[row]))
 
 
-def price(history: BarHistory, field: str, row: int, symbol: str) -> Decimal:
+def price(history: BarFrame, field: str, row: int, symbol: str) -> Decimal:
     return bar_price(getattr(history, field)[row, history.symbols.index(symbol)])
 
 
@@ -58,7 +59,7 @@ class Sim:
 
     def __init__(
         self,
-        history: BarHistory,
+        history: BarFrame,
         row: int,
         cash: Decimal = CASH,
         non_fractionable: frozenset[str] = frozenset(),
@@ -82,13 +83,13 @@ async def rejection(broker: SimBroker, request: OrderRequest) -> str:
     return caught.value.reason
 
 
-def test_implements_the_broker_port(history: BarHistory) -> None:
+def test_implements_the_broker_port(history: BarFrame) -> None:
     assert isinstance(Sim(history, 0).broker, Broker)
 
 
 @pytest.mark.parametrize("offset", [timedelta(0), CLOSE_OF_DAY], ids=["at_bar_start", "at_close"])
 async def test_fills_at_next_bars_open_with_slippage_never_at_the_signal_bar(
-    history: BarHistory, offset: timedelta
+    history: BarFrame, offset: timedelta
 ) -> None:
     t = 20
     clock = FakeClock(bar_time(history, t) + offset)
@@ -113,7 +114,7 @@ async def test_fills_at_next_bars_open_with_slippage_never_at_the_signal_bar(
     assert (await broker.get_account()).cash == CASH - 10 * expected
 
 
-async def test_sell_fills_at_next_open_minus_slippage(history: BarHistory) -> None:
+async def test_sell_fills_at_next_open_minus_slippage(history: BarFrame) -> None:
     sim = Sim(history, 30)
     await sim.broker.submit_order(buy("b", qty="5"))
     sim.advance()
@@ -125,7 +126,7 @@ async def test_sell_fills_at_next_open_minus_slippage(history: BarHistory) -> No
     assert update.fill.price == price(history, "open", sim.row, "AAPL") * (1 - BPS / Decimal(10_000))
 
 
-async def test_notional_buy_fills_a_fractional_qty_rounded_down_to_9_decimals(history: BarHistory) -> None:
+async def test_notional_buy_fills_a_fractional_qty_rounded_down_to_9_decimals(history: BarFrame) -> None:
     sim = Sim(history, 40)
     await sim.broker.submit_order(buy("n", notional="1000"))
     sim.advance()
@@ -140,7 +141,7 @@ async def test_notional_buy_fills_a_fractional_qty_rounded_down_to_9_decimals(hi
     assert (await sim.broker.get_account()).cash == CASH - cost
 
 
-async def test_non_fractionable_accepts_whole_shares_only(history: BarHistory) -> None:
+async def test_non_fractionable_accepts_whole_shares_only(history: BarFrame) -> None:
     sim = Sim(history, 40, non_fractionable=frozenset({"XOM"}))
     assert await sim.broker.get_asset("XOM") == Asset(symbol="XOM", tradable=True, fractionable=False)
     assert await rejection(sim.broker, buy("n", "XOM", notional="500")) == "not_fractionable"
@@ -153,7 +154,7 @@ async def test_non_fractionable_accepts_whole_shares_only(history: BarHistory) -
     assert update.fill.qty == Decimal(2)
 
 
-async def test_unknown_and_untradable_symbols_are_rejected(history: BarHistory) -> None:
+async def test_unknown_and_untradable_symbols_are_rejected(history: BarFrame) -> None:
     sim = Sim(history, 10, known_symbols={"AAPL", "GONE"})
     assert await sim.broker.get_asset("NOPE") is None
     assert await sim.broker.get_asset("GONE") == Asset(symbol="GONE", tradable=False, fractionable=True)
@@ -162,11 +163,11 @@ async def test_unknown_and_untradable_symbols_are_rejected(history: BarHistory) 
     assert await rejection(sim.broker, buy("c", "MSFT", qty="1")) == "unknown_asset"  # in data, not known
 
 
-async def test_notional_below_one_dollar_is_rejected(history: BarHistory) -> None:
+async def test_notional_below_one_dollar_is_rejected(history: BarFrame) -> None:
     assert await rejection(Sim(history, 10).broker, buy("x", notional="0.99")) == "below_min_notional"
 
 
-async def test_insufficient_buying_power_counts_open_buys(history: BarHistory) -> None:
+async def test_insufficient_buying_power_counts_open_buys(history: BarFrame) -> None:
     sim = Sim(history, 10, cash=Decimal(1000))
     assert await rejection(sim.broker, buy("big", qty="100")) == "insufficient_buying_power"
     await sim.broker.submit_order(buy("first", notional="600"))
@@ -178,7 +179,7 @@ async def test_insufficient_buying_power_counts_open_buys(history: BarHistory) -
     assert (await sim.broker.submit_order(buy("second", notional="600"))).status is OrderStatus.ACCEPTED
 
 
-async def test_resubmitting_a_client_order_id_returns_the_same_order_and_fills_once(history: BarHistory) -> None:
+async def test_resubmitting_a_client_order_id_returns_the_same_order_and_fills_once(history: BarFrame) -> None:
     sim = Sim(history, 50)
     first = await sim.broker.submit_order(buy("dup", qty="3"))
     again = await sim.broker.submit_order(buy("dup", qty="3"))
@@ -194,7 +195,7 @@ async def test_resubmitting_a_client_order_id_returns_the_same_order_and_fills_o
     assert (await sim.broker.get_positions())["AAPL"].qty == Decimal(3)
 
 
-async def test_selling_more_than_held_or_short_is_rejected(history: BarHistory) -> None:
+async def test_selling_more_than_held_or_short_is_rejected(history: BarFrame) -> None:
     sim = Sim(history, 60)
     assert await rejection(sim.broker, sell("short", qty="1")) == "insufficient_qty"
     await sim.broker.submit_order(buy("b", qty="10"))
@@ -207,7 +208,7 @@ async def test_selling_more_than_held_or_short_is_rejected(history: BarHistory) 
     assert (await sim.broker.submit_order(sell("s3", qty="4"))).status is OrderStatus.ACCEPTED
 
 
-async def test_notional_sell_sells_its_value_and_cannot_exceed_the_position(history: BarHistory) -> None:
+async def test_notional_sell_sells_its_value_and_cannot_exceed_the_position(history: BarFrame) -> None:
     sim = Sim(history, 80)
     await sim.broker.submit_order(buy("b", qty="10"))
     sim.advance()
@@ -226,7 +227,7 @@ async def test_notional_sell_sells_its_value_and_cannot_exceed_the_position(hist
     ("day", "row_kind"),
     [(date(2015, 7, 17), "source row with an empty open"), (date(2015, 3, 9), "no source row at all")],
 )
-async def test_order_expires_when_the_next_bar_has_no_open(history: BarHistory, day: date, row_kind: str) -> None:
+async def test_order_expires_when_the_next_bar_has_no_open(history: BarFrame, day: date, row_kind: str) -> None:
     dhr = history.symbols.index("DHR")
     bad = next(row for row in range(history.n_rows) if bar_time(history, row).date() == day)
     assert np.isnan(history.open[bad, dhr])
@@ -245,7 +246,7 @@ async def test_order_expires_when_the_next_bar_has_no_open(history: BarHistory, 
     assert await sim.broker.get_open_orders() == []
 
 
-async def test_round_trip_bookkeeping_ends_with_equity_equal_to_cash(history: BarHistory) -> None:
+async def test_round_trip_bookkeeping_ends_with_equity_equal_to_cash(history: BarFrame) -> None:
     sim = Sim(history, 100)
     await sim.broker.submit_order(buy("b1", qty="7"))
     await sim.broker.submit_order(buy("b2", "MSFT", notional="2500"))
@@ -270,7 +271,7 @@ async def test_round_trip_bookkeeping_ends_with_equity_equal_to_cash(history: Ba
     assert account.equity == account.cash == CASH - cost + proceeds
 
 
-async def test_average_entry_price_weights_each_buy(history: BarHistory) -> None:
+async def test_average_entry_price_weights_each_buy(history: BarFrame) -> None:
     sim = Sim(history, 120)
     await sim.broker.submit_order(buy("a", qty="2"))
     sim.advance()
@@ -285,7 +286,7 @@ async def test_average_entry_price_weights_each_buy(history: BarHistory) -> None
     assert position.avg_entry_price == (2 * first.fill.price + 6 * second.fill.price) / 8
 
 
-async def test_gap_up_reduces_a_qty_buy_and_rejects_an_unaffordable_notional(history: BarHistory) -> None:
+async def test_gap_up_reduces_a_qty_buy_and_rejects_an_unaffordable_notional(history: BarFrame) -> None:
     aapl = history.symbols.index("AAPL")
     gaps = np.flatnonzero(history.open[1:, aapl] > history.close[:-1, aapl] * 1.01)
     t = int(gaps[0])
@@ -307,7 +308,7 @@ async def test_gap_up_reduces_a_qty_buy_and_rejects_an_unaffordable_notional(his
     assert (await sim.broker.get_account()).cash >= 0
 
 
-async def test_cancel_closes_an_open_order_and_is_reported_once(history: BarHistory) -> None:
+async def test_cancel_closes_an_open_order_and_is_reported_once(history: BarFrame) -> None:
     sim = Sim(history, 70)
     await sim.broker.submit_order(buy("c", qty="1"))
     await sim.broker.cancel_order("c")
@@ -330,7 +331,7 @@ async def rejection_on_cancel(broker: SimBroker, coid: str) -> str:
     return caught.value.reason
 
 
-async def test_per_iteration_calls_follow_the_replay_to_its_end(history: BarHistory) -> None:
+async def test_per_iteration_calls_follow_the_replay_to_its_end(history: BarFrame) -> None:
     """The daemon's per-iteration broker calls, every session (their cost is measured by `make bench`)."""
     sim = Sim(history, 0)
     for i, symbol in enumerate(history.symbols):
@@ -347,13 +348,13 @@ async def test_per_iteration_calls_follow_the_replay_to_its_end(history: BarHist
     assert account.equity > 0
 
 
-async def test_order_expires_when_the_next_open_is_outside_its_range(history: BarHistory) -> None:
+async def test_order_expires_when_the_next_open_is_outside_its_range(history: BarFrame) -> None:
     # An open of 1e6 under a high of ~100 once filled a sell at 999,500: such an open is no tradable open.
     row = 150
     aapl = history.symbols.index("AAPL")
     opens = history.open.copy()
     opens[row + 1, aapl] = 1e6
-    corrupt = BarHistory(
+    corrupt = BarFrame(
         symbols=history.symbols,
         timestamps=history.timestamps,
         open=opens,
