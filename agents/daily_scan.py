@@ -44,7 +44,6 @@ from agents.scan_scoring import (
 from agents.strategies.base import RanksEntries
 from agents.strategies.registry import SelectedStrategy
 from agents.strategies.zscore_mean_reversion import zscore
-from config.settings import Settings
 from core.bars import datetime_to_ns
 from core.broker.base import MarketData, Snapshot
 from core.clock import NEW_YORK, NyseCalendar
@@ -76,21 +75,6 @@ class ScanConfig:
     window: int = 20
     baseline: tuple[str, ...] = ("SPY", "QQQ")
     chunk_size: int = 200
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ScanConfig:
-        return cls(
-            min_price=settings.min_price,
-            min_dollar_volume=settings.min_dollar_volume,
-            min_market_cap=settings.min_market_cap,
-            sector_min_market_cap=dict(settings.scan_sector_min_market_cap),
-            prerank_keep=settings.prerank_keep,
-            min_rvol=settings.min_rvol,
-            top_n=settings.scanner_top_n,
-            window=settings.zscore_window,
-            baseline=tuple(settings.baseline_symbols),
-            chunk_size=settings.data_chunk_size,
-        )
 
 
 class FactorSource(Protocol):
