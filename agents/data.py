@@ -1,15 +1,17 @@
-"""DataAgent: fetches bars for every focus symbol (one batched call) and publishes one frame per iteration.
+"""DataAgent: the first stage. Fetches bars for every focus symbol (one batched call) and returns one frame per
+iteration.
 
-It keeps a rolling window (the strategy's lookback) so each iteration asks only for bars since the last one, and it
-is where bad market data stops: a bar that fails the bar-sanity rules (`core/bar_sanity.py`: a missing, zero or
-negative price, missing or negative volume, high below low, an open or close outside [low, high], a timestamp in the
-future) is blanked out of the window with a logged, counted reason. It never becomes a signal.
+It publishes what it did (`BarsFetched`, and a `DataRejected` per bad bar) for the observers. It keeps a rolling
+window (the strategy's lookback) so each iteration asks only for bars since the last one, and it is where bad market
+data stops: a bar that fails the bar-sanity rules (`core/bar_sanity.py`: a missing, zero or negative price, missing
+or negative volume, high below low, an open or close outside [low, high], a timestamp in the future) is blanked out
+of the window with a logged, counted reason. It never becomes a signal.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +30,17 @@ from core.types import BarFrame, FloatArray
 log = structlog.get_logger(__name__)
 
 _FIELDS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """What one fetch returns: the window (read-only arrays), how many of its rows are new, how many new bars are
+    valid (warm-up repeats excluded) and the bad ones by reason (as `BarsFetched` carries them)."""
+
+    frame: BarFrame
+    new_rows: int
+    accepted: int
+    rejected: Mapping[str, int]
 
 
 class DataAgent:
@@ -51,8 +64,6 @@ class DataAgent:
         self._rolling = RollingWindow(self.symbols, lookback)
         self._last_ts: np.datetime64 | None = None
         self._seen_until: np.datetime64 | None = None  # survives a symbol switch: warm-up rows are not new bars
-        self.rejected: Counter[str] = Counter()
-        self.bars_accepted = 0  # valid new bars (warm-up repeats excluded)
 
     def set_symbols(self, symbols: tuple[str, ...]) -> None:
         """Watch other symbols from the next fetch on; the window is warmed up again from scratch."""
@@ -61,15 +72,12 @@ class DataAgent:
         self._rolling = RollingWindow(self.symbols, self._lookback)
         self._last_ts = None
 
-    @property
-    def window(self) -> BarFrame:
-        return self._window
-
     def _initial_start(self, now: datetime) -> datetime:
         # Enough calendar time to cover `lookback` bars across weekends and holidays.
         return now - self._bar_interval * (self._lookback * 2 + 10)
 
-    async def fetch(self, iteration: int) -> BarsFetched:
+    async def fetch(self, iteration: int) -> Bars:
+        """The bars since the last fetch, bad ones blanked, appended to the window; publishes `BarsFetched`."""
         now = self._clock.now()
         if self._last_ts is None:
             start = self._initial_start(now)
@@ -77,9 +85,11 @@ class DataAgent:
             start = datetime64_to_datetime(self._last_ts) + timedelta(microseconds=1)
         new = await self._md.get_bars(self.symbols, start, now)
         new_rows = self._count_new(new)
-        new, rejected = self._reject_bad_bars(new, now, report_from=new.n_rows - new_rows)
+        report_from = new.n_rows - new_rows
+        new, rejected = self._reject_bad_bars(new, now, report_from=report_from)
+        accepted = int((~np.isnan(new.close[report_from:])).sum())
         self._append(new)
-        message = BarsFetched(
+        event = BarsFetched(
             ts_event=now,
             ts_init=self._clock.now(),
             iteration=iteration,
@@ -87,8 +97,8 @@ class DataAgent:
             new_rows=new_rows,
             rejected=rejected,
         )
-        self._bus.publish(message)
-        return message
+        self._bus.publish(event)
+        return Bars(frame=event.frame, new_rows=new_rows, accepted=accepted, rejected=event.rejected)
 
     def _count_new(self, new: BarFrame) -> int:
         seen = self._seen_until
@@ -117,8 +127,6 @@ class DataAgent:
                     )
             cleaned = {name: np.where(bad, np.nan, getattr(frame, name)) for name in _FIELDS}
             frame = BarFrame(symbols=frame.symbols, timestamps=frame.timestamps, **cleaned)
-        self.rejected.update(counts)
-        self.bars_accepted += int((~np.isnan(frame.close[report_from:])).sum())
         return frame, counts
 
     def _append(self, new: BarFrame) -> None:

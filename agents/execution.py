@@ -1,4 +1,10 @@
-"""ExecutionAgent: turns approved orders into broker orders, exactly once, and broker updates into events.
+"""ExecutionAgent: the last stage. Turns approved orders into broker orders, exactly once, and broker updates into
+stored orders and fills.
+
+The orchestrator hands it the risk agent's approvals (`submit`) and gets back the orders the broker accepted; it asks
+it for the broker's updates (`fetch_updates`, `apply_updates`) and gets back the new fills, which it has already fed
+to the owned-positions ledger. Each outcome is also published (`OrderSubmitted`, `OrderRejected`, `OrderFilled`,
+`OrderCanceled`) for the observers.
 
 Only an `OrderApproved` reaches a broker from here: the risk agent is the one gate. The order's identity comes with
 the approval (`OrderApproved.client_order_id`, a pure function of the signal, `core/order_ids.py`): a retry, a crash
@@ -13,7 +19,6 @@ asks the broker what became of it.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,7 +34,7 @@ from core.order_ids import is_our_client_order_id, signal_correlation_id
 from core.portfolio import PortfolioView
 from core.reasons import CancelReason, RejectionReason
 from core.store import StateStore
-from core.types import BrokerOrder, OrderRequest, OrderStatus, OrderUpdate
+from core.types import BrokerOrder, Fill, OrderRequest, OrderStatus, OrderUpdate
 
 log = structlog.get_logger(__name__)
 
@@ -60,28 +65,17 @@ class ExecutionAgent:
         self._store = store
         self._portfolio = portfolio
         self._clock = clock
-        self._approved: list[OrderApproved] = []
         # The signal's correlation id of every order placed by this process and not final yet (bounded by the open
         # orders): a broker update names only the client order id.
         self._correlations: dict[str, str] = {}
-        self.submitted = 0
-        self.duplicates = 0
-        self.fills = 0
-        self.rejected: Counter[RejectionReason] = Counter()
-        self.canceled: Counter[CancelReason] = Counter()
-        bus.subscribe(OrderApproved, self._on_approved)
 
-    def _on_approved(self, event: OrderApproved) -> None:
-        self._approved.append(event)
-
-    async def submit_approved(self) -> list[Placed]:
-        """Submit every order approved since the last call (network only; see `record_placed`).
+    async def submit(self, approved: Sequence[OrderApproved]) -> list[Placed]:
+        """Submit the approved orders; returns those the broker accepted (announced later by `record_placed`).
 
         Write-ahead in two commits per iteration, not two per order: every order of the batch is committed as
         `pending_submit` before the first broker call, and the broker's answers are committed together after the
         last. A crash in between leaves pending rows that recovery looks up by client order id.
         """
-        approved, self._approved = self._approved, []
         staged: list[_Staged] = []
         seen: set[str] = set()
         for event in approved:
@@ -112,13 +106,12 @@ class ExecutionAgent:
                         # Found filled after an ambiguous failure (the reply was lost, the order was not): its fill
                         # is derived like any recovered one, so a later report of the same totals is not a new fill.
                         self.apply_updates(updates_between([item.pending], [order], self._clock.now()))
-        self.submitted += len(answered)
         return [Placed(order, item.event) for item, order in answered]
 
     def record_placed(self, placed: Sequence[Placed]) -> None:
         """Announce placed orders; call inside the iteration's store transaction (the journal's).
 
-        The orders themselves were stored around the broker calls (`submit_approved`); the write lock is never held
+        The orders themselves were stored around the broker calls (`submit`); the write lock is never held
         across a broker call.
         """
         for item in placed:
@@ -128,7 +121,6 @@ class ExecutionAgent:
         sized, coid = event.order, event.client_order_id
         known = self._store.get_order(coid)
         if known is not None or coid in seen:
-            self.duplicates += 1
             status = known.status.value if known is not None else OrderStatus.PENDING_SUBMIT.value
             log.info("order_already_known", client_order_id=coid, status=status)
             return None
@@ -211,7 +203,6 @@ class ExecutionAgent:
 
     def _reject(self, coid: str, symbol: str, reason: RejectionReason, message: str, correlation_id: str) -> None:
         now = self._clock.now()
-        self.rejected[reason] += 1
         log.warning("order_rejected", client_order_id=coid, symbol=symbol, reason=reason.value, message=message)
         self._bus.publish(
             OrderRejected(
@@ -256,14 +247,15 @@ class ExecutionAgent:
     def _is_ours(self, coid: str) -> bool:
         return is_our_client_order_id(coid) or self._store.get_order(coid) is not None
 
-    async def sync_updates(self) -> int:
-        """Fetch and apply in one go (its own transaction); returns the number of new fills."""
+    async def sync_updates(self) -> list[Fill]:
+        """Fetch and apply in one go (its own transaction); returns the new fills."""
         updates = await self.fetch_updates()
         with self._store.transaction():
             return self.apply_updates(updates)
 
-    def apply_updates(self, updates: Sequence[OrderUpdate]) -> int:
-        """Record fills and state changes and publish their events; returns the number of new fills."""
+    def apply_updates(self, updates: Sequence[OrderUpdate]) -> list[Fill]:
+        """Record fills and state changes, feed new fills to the owned-positions ledger and publish their events;
+        returns the new fills (a fill reported again is not new)."""
         fresh: list[bool] = []
         for update in updates:
             self._store.upsert_order(update.order)
@@ -271,15 +263,14 @@ class ExecutionAgent:
             fresh.append(is_new)
             if is_new:
                 failpoint("updates.between_fills")
-        new_fills = 0
+        new_fills: list[Fill] = []
         for update, is_new_fill in zip(updates, fresh, strict=True):
             order = update.order
             if update.fill is not None:
                 if is_new_fill:
                     fill = update.fill
                     self._portfolio.ledger.apply(fill)
-                    new_fills += 1
-                    self.fills += 1
+                    new_fills.append(fill)
                     # Logged once per new fill (a re-reported fill is not new): the log file's trade record, and
                     # the console's FILL line in paper/live.
                     log.info(
@@ -302,7 +293,6 @@ class ExecutionAgent:
                     )
             elif order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
                 reason = CancelReason.parse(order.reason, fallback=CancelReason(order.status.value))
-                self.canceled[reason] += 1
                 self._bus.publish(
                     OrderCanceled(
                         ts_event=update.ts,

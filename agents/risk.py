@@ -1,8 +1,9 @@
 """Risk: the one gate between a strategy's idea and a broker, with one trading state.
 
-`RiskEngine` holds the pure pre-trade checks (no clock, no I/O). `RiskAgent` is the thin shell on the bus: it collects
-`SignalValidated` during an iteration, and once the bars have been processed the orchestrator calls `flush()`, which
-answers every signal with `OrderApproved` or `OrderDenied(reason)`: exits first, then entries, best score first.
+`RiskEngine` holds the pure pre-trade checks (no clock, no I/O). `RiskAgent` is the fourth stage: the orchestrator
+gives it the portfolio at the start of an iteration (`begin_iteration`), then the validated signals and the frame
+(`decide`), and gets back an `OrderApproved` or `OrderDenied(reason)` for every signal, each also published: exits
+first, then entries, best score first.
 Every decision about what may reach a broker is made here: long only, never a sell above the quantity held, never an
 order below the minimum notional, whole shares where the asset or the settings allow no fractions. The adapters only
 translate what was approved (and refuse defensively what no approval would hold).
@@ -10,15 +11,18 @@ translate what was approved (and refuse defensively what no approval would hold)
 The agent holds one `TradingState` (`active` / `reducing` / `halted`) and publishes `TradingStateChanged` when it
 moves. The conditions it is derived from (kill switch, reduce-only, recovery, breakers) live in a `FlagStore` (the
 SQLite state store and the kill-switch file in production), read on every iteration so a `tradingd halt` from another
-process stops the daemon at its next flush, and a restart cannot forget a halt.
+process stops the daemon at its next decision, and a restart cannot forget a halt.
+
+Fills reach risk through the portfolio: the orchestrator settles the broker's updates before it refreshes the
+portfolio, and `begin_iteration` rebuilds the tier exposure from that snapshot. Nothing fills between
+`begin_iteration` and `decide`.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -26,22 +30,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
-from agents.sizing import (
-    EntryCandidate,
-    TieredPositionSizer,
-    TierExposureTracker,
-    effective_positions,
-    herfindahl,
-)
+from agents.sizing import EntryCandidate, TieredPositionSizer, TierExposureTracker
 from core.messages import (
-    BarsFetched,
     CircuitBreakerTripped,
     Message,
     OrderApproved,
     OrderDenied,
-    OrderFilled,
     SignalGenerated,
-    SignalValidated,
     SizedOrder,
     TradingStateChanged,
 )
@@ -62,7 +57,6 @@ from core.types import (
 )
 
 if TYPE_CHECKING:
-    from config.settings import Settings
     from core.bus import EventBus
     from core.clock import Clock
     from core.flags import FlagStore
@@ -98,15 +92,6 @@ class RiskLimits:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.max_open_positions < 1:
             raise ValueError(f"max_open_positions must be at least 1, got {self.max_open_positions}")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RiskLimits:
-        return cls(
-            max_daily_loss_pct=settings.max_daily_loss_pct,
-            max_drawdown_pct=settings.max_drawdown_pct,
-            max_open_positions=settings.max_open_positions,
-            max_position_pct=settings.max_position_pct,
-        )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -207,14 +192,31 @@ def pending_buys(
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Iteration:
     snapshot: PortfolioSnapshot
     session: date
     start_of_day_equity: Decimal
     peak_equity: Decimal
     assets: Mapping[str, Asset]
-    filled: dict[str, Decimal] = field(default_factory=dict)  # buy fills since begin, per client order id
+
+
+Answer = OrderApproved | OrderDenied
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """Risk's answers to one iteration's signals, in the order they were given (exits, then entries by score)."""
+
+    approved: tuple[OrderApproved, ...] = ()
+    denied: tuple[OrderDenied, ...] = ()
+
+    @classmethod
+    def of(cls, answers: Sequence[Answer]) -> Decisions:
+        return cls(
+            approved=tuple(a for a in answers if isinstance(a, OrderApproved)),
+            denied=tuple(a for a in answers if isinstance(a, OrderDenied)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +282,7 @@ def read_trading_state(flags: FlagStore, session: date | None = None) -> StateVi
 
 def halt_trading(flags: FlagStore, reason: str, *, reduce_only: bool = False) -> None:
     """The kill switch (or, with `reduce_only`, entries only): persisted, so it holds across restarts and is seen
-    by a running daemon at its next flush.
+    by a running daemon at its next decision.
 
     `--reduce-only` while halted lifts the kill switch to reducing: the operator asked for exits to run again.
     """
@@ -332,36 +334,10 @@ class RiskAgent:
         self._engine = RiskEngine(limits)
         self._flags = flags
         self._clock = clock
-        self._signals: list[SignalGenerated] = []
         self._iteration: _Iteration | None = None
-        self._frame: BarFrame | None = None
-        # The one trading state (with its causes): read from the flags at start, then at every iteration and flush.
+        # The one trading state (with its causes): read from the flags at start, then at every iteration and decision.
         self._view = read_trading_state(flags, session)
         _log_state(self._view)
-        self.denials: Counter[DenialReason] = Counter()
-        self.approved = 0
-        bus.subscribe(SignalValidated, self._on_signal)
-        bus.subscribe(OrderFilled, self._on_fill)
-        bus.subscribe(BarsFetched, self._on_bars)
-
-    # -- handlers -------------------------------------------------------------------------------------------------
-    def _on_signal(self, message: SignalValidated) -> None:
-        self._signals.append(message.signal)
-
-    def _on_fill(self, message: OrderFilled) -> None:
-        fill = message.fill
-        if self._iteration is None:
-            # Outside an iteration (start-up recovery, the settling step): the next `begin_iteration` rebuilds
-            # exposure from the broker's positions, which already hold this fill. Applied on top of the stored
-            # positions instead, a recovered sell read as a short position.
-            return
-        self._tracker.apply_fill(fill)
-        if fill.side is OrderSide.BUY:
-            filled = self._iteration.filled
-            filled[fill.client_order_id] = filled.get(fill.client_order_id, _ZERO) + fill.qty * fill.price
-
-    def _on_bars(self, message: BarsFetched) -> None:
-        self._frame = message.frame
 
     # -- trading state --------------------------------------------------------------------------------------------
     @property
@@ -439,38 +415,43 @@ class RiskAgent:
             self._flags.set_flag(FLAG_DRAWDOWN_PEAK, str(anchor))
         return anchor
 
-    def flush(self) -> None:
-        """Answer every signal collected since the last flush: exits first, then entries, best score first."""
-        signals, self._signals = self._signals, []
+    def decide(self, signals: Sequence[SignalGenerated], frame: BarFrame | None = None) -> Decisions:
+        """Answer every signal: exits first, then entries, best score first. `frame`: the iteration's bars, whose
+        last valid close prices an open whole-share order when nothing else does."""
         if not signals:
-            return
+            return Decisions()
         iteration = self._iteration
         if iteration is None:
-            raise RuntimeError("RiskAgent.flush() with signals but no begin_iteration() since the last flush")
-        self._iteration = None  # one flush per snapshot: a second one would not see this one's reservations
+            raise RuntimeError("RiskAgent.decide() with signals but no begin_iteration() since the last decision")
+        self._iteration = None  # one decision per snapshot: a second one would not see this one's reservations
         view = self._refresh_state(iteration.session)  # read now: a halt from another process counts at once
+        answers: list[Answer] = []
         exits = [s for s in signals if s.is_exit]
         entries = [s for s in signals if not s.is_exit]
-        self._flush_exits(exits, iteration, allowed=view.state.allows_exits)
+        self._decide_exits(exits, iteration, answers, allowed=view.state.allows_exits)
         if entries:
-            self._flush_entries(entries, iteration, view=view)
+            self._decide_entries(entries, iteration, answers, view=view, frame=frame)
+        return Decisions.of(answers)
 
-    def _flush_exits(self, exits: list[SignalGenerated], iteration: _Iteration, *, allowed: bool) -> None:
+    def _decide_exits(
+        self, exits: list[SignalGenerated], iteration: _Iteration, answers: list[Answer], *, allowed: bool
+    ) -> None:
         positions = iteration.snapshot.positions
         selling = {o.symbol for o in iteration.snapshot.open_orders if o.side is OrderSide.SELL and o.status.is_open}
         for signal in exits:
             position = positions.get(signal.symbol)
             asset = iteration.assets.get(signal.symbol)
             if not allowed:
-                self._deny(signal, DenialReason.HALTED, "kill switch engaged")
+                answers.append(self._deny(signal, DenialReason.HALTED, "kill switch engaged"))
             elif position is None or position.qty <= 0:
-                self._deny(signal, DenialReason.NO_POSITION, "no long position to close")
+                answers.append(self._deny(signal, DenialReason.NO_POSITION, "no long position to close"))
             elif signal.symbol in selling:
-                self._deny(signal, DenialReason.ORDER_PENDING, "a sell order for this symbol is still open")
-            elif asset is None or not asset.tradable:
-                self._deny(
-                    signal, DenialReason.NOT_TRADABLE, "asset unknown" if asset is None else "asset not tradable"
+                answers.append(
+                    self._deny(signal, DenialReason.ORDER_PENDING, "a sell order for this symbol is still open")
                 )
+            elif asset is None or not asset.tradable:
+                detail = "asset unknown" if asset is None else "asset not tradable"
+                answers.append(self._deny(signal, DenialReason.NOT_TRADABLE, detail))
             else:
                 answer = self._engine.exit_order(
                     position,
@@ -480,24 +461,31 @@ class RiskAgent:
                 )
                 if isinstance(answer, SizedOrder):
                     selling.add(signal.symbol)
-                    self._approve(signal, answer)
+                    answers.append(self._approve(signal, answer))
                 else:
-                    self._deny(signal, *answer)
+                    answers.append(self._deny(signal, *answer))
 
-    def _flush_entries(self, entries: list[SignalGenerated], iteration: _Iteration, *, view: StateView) -> None:
+    def _decide_entries(
+        self,
+        entries: list[SignalGenerated],
+        iteration: _Iteration,
+        answers: list[Answer],
+        *,
+        view: StateView,
+        frame: BarFrame | None,
+    ) -> None:
         snapshot = iteration.snapshot
         equity = snapshot.account.equity
         ranked = sorted(entries, key=lambda s: (-(s.score if math.isfinite(s.score) else -math.inf), s.symbol))
         prices = {s.symbol: p for s in ranked if (p := _usable_price(s.price)) is not None}
         pending_by_order, unpriced = pending_buys(
             snapshot.open_orders,
-            lambda symbol: prices.get(symbol) or self._tracker.price(symbol) or self._last_close(symbol),
+            lambda symbol: prices.get(symbol) or self._tracker.price(symbol) or _last_close(frame, symbol),
         )
         symbol_of = {o.client_order_id: o.symbol for o in snapshot.open_orders}
         pending: dict[str, Decimal] = {}
         for order_id, notional in pending_by_order.items():
-            left = max(notional - iteration.filled.get(order_id, _ZERO), _ZERO)
-            pending[symbol_of[order_id]] = pending.get(symbol_of[order_id], _ZERO) + left
+            pending[symbol_of[order_id]] = pending.get(symbol_of[order_id], _ZERO) + notional
         buying_symbols = {o.symbol for o in snapshot.open_orders if o.side is OrderSide.BUY and o.status.is_open}
         held = {s for s, p in snapshot.positions.items() if p.qty > 0}
         open_positions = len(held | buying_symbols)
@@ -518,7 +506,7 @@ class RiskAgent:
         for signal in ranked:
             verdict = gate or self._pre_check(signal, iteration.assets, prices, buying_symbols)
             if verdict is not None:
-                self._deny(signal, *verdict)
+                answers.append(self._deny(signal, *verdict))
                 continue
             asset = iteration.assets[signal.symbol]
             candidates.append(EntryCandidate(signal, prices[signal.symbol], asset.fractionable))
@@ -534,12 +522,12 @@ class RiskAgent:
         )
         for candidate, result in zip(candidates, sized, strict=True):
             if not isinstance(result, SizedOrder):
-                self._deny(candidate.signal, result.reason, result.detail)
+                answers.append(self._deny(candidate.signal, result.reason, result.detail))
             elif (verdict := self._engine.check_entry(result, equity=equity, buying_power=buying_power)) is not None:
-                self._deny(candidate.signal, *verdict)
+                answers.append(self._deny(candidate.signal, *verdict))
             else:
                 buying_power -= result.est_notional
-                self._approve(candidate.signal, result)
+                answers.append(self._approve(candidate.signal, result))
 
     @staticmethod
     def _pre_check(
@@ -556,44 +544,33 @@ class RiskAgent:
             return DenialReason.ORDER_PENDING, "a buy order for this symbol is still open"
         return None
 
-    def _last_close(self, symbol: str) -> Decimal | None:
-        """Latest valid close seen on the bus: the price of last resort for an open whole-share order."""
-        frame = self._frame
-        if frame is None or symbol not in frame.symbols:
-            return None
-        column = frame.close[:, frame.column(symbol)]
-        finite = column[np.isfinite(column) & (column > 0)]
-        return bar_price(finite[-1]) if finite.size else None
-
     # -- egress ---------------------------------------------------------------------------------------------------
-    def _approve(self, signal: SignalGenerated, order: SizedOrder) -> None:
-        self.approved += 1
+    def _approve(self, signal: SignalGenerated, order: SizedOrder) -> OrderApproved:
         now = self._clock.now()
-        self._publish(
-            OrderApproved(
-                ts_event=now,
-                ts_init=now,
-                correlation_id=signal.correlation_id,
-                signal=signal,
-                order=order,
-                # The order's identity, fixed here once: execution, the store and the broker only carry it.
-                client_order_id=client_order_id(signal.strategy, order.symbol, order.side, signal.bar_ts),
-            )
+        approved = OrderApproved(
+            ts_event=now,
+            ts_init=now,
+            correlation_id=signal.correlation_id,
+            signal=signal,
+            order=order,
+            # The order's identity, fixed here once: execution, the store and the broker only carry it.
+            client_order_id=client_order_id(signal.strategy, order.symbol, order.side, signal.bar_ts),
         )
+        self._publish(approved)
+        return approved
 
-    def _deny(self, signal: SignalGenerated, reason: DenialReason, detail: str) -> None:
-        self.denials[reason] += 1
+    def _deny(self, signal: SignalGenerated, reason: DenialReason, detail: str) -> OrderDenied:
         now = self._clock.now()
-        self._publish(
-            OrderDenied(
-                ts_event=now,
-                ts_init=now,
-                correlation_id=signal.correlation_id,
-                signal=signal,
-                reason=reason,
-                detail=detail,
-            )
+        denied = OrderDenied(
+            ts_event=now,
+            ts_init=now,
+            correlation_id=signal.correlation_id,
+            signal=signal,
+            reason=reason,
+            detail=detail,
         )
+        self._publish(denied)
+        return denied
 
     def _trip(self, breaker: Breaker, detail: str) -> None:
         log.warning("circuit_breaker_tripped", breaker=breaker.value, detail=detail)
@@ -604,33 +581,9 @@ class RiskAgent:
         self._bus.publish(message)
 
     # -- status ---------------------------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        """JSON-ready risk state for `tradingd status`."""
-        names = (FLAG_HALTED, FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_REDUCE_ONLY, FLAG_RECOVERY)
-        flags = {name: self._flags.get_flag(name) for name in names}
-        values = self._tracker.exposures().values()
-        limits = self._engine.limits
-        return {
-            "halted": flags[FLAG_HALTED] is not None,
-            "halt_reason": flags[FLAG_HALTED],
-            "trading_state": read_trading_state(self._flags).as_json(),
-            "breakers": {
-                "daily_loss_limit": {"tripped_on": flags[FLAG_DAILY_LOSS]},
-                "max_drawdown": {"tripped": flags[FLAG_DRAWDOWN] is not None, "detail": flags[FLAG_DRAWDOWN]},
-            },
-            "flags": {name: value for name, value in flags.items() if value is not None},
-            "limits": {
-                "max_daily_loss_pct": str(limits.max_daily_loss_pct),
-                "max_drawdown_pct": str(limits.max_drawdown_pct),
-                "max_open_positions": limits.max_open_positions,
-                "max_position_pct": str(limits.max_position_pct),
-            },
-            "exposure": self._tracker.snapshot(),
-            "effective_positions": round(float(effective_positions(values)), 4),
-            "herfindahl": round(float(herfindahl(values)), 4),
-            "approved": self.approved,
-            "denials": {reason.value: n for reason, n in self.denials.items()},
-        }
+    def exposure(self) -> dict[str, Any]:
+        """Exposure by tier and symbol as of the last iteration (the run summary's `exposure_by_tier`)."""
+        return self._tracker.snapshot()
 
 
 def _log_state(view: StateView) -> None:
@@ -643,6 +596,15 @@ def _log_state(view: StateView) -> None:
         reasons=[code.value for code, _ in view.reasons],
         detail="; ".join(detail for _, detail in view.reasons) or None,
     )
+
+
+def _last_close(frame: BarFrame | None, symbol: str) -> Decimal | None:
+    """The symbol's latest valid close in the frame: the price of last resort for an open whole-share order."""
+    if frame is None or symbol not in frame.symbols:
+        return None
+    column = frame.close[:, frame.column(symbol)]
+    finite = column[np.isfinite(column) & (column > 0)]
+    return bar_price(finite[-1]) if finite.size else None
 
 
 def _usable_price(price: Decimal) -> Decimal | None:

@@ -1,4 +1,6 @@
-"""ScannerAgent: runs the selected strategy on every `BarsFetched` frame and publishes its signals.
+"""ScannerAgent: the second stage. Runs the selected strategy on each iteration's frame and returns its signals.
+
+Each signal is also published (`SignalGenerated`) for the observers.
 
 The decision is the strategy's (`agents/strategies`, chosen by `STRATEGY_NAME`), vectorised over every focus symbol;
 this agent only adds what every strategy must share: no decision on a frame shorter than the strategy's lookback or
@@ -18,7 +20,7 @@ import numpy as np
 from agents.strategies.base import Holdings, Signals, Strategy
 from core.bus import EventBus
 from core.clock import Clock
-from core.messages import BarsFetched, SignalGenerated
+from core.messages import SignalGenerated
 from core.order_ids import signal_correlation_id
 from core.portfolio import PortfolioView
 from core.timeconv import datetime64_to_datetime
@@ -52,15 +54,13 @@ class ScannerAgent:
         self._strategy = strategy
         self._stop_loss_pct = stop_loss_pct
         self.strategy = tag  # the label of its signals, correlation ids and client order ids
-        self.signals = 0
         self._columns: dict[str, int] = {}
         self._columns_for: tuple[str, ...] | None = None
-        bus.subscribe(BarsFetched, self.on_bars)
 
-    def on_bars(self, event: BarsFetched) -> None:
-        frame = event.frame
-        if event.new_rows == 0 or frame.n_rows < self._strategy.lookback:
-            return
+    def on_bars(self, frame: BarFrame, *, new_rows: int) -> list[SignalGenerated]:
+        """The signals on `frame` (exits, then entries), each published as it is made; none without a new row."""
+        if new_rows == 0 or frame.n_rows < self._strategy.lookback:
+            return []
         if self._columns_for is not frame.symbols:
             self._columns = {symbol: col for col, symbol in enumerate(frame.symbols)}
             self._columns_for = frame.symbols
@@ -74,19 +74,21 @@ class ScannerAgent:
         exits = np.flatnonzero(decided & (stopped | signals.exits))
         entries = np.flatnonzero(signals.entries & ~holdings.held & ~np.isnan(close))
         if not (exits.size or entries.size):
-            return
+            return []
         volatility = return_volatility(frame.close[-self._strategy.lookback :])
         bar_ts = datetime64_to_datetime(frame.timestamps[-1])
         now = self._clock.now()
+        made: list[SignalGenerated] = []
         for col in exits.tolist():
             if stopped[col]:
                 reason = f"stop_loss: close {close[col]:.2f} <= {stop[col]:.2f}"
             else:
                 reason = signals.reasons.get(col, f"{self.strategy} exit")
-            self._emit(frame, col, OrderSide.SELL, signals, volatility, bar_ts, now, reason)
+            made.append(self._emit(frame, col, OrderSide.SELL, signals, volatility, bar_ts, now, reason))
         for col in entries.tolist():
             reason = signals.reasons.get(col, f"{self.strategy} entry")
-            self._emit(frame, col, OrderSide.BUY, signals, volatility, bar_ts, now, reason)
+            made.append(self._emit(frame, col, OrderSide.BUY, signals, volatility, bar_ts, now, reason))
+        return made
 
     def _checked(self, signals: Signals, n_symbols: int) -> Signals:
         # A plug-in's arrays are someone else's: a wrong shape must fail loudly here, not pick wrong symbols.
@@ -111,23 +113,22 @@ class ScannerAgent:
         bar_ts: datetime,
         now: datetime,
         reason: str,
-    ) -> None:
+    ) -> SignalGenerated:
         symbol = frame.symbols[col]
         score = float(signals.score[col])
-        self.signals += 1
-        self._bus.publish(
-            SignalGenerated(
-                ts_event=now,
-                ts_init=now,
-                correlation_id=signal_correlation_id(self.strategy, symbol, side, bar_ts),
-                strategy=self.strategy,
-                symbol=symbol,
-                side=side,
-                is_exit=side is OrderSide.SELL,
-                price=bar_price(frame.close[-1, col]),
-                score=score if not math.isnan(score) else 0.0,
-                volatility=float(volatility[col]),
-                bar_ts=bar_ts,
-                reason=reason,
-            )
+        signal = SignalGenerated(
+            ts_event=now,
+            ts_init=now,
+            correlation_id=signal_correlation_id(self.strategy, symbol, side, bar_ts),
+            strategy=self.strategy,
+            symbol=symbol,
+            side=side,
+            is_exit=side is OrderSide.SELL,
+            price=bar_price(frame.close[-1, col]),
+            score=score if not math.isnan(score) else 0.0,
+            volatility=float(volatility[col]),
+            bar_ts=bar_ts,
+            reason=reason,
         )
+        self._bus.publish(signal)
+        return signal

@@ -1,15 +1,15 @@
-"""SignalValidator: the gate between a strategy's idea and the risk agent.
+"""SignalValidator: the third stage, the gate between a strategy's idea and the risk agent.
 
 A signal passes only if it is fresh (daily bars: the bar of the last closed session; intraday: younger than
 SIGNAL_MAX_AGE_SECONDS), carries a real positive price, names a symbol the
 broker can trade, and does not duplicate an open order, a held position or another signal of this iteration.
-Each rejection is a `SignalRejected` event with a stable reason code (`SignalRejectReason`).
+`validate` returns the signals that pass, in order, and publishes a `SignalValidated` for each and a
+`SignalRejected` with a stable reason code (`SignalRejectReason`) for each of the others.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from core.bus import EventBus
@@ -39,9 +39,6 @@ class SignalValidator:
         self._assets = assets
         self._seen: set[tuple[str, OrderSide]] = set()
         self._seen_bar: object = None
-        self.validated = 0
-        self.rejected: Counter[SignalRejectReason] = Counter()
-        bus.subscribe(SignalGenerated, self.on_signal)
 
     def rejection_reason(self, signal: SignalGenerated) -> SignalRejectReason | None:
         now = self._clock.now()
@@ -72,22 +69,25 @@ class SignalValidator:
             return SignalRejectReason.DUPLICATE_SIGNAL
         return None
 
-    def on_signal(self, signal: SignalGenerated) -> None:
+    def validate(self, signals: Sequence[SignalGenerated]) -> list[SignalGenerated]:
+        """The signals that pass, in their order."""
+        return [signal for signal in signals if self._passes(signal)]
+
+    def _passes(self, signal: SignalGenerated) -> bool:
         if self._seen_bar != signal.bar_ts:  # duplicates are judged within one bar's signals
             self._seen_bar = signal.bar_ts
             self._seen.clear()
         now = self._clock.now()
         reason = self.rejection_reason(signal)
-        if reason is None:
-            self._seen.add((signal.symbol, signal.side))
-            self.validated += 1
-            self._bus.publish(
-                SignalValidated(ts_event=now, ts_init=now, correlation_id=signal.correlation_id, signal=signal)
-            )
-        else:
-            self.rejected[reason] += 1
+        if reason is not None:
             self._bus.publish(
                 SignalRejected(
                     ts_event=now, ts_init=now, correlation_id=signal.correlation_id, signal=signal, reason=reason
                 )
             )
+            return False
+        self._seen.add((signal.symbol, signal.side))
+        self._bus.publish(
+            SignalValidated(ts_event=now, ts_init=now, correlation_id=signal.correlation_id, signal=signal)
+        )
+        return True

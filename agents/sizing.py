@@ -17,18 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
-
-import structlog
+from typing import Any, Literal
 
 from core.messages import SignalGenerated, SizedOrder
 from core.reasons import DenialReason
-from core.types import CENT, Fill, OrderSide, Position, Tier
-
-if TYPE_CHECKING:
-    from config.settings import Settings
-
-log = structlog.get_logger(__name__)
+from core.types import CENT, OrderSide, Position, Tier
 
 AllocationMethod = Literal["equal", "score_vol"]
 ALPACA_MIN_NOTIONAL = Decimal(1)
@@ -117,20 +110,6 @@ class TierConfig:
     def __deepcopy__(self, memo: dict[int, Any]) -> TierConfig:
         return self
 
-    @classmethod
-    def from_settings(cls, settings: Settings, tiers: Mapping[str, Tier]) -> TierConfig:
-        return cls(
-            allocations=settings.tier_allocations,
-            symbol_tiers=tiers,
-            tier_max_position_pct=settings.tier_max_position_pct,
-            max_position_pct=settings.max_position_pct,
-            min_order_notional=settings.min_order_notional,
-            fractional_enabled=settings.enable_fractional_shares,
-            allocation_method=settings.allocation_method,
-            enable_tiered_allocation=settings.enable_tiered_allocation,
-            max_open_positions=settings.max_open_positions,
-        )
-
     def tier_of(self, symbol: str) -> Tier:
         """Unlisted symbols (e.g. scanner finds) are single stocks: the most constrained tier."""
         return self.symbol_tiers.get(symbol, Tier.TIER3)
@@ -157,7 +136,7 @@ class TierConfig:
 
 
 class TierExposureTracker:
-    """Market value held per symbol and per tier, from positions, fills and price marks."""
+    """Market value held per symbol and per tier, from positions (which hold the fills) and price marks."""
 
     def __init__(self, config: TierConfig) -> None:
         self._config = config
@@ -168,20 +147,6 @@ class TierExposureTracker:
         """Replace everything with the given positions (from the store at start-up, the broker each iteration)."""
         self._qty = {p.symbol: p.qty for p in positions.values() if p.qty != 0}
         self._price = {p.symbol: p.market_price for p in positions.values() if p.qty != 0}
-
-    def apply_fill(self, fill: Fill) -> None:
-        if fill.qty <= 0 or fill.price <= 0:
-            raise ValueError(f"fill {fill.execution_id}: qty and price must be positive ({fill.qty} @ {fill.price})")
-        signed = fill.qty if fill.side is OrderSide.BUY else -fill.qty
-        qty = self._qty.get(fill.symbol, _ZERO) + signed
-        if qty == 0:
-            self._qty.pop(fill.symbol, None)
-            self._price.pop(fill.symbol, None)
-            return
-        if qty < 0:
-            log.warning("exposure_short_position", symbol=fill.symbol, qty=str(qty), execution_id=fill.execution_id)
-        self._qty[fill.symbol] = qty
-        self._price[fill.symbol] = fill.price
 
     def mark(self, prices: Mapping[str, Decimal]) -> None:
         """Revalue held symbols; unknown symbols and non-positive or non-finite prices are ignored."""

@@ -2,12 +2,14 @@
 
 sim  → ReplayMarketData + SimBroker + SimClock over the bundled real bars
 paper/live → AlpacaMarketData + AlpacaBroker + LiveClock
-Everything else (agents, bus, store, risk) is the same object graph in every mode.
+Everything else (agents, bus, store, risk) is the same object graph in every mode. The components' configurations
+(risk limits, sizing tiers, the scan's gates) are built from the settings here, not by the components: an agent takes
+its configuration ready-made and never sees `Settings`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from agents.daily_scan import DailyScanner, ScanConfig
+from agents.daily_scan import DailyScanner
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
 from agents.focus_scoring import FocusScorer
@@ -38,7 +40,7 @@ from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSc
 from core.order_ids import is_our_client_order_id
 from core.portfolio import OwnedLedger, PortfolioView
 from core.private_files import SQLITE_SIDECARS
-from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
+from core.scan_runtime import ScanSetupError, check_scan_universe, scan_config, volume_cache_path
 from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.state_backup import BackupWhen, StateBackups
 from core.state_guard import open_guarded_state
@@ -122,6 +124,30 @@ def reset_sim_state(path: Path) -> None:
     with StateStore(path) as fresh:
         for name, value in carried.items():
             fresh.set_flag(name, value)
+
+
+def risk_limits(settings: Settings) -> RiskLimits:
+    return RiskLimits(
+        max_daily_loss_pct=settings.max_daily_loss_pct,
+        max_drawdown_pct=settings.max_drawdown_pct,
+        max_open_positions=settings.max_open_positions,
+        max_position_pct=settings.max_position_pct,
+    )
+
+
+def tier_config(settings: Settings, tiers: Mapping[str, Tier]) -> TierConfig:
+    """The sizing configuration, `tiers` naming the tier of each symbol it knows (others are TIER3)."""
+    return TierConfig(
+        allocations=settings.tier_allocations,
+        symbol_tiers=tiers,
+        tier_max_position_pct=settings.tier_max_position_pct,
+        max_position_pct=settings.max_position_pct,
+        min_order_notional=settings.min_order_notional,
+        fractional_enabled=settings.enable_fractional_shares,
+        allocation_method=settings.allocation_method,
+        enable_tiered_allocation=settings.enable_tiered_allocation,
+        max_open_positions=settings.max_open_positions,
+    )
 
 
 def resolve_universe(settings: Settings, available: Sequence[str], default_tiers: dict[str, Tier]) -> dict[str, Tier]:
@@ -455,11 +481,16 @@ def _assemble(
         calendar=calendar if settings.bar_timeframe == "1Day" else None,
     )
     # Tiers for any symbol the daemon may come to watch (scanner picks too); unlisted symbols are TIER3.
-    config = TierConfig.from_settings(settings, {**default_tiers, **tiers, **settings.symbol_tiers})
-    tracker = TierExposureTracker(config)
-    sizer = TieredPositionSizer(config)
-    limits = RiskLimits.from_settings(settings)
-    risk = RiskAgent(bus, sizer, tracker, limits, guarded.flags, clock, session=calendar.session_date(clock.now()))
+    config = tier_config(settings, {**default_tiers, **tiers, **settings.symbol_tiers})
+    risk = RiskAgent(
+        bus,
+        TieredPositionSizer(config),
+        TierExposureTracker(config),
+        risk_limits(settings),
+        guarded.flags,
+        clock,
+        session=calendar.session_date(clock.now()),
+    )
     execution = ExecutionAgent(bus, broker, store, portfolio, clock)
     orchestrator = Orchestrator(
         bus=bus,
@@ -471,7 +502,6 @@ def _assemble(
         scanner=scanner,
         validator=validator,
         risk=risk,
-        tracker=tracker,
         execution=execution,
         store=store,
         assets=assets,
@@ -516,7 +546,7 @@ def build_focus(
         universe = FileUniverse(universe_file)
     job = DailyScanJob(
         schedule=ScanSchedule(calendar, store),
-        scanner=DailyScanner(market_data, cache, calendar, ScanConfig.from_settings(settings), strategy=strategy),
+        scanner=DailyScanner(market_data, cache, calendar, scan_config(settings), strategy=strategy),
         universe=universe,
         cache=cache,
         market_data=market_data,

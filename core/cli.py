@@ -32,9 +32,9 @@ from agents.risk import (
     read_trading_state,
     resume_trading,
 )
-from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
+from agents.sizing import TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
-from core.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path
+from core.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path, tier_config
 from core.broker.base import AuthenticationError, BrokerError
 from core.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
 from core.cli_scan import register as register_scan_commands
@@ -52,8 +52,9 @@ from core.console import (
 )
 from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
 from core.logging import close_logging, configure_logging, log_file_path
-from core.orchestrator import RunStats, SimSchedule
+from core.orchestrator import SimSchedule
 from core.redact import redact
+from core.run_stats import RunStats
 from core.state_backup import BackupFile, backup_dir, list_backups
 from core.state_guard import GuardedFlags, KillSwitchFile, kill_switch_path
 from core.state_restore import Restored, RestoreError, resolve_backup, restore_state
@@ -121,22 +122,22 @@ def run_summary(app_: App, stats: RunStats, elapsed: float) -> dict[str, Any]:
         },
         "iterations": stats.iterations,
         "bars": stats.bars,
-        "signals": orch.scanner.signals,
-        "validated": orch.validator.validated,
-        "rejected": dict(orch.validator.rejected),
+        "signals": stats.signals,
+        "validated": stats.validated,
+        "rejected": dict(stats.rejected),
         "orders_approved": stats.approved,
         "denied": dict(stats.denied),
-        "orders": orch.execution.submitted,
-        "orders_rejected": dict(orch.execution.rejected),
-        "orders_canceled": dict(orch.execution.canceled),
-        "fills": orch.execution.fills,
-        "bad_bars": dict(orch.data.rejected),
+        "orders": stats.orders,
+        "orders_rejected": dict(stats.orders_rejected),
+        "orders_canceled": dict(stats.orders_canceled),
+        "fills": stats.fills,
+        "bad_bars": dict(stats.bad_bars),
         "errors": dict(stats.errors),
         "start_equity": str(start.quantize(Decimal("0.01"))),
         "final_equity": str(stats.equity.quantize(Decimal("0.01"))),
         "return_pct": float(round(ret, 3)),
         "max_drawdown_pct": float(round(stats.max_drawdown * 100, 3)),
-        "exposure_by_tier": orch.tracker.snapshot().get("tiers", {}),
+        "exposure_by_tier": orch.risk.exposure().get("tiers", {}),
         "elapsed_s": round(elapsed, 3),
         "bars_per_s": round(stats.bars / elapsed, 1) if elapsed > 0 else 0.0,
     }
@@ -357,7 +358,7 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
         positions = store.load_positions()
         open_orders = store.open_orders()
         summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
-    tracker = TierExposureTracker(TierConfig.from_settings(settings, tiers))
+    tracker = TierExposureTracker(tier_config(settings, tiers))
     tracker.rebuild(positions)
     values = [p.market_value for p in positions.values()]
     summary["exposure"] = tracker.snapshot()

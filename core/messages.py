@@ -1,11 +1,12 @@
-"""Typed, frozen messages for every arrow of one iteration (docs/ARCHITECTURE.md §Messages).
+"""Typed, frozen events: what each stage of an iteration did (docs/ARCHITECTURE.md §Messages).
 
-Commands are `<Verb><Noun>`, events `<Noun><PastParticiple>`. Every message carries `id`, `ts_event` (when the thing
-happened, in the clock's time), `ts_init` (when the message object was built) and `correlation_id`, which follows one
-candidate from its signal to its fills (`core/order_ids.py::signal_correlation_id`); messages about no one candidate
-(iterations, bar frames, breakers, the trading state) leave it empty. Once built, a message never changes, down to
-its fields: money and quantities are `Decimal`, counts are read-only mappings, reasons are enums (`core/reasons.py`).
-To change a message, make a new one.
+The stages hand their outputs to each other as return values; these events tell the observers (the journal first)
+what happened. There are no commands: nothing is asked of anyone over the bus. Events are `<Noun><PastParticiple>`.
+Every message carries `id`, `ts_event` (when the thing happened, in the clock's time), `ts_init` (when the message
+object was built) and `correlation_id`, which follows one candidate from its signal to its fills
+(`core/order_ids.py::signal_correlation_id`); messages about no one candidate (iterations, bar frames, breakers, the
+trading state) leave it empty. Once built, a message never changes, down to its fields: money and quantities are
+`Decimal`, counts are read-only mappings, reasons are enums (`core/reasons.py`). To change a message, make a new one.
 """
 
 from __future__ import annotations
@@ -42,28 +43,6 @@ class Message:
     ts_init: datetime
     correlation_id: str = ""
     id: int = field(default_factory=next_message_id)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# COMMANDS
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubmitOrder(Message):
-    """Ask the broker to place an order; built by the ExecutionAgent from an approved order."""
-
-    client_order_id: str
-    symbol: str
-    side: OrderSide
-    qty: Decimal | None
-    notional: Decimal | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelOrder(Message):
-    client_order_id: str
-    reason: str
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The orchestrator owns timing and the order of stages; the agents own the decisions.
 
-One iteration reads like a script: settle broker updates → refresh the portfolio → mark equity → fetch bars (which
-runs scanner → validator on the bus) → risk decides → execution submits → one store transaction → stats.
+One iteration reads like a script of direct calls, each stage given its input and returning its output: settle
+broker updates → refresh the portfolio → mark equity → fetch bars → scan → validate → risk decides → execution
+submits → one store transaction → stats. The stages publish what they did on the bus; only observers subscribe
+(the journal, which this module taps, and the run statistics).
 """
 
 from __future__ import annotations
@@ -11,31 +13,29 @@ import contextlib
 import enum
 import signal
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
 
-from agents.data import DataAgent
+from agents.data import Bars, DataAgent
 from agents.execution import ExecutionAgent
 from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
-from agents.sizing import TierExposureTracker
 from core.broker.base import AuthenticationError, Broker, BrokerError
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar, SimClock
 from core.failpoints import failpoint
 from core.focus import FocusManager
-from core.messages import IterationCompleted, IterationStarted, IterationStats, Message, OrderApproved, OrderDenied
+from core.messages import IterationCompleted, IterationStarted, IterationStats, Message, SignalGenerated
 from core.portfolio import PortfolioView
+from core.run_stats import RunStats
 from core.state_backup import StateBackups
 from core.store import StateStore
-from core.types import CENT, Asset, BrokerOrder
+from core.types import CENT, Asset, BrokerOrder, Fill
 
 log = structlog.get_logger(__name__)
 
@@ -97,29 +97,6 @@ class MarketHoursSchedule:
             await self._clock.sleep(min(max(wait, 1.0), self.MAX_NAP_SECONDS, self._interval))
 
 
-@dataclass
-class RunStats:
-    iterations: int = 0
-    bars: int = 0
-    signals: int = 0
-    approved: int = 0
-    denied: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    start_equity: Decimal | None = None
-    equity: Decimal = Decimal(0)
-    peak_equity: Decimal = Decimal(0)
-    max_drawdown: Decimal = Decimal(0)
-    started: float = field(default_factory=time.perf_counter)
-
-    def mark(self, equity: Decimal) -> None:
-        if self.start_equity is None:
-            self.start_equity = equity
-        self.equity = equity
-        self.peak_equity = max(self.peak_equity, equity)
-        if self.peak_equity > 0:
-            self.max_drawdown = max(self.max_drawdown, (self.peak_equity - equity) / self.peak_equity)
-
-
 class Orchestrator:
     def __init__(
         self,
@@ -133,7 +110,6 @@ class Orchestrator:
         scanner: ScannerAgent,
         validator: SignalValidator,
         risk: RiskAgent,
-        tracker: TierExposureTracker,
         execution: ExecutionAgent,
         store: StateStore,
         assets: dict[str, Asset],
@@ -152,13 +128,13 @@ class Orchestrator:
         self.scanner = scanner
         self.validator = validator
         self.risk = risk
-        self.tracker = tracker
         self.execution = execution
         self.store = store
         self.assets = assets
         self.broker = broker
         self.focus = focus
-        self.stats = RunStats()
+        self.stats = RunStats.observing(bus)
+        self._completed = 0  # iterations run to the end (a broker error cuts one short and its number is reused)
         self._journal: list[Message] = []
         self._stop = asyncio.Event()
         self._reference: tuple[date | None, Decimal] = (None, Decimal(0))
@@ -167,17 +143,10 @@ class Orchestrator:
         self.backups = backups
         self._day: date | None = None  # the session whose once-a-day housekeeping has run
         bus.tap(self._record)
-        bus.subscribe(OrderApproved, self._count_approved)
-        bus.subscribe(OrderDenied, self._count_denied)
 
     def _record(self, message: Message) -> None:
+        """The journal's buffer: every message since the last iteration's store transaction."""
         self._journal.append(message)
-
-    def _count_approved(self, _: OrderApproved) -> None:
-        self.stats.approved += 1
-
-    def _count_denied(self, event: OrderDenied) -> None:
-        self.stats.denied[event.reason] += 1
 
     def request_stop(self) -> None:
         """Finish the current iteration, flush the store, then leave the loop."""
@@ -192,7 +161,6 @@ class Orchestrator:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or no signals here
                 loop.add_signal_handler(sig, self.request_stop)
                 installed.append(sig)
-        self.bus.start()
         try:
             async for tick in self.schedule:
                 if self._stop.is_set():
@@ -201,17 +169,17 @@ class Orchestrator:
                     if tick is Tick.SCAN:
                         await self._scan_tick()
                         continue
-                    await self.run_iteration(self.stats.iterations + 1)
+                    await self.run_iteration(self._completed + 1)
                 except AuthenticationError:
                     raise  # bad keys do not heal: stop with the clear message
                 except BrokerError as error:
                     # Temporary (the adapter's bounded retries ran out) or operational: stop trading this tick, stay
                     # alive, try again at the next one. Broker updates already fetched were stored first.
-                    self.stats.errors[type(error).__name__] += 1
+                    self.stats.error(type(error).__name__)
                     log.error("iteration_failed", tick=tick.value, error=str(error), kind=type(error).__name__)
                 # Sim adapters never suspend; yielding once per iteration lets the loop deliver signals (SIGTERM).
                 await asyncio.sleep(0)
-                if max_iterations is not None and self.stats.iterations >= max_iterations:
+                if max_iterations is not None and self._completed >= max_iterations:
                     break
                 if self._stop.is_set():
                     break
@@ -219,7 +187,6 @@ class Orchestrator:
             for sig in installed:
                 loop.remove_signal_handler(sig)
             await self._final_sync()
-            await self.bus.stop()
         if self.backups is not None:
             await self.backups.on_stop(self.calendar.session_date(self.clock.now()))
         return self.stats
@@ -295,6 +262,15 @@ class Orchestrator:
         log.info("focus_changed", symbols=list(symbols), source=self.focus.source if self.focus else "settings")
         self.data.set_symbols(symbols)
 
+    def _signals(self, bars: Bars, iteration: int) -> list[SignalGenerated]:
+        """The strategy's signals; a strategy that raises (a plug-in's bug) costs this iteration its signals, not the
+        daemon its life: the rest of the iteration (fills, equity, the journal) still runs."""
+        try:
+            return self.scanner.on_bars(bars.frame, new_rows=bars.new_rows)
+        except Exception:
+            log.exception("strategy_failed", strategy=self.scanner.strategy, iteration=iteration)
+            return []
+
     async def run_iteration(self, iteration: int) -> dict[str, Any]:
         timings: dict[str, float] = {}
         t0 = t = time.perf_counter()
@@ -314,9 +290,10 @@ class Orchestrator:
         )
 
         # Broker updates are stored before anything else can fail, and the store's write lock is never held across
-        # a broker call. Fills feed the owned-positions ledger, so they are applied before the portfolio refresh.
+        # a broker call. New fills feed the owned-positions ledger, so they are applied before the portfolio refresh
+        # (whose snapshot risk rebuilds its exposure from).
         updates = await self.execution.fetch_updates()
-        fills = 0
+        fills: list[Fill] = []
         if updates:
             with self.store.transaction():
                 fills = self.execution.apply_updates(updates)
@@ -339,23 +316,22 @@ class Orchestrator:
                 await self.focus.rescore(self.data.symbols, now)
             except Exception as error:  # display-only scores must never cost a trading iteration
                 log.warning("rescore_failed", error=str(error), kind=type(error).__name__)
-        accepted_before = self.data.bars_accepted
-        bars = await self.data.fetch(iteration)  # scanner and validator run on the bus, inline
+        bars = await self.data.fetch(iteration)
+        signals = self._signals(bars, iteration)
+        validated = self.validator.validate(signals)
         lap("data_scan_validate_ms")
-        self.risk.flush()
+        decisions = self.risk.decide(validated, bars.frame)
         lap("risk_ms")
-        placed = await self.execution.submit_approved()
+        placed = await self.execution.submit(decisions.approved)
         lap("execution_ms")
 
-        new_bars = self.data.bars_accepted - accepted_before
-        self.stats.iterations = iteration
-        self.stats.bars += new_bars
+        self._completed = iteration
         stats = IterationStats(
             session=session,
-            bars=new_bars,
+            bars=bars.accepted,
             rejected_bars=sum(bars.rejected.values()),
             orders=len(placed),
-            fills=fills,
+            fills=len(fills),
             equity=equity.quantize(CENT),
             positions=len(snapshot.positions),
         )

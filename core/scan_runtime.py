@@ -68,9 +68,7 @@ class ScanRuntime:
         return VolumeCache(self.cache_path)
 
     def scanner(self, cache: VolumeCache) -> DailyScanner:
-        return DailyScanner(
-            self.market_data, cache, self.calendar, ScanConfig.from_settings(self.settings), strategy=self.strategy
-        )
+        return DailyScanner(self.market_data, cache, self.calendar, scan_config(self.settings), strategy=self.strategy)
 
     async def refresh_cache(
         self,
@@ -82,7 +80,7 @@ class ScanRuntime:
     ) -> RefreshStats:
         """Bring the averages of the scannable symbols up to `cache_as_of`: batched bars through the mode's adapter
         (sim: the bundled bars), only the missing or out-of-date entries when `stale_only`."""
-        config = ScanConfig.from_settings(self.settings)
+        config = scan_config(self.settings)
         return await refresh_volume_cache(
             cache,
             self.market_data,
@@ -93,6 +91,21 @@ class ScanRuntime:
             stale_only=stale_only,
             on_progress=on_progress,
         )
+
+
+def scan_config(settings: Settings) -> ScanConfig:
+    """The daily scan's gates and sizes from the settings (the scanner takes them ready-made)."""
+    return ScanConfig(
+        min_price=settings.min_price,
+        min_dollar_volume=settings.min_dollar_volume,
+        min_market_cap=settings.min_market_cap,
+        sector_min_market_cap=dict(settings.scan_sector_min_market_cap),
+        prerank_keep=settings.prerank_keep,
+        min_rvol=settings.min_rvol,
+        top_n=settings.scanner_top_n,
+        window=settings.zscore_window,
+        baseline=tuple(settings.baseline_symbols),
+    )
 
 
 def volume_cache_path(settings: Settings) -> Path:
@@ -153,7 +166,7 @@ def check_scan_universe(settings: Settings, available: Collection[str] | None) -
     count = f"{len(symbols)} symbol{'s' if len(symbols) != 1 else ''}"
     if known is not None and not known.intersection(symbols):
         raise ScanSetupError(f"{name}: {path}: none of its {count} is in the bundled data")
-    config = ScanConfig.from_settings(settings)
+    config = scan_config(settings)
     if not any(re.fullmatch(config.symbol_pattern, symbol) for symbol in symbols):
         raise ScanSetupError(
             f"{name}: {path}: none of its {count} is a symbol the scan takes ({config.symbol_pattern});"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -374,20 +373,3 @@ async def test_optional_factors_are_used_only_where_the_source_has_data(
     assert result.stats["explosion_factors_available"][-1] == "short_interest"
     # The oversold score does not depend on the optional factors.
     assert with_source["DHR"].score == without["DHR"].score
-
-
-def test_config_from_settings_maps_the_scanner_variables() -> None:
-    from config.settings import Settings  # noqa: PLC0415
-
-    settings = Settings(min_price=7.0, prerank_keep=50, min_rvol=2.0, scanner_top_n=5, baseline_symbols="SPY")
-    config = ScanConfig.from_settings(settings)
-    assert replace(config, sector_min_market_cap={}) == ScanConfig(
-        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",)
-    )
-
-
-def test_sector_floors_come_from_settings() -> None:
-    from config.settings import Settings  # noqa: PLC0415
-
-    settings = Settings(scan_sector_min_market_cap="Energy:5e9,Utilities:2e9")
-    assert dict(ScanConfig.from_settings(settings).sector_min_market_cap) == {"Energy": 5e9, "Utilities": 2e9}

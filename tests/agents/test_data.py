@@ -55,12 +55,26 @@ async def test_one_batched_call_the_adapter_counts_per_chunk_and_incremental_fet
 
 async def test_never_sees_a_bar_after_now(small_history: BarFrame, calendar: NyseCalendar) -> None:
     clock = SimClock(calendar.session_open(date(2017, 5, 10)))  # before the close: today's bar isn't final
-    agent, _, bus = _agent(small_history, clock, ("AAPL",))
+    agent, _, _ = _agent(small_history, clock, ("AAPL",))
+    bars = await agent.fetch(1)
+    latest = bars.frame.timestamps[-1].astype("datetime64[us]").item().replace(tzinfo=UTC)
+    assert latest <= clock.now()
+
+
+async def test_what_a_fetch_returns_is_what_it_publishes(small_history: BarFrame, calendar: NyseCalendar) -> None:
+    clock = SimClock(calendar.session_close(date(2015, 7, 16)))
+    agent, _, bus = _agent(small_history, clock, ("DHR", "O", "AAPL"))
     seen: list[BarsFetched] = []
     bus.subscribe(BarsFetched, seen.append)
-    await agent.fetch(1)
-    latest = seen[0].frame.timestamps[-1].astype("datetime64[us]").item().replace(tzinfo=UTC)
-    assert latest <= clock.now()
+    first = await agent.fetch(1)
+    clock.set(calendar.session_close(date(2015, 7, 17)))
+    second = await agent.fetch(2)
+    assert [(e.iteration, e.new_rows, dict(e.rejected)) for e in seen] == [
+        (1, first.new_rows, {}),
+        (2, 1, {"missing_price": 2}),
+    ]
+    assert [e.frame for e in seen] == [first.frame, second.frame]  # the very window returned, not a copy
+    assert (first.accepted, second.accepted) == (first.new_rows * 3, 1)
 
 
 async def test_symbol_missing_from_data_yields_no_bars(small_history: BarFrame, calendar: NyseCalendar) -> None:
@@ -105,6 +119,7 @@ async def test_switching_symbols_rewarms_without_counting_old_bars_again(
     assert event.frame.symbols == ("DHR", "MSFT")
     assert event.frame.n_rows == 21  # warmed up again for the new symbols
     assert event.new_rows == 1  # only 2015-07-21 is a new bar
+    assert event.accepted == 2  # its bars of DHR and MSFT, not the warm-up rows
     assert event.rejected == {}  # the bad warm-up row is blanked but not reported again
     row_0717 = int(np.searchsorted(event.frame.timestamps, np.datetime64("2015-07-17T04:00", "ns")))
     assert np.isnan(event.frame.close[row_0717, 0])
@@ -123,6 +138,6 @@ async def test_real_rows_with_open_or_close_outside_the_range_are_rejected(
     event = await agent.fetch(2)
     assert sorted((r.symbol, r.reason) for r in rejected) == [("DHR", "ohlc_inconsistent"), ("O", "ohlc_inconsistent")]
     assert event.rejected == {"ohlc_inconsistent": 2}
-    assert agent.rejected["ohlc_inconsistent"] == 2
+    assert event.accepted == 1  # AAPL's: the bad bars are not counted as bars
     assert np.isnan(event.frame.open[-1, :2]).all()
     assert event.frame.close[-1, 2] > 0

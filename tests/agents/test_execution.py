@@ -77,9 +77,8 @@ def world(small_history: BarFrame, calendar: NyseCalendar, tmp_path: Path):  # t
 
 
 async def test_approved_order_is_submitted_recorded_and_filled_next_open(world, calendar, small_history) -> None:  # type: ignore[no-untyped-def]
-    clock, _broker, store, bus, agent, events = world
-    bus.publish(approved())
-    placed = await agent.submit_approved()
+    clock, _broker, store, _bus, agent, events = world
+    placed = await agent.submit([approved()])
     agent.record_placed(placed)
     assert len(placed) == 1
     coid = placed[0].order.client_order_id
@@ -87,8 +86,8 @@ async def test_approved_order_is_submitted_recorded_and_filled_next_open(world, 
     assert isinstance(events[0], OrderSubmitted)
     assert events[0].notional == Decimal(1000)
     clock.set(calendar.session_close(date(2016, 3, 2)))
-    assert await agent.sync_updates() == 1
-    fill = next(e for e in events if isinstance(e, OrderFilled)).fill
+    [fill] = await agent.sync_updates()
+    assert [e.fill for e in events if isinstance(e, OrderFilled)] == [fill]  # returned and published alike
     col = small_history.symbols.index("AAPL")
     row = int((small_history.timestamps_ns < int(datetime(2016, 3, 2, 6, tzinfo=UTC).timestamp() * 1e9)).sum()) - 1
     assert float(fill.price) == pytest.approx(small_history.open[row, col] * (1 + 5 / 1e4), rel=1e-9)
@@ -96,39 +95,31 @@ async def test_approved_order_is_submitted_recorded_and_filled_next_open(world, 
 
 
 async def test_the_same_approval_twice_places_one_order(world) -> None:  # type: ignore[no-untyped-def]
-    _, broker, store, bus, agent, _ = world
-    bus.publish(approved())
-    agent.record_placed(await agent.submit_approved())
-    bus.publish(approved())  # e.g. the iteration re-ran after a crash
-    placed = await agent.submit_approved()
-    assert placed == []
-    assert agent.duplicates == 1
-    assert agent.submitted == 1
+    _, broker, store, _bus, agent, _ = world
+    assert len(await agent.submit([approved(), approved()])) == 1  # twice in one batch
+    assert await agent.submit([approved()]) == []  # e.g. the iteration re-ran after a crash
     assert len(store.all_orders()) == 1
     assert len(await broker.get_open_orders()) == 1
 
 
 async def test_broker_rejection_becomes_an_event_with_the_reason(world) -> None:  # type: ignore[no-untyped-def]
-    _, _, store, bus, agent, events = world
-    bus.publish(approved("XOM", notional="500"))  # XOM is not fractionable in this world
-    assert await agent.submit_approved() == []
+    _, _, store, _bus, agent, events = world
+    assert await agent.submit([approved("XOM", notional="500")]) == []  # XOM is not fractionable in this world
     rejected = [e for e in events if isinstance(e, OrderRejected)]
     assert [r.reason for r in rejected] == [RejectionReason.NOT_FRACTIONABLE]
     assert rejected[0].correlation_id == "zscore_mr:XOM:buy:20160301T0500"
     assert store.all_orders() == []
-    assert agent.rejected == {"not_fractionable": 1}
 
 
 async def test_each_new_fill_is_logged_once(world, calendar) -> None:  # type: ignore[no-untyped-def]
-    clock, _broker, _store, bus, agent, _ = world
-    bus.publish(approved())
-    placed = await agent.submit_approved()
+    clock, _broker, _store, _bus, agent, _ = world
+    placed = await agent.submit([approved()])
     agent.record_placed(placed)
     clock.set(calendar.session_close(date(2016, 3, 2)))
     updates = await agent.fetch_updates()
     with capture_logs() as logs:
-        assert agent.apply_updates(updates) == 1
-        assert agent.apply_updates(updates) == 0  # the same fill reported again is not a new fill
+        assert len(agent.apply_updates(updates)) == 1
+        assert agent.apply_updates(updates) == []  # the same fill reported again is not a new fill
     filled = [e for e in logs if e["event"] == "order_filled"]
     assert len(filled) == 1
     assert filled[0]["client_order_id"] == placed[0].order.client_order_id
@@ -159,27 +150,25 @@ async def test_the_users_own_orders_reported_by_the_broker_are_not_recorded(worl
         return [OrderUpdate(order=manual, ts=now, fill=fill)]
 
     broker.poll_updates = poll_updates
-    assert await agent.sync_updates() == 0
+    assert await agent.sync_updates() == []
     assert store.get_order("my-manual-order-1") is None
     assert store.fills() == []
     assert not any(isinstance(e, OrderFilled) for e in events)
 
 
 async def test_the_approved_client_order_id_is_the_one_placed(world) -> None:  # type: ignore[no-untyped-def]
-    _, broker, store, bus, agent, _ = world
+    _, broker, store, _bus, agent, _ = world
     approval = approved()
-    bus.publish(approval)
-    [placed] = await agent.submit_approved()
+    [placed] = await agent.submit([approval])
     assert placed.order.client_order_id == approval.client_order_id
     assert store.get_order(approval.client_order_id) is not None
     assert await broker.get_order(approval.client_order_id) is not None
 
 
 async def test_every_event_from_approval_to_fill_carries_the_signals_correlation_id(world, calendar) -> None:  # type: ignore[no-untyped-def]
-    clock, _broker, _store, bus, agent, events = world
+    clock, _broker, _store, _bus, agent, events = world
     approval = approved()
-    bus.publish(approval)
-    agent.record_placed(await agent.submit_approved())
+    agent.record_placed(await agent.submit([approval]))
     clock.set(calendar.session_close(date(2016, 3, 2)))
     await agent.sync_updates()
     kinds = [type(e).__name__ for e in events]
@@ -188,15 +177,14 @@ async def test_every_event_from_approval_to_fill_carries_the_signals_correlation
 
 
 async def test_a_fill_after_a_restart_still_names_its_signal(world, calendar, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    clock, broker, store, bus, agent, _ = world
+    clock, broker, store, _bus, agent, _ = world
     approval = approved()
-    bus.publish(approval)
-    agent.record_placed(await agent.submit_approved())
+    agent.record_placed(await agent.submit([approval]))
     # A new process: nothing in memory but the store and the broker.
     fresh_bus = EventBus()
     fills: list[OrderFilled] = []
     fresh_bus.subscribe(OrderFilled, fills.append)
     restarted = ExecutionAgent(fresh_bus, broker, store, PortfolioView(broker), clock)
     clock.set(calendar.session_close(date(2016, 3, 2)))
-    assert await restarted.sync_updates() == 1
+    assert len(await restarted.sync_updates()) == 1
     assert [f.correlation_id for f in fills] == [approval.signal.correlation_id]

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
 from agents.risk import (
     FLAG_DAILY_LOSS,
     FLAG_DRAWDOWN,
     FLAG_DRAWDOWN_PEAK,
     FLAG_HALTED,
+    Decisions,
     RiskAgent,
     RiskEngine,
     RiskLimits,
@@ -24,17 +24,13 @@ from agents.risk import (
     sellable_qty,
 )
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
-from config.settings import Settings
 from core.bus import EventBus
 from core.messages import (
-    BarsFetched,
     CircuitBreakerTripped,
     Message,
     OrderApproved,
     OrderDenied,
-    OrderFilled,
     SignalGenerated,
-    SignalValidated,
     TradingStateChanged,
 )
 from core.order_ids import client_order_id
@@ -43,7 +39,6 @@ from core.types import (
     Asset,
     BarFrame,
     BrokerOrder,
-    Fill,
     OrderSide,
     OrderStatus,
     PortfolioSnapshot,
@@ -120,6 +115,7 @@ class Harness:
             self.clock,
             session=session,
         )
+        self.decisions = Decisions()
         self.out: list[Message] = []
         for kind in (OrderApproved, OrderDenied, CircuitBreakerTripped, TradingStateChanged):
             self.bus.subscribe(kind, self.out.append)
@@ -133,13 +129,16 @@ class Harness:
         sod: str = "10000",
         peak: str = "10000",
         assets: dict[str, Asset] = ASSETS,
+        frame: BarFrame | None = None,
     ) -> list[Message]:
         start = len(self.out)
         self.risk.begin_iteration(snap, session=session, start_of_day_equity=D(sod), peak_equity=D(peak), assets=assets)
-        for s in signals:
-            self.bus.publish(SignalValidated(ts_event=s.ts_event, ts_init=s.ts_init, signal=s))
-        self.risk.flush()
-        return self.out[start:]
+        self.decisions = self.risk.decide(signals, frame)
+        published = self.out[start:]
+        # What risk returns is what it published, in the same order.
+        assert list(self.decisions.approved) == [m for m in published if isinstance(m, OrderApproved)]
+        assert list(self.decisions.denied) == [m for m in published if isinstance(m, OrderDenied)]
+        return published
 
 
 def answers(messages: list[Message]) -> list[tuple[str, str]]:
@@ -166,9 +165,7 @@ def state_changes(messages: list[Message]) -> list[tuple[str, str, str]]:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def test_limits_from_settings() -> None:
-    limits = RiskLimits.from_settings(Settings(max_daily_loss_pct=D("0.03"), max_open_positions=5))
-    assert limits == RiskLimits(D("0.03"), D("0.10"), 5, D("0.10"))
+def test_limits_are_fractions() -> None:
     with pytest.raises(ValueError, match="max_drawdown_pct"):
         RiskLimits(max_drawdown_pct=D("1.5"))
 
@@ -238,7 +235,7 @@ def test_expensive_stock_fractional_off_is_denied_zero_shares() -> None:
     [denied] = h.iterate(snapshot("10000"), [signal("NVDA", price=900.0)])
     assert isinstance(denied, OrderDenied)
     assert denied.reason == "zero_shares"
-    assert h.risk.denials == {"zero_shares": 1}
+    assert h.decisions == Decisions(denied=(denied,))
 
 
 def test_entries_are_answered_best_score_first_after_exits() -> None:
@@ -291,35 +288,16 @@ def test_open_buy_orders_count_against_the_tier_and_buying_power_once() -> None:
     assert answer.order.notional == D(500)
 
 
-def test_a_fill_during_the_iteration_moves_money_from_pending_to_held_without_double_counting() -> None:
+def test_a_partly_filled_buy_counts_its_fill_as_held_and_the_rest_as_pending() -> None:
+    # Fills reach risk through the snapshot (settled before it is taken): $3,500 of SPY ordered, $1,500 of it filled
+    # and held, the $2,000 left still promised. Tier 1 ($4,000) has $500 left for QQQ, not counted twice.
     h = Harness()
-    open_buy = BrokerOrder("o1", "b1", "SPY", OrderSide.BUY, OrderStatus.ACCEPTED, None, D(3500))
-    h.risk.begin_iteration(
-        snapshot("10000", open_orders=(open_buy,)), session=MON, start_of_day_equity=D(10_000),
-        peak_equity=D(10_000), assets=ASSETS,
-    )  # fmt: skip
-    now = h.clock.now()
-    fill = Fill("x1", "o1", "SPY", OrderSide.BUY, D(14), D(250), now)
-    h.bus.publish(OrderFilled(ts_event=now, ts_init=now, fill=fill))
-    h.bus.publish(SignalValidated(ts_event=now, ts_init=now, signal=signal("QQQ", price=150.0)))
-    h.risk.flush()
-    [answer] = h.out
+    open_buy = BrokerOrder("o1", "b1", "SPY", OrderSide.BUY, OrderStatus.PARTIALLY_FILLED, None, D(3500), D(6), D(250))
+    held = {"SPY": Position("SPY", D(6), D(250), D(250))}
+    [answer] = h.iterate(snapshot("10000", positions=held, open_orders=(open_buy,)), [signal("QQQ", price=150.0)])
     assert isinstance(answer, OrderApproved)
     assert answer.order.notional == D(500)
-    assert h.tracker.tier_exposure(Tier.TIER1) == D(3500)
-
-
-def test_a_fill_recovered_at_start_up_is_no_short_position() -> None:
-    """Recovery applies fills the broker's positions already hold (a sell that filled while the daemon was down):
-    on top of the positions stored before the crash, it read as short. Exposure waits for the broker's positions."""
-    h = Harness()
-    h.tracker.rebuild({})  # the stored positions: the sell's shares already gone at the broker
-    now = h.clock.now()
-    fill = Fill("x2", "o2", "SPY", OrderSide.SELL, D(10), D(250), now)
-    with capture_logs() as logs:
-        h.bus.publish(OrderFilled(ts_event=now, ts_init=now, fill=fill))
-    assert not [line for line in logs if line["event"] == "exposure_short_position"]
-    assert h.tracker.qty("SPY") == 0
+    assert h.tracker.tier_exposure(Tier.TIER1) == D(1500)
 
 
 def test_unpriceable_open_order_blocks_entries_until_a_price_is_seen() -> None:
@@ -329,18 +307,16 @@ def test_unpriceable_open_order_blocks_entries_until_a_price_is_seen() -> None:
     assert isinstance(answer, OrderDenied)
     assert answer.reason == "insufficient_buying_power"
 
-    now = h.clock.now()
     close = np.array([[271_000.0], [np.nan]])
     frame = BarFrame(
         ("BRK.A",), np.array(["2017-06-30", "2017-07-03"], dtype="datetime64[ns]"), close, close, close, close, close
     )
-    h.bus.publish(BarsFetched(ts_event=now, ts_init=now, iteration=1, frame=frame, new_rows=1, rejected={}))
-    # Priced at the last valid close, the $271,000 order fills Tier 3 on its own...
-    [answer] = h.iterate(snapshot("10000", open_orders=(open_buy,)), [signal("AAPL")])
+    # Priced at the last valid close of the iteration's bars, the $271,000 order fills Tier 3 on its own...
+    [answer] = h.iterate(snapshot("10000", open_orders=(open_buy,)), [signal("AAPL")], frame=frame)
     assert isinstance(answer, OrderDenied)
     assert answer.reason == "tier_budget_exhausted"
     # ...and leaves $29,000 of a $300,000 account's buying power: enough for a full Tier-1 position ($24,000).
-    [answer] = h.iterate(snapshot("300000", open_orders=(open_buy,)), [signal("SPY", price=243.0)])
+    [answer] = h.iterate(snapshot("300000", open_orders=(open_buy,)), [signal("SPY", price=243.0)], frame=frame)
     assert isinstance(answer, OrderApproved)
     assert answer.order.notional == D(24_000)
 
@@ -353,13 +329,12 @@ def test_max_open_positions_gate() -> None:
     assert answer.reason == "max_open_positions"
 
 
-def test_flush_needs_a_fresh_snapshot() -> None:
+def test_a_decision_needs_a_fresh_snapshot() -> None:
     h = Harness()
     h.iterate(snapshot(), [signal("AAPL")])
-    h.bus.publish(SignalValidated(ts_event=h.clock.now(), ts_init=h.clock.now(), signal=signal("MSFT")))
     with pytest.raises(RuntimeError, match="begin_iteration"):
-        h.risk.flush()
-    h.risk.flush()  # nothing collected: a no-op
+        h.risk.decide([signal("MSFT")])
+    assert h.risk.decide([]) == Decisions()  # no signal: nothing to decide, no snapshot needed
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -455,27 +430,21 @@ def test_halt_blocks_everything_and_survives_a_restart_until_resume() -> None:
     assert state_changes(out) == [("halted", "active", "cleared")]
 
 
-def test_a_halt_set_by_another_process_is_seen_at_the_next_flush() -> None:
+def test_a_halt_set_by_another_process_is_seen_at_the_next_decision() -> None:
     h = Harness()
     h.risk.begin_iteration(snapshot(), session=MON, start_of_day_equity=D(10_000), peak_equity=D(10_000), assets=ASSETS)
     h.flags.set_flag(FLAG_HALTED, "tradingd halt")  # the CLI writes the store while the daemon iterates
-    h.bus.publish(SignalValidated(ts_event=h.clock.now(), ts_init=h.clock.now(), signal=signal("MSFT")))
-    h.risk.flush()
+    h.risk.decide([signal("MSFT")])
     assert answers(h.out) == [("MSFT", "halted")]
 
 
-def test_state_is_json_ready_for_tradingd_status() -> None:
+def test_exposure_is_json_ready_for_the_run_summary() -> None:
     h = Harness()
     held = {"SPY": Position("SPY", D(10), D(250), D(250)), "AAPL": Position("AAPL", D(10), D(150), D(250))}
     h.iterate(snapshot("9000", positions=held), [signal("MSFT")], sod="9000", peak="10000")
-    state = json.loads(json.dumps(h.risk.status()))
-    assert state["halted"] is False
-    assert state["breakers"]["max_drawdown"]["tripped"] is True
-    assert state["exposure"]["tiers"]["TIER1"] == "2500.00"
-    assert state["effective_positions"] == 2.0
-    assert state["herfindahl"] == 0.5
-    assert state["denials"] == {"max_drawdown": 1}
-    assert set(state["flags"]) == {FLAG_DRAWDOWN}
+    exposure = json.loads(json.dumps(h.risk.exposure()))
+    assert exposure["tiers"]["TIER1"] == "2500.00"
+    assert exposure["tiers"]["TIER3"] == "2500.00"
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from agents.strategies.base import Holdings, Signals
 from agents.strategies.zscore_mean_reversion import ZScoreMeanReversion, ZScoreParams
 from core.bus import EventBus
 from core.clock import SimClock
-from core.messages import BarsFetched, SignalGenerated
+from core.messages import SignalGenerated
 from core.portfolio import PortfolioView
 from core.types import Account, BarFrame, OrderSide, PortfolioSnapshot, Position, bar_price
 from tests.frames import frame_at
@@ -41,13 +41,12 @@ def _run(
 ) -> list[SignalGenerated]:
     bus = EventBus()
     clock = SimClock(datetime(2018, 3, 1, tzinfo=UTC))
-    ScannerAgent(bus, _Portfolio(positions), clock, strategy, tag="zscore_mr", stop_loss_pct=0.05)  # type: ignore[arg-type]
-    seen: list[SignalGenerated] = []
-    bus.subscribe(SignalGenerated, seen.append)
-    bus.publish(
-        BarsFetched(ts_event=clock.now(), ts_init=clock.now(), iteration=1, frame=frame, new_rows=new_rows, rejected={})
-    )
-    return seen
+    agent = ScannerAgent(bus, _Portfolio(positions), clock, strategy, tag="zscore_mr", stop_loss_pct=0.05)  # type: ignore[arg-type]
+    published: list[SignalGenerated] = []
+    bus.subscribe(SignalGenerated, published.append)
+    signals = agent.on_bars(frame, new_rows=new_rows)
+    assert signals == published  # every signal returned is published, in the same order
+    return signals
 
 
 def _first_row_where(history: BarFrame, symbol: str, predicate: str) -> int:
@@ -129,6 +128,5 @@ def test_a_strategy_answering_for_the_wrong_number_of_symbols_fails_loudly(small
     bus = EventBus()
     clock = SimClock(datetime(2018, 3, 1, tzinfo=UTC))
     agent = ScannerAgent(bus, _Portfolio({}), clock, wrong, tag="x", stop_loss_pct=0.05)
-    event = BarsFetched(ts_event=clock.now(), ts_init=clock.now(), iteration=1, frame=frame, new_rows=1, rejected={})
     with pytest.raises(ValueError, match=r"signals\(\)\.entries has shape \(3,\)"):
-        agent.on_bars(event)
+        agent.on_bars(frame, new_rows=1)

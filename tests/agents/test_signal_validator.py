@@ -59,7 +59,8 @@ def _validate(sig: SignalGenerated, portfolio: PortfolioView | None = None) -> t
     passed: list[SignalValidated] = []
     bus.subscribe(SignalRejected, lambda e: reasons.append(e.reason))
     bus.subscribe(SignalValidated, passed.append)
-    validator.on_signal(sig)
+    returned = validator.validate([sig])
+    assert returned == [e.signal for e in passed]  # what passes is returned and published alike
     return reasons, len(passed)
 
 
@@ -100,11 +101,20 @@ def test_second_identical_signal_in_the_same_bar_is_rejected() -> None:
     validator = SignalValidator(bus, _Portfolio({}), SimClock(NOW), max_age=timedelta(days=1), assets=ASSETS)
     reasons: list[str] = []
     bus.subscribe(SignalRejected, lambda e: reasons.append(e.reason))
-    validator.on_signal(signal())
-    validator.on_signal(signal())
-    assert reasons == ["duplicate_signal"]
-    assert validator.validated == 1
-    assert validator.rejected == {"duplicate_signal": 1}
+    first, msft = signal(), signal("MSFT")
+    assert validator.validate([first, signal(), msft]) == [first, msft]  # in order, the duplicate left out
+    assert validator.validate([signal()]) == []  # the next call of the same bar still knows it
+    assert reasons == ["duplicate_signal", "duplicate_signal"]
+
+
+def test_events_follow_the_order_of_the_signals() -> None:
+    bus = EventBus()
+    validator = SignalValidator(bus, _Portfolio({}), SimClock(NOW), max_age=timedelta(days=1), assets=ASSETS)
+    seen: list[tuple[str, str]] = []
+    bus.subscribe(SignalValidated, lambda e: seen.append((e.signal.symbol, "validated")))
+    bus.subscribe(SignalRejected, lambda e: seen.append((e.signal.symbol, e.reason)))
+    validator.validate([signal("HALT"), signal("AAPL"), signal("NOPE"), signal("MSFT")])
+    assert seen == [("HALT", "not_tradable"), ("AAPL", "validated"), ("NOPE", "unknown_symbol"), ("MSFT", "validated")]
 
 
 def _daily_reasons(now: datetime, bar_day: datetime) -> list[str]:
@@ -114,7 +124,7 @@ def _daily_reasons(now: datetime, bar_day: datetime) -> list[str]:
     )
     reasons: list[str] = []
     bus.subscribe(SignalRejected, lambda e: reasons.append(e.reason))
-    validator.on_signal(signal(bar_ts=bar_day))
+    validator.validate([signal(bar_ts=bar_day)])
     return reasons
 
 

@@ -1,9 +1,6 @@
-import asyncio
 from datetime import UTC, datetime
 
-import pytest
-
-from core.bus import BusOverflowError, EventBus
+from core.bus import EventBus
 from core.messages import IterationCompleted, IterationStarted, Message
 
 T0 = datetime(2017, 1, 3, 21, tzinfo=UTC)
@@ -71,54 +68,6 @@ def test_sync_pending_queue_is_bounded() -> None:
     bus.subscribe(IterationStarted, lambda m: seen.append(m.iteration))
     bus.publish(started(2))
     assert 2 in seen
-
-
-async def test_async_handlers_run_in_worker_with_backpressure() -> None:
-    bus = EventBus(async_queue_size=1)
-    seen: list[int] = []
-
-    async def slow(m: IterationStarted) -> None:
-        await asyncio.sleep(0)
-        seen.append(m.iteration)
-
-    bus.subscribe(IterationStarted, slow)
-    bus.start()
-    for i in range(5):
-        await bus.publish_async(started(i))
-    await bus.join()
-    assert seen == [0, 1, 2, 3, 4]
-    await bus.stop()
-
-
-async def test_publish_raises_when_async_queue_full() -> None:
-    bus = EventBus(async_queue_size=1)
-
-    async def handler(_: IterationStarted) -> None:
-        return None
-
-    bus.subscribe(IterationStarted, handler)
-    bus.publish(started(1))  # worker not started: the queue fills
-    with pytest.raises(BusOverflowError):
-        bus.publish(started(2))
-
-
-async def test_failing_async_handler_is_isolated() -> None:
-    bus = EventBus()
-    seen: list[int] = []
-
-    async def boom(m: IterationStarted) -> None:
-        if m.iteration == 1:
-            raise ValueError("bad")
-        seen.append(m.iteration)
-
-    bus.subscribe(IterationStarted, boom)
-    bus.start()
-    bus.publish(started(1))
-    bus.publish(started(2))
-    await bus.join()
-    assert seen == [2]
-    assert sum(bus.handler_errors.values()) == 1
-    await bus.stop()
 
 
 def test_tap_sees_every_message() -> None:

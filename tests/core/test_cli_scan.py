@@ -20,7 +20,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agents.daily_scan import ScanConfig, static_screen
+from agents.daily_scan import static_screen
 from agents.strategies.registry import select as select_strategy
 from config.settings import Settings, load_settings
 from core.app import build_sim, daemon_volume_cache_path, run_app
@@ -28,7 +28,7 @@ from core.broker.alpaca_data import AlpacaMarketData
 from core.broker.bar_cache import BarCache
 from core.cli_scan import register, scan_with_fresh_cache
 from core.clock import NyseCalendar
-from core.scan_runtime import ScanRuntime, default_as_of, volume_cache_path
+from core.scan_runtime import ScanRuntime, default_as_of, scan_config, volume_cache_path
 from core.universe import FileUniverse
 from core.volume_cache import VolumeCache
 from tests.core.broker.conftest import RecordingSleep, ServerClock, fast_limiter
@@ -251,7 +251,7 @@ def test_paper_scan_on_an_empty_cache_refreshes_it_in_batches(server: FakeAlpaca
     runtime, market_data = _paper_runtime(server, tmp_path)
     try:
         universe = asyncio.run(runtime.universe.load())
-        scannable = static_screen(universe, ScanConfig.from_settings(runtime.settings))
+        scannable = static_screen(universe, scan_config(runtime.settings))
         assert runtime.as_of == date(2018, 1, 9)
 
         server.clear_requests()

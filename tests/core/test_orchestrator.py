@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from config.settings import Settings
 from core.app import App, build_sim, load_assets
 from core.broker.base import TransientBrokerError
 from core.broker.sim import _Holding
 from core.clock import NyseCalendar, SimClock
-from core.messages import BarsFetched
+from core.messages import BarsFetched, SignalGenerated
 from core.orchestrator import MarketHoursSchedule, Tick
-from core.types import OrderSide
+from core.run_stats import RunStats
+from core.types import BarFrame, OrderSide
 
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ")
 
@@ -56,7 +58,7 @@ def test_sigterm_stops_the_loop_gracefully(tmp_path: Path) -> None:
     app.close()
 
 
-def test_a_failing_handler_does_not_stop_the_loop(tmp_path: Path) -> None:
+def test_a_failing_observer_does_not_stop_the_loop(tmp_path: Path) -> None:
     app = _app(tmp_path)
 
     def broken(_: BarsFetched) -> None:
@@ -66,6 +68,41 @@ def test_a_failing_handler_does_not_stop_the_loop(tmp_path: Path) -> None:
     assert asyncio.run(_run(app, iterations=20)) == 20
     assert sum(app.orchestrator.bus.handler_errors.values()) == 20
     app.close()
+
+
+def test_a_strategy_that_raises_costs_its_signals_not_the_daemon(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    scanner = app.orchestrator.scanner
+
+    def broken(frame: BarFrame, *, new_rows: int) -> list[SignalGenerated]:
+        raise ValueError("plug-in bug")
+
+    scanner.on_bars = broken  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        assert asyncio.run(_run(app, iterations=20)) == 20
+    assert [line["strategy"] for line in logs if line["event"] == "strategy_failed"] == ["zscore_mr"] * 20
+    assert app.store.journal_count("IterationCompleted") == 20  # every iteration still ran to its end
+    assert app.store.journal_count("SignalGenerated") == 0
+    app.close()
+
+
+def test_the_run_counts_are_the_journals(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    stats = asyncio.run(_run_stats(app))
+    journal = app.store.journal_count
+    assert stats.iterations == journal("IterationCompleted") == 61
+    assert stats.signals == journal("SignalGenerated") > 0
+    assert stats.validated == journal("SignalValidated")
+    assert stats.approved == journal("OrderApproved") > 0
+    assert sum(stats.denied.values()) == journal("OrderDenied")
+    assert stats.orders == journal("OrderSubmitted")
+    assert stats.fills == journal("OrderFilled") == len(app.store.fills())
+    app.close()
+
+
+async def _run_stats(app: App) -> RunStats:
+    await load_assets(app)
+    return await app.orchestrator.run()
 
 
 async def test_market_hours_schedule_sleeps_through_the_weekend() -> None:

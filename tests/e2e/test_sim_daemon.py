@@ -59,7 +59,7 @@ def test_orders_were_placed_and_filled(sim_run: dict[str, object]) -> None:
     assert stats.iterations > 250
     assert len(sim_run["approved"]) > 10  # type: ignore[arg-type]
     assert len(sim_run["fills"]) > 10  # type: ignore[arg-type]
-    assert app.orchestrator.data.rejected["missing_price"] >= 4  # DHR, ES, O on 2015-07-17; DHR, O on 2016-01-12
+    assert stats.bad_bars["missing_price"] >= 4  # DHR, ES, O on 2015-07-17; DHR, O on 2016-01-12
 
 
 def test_every_entry_respects_the_tier_cap_and_min_notional(sim_run: dict[str, object]) -> None:

@@ -31,7 +31,7 @@ def _replay(tmp_path: Path, strategy: str) -> dict[str, object]:
         return {
             "trades": {(f.ts, f.symbol, f.side.value) for f in fills},
             "coids": {f.client_order_id for f in fills},
-            "signals": built.orchestrator.scanner.signals,
+            "signals": built.orchestrator.stats.signals,
         }
     finally:
         built.close()

@@ -40,10 +40,9 @@ async def test_timed_out_submit_found_filled_records_its_fill(
     port: Broker = broker
     agent = ExecutionAgent(EventBus(), port, store, PortfolioView(port), clock)
 
-    agent._on_approved(approved("AAPL", notional="1000"))
-    [placed] = await agent.submit_approved()
+    [placed] = await agent.submit([approved("AAPL", notional="1000")])
     with store.transaction():
-        assert agent.apply_updates(await agent.fetch_updates()) == 0  # later reports of it are not new fills
+        assert agent.apply_updates(await agent.fetch_updates()) == []  # later reports of it are not new fills
 
     [server_order] = fake_alpaca.orders_for(placed.order.client_order_id)
     assert server_order.status == "filled"

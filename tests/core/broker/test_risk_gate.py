@@ -17,7 +17,7 @@ from agents.risk import RiskAgent, RiskLimits
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 from core.broker.alpaca import AlpacaBroker
 from core.bus import EventBus
-from core.messages import Message, OrderApproved, OrderDenied, OrderRejected, SignalGenerated, SignalValidated
+from core.messages import Message, OrderApproved, OrderDenied, OrderRejected, SignalGenerated
 from core.order_ids import signal_correlation_id
 from core.portfolio import OwnedLedger, PortfolioView
 from core.store import StateStore
@@ -39,7 +39,8 @@ def server(fake_alpaca: FakeAlpacaServer) -> FakeAlpacaServer:
 
 
 class Gate:
-    """Risk → execution → the real AlpacaBroker, on one bus, with the positions the daemon's own fills bought."""
+    """Risk → execution → the real AlpacaBroker (risk's approvals handed to execution), with the positions the
+    daemon's own fills bought."""
 
     def __init__(
         self, server: FakeAlpacaServer, broker: AlpacaBroker, db: Path, owned: dict[str, str], **sizing: Any
@@ -74,10 +75,8 @@ class Gate:
         self.risk.begin_iteration(
             snapshot, session=START_DAY, start_of_day_equity=equity, peak_equity=equity, assets=assets
         )
-        for s in signals:
-            self.bus.publish(SignalValidated(ts_event=s.ts_event, ts_init=s.ts_init, signal=s))
-        self.risk.flush()
-        await self.execution.submit_approved()
+        decisions = self.risk.decide(signals)
+        await self.execution.submit(decisions.approved)
         return {
             m.signal.symbol: "approved" if isinstance(m, OrderApproved) else m.reason
             for m in self.out
