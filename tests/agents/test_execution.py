@@ -104,7 +104,7 @@ async def test_the_same_approval_twice_places_one_order(world) -> None:  # type:
     assert placed == []
     assert agent.duplicates == 1
     assert agent.submitted == 1
-    assert len(store.all_orders()) == 1
+    assert len(store.order_records()) == 1
     assert len(await broker.get_open_orders()) == 1
 
 
@@ -115,7 +115,7 @@ async def test_broker_rejection_becomes_an_event_with_the_reason(world) -> None:
     rejected = [e for e in events if isinstance(e, OrderRejected)]
     assert [r.reason for r in rejected] == [RejectionReason.NOT_FRACTIONABLE]
     assert rejected[0].correlation_id == "zscore_mr:XOM:buy:20160301T0500"
-    assert store.all_orders() == []
+    assert store.order_records() == []
     assert agent.rejected == {"not_fractionable": 1}
 
 
