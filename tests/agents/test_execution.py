@@ -98,7 +98,7 @@ async def test_the_same_approval_twice_places_one_order(world) -> None:  # type:
     _, broker, store, _bus, agent, _ = world
     assert len(await agent.submit([approved(), approved()])) == 1  # twice in one batch
     assert await agent.submit([approved()]) == []  # e.g. the iteration re-ran after a crash
-    assert len(store.all_orders()) == 1
+    assert len(store.order_records()) == 1
     assert len(await broker.get_open_orders()) == 1
 
 
@@ -108,7 +108,7 @@ async def test_broker_rejection_becomes_an_event_with_the_reason(world) -> None:
     rejected = [e for e in events if isinstance(e, OrderRejected)]
     assert [r.reason for r in rejected] == [RejectionReason.NOT_FRACTIONABLE]
     assert rejected[0].correlation_id == "zscore_mr:XOM:buy:20160301T0500"
-    assert store.all_orders() == []
+    assert store.order_records() == []
 
 
 async def test_each_new_fill_is_logged_once(world, calendar) -> None:  # type: ignore[no-untyped-def]

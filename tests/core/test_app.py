@@ -48,7 +48,7 @@ def test_sim_reset_of_nothing_creates_a_fresh_db(tmp_path: Path) -> None:
     db = tmp_path / "sim" / "state.db"
     reset_sim_state(db)
     with StateStore(db) as fresh:
-        assert fresh.flags() == {}
+        assert fresh.summary()["flags"] == {}
 
 
 def test_sim_setup_returns_what_build_sim_needs(small_history: BarFrame) -> None:

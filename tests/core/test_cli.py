@@ -491,7 +491,7 @@ def test_a_second_daemon_on_the_same_state_exits_2_and_leaves_the_state_alone(tm
     with StateStore(db) as store:
         store.set_flag("marker", "first daemon's state")
         journal = store.summary()["journal"]
-        orders_before = len(store.all_orders())
+        orders_before = len(store.order_records())
     assert journal > 0
     holder = _hold_lock(tmp_path / "var" / "sim")
     try:

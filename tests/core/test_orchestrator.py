@@ -18,6 +18,7 @@ from core.messages import BarsFetched, SignalGenerated
 from core.orchestrator import MarketHoursSchedule, Tick
 from core.run_stats import RunStats
 from core.types import BarFrame, OrderSide
+from tests.state_db import journal_count
 
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ")
 
@@ -42,7 +43,7 @@ def test_stop_request_finishes_the_iteration_and_flushes_the_store(tmp_path: Pat
 
     app = holder["app"] = _app(tmp_path, on_iteration)
     assert asyncio.run(_run(app)) == 5
-    assert app.store.journal_count("IterationCompleted") == 5
+    assert journal_count(app.store.path, "IterationCompleted") == 5
     app.close()
 
 
@@ -54,7 +55,7 @@ def test_sigterm_stops_the_loop_gracefully(tmp_path: Path) -> None:
     app = _app(tmp_path, on_iteration)
     iterations = asyncio.run(_run(app))
     assert 3 <= iterations <= 5  # delivered within a loop cycle or two; the current iteration always completes
-    assert app.store.journal_count("IterationCompleted") == iterations
+    assert journal_count(app.store.path, "IterationCompleted") == iterations
     app.close()
 
 
@@ -81,15 +82,19 @@ def test_a_strategy_that_raises_costs_its_signals_not_the_daemon(tmp_path: Path)
     with capture_logs() as logs:
         assert asyncio.run(_run(app, iterations=20)) == 20
     assert [line["strategy"] for line in logs if line["event"] == "strategy_failed"] == ["zscore_mr"] * 20
-    assert app.store.journal_count("IterationCompleted") == 20  # every iteration still ran to its end
-    assert app.store.journal_count("SignalGenerated") == 0
+    assert journal_count(app.store.path, "IterationCompleted") == 20  # every iteration still ran to its end
+    assert journal_count(app.store.path, "SignalGenerated") == 0
     app.close()
 
 
 def test_the_run_counts_are_the_journals(tmp_path: Path) -> None:
     app = _app(tmp_path)
     stats = asyncio.run(_run_stats(app))
-    journal = app.store.journal_count
+    path = app.store.path
+
+    def journal(type_name: str) -> int:
+        return journal_count(path, type_name)
+
     assert stats.iterations == journal("IterationCompleted") == 61
     assert stats.signals == journal("SignalGenerated") > 0
     assert stats.validated == journal("SignalValidated")
@@ -155,7 +160,8 @@ def test_a_position_the_daemon_did_not_buy_is_never_sold(tmp_path: Path) -> None
     app.broker._holdings["AAPL"] = _Holding(qty=Decimal(500), avg_entry_price=Decimal(20))  # type: ignore[attr-defined]
     asyncio.run(_run(app))
     bought = sum(f.qty for f in app.store.fills() if f.symbol == "AAPL" and f.side is OrderSide.BUY)
-    sold = sum((o.qty or Decimal(0)) for o in app.store.all_orders() if o.symbol == "AAPL" and o.side is OrderSide.SELL)
+    sells = [r.order for r in app.store.order_records() if r.order.symbol == "AAPL" and r.order.side is OrderSide.SELL]
+    sold = sum((o.qty or Decimal(0)) for o in sells)
     assert sold <= bought  # exits only ever sell what the daemon's own fills bought
     app.close()
 
@@ -177,6 +183,6 @@ def test_scanner_focus_always_keeps_held_symbols_watched(tmp_path: Path) -> None
     asyncio.run(_run(app))
     assert app.orchestrator.focus is not None
     assert app.orchestrator.focus.scans > 50  # the focus really moved with the daily scan
-    assert app.store.all_orders()
+    assert app.store.order_records()
     assert unwatched == []
     app.close()

@@ -59,7 +59,7 @@ def test_scan_config_maps_the_scanner_variables() -> None:
     settings = Settings(min_price=7.0, prerank_keep=50, min_rvol=2.0, scanner_top_n=5, baseline_symbols="SPY")
     config = scan_config(settings)
     assert replace(config, sector_min_market_cap={}) == ScanConfig(
-        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",), chunk_size=settings.data_chunk_size
+        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",)
     )
 
 

@@ -119,7 +119,7 @@ def check_invariants(server: FakeAlpacaServer, state_db: Path, log_file: Path) -
     sold; no false short-position warning. Returns the counts for the report."""
     store = StateStore(state_db)
     try:
-        stored = {o.client_order_id: o for o in store.all_orders()}
+        stored = {r.order.client_order_id: r.order for r in store.order_records()}
         fills = store.fills()
     finally:
         store.close()

@@ -62,7 +62,7 @@ def test_restoring_an_old_backup_then_restarting_recovers_every_order_and_fill(
         assert [b.day for b in backups] == before[-7:]  # one per session, the newest 7 kept
         restored_day = backups[-1].day
         with StateStore(backups[-1].path) as old:
-            known = {o.client_order_id for o in old.all_orders()}
+            known = {r.order.client_order_id for r in old.order_records()}
 
         app = _paper_app(server, data_dir, after)
         asyncio.run(run_app(app))
@@ -78,13 +78,13 @@ def test_restoring_an_old_backup_then_restarting_recovers_every_order_and_fill(
         report = json.loads(result.stdout)
         assert Path(report["set_aside"]).name.startswith("state.db.pre-restore-")
         with StateStore(db) as restored:
-            assert {o.client_order_id for o in restored.all_orders()} == known
+            assert {r.order.client_order_id for r in restored.order_records()} == known
 
         server.set_now(calendar.session_close(after[-1]))  # everything submitted has filled by now
         app = _paper_app(server, data_dir, [])
         asyncio.run(run_app(app))  # start-up recovery only
         state = read_trading_state(app.store)
-        orders = {o.client_order_id: o for o in app.store.all_orders()}
+        orders = {r.order.client_order_id: r.order for r in app.store.order_records()}
         fills = app.store.fills()
         owned = _owned(app.store)
         recovery = app.store.get_flag(FLAG_RECOVERY)

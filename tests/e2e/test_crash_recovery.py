@@ -71,7 +71,7 @@ def test_crash_between_submit_and_commit_loses_no_fill(tape: MarketTape, tmp_pat
                 asyncio.run(run_app(app))
             except SimulatedCrash:
                 crashes += 1
-                pending = {o.client_order_id for o in app.store.all_orders() if o.status is OrderStatus.PENDING_SUBMIT}
+                pending = {o.client_order_id for o in app.store.pending_orders()}
                 # The whole batch was committed before the first broker call; the broker got one of them.
                 assert pending, "the orders were committed before the broker call"
                 assert sum(1 for coid in pending if server.orders_for(coid)) == 1
@@ -80,7 +80,7 @@ def test_crash_between_submit_and_commit_loses_no_fill(tape: MarketTape, tmp_pat
         app = _paper_app(server, tmp_path / "paper", [])
         asyncio.run(run_app(app))  # start-up recovery only
         fills = app.store.fills()
-        orders = {o.client_order_id: o for o in app.store.all_orders()}
+        orders = {r.order.client_order_id: r.order for r in app.store.order_records()}
         owned = _owned_from_fills(app.store)
         app.close()
         server_filled = {o.client_order_id: o for o in server.orders.values() if o.status == "filled"}

@@ -23,6 +23,7 @@ from core.broker.alpaca_http import RetryPolicy
 from core.broker.bar_cache import BarCache
 from core.clock import NyseCalendar
 from core.orchestrator import Tick
+from core.types import BrokerOrder
 from tests.core.broker.conftest import RecordingSleep, ServerClock, fast_limiter
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
@@ -58,10 +59,14 @@ def _settings(**values: Any) -> Settings:
     )
 
 
+def _stored_orders(app: App) -> list[BrokerOrder]:
+    return [r.order for r in app.store.order_records()]
+
+
 def _sim_orders(tmp: Path, sessions: list[date]) -> dict[str, tuple[str, str, Any, Any]]:
     app = build_sim(_settings(data_dir=tmp), start=sessions[0], end=sessions[-1])
     asyncio.run(run_app(app))
-    orders = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in app.store.all_orders()}
+    orders = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in _stored_orders(app)}
     app.close()
     return orders
 
@@ -99,7 +104,7 @@ def test_paper_against_the_fake_places_what_sim_places(tape: MarketTape, tmp_pat
     with server:
         app = _paper_app(server, tmp_path / "paper", executed_on)
         asyncio.run(run_app(app))
-        paper = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in app.store.all_orders()}
+        paper = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in _stored_orders(app)}
         server_ids = Counter(o.client_order_id for o in server.orders.values())
         app.close()
 
@@ -149,7 +154,7 @@ def test_restarting_every_session_loses_no_fill_and_duplicates_no_order(tape: Ma
         app = _paper_app(server, tmp_path / "paper", [])
         asyncio.run(run_app(app))
         fills = app.store.fills()
-        orders = app.store.all_orders()
+        orders = _stored_orders(app)
         server_filled = {o.client_order_id for o in server.orders.values() if o.status == "filled"}
         server_ids = Counter(o.client_order_id for o in server.orders.values())
         app.close()

@@ -14,6 +14,7 @@ from core.app import App, build_sim, load_assets
 from core.messages import OrderApproved, OrderFilled, SignalGenerated
 from core.store import StateStore
 from core.types import OrderSide
+from tests.state_db import equity_curve, journal_count
 
 START, END = date(2015, 6, 1), date(2016, 6, 30)  # includes the real bad rows of 2015-07-17 and 2016-01-12
 
@@ -39,13 +40,13 @@ def sim_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
     asyncio.run(go(app))
     before = {
-        "orders": app.store.all_orders(),
+        "orders": app.store.order_records(),
         "fills": app.store.fills(),
         "positions": app.store.load_positions(),
-        "curve": app.store.equity_curve(),
-        "journal": app.store.journal_count(),
-        "journal_orders": app.store.journal_count("OrderSubmitted"),
-        "journal_iterations": app.store.journal_count("IterationCompleted"),
+        "curve": equity_curve(app.store.path),
+        "journal": app.store.summary()["journal"],
+        "journal_orders": journal_count(app.store.path, "OrderSubmitted"),
+        "journal_iterations": journal_count(app.store.path, "IterationCompleted"),
     }
     result = {"app": app, "signals": signals, "approved": approved, "fills": fills, "before": before}
     app.close()
@@ -114,11 +115,11 @@ def test_store_after_restart_matches_the_store_before(sim_run: dict[str, object]
     app = sim_run["app"]
     assert isinstance(app, App)
     with StateStore(app.store.path) as reopened:
-        assert reopened.all_orders() == sim_run["before"]["orders"]  # type: ignore[index]
+        assert reopened.order_records() == sim_run["before"]["orders"]  # type: ignore[index]
         assert reopened.fills() == sim_run["before"]["fills"]  # type: ignore[index]
         assert reopened.load_positions() == sim_run["before"]["positions"]  # type: ignore[index]
-        assert reopened.equity_curve() == sim_run["before"]["curve"]  # type: ignore[index]
-        assert reopened.journal_count() == sim_run["before"]["journal"]  # type: ignore[index]
+        assert equity_curve(reopened.path) == sim_run["before"]["curve"]  # type: ignore[index]
+        assert reopened.summary()["journal"] == sim_run["before"]["journal"]  # type: ignore[index]
 
 
 def test_signal_times_are_bar_times_not_wall_clock(sim_run: dict[str, object]) -> None:

@@ -1,0 +1,121 @@
+"""The journal of published events: the `journal` table, appended once per iteration and pruned to its retention.
+
+A row is one message: its id, type name, `ts_event` and correlation id in their own columns, every other field in a
+JSON payload (a nested message by reference, a bar frame as a summary, money as exact text), with any secret masked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from core.messages import Message
+from core.redact import redact
+from core.sqlite_db import SqliteDb
+from core.store.codec import time_text
+from core.types import BarFrame
+
+# Fields of a message that get their own journal columns, so the payload does not repeat them.
+_JOURNAL_COLUMNS: Final = frozenset({"id", "ts_event", "correlation_id"})
+_INSERT_JOURNAL: Final = "INSERT INTO journal (msg_id, type, ts_event, correlation_id, payload) VALUES (?, ?, ?, ?, ?)"
+
+
+class Journal:
+    """The `journal` table, on its owner's connection and transaction."""
+
+    def __init__(self, db: SqliteDb) -> None:
+        self._db = db
+        self._conn = db.conn
+
+    def append(self, events: Sequence[Message]) -> None:
+        """Append published events, in order."""
+        if not events:
+            return
+        self._conn.executemany(_INSERT_JOURNAL, [_journal_row(e) for e in events])
+
+    def prune(self, before: datetime, *, batch: int = 10_000) -> int:
+        """Delete journal rows whose `ts_event` is before `before`; returns how many were deleted.
+
+        In batches, each its own short transaction: a first prune of a long-running store must not hold the write
+        lock for long (status and halt write to the same file concurrently).
+        """
+        cutoff = time_text(before)
+        total = 0
+        while True:
+            with self._db.transaction():
+                deleted = self._conn.execute(
+                    "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE ts_event < ? LIMIT ?)",
+                    (cutoff, batch),
+                ).rowcount
+            total += deleted
+            if deleted < batch:
+                return total
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+
+
+def _journal_row(event: Message) -> tuple[int, str, str, str, str]:
+    cls = type(event)
+    names = _PAYLOAD_FIELDS.get(cls)
+    if names is None:
+        names = _PAYLOAD_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _JOURNAL_COLUMNS)
+    payload = {name: getattr(event, name) for name in names}
+    return (
+        event.id,
+        cls.__name__,
+        _ts_cached(event.ts_event),
+        event.correlation_id,
+        # Rejection reasons and error details travel in payloads; one scan of the text masks any secret in them.
+        redact(orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS).decode()),
+    )
+
+
+_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+_TS_CACHE: dict[datetime, str] = {}
+
+
+def _ts_cached(value: datetime) -> str:
+    # One iteration's messages share a handful of instants (the clock's now): format each once.
+    text = _TS_CACHE.get(value)
+    if text is None:
+        if len(_TS_CACHE) >= 4096:
+            _TS_CACHE.clear()
+        text = _TS_CACHE[value] = time_text(value)
+    return text
+
+
+# orjson serialises str/int/float/bool/None, datetimes, enums, lists and dicts natively (NaN/inf become null: JSON has
+# no such numbers, and the journal never invents one); everything else goes through _json_default.
+_JSON_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Message):
+        # A message nested in another (the signal inside SignalValidated, OrderDenied, …) is journaled on its own,
+        # so a reference by id is enough here.
+        return {"ref": value.id, "type": type(value).__name__}
+    if isinstance(value, BarFrame):
+        # The bars themselves are market data, not state; the journal records what the agents saw.
+        last = str(value.timestamps[-1]) if value.n_rows else None
+        return {"symbols": value.n_symbols, "rows": value.n_rows, "last_bar": last}
+    if isinstance(value, Decimal):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, np.ndarray):
+        return {"shape": list(value.shape), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, MappingProxyType):
+        return dict(value)  # a message's read-only counts (`frozen_counts`)
+    return str(value)

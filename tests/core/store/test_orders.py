@@ -1,0 +1,176 @@
+"""Orders and fills: what the store keeps of every order the daemon placed and every execution it saw."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from core.store import StateStore
+from core.types import OrderStatus, Tier
+from tests.core.store.records import FINAL_STATUSES, OPEN_STATUSES, T0, make_fill, make_order
+
+# ----------------------------------------------------------------------------------------------------------------------
+# ORDERS
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_order_round_trips_exactly(store: StateStore) -> None:
+    order = make_order(
+        status=OrderStatus.PARTIALLY_FILLED,
+        qty=Decimal("12.345678901"),
+        notional=None,
+        filled_qty=Decimal("0.000000001"),
+        filled_avg_price=Decimal("159.5400"),
+        updated_at=T0.astimezone(timezone(timedelta(hours=-5))),  # same instant, reported in ET
+        reason="partial",
+    )
+    store.upsert_order(order, strategy="zscore", tier=Tier.TIER3, signal_bar_ts=T0 - timedelta(days=1))
+
+    got = store.get_order(order.client_order_id)
+    assert got == order
+    assert got is not None
+    assert str(got.filled_avg_price) == "159.5400"  # the representation survives, not only the value
+    record = store.order_record(order.client_order_id)
+    assert record is not None
+    assert (record.strategy, record.tier, record.signal_bar_ts) == ("zscore", Tier.TIER3, T0 - timedelta(days=1))
+
+
+def test_unknown_order_is_none(store: StateStore) -> None:
+    assert store.get_order("nope") is None
+    assert store.order_record("nope") is None
+
+
+def test_open_orders_are_those_with_an_open_status(store: StateStore) -> None:
+    for i, status in enumerate(OrderStatus):
+        store.upsert_order(make_order(f"o-{i}", status=status))
+
+    assert [o.status for o in store.open_orders()] == OPEN_STATUSES
+    assert [r.order.status for r in store.order_records()] == list(OrderStatus)
+
+
+def test_order_status_moves_forward(store: StateStore) -> None:
+    store.upsert_order(make_order(status=OrderStatus.NEW))
+    store.upsert_order(make_order(status=OrderStatus.ACCEPTED))
+    filled = make_order(status=OrderStatus.FILLED, filled_qty=Decimal("9.4"), filled_avg_price=Decimal("159.54"))
+    assert store.upsert_order(filled)
+
+    assert store.get_order(filled.client_order_id) == filled
+    assert store.open_orders() == []
+
+
+@pytest.mark.parametrize("final", FINAL_STATUSES)
+@pytest.mark.parametrize("stale", OPEN_STATUSES)
+def test_final_status_never_regresses_to_open(store: StateStore, final: OrderStatus, stale: OrderStatus) -> None:
+    store.upsert_order(make_order(status=final, filled_qty=Decimal(3)))
+
+    assert not store.upsert_order(make_order(status=stale, filled_qty=Decimal(1)))
+
+    got = store.get_order("zscore-AAPL-buy-1")
+    assert got is not None
+    assert (got.status, got.filled_qty) == (final, Decimal(3))
+    assert store.open_orders() == []
+
+
+def test_a_stale_terminal_update_cannot_turn_a_fill_into_a_cancel(store: StateStore) -> None:
+    store.upsert_order(make_order(status=OrderStatus.FILLED, filled_qty=Decimal(3)))
+    assert not store.upsert_order(make_order(status=OrderStatus.CANCELED))
+    got = store.get_order("zscore-AAPL-buy-1")
+    assert got is not None
+    assert got.status is OrderStatus.FILLED
+
+
+def test_same_final_status_may_refine_details(store: StateStore) -> None:
+    store.upsert_order(make_order(status=OrderStatus.FILLED, filled_qty=Decimal(3)))
+    refined = make_order(status=OrderStatus.FILLED, filled_qty=Decimal(3), filled_avg_price=Decimal("159.5"))
+    assert store.upsert_order(refined)
+    assert store.get_order(refined.client_order_id) == refined
+
+
+def test_later_update_without_metadata_keeps_what_was_known_at_submit(store: StateStore) -> None:
+    store.upsert_order(make_order(broker_order_id=""), strategy="zscore", tier="TIER1", signal_bar_ts=T0)
+    store.upsert_order(make_order(status=OrderStatus.ACCEPTED, broker_order_id="b-9"))  # e.g. from the stream
+    store.upsert_order(make_order(status=OrderStatus.FILLED, broker_order_id=""))
+
+    record = store.order_record("zscore-AAPL-buy-1")
+    assert record is not None
+    assert (record.strategy, record.tier, record.signal_bar_ts) == ("zscore", Tier.TIER1, T0)
+    assert record.order.broker_order_id == "b-9"
+
+
+def test_naive_datetimes_are_refused(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        store.upsert_order(make_order(updated_at=datetime(2018, 2, 5, 16)))
+
+
+def test_unknown_tier_is_refused(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="TIER9"):
+        store.upsert_order(make_order(), tier="TIER9")
+
+
+def test_order_records_lists_every_order_in_insertion_order(store: StateStore) -> None:
+    store.upsert_order(make_order("c-1", status=OrderStatus.FILLED), strategy="zscore_mr", tier="TIER1")
+    store.upsert_order(make_order("c-2", status=OrderStatus.NEW, symbol="MSFT"))
+    store.upsert_order(make_order("c-3", status=OrderStatus.CANCELED, reason="expired_at_close"))
+    store.upsert_order(make_order("c-1", status=OrderStatus.FILLED))  # an update keeps the first position
+    records = store.order_records()
+    assert [r.order.client_order_id for r in records] == ["c-1", "c-2", "c-3"]
+    assert records[0].strategy == "zscore_mr"
+    assert records[0].tier is Tier.TIER1
+    assert records[2].order.reason == "expired_at_close"
+
+
+def test_order_records_filters_by_status(store: StateStore) -> None:
+    for n, status in enumerate(OrderStatus):
+        store.upsert_order(make_order(f"c-{n}", status=status))
+    assert [r.order.status for r in store.order_records({OrderStatus.FILLED})] == [OrderStatus.FILLED]
+    opened = store.order_records(OPEN_STATUSES)
+    assert [r.order.status for r in opened] == OPEN_STATUSES
+    assert [r.order for r in opened] == store.open_orders()
+    assert store.order_records(set()) == []
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# FILLS
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_recording_the_same_execution_twice_is_a_no_op(store: StateStore) -> None:
+    fill = make_fill()
+    assert store.record_fill(fill) is True
+    assert store.record_fill(make_fill(qty="999")) is False  # same execution id: the first word stands
+    assert store.fills() == [fill]
+
+
+def test_record_fills_counts_only_new_executions(store: StateStore) -> None:
+    store.record_fill(make_fill("x-1"))
+    added = store.record_fills([make_fill("x-1"), make_fill("x-2"), make_fill("x-3"), make_fill("x-3")])
+    assert added == 2
+    assert [f.execution_id for f in store.fills()] == ["x-1", "x-2", "x-3"]
+    assert store.record_fills([]) == 0
+
+
+def test_fills_since_is_inclusive_and_in_time_order(store: StateStore) -> None:
+    times = [T0 + timedelta(minutes=m) for m in (30, 0, 15, 45)]
+    for i, ts in enumerate(times):
+        store.record_fill(make_fill(f"x-{i}", ts=ts))
+    # A non-UTC bound must compare by instant, not by text.
+    since = (T0 + timedelta(minutes=15)).astimezone(timezone(timedelta(hours=-5)))
+
+    assert [f.ts for f in store.fills()] == sorted(times)
+    assert [f.ts for f in store.fills(since=since)] == [T0 + timedelta(minutes=m) for m in (15, 30, 45)]
+
+
+def test_fill_round_trips_exactly(store: StateStore) -> None:
+    fill = make_fill(ts=T0 + timedelta(microseconds=1), qty="0.000000001", price="1234.5600")
+    store.record_fill(fill)
+    [got] = store.fills()
+    assert got == fill
+    assert str(got.price) == "1234.5600"
+
+
+def test_last_fill_ts_is_the_latest_fill_time(store: StateStore) -> None:
+    assert store.last_fill_ts() is None
+    store.record_fills([make_fill("x-late", ts=T0 + timedelta(days=2)), make_fill("x-early", ts=T0)])
+    assert store.last_fill_ts() == T0 + timedelta(days=2)
