@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from core.scan_runtime import ScanSetupError, check_scan_universe, open_runtime
+from tradingd.scan_runtime import ScanSetupError, check_scan_universe, open_runtime
 
 
 def _paper(universe: Path, **values: object) -> Settings:

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
-from core.app import App, build_sim, load_assets
 from core.broker.base import TransientBrokerError
 from core.broker.sim import _Holding
 from core.clock import NyseCalendar, SimClock
 from core.messages import BarsFetched
-from core.orchestrator import MarketHoursSchedule, Tick
 from core.types import OrderSide
+from tradingd.app import App, build_sim, load_assets
+from tradingd.orchestrator import MarketHoursSchedule, Tick
 
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ")
 

@@ -34,11 +34,7 @@ from agents.risk import (
 )
 from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
-from core.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path
 from core.broker.base import AuthenticationError, BrokerError
-from core.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
-from core.cli_scan import register as register_scan_commands
-from core.cli_strategies import register as register_strategy_commands
 from core.clock import LiveClock
 from core.console import (
     ReplayProgress,
@@ -52,7 +48,6 @@ from core.console import (
 )
 from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
 from core.logging import close_logging, configure_logging, log_file_path
-from core.orchestrator import RunStats, SimSchedule
 from core.redact import redact
 from core.state_backup import BackupFile, backup_dir, list_backups
 from core.state_guard import GuardedFlags, KillSwitchFile, kill_switch_path
@@ -61,6 +56,11 @@ from core.store import OrderRecord, StateStore, StateStoreError
 from core.timeconv import ny_instant
 from core.types import Fill, OrderStatus, TradingMode
 from tradingd import __version__
+from tradingd.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path
+from tradingd.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
+from tradingd.cli_scan import register as register_scan_commands
+from tradingd.cli_strategies import register as register_strategy_commands
+from tradingd.orchestrator import RunStats, SimSchedule
 
 app = typer.Typer(
     add_completion=False,

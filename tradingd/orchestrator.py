@@ -30,12 +30,12 @@ from core.broker.base import AuthenticationError, Broker, BrokerError
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar, SimClock
 from core.failpoints import failpoint
-from core.focus import FocusManager
 from core.messages import IterationCompleted, IterationStarted, IterationStats, Message, OrderApproved, OrderDenied
 from core.portfolio import PortfolioView
 from core.state_backup import StateBackups
 from core.store import StateStore
 from core.types import CENT, Asset, BrokerOrder
+from tradingd.focus import FocusManager
 
 log = structlog.get_logger(__name__)
 

@@ -33,13 +33,9 @@ from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.errors import SetupError as SetupError  # noqa: PLC0414 - re-exported (mypy strict): callers import it from here
 from core.errors import missing_file_message
 from core.failpoints import broker_clock_requested
-from core.focus import FocusManager
-from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from core.order_ids import is_our_client_order_id
 from core.portfolio import OwnedLedger, PortfolioView
 from core.private_files import SQLITE_SIDECARS
-from core.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
-from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.state_backup import BackupWhen, StateBackups
 from core.state_guard import open_guarded_state
 from core.store import StateStore
@@ -47,6 +43,10 @@ from core.timeconv import ns_to_datetime
 from core.types import Asset, BarFrame, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
+from tradingd.focus import FocusManager
+from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
+from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
+from tradingd.scan_schedule import DailyScanJob, ScanSchedule
 
 log = structlog.get_logger(__name__)
 

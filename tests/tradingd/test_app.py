@@ -9,9 +9,9 @@ import pytest
 
 from agents.risk import FLAG_HALTED
 from config.settings import Settings
-from core.app import SetupError, check_setup, check_sim_setup, reset_sim_state
 from core.store import StateStore
 from core.types import BarFrame
+from tradingd.app import SetupError, check_setup, check_sim_setup, reset_sim_state
 
 
 def test_sim_reset_removes_the_state_db_files_only(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.risk import FLAG_DRAWDOWN, FLAG_DRAWDOWN_PEAK
-from core.cli import app, main
 from core.store import StateStore
 from tradingd import __version__
+from tradingd.cli import app, main
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from core.clock import NyseCalendar
-from core.focus import FocusManager
+from tradingd.focus import FocusManager
 
 
 @pytest.fixture(autouse=True)
