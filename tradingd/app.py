@@ -19,7 +19,7 @@ from agents.daily_scan import DailyScanner, ScanConfig
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
 from agents.focus_scoring import FocusScorer
-from agents.risk import FLAG_HALTED, FLAG_REDUCE_ONLY, RiskAgent, RiskLimits
+from agents.risk import RiskAgent, RiskLimits
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
@@ -33,6 +33,7 @@ from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.errors import SetupError as SetupError  # noqa: PLC0414 - re-exported (mypy strict): callers import it from here
 from core.errors import missing_file_message
 from core.failpoints import broker_clock_requested
+from core.flags import FLAG_HALTED, FLAG_REDUCE_ONLY
 from core.order_ids import is_our_client_order_id
 from core.portfolio import OwnedLedger, PortfolioView
 from core.private_files import SQLITE_SIDECARS

@@ -23,15 +23,7 @@ import typer
 from rich.table import Table
 
 from agents.focus_scoring import persisted_scores
-from agents.risk import (
-    FLAG_DRAWDOWN,
-    FLAG_HALTED,
-    FLAG_RECOVERY,
-    FLAG_REDUCE_ONLY,
-    halt_trading,
-    read_trading_state,
-    resume_trading,
-)
+from agents.risk import halt_trading, read_trading_state, resume_trading
 from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
 from core.broker.base import AuthenticationError, BrokerError
@@ -47,6 +39,7 @@ from core.console import (
     replay_header,
 )
 from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
+from core.flags import FLAG_DRAWDOWN, FLAG_HALTED, FLAG_RECOVERY, FLAG_REDUCE_ONLY
 from core.logging import close_logging, configure_logging, log_file_path
 from core.redact import redact
 from core.state_backup import BackupFile, backup_dir, list_backups

@@ -10,22 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from agents.risk import (
-    FLAG_DAILY_LOSS,
-    FLAG_DRAWDOWN,
-    FLAG_DRAWDOWN_PEAK,
-    FLAG_HALTED,
-    RiskAgent,
-    RiskEngine,
-    RiskLimits,
-    halt_trading,
-    pending_buys,
-    resume_trading,
-    sellable_qty,
-)
+from agents.risk import RiskAgent, RiskEngine, RiskLimits, halt_trading, pending_buys, resume_trading, sellable_qty
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 from config.settings import Settings
 from core.bus import EventBus
+from core.flags import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_DRAWDOWN_PEAK, FLAG_HALTED
 from core.messages import (
     BarsFetched,
     CircuitBreakerTripped,

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agents.risk import FLAG_RECOVERY, read_trading_state
+from agents.risk import read_trading_state
 from core.clock import NyseCalendar
+from core.flags import FLAG_RECOVERY
 from core.state_backup import backup_dir, list_backups
 from core.state_guard import FLAG_RESTORED
 from core.store import StateStore

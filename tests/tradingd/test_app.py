@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.risk import FLAG_HALTED
 from config.settings import Settings
+from core.flags import FLAG_HALTED
 from core.store import StateStore
 from core.types import BarFrame
 from tradingd.app import SetupError, check_setup, check_sim_setup, reset_sim_state
