@@ -44,7 +44,6 @@ from agents.scan_scoring import (
 from agents.strategies.base import RanksEntries
 from agents.strategies.registry import SelectedStrategy
 from agents.strategies.zscore_mean_reversion import zscore
-from config.settings import Settings
 from core.broker.base import MarketData, Snapshot
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
@@ -75,20 +74,6 @@ class ScanConfig:
     top_n: int = 10
     window: int = 20
     baseline: tuple[str, ...] = ("SPY", "QQQ")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ScanConfig:
-        return cls(
-            min_price=settings.min_price,
-            min_dollar_volume=settings.min_dollar_volume,
-            min_market_cap=settings.min_market_cap,
-            sector_min_market_cap=dict(settings.scan_sector_min_market_cap),
-            prerank_keep=settings.prerank_keep,
-            min_rvol=settings.min_rvol,
-            top_n=settings.scanner_top_n,
-            window=settings.zscore_window,
-            baseline=tuple(settings.baseline_symbols),
-        )
 
 
 class FactorSource(Protocol):

@@ -70,7 +70,6 @@ from core.types import (
 )
 
 if TYPE_CHECKING:
-    from config.settings import Settings
     from core.bus import EventBus
     from core.clock import Clock
     from core.flags import FlagStore
@@ -98,15 +97,6 @@ class RiskLimits:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.max_open_positions < 1:
             raise ValueError(f"max_open_positions must be at least 1, got {self.max_open_positions}")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RiskLimits:
-        return cls(
-            max_daily_loss_pct=settings.max_daily_loss_pct,
-            max_drawdown_pct=settings.max_drawdown_pct,
-            max_open_positions=settings.max_open_positions,
-            max_position_pct=settings.max_position_pct,
-        )
 
 
 # ----------------------------------------------------------------------------------------------------------------------

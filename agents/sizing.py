@@ -17,16 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import structlog
 
 from core.messages import SignalGenerated, SizedOrder
 from core.reasons import DenialReason
 from core.types import CENT, Fill, OrderSide, Position, Tier
-
-if TYPE_CHECKING:
-    from config.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -116,20 +113,6 @@ class TierConfig:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> TierConfig:
         return self
-
-    @classmethod
-    def from_settings(cls, settings: Settings, tiers: Mapping[str, Tier]) -> TierConfig:
-        return cls(
-            allocations=settings.tier_allocations,
-            symbol_tiers=tiers,
-            tier_max_position_pct=settings.tier_max_position_pct,
-            max_position_pct=settings.max_position_pct,
-            min_order_notional=settings.min_order_notional,
-            fractional_enabled=settings.enable_fractional_shares,
-            allocation_method=settings.allocation_method,
-            enable_tiered_allocation=settings.enable_tiered_allocation,
-            max_open_positions=settings.max_open_positions,
-        )
 
     def tier_of(self, symbol: str) -> Tier:
         """Unlisted symbols (e.g. scanner finds) are single stocks: the most constrained tier."""

@@ -15,23 +15,21 @@ from typing import Any
 
 import structlog
 
-from agents.daily_scan import DailyScanner, ScanConfig
+from agents.daily_scan import DailyScanner
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
 from agents.focus_scoring import FocusScorer
-from agents.risk import RiskAgent, RiskLimits
+from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
-from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
+from agents.sizing import TieredPositionSizer, TierExposureTracker
 from agents.strategies.registry import SelectedStrategy
-from agents.strategies.registry import select as select_strategy
 from config.settings import BAR_INTERVALS, PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
 from core.broker.reconcile import ClosedNet, reconcile_orders
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.errors import SetupError as SetupError  # noqa: PLC0414 - re-exported (mypy strict): callers import it from here
-from core.errors import missing_file_message
 from core.failpoints import broker_clock_requested
 from core.flags import FLAG_HALTED, FLAG_REDUCE_ONLY
 from core.order_ids import is_our_client_order_id
@@ -44,6 +42,15 @@ from core.timeconv import ns_to_datetime
 from core.types import Asset, BarFrame, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
+from tradingd.configs import (
+    alpaca_connection,
+    alpaca_data_options,
+    missing_file_message,
+    risk_limits,
+    scan_config,
+    select_strategy,
+    tier_config,
+)
 from tradingd.focus import FocusManager
 from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
@@ -319,8 +326,9 @@ def build_live(
     calendar = NyseCalendar()
     tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
     options = adapter_options or {}
-    market_data = AlpacaMarketData(settings, clock, **options.get("market_data", {}))
-    broker = AlpacaBroker(settings, clock, stream_url=settings.alpaca_stream_url, **options.get("broker", {}))
+    connection = alpaca_connection(settings)
+    market_data = AlpacaMarketData(connection, alpaca_data_options(settings), clock, **options.get("market_data", {}))
+    broker = AlpacaBroker(connection, clock, **options.get("broker", {}))
     schedule = schedule or MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
     app = _assemble(
         settings,
@@ -347,14 +355,9 @@ def _test_clock(settings: Settings) -> Clock | None:
         return None
     from core.broker.alpaca_clock import BrokerClock  # noqa: PLC0415 - alpaca.trading stays in core/broker
 
-    key, secret = settings.alpaca_api_key, settings.alpaca_secret_key
-    if key is None or secret is None:  # check_live_setup refused this already
+    if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:  # check_live_setup refused this already
         return None
-    return BrokerClock(
-        api_key=key.get_secret_value(),
-        secret_key=secret.get_secret_value(),
-        url=settings.alpaca_trading_url,
-    )
+    return BrokerClock(alpaca_connection(settings))
 
 
 async def _start_alpaca(app: App) -> None:
@@ -456,10 +459,10 @@ def _assemble(
         calendar=calendar if settings.bar_timeframe == "1Day" else None,
     )
     # Tiers for any symbol the daemon may come to watch (scanner picks too); unlisted symbols are TIER3.
-    config = TierConfig.from_settings(settings, {**default_tiers, **tiers, **settings.symbol_tiers})
+    config = tier_config(settings, {**default_tiers, **tiers, **settings.symbol_tiers})
     tracker = TierExposureTracker(config)
     sizer = TieredPositionSizer(config)
-    limits = RiskLimits.from_settings(settings)
+    limits = risk_limits(settings)
     risk = RiskAgent(bus, sizer, tracker, limits, guarded.flags, clock, session=calendar.session_date(clock.now()))
     execution = ExecutionAgent(bus, broker, store, portfolio, clock)
     orchestrator = Orchestrator(
@@ -517,7 +520,7 @@ def build_focus(
         universe = FileUniverse(universe_file)
     job = DailyScanJob(
         schedule=ScanSchedule(calendar, store),
-        scanner=DailyScanner(market_data, cache, calendar, ScanConfig.from_settings(settings), strategy=strategy),
+        scanner=DailyScanner(market_data, cache, calendar, scan_config(settings), strategy=strategy),
         universe=universe,
         cache=cache,
         market_data=market_data,

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from agents.focus_scoring import persisted_scores
 from agents.risk import halt_trading, read_trading_state, resume_trading
-from agents.sizing import TierConfig, TierExposureTracker, effective_positions, herfindahl
+from agents.sizing import TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
 from core.broker.base import AuthenticationError, BrokerError
 from core.clock import LiveClock
@@ -53,6 +53,7 @@ from tradingd.app import App, SetupError, build_live, build_sim, configured_tier
 from tradingd.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
 from tradingd.cli_scan import register as register_scan_commands
 from tradingd.cli_strategies import register as register_strategy_commands
+from tradingd.configs import tier_config
 from tradingd.orchestrator import RunStats, SimSchedule
 
 app = typer.Typer(
@@ -350,7 +351,7 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
         positions = store.load_positions()
         open_orders = store.open_orders()
         summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
-    tracker = TierExposureTracker(TierConfig.from_settings(settings, tiers))
+    tracker = TierExposureTracker(tier_config(settings, tiers))
     tracker.rebuild(positions)
     values = [p.market_value for p in positions.values()]
     summary["exposure"] = tracker.snapshot()

@@ -25,7 +25,7 @@ import numpy as np
 import structlog
 import typer
 
-from agents.daily_scan import ScanConfig, ScanResult, static_screen
+from agents.daily_scan import ScanResult, static_screen
 from config.settings import ConfigError, Settings, load_settings
 from core.broker.base import AuthenticationError, BrokerError
 from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
@@ -37,6 +37,7 @@ from core.universe import LoadedUniverse, UniverseError
 from core.volume_cache import RefreshStats
 from tradingd.app import SetupError, check_setup
 from tradingd.cli_options import AsOfOpt, JsonOpt, ModeOpt, RefreshAsOfOpt, as_date
+from tradingd.configs import scan_config
 from tradingd.scan_runtime import ScanRuntime, ScanSetupError, bundled_history, open_runtime
 
 log = structlog.get_logger(__name__)
@@ -326,7 +327,7 @@ async def _validate(runtime: ScanRuntime, as_of: date | None) -> list[dict[str, 
     # refresh. Every FAIL it can point at a command for says which one.
     scan_cmd = f"run `tradingd scan{_as_of_flag(as_of)}`"
     cache_fix = f"{scan_cmd} (it refreshes the cache) or `tradingd cache refresh --stale{_as_of_flag(as_of)}`"
-    config = ScanConfig.from_settings(runtime.settings)
+    config = scan_config(runtime.settings)
     checks = [_check("settings", True, f"mode {runtime.settings.mode.value}, scanning as of {runtime.as_of}")]
     try:
         checks.append(await _check_market_data(runtime))

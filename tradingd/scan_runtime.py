@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from agents.daily_scan import DailyScanner, ScanConfig, static_screen
+from agents.daily_scan import DailyScanner, static_screen
 from agents.strategies.registry import SelectedStrategy, StrategyError
-from agents.strategies.registry import select as select_strategy
 from config.settings import Settings
 from core.bars import load_daily_bars
 from core.broker.base import MarketData
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
-from core.errors import SetupError, missing_file_message
+from core.errors import SetupError
 from core.timeconv import ns_to_datetime
 from core.types import BarFrame, TradingMode
 from core.universe import (
@@ -37,6 +36,7 @@ from core.universe import (
     read_universe_file,
 )
 from core.volume_cache import AVERAGE_SESSIONS, RefreshStats, VolumeCache, cache_target, refresh_volume_cache
+from tradingd.configs import alpaca_connection, alpaca_data_options, missing_file_message, scan_config, select_strategy
 
 # In paper/live the market-data check asks for the baseline (SPY, QQQ) and these large caps.
 LIVE_MAJOR_SYMBOLS = ("AAPL", "MSFT")
@@ -68,9 +68,7 @@ class ScanRuntime:
         return VolumeCache(self.cache_path)
 
     def scanner(self, cache: VolumeCache) -> DailyScanner:
-        return DailyScanner(
-            self.market_data, cache, self.calendar, ScanConfig.from_settings(self.settings), strategy=self.strategy
-        )
+        return DailyScanner(self.market_data, cache, self.calendar, scan_config(self.settings), strategy=self.strategy)
 
     async def refresh_cache(
         self,
@@ -82,7 +80,7 @@ class ScanRuntime:
     ) -> RefreshStats:
         """Bring the averages of the scannable symbols up to `cache_as_of`: batched bars through the mode's adapter
         (sim: the bundled bars), only the missing or out-of-date entries when `stale_only`."""
-        config = ScanConfig.from_settings(self.settings)
+        config = scan_config(self.settings)
         return await refresh_volume_cache(
             cache,
             self.market_data,
@@ -153,7 +151,7 @@ def check_scan_universe(settings: Settings, available: Collection[str] | None) -
     count = f"{len(symbols)} symbol{'s' if len(symbols) != 1 else ''}"
     if known is not None and not known.intersection(symbols):
         raise ScanSetupError(f"{name}: {path}: none of its {count} is in the bundled data")
-    config = ScanConfig.from_settings(settings)
+    config = scan_config(settings)
     if not any(re.fullmatch(config.symbol_pattern, symbol) for symbol in symbols):
         raise ScanSetupError(
             f"{name}: {path}: none of its {count} is a symbol the scan takes ({config.symbol_pattern});"
@@ -225,14 +223,15 @@ def _live_runtime(settings: Settings, calendar: NyseCalendar, strategy: Selected
         raise ScanSetupError(f"the Alpaca market-data adapter is unavailable: {error}") from None
 
     clock = LiveClock()
-    market_data: MarketData = adapter.AlpacaMarketData(settings, clock=clock)
+    connection = alpaca_connection(settings)
+    market_data: MarketData = adapter.AlpacaMarketData(connection, alpaca_data_options(settings), clock)
     universe: UniverseSource
     if settings.scan_universe is not None:
         check_scan_universe(settings, None)
         universe = FileUniverse(settings.scan_universe)
     else:
         # The trading adapter lists assets (GET /v2/assets); it is the only importer of alpaca.trading.
-        broker = importlib.import_module("core.broker.alpaca").AlpacaBroker(settings, clock)
+        broker = importlib.import_module("core.broker.alpaca").AlpacaBroker(connection, clock)
         if not isinstance(broker, AssetDirectory):
             raise ScanSetupError("SCAN_UNIVERSE is required: the broker adapter cannot list tradable equities")
         universe = DirectoryUniverse(broker)

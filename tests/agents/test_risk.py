@@ -12,7 +12,6 @@ from structlog.testing import capture_logs
 
 from agents.risk import RiskAgent, RiskEngine, RiskLimits, halt_trading, pending_buys, resume_trading, sellable_qty
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
-from config.settings import Settings
 from core.bus import EventBus
 from core.flags import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_DRAWDOWN_PEAK, FLAG_HALTED
 from core.messages import (
@@ -155,9 +154,7 @@ def state_changes(messages: list[Message]) -> list[tuple[str, str, str]]:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def test_limits_from_settings() -> None:
-    limits = RiskLimits.from_settings(Settings(max_daily_loss_pct=D("0.03"), max_open_positions=5))
-    assert limits == RiskLimits(D("0.03"), D("0.10"), 5, D("0.10"))
+def test_limits_are_fractions_of_at_most_one() -> None:
     with pytest.raises(ValueError, match="max_drawdown_pct"):
         RiskLimits(max_drawdown_pct=D("1.5"))
 

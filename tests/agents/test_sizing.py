@@ -18,7 +18,7 @@ from agents.sizing import (
     effective_positions,
     herfindahl,
 )
-from config.settings import BUNDLED_DATA_DIR, Settings
+from config.settings import BUNDLED_DATA_DIR
 from core.messages import SignalGenerated, SizedOrder
 from core.reasons import DenialReason
 from core.types import Fill, OrderSide, Position, Tier, bar_price
@@ -107,21 +107,6 @@ def split(results: list[SizedOrder | Denial]) -> tuple[dict[str, SizedOrder], di
 # ----------------------------------------------------------------------------------------------------------------------
 # TierConfig
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def test_config_from_settings_copies_every_knob() -> None:
-    s = Settings(
-        tier1_allocation=D("0.5"), tier2_allocation=D("0.2"), min_order_notional=D(25), allocation_method="score_vol"
-    )
-    cfg = TierConfig.from_settings(s, {"SPY": Tier.TIER1})
-    assert dict(cfg.allocations) == {Tier.TIER1: D("0.5"), Tier.TIER2: D("0.2"), Tier.TIER3: D("0.30")}
-    assert cfg.min_order_notional == D(25)
-    assert cfg.allocation_method == "score_vol"
-    assert cfg.tier_max_position_pct == D("0.20")
-    assert cfg.max_position_pct == D("0.10")
-    assert cfg.max_open_positions == 20
-    assert cfg.tier_of("SPY") is Tier.TIER1
-    assert cfg.tier_of("NVDA") is Tier.TIER3  # an untiered symbol is a single stock
 
 
 def test_config_cannot_be_mutated_even_through_the_callers_dict() -> None:

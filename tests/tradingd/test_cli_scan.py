@@ -20,8 +20,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agents.daily_scan import ScanConfig, static_screen
-from agents.strategies.registry import select as select_strategy
+from agents.daily_scan import static_screen
 from config.settings import Settings, load_settings
 from core.broker.alpaca_data import AlpacaMarketData
 from core.broker.bar_cache import BarCache
@@ -33,6 +32,7 @@ from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
 from tradingd.app import build_sim, daemon_volume_cache_path, run_app
 from tradingd.cli_scan import register, scan_with_fresh_cache
+from tradingd.configs import alpaca_connection, alpaca_data_options, scan_config, select_strategy
 from tradingd.scan_runtime import ScanRuntime, default_as_of, volume_cache_path
 
 SCANNABLE = 495  # 505 bundled constituents minus 10 single-letter symbols
@@ -231,7 +231,12 @@ def _paper_runtime(server: FakeAlpacaServer, tmp_path: Path) -> tuple[ScanRuntim
     clock = ServerClock(server)
     calendar = NyseCalendar()
     market_data = AlpacaMarketData(
-        settings, clock, cache=BarCache(None), limiter=fast_limiter(), sleep=RecordingSleep()
+        alpaca_connection(settings),
+        alpaca_data_options(settings),
+        clock,
+        cache=BarCache(None),
+        limiter=fast_limiter(),
+        sleep=RecordingSleep(),
     )
     runtime = ScanRuntime(
         settings=settings,
@@ -251,7 +256,7 @@ def test_paper_scan_on_an_empty_cache_refreshes_it_in_batches(server: FakeAlpaca
     runtime, market_data = _paper_runtime(server, tmp_path)
     try:
         universe = asyncio.run(runtime.universe.load())
-        scannable = static_screen(universe, ScanConfig.from_settings(runtime.settings))
+        scannable = static_screen(universe, scan_config(runtime.settings))
         assert runtime.as_of == date(2018, 1, 9)
 
         server.clear_requests()

@@ -22,6 +22,7 @@ from core.store import StateStore
 from core.types import BarFrame
 from core.universe import FileUniverse, Universe, UniverseSource
 from core.volume_cache import VolumeCache
+from tradingd.configs import scan_config
 from tradingd.scan_runtime import ScanRuntime, bundled_history, open_runtime
 from tradingd.scan_schedule import LAST_SCAN_FLAG, DailyScanJob, ScanSchedule
 
@@ -229,7 +230,7 @@ async def test_job_writes_nothing_without_volume_history(tmp_path: Path) -> None
     with StateStore(tmp_path / "state.db") as store:
         job = DailyScanJob(
             schedule=ScanSchedule(runtime.calendar, store),
-            scanner=DailyScanner(runtime.market_data, cache, runtime.calendar, ScanConfig.from_settings(settings)),
+            scanner=DailyScanner(runtime.market_data, cache, runtime.calendar, scan_config(settings)),
             universe=runtime.universe,
             cache=cache,
             market_data=runtime.market_data,
@@ -260,7 +261,7 @@ async def test_skip_without_history_is_info_only_during_a_replay_warm_up(
             store.set_flag(LAST_SCAN_FLAG, "2013-02-08")
         job = DailyScanJob(
             schedule=ScanSchedule(runtime.calendar, store),
-            scanner=DailyScanner(runtime.market_data, cache, runtime.calendar, ScanConfig.from_settings(settings)),
+            scanner=DailyScanner(runtime.market_data, cache, runtime.calendar, scan_config(settings)),
             universe=runtime.universe,
             cache=cache,
             market_data=runtime.market_data,
