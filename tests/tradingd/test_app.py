@@ -1,4 +1,4 @@
-"""Tests for core/app.py: the sim reset (a new replay starts from an empty state DB, never from an empty logs dir)
+"""Tests for tradingd/app.py: the sim reset (a new replay starts from an empty state DB, never from an empty logs dir)
 and the set-up checks `run` and `validate` share."""
 
 from __future__ import annotations

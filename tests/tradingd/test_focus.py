@@ -1,4 +1,4 @@
-"""Tests for core/focus.py: when falling back to the configured symbols is a warning and when it is the plan."""
+"""Tests for tradingd/focus.py: when falling back to the configured symbols is a warning and when it is the plan."""
 
 from __future__ import annotations
 

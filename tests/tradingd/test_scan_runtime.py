@@ -1,4 +1,4 @@
-"""Tests for core/scan_runtime.py: what makes a scan impossible is refused up front (exit 2 in the CLI)."""
+"""Tests for tradingd/scan_runtime.py: what makes a scan impossible is refused up front (exit 2 in the CLI)."""
 
 from __future__ import annotations
 

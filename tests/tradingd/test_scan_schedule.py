@@ -1,4 +1,4 @@
-"""Tests for core/scan_schedule.py: 16:05 ET on NYSE sessions (13:05 on early closes), once per session across
+"""Tests for tradingd/scan_schedule.py: 16:05 ET on NYSE sessions (13:05 on early closes), once per session across
 restarts, and the daily job end to end in sim. Dates come from the XNYS calendar: freezegun sets the wall clock that
 `LiveClock` reads."""
 
