@@ -31,6 +31,14 @@ import numpy as np
 import structlog
 
 from agents.sizing import EntryCandidate, TieredPositionSizer, TierExposureTracker
+from core.flags import (
+    FLAG_DAILY_LOSS,
+    FLAG_DRAWDOWN,
+    FLAG_DRAWDOWN_PEAK,
+    FLAG_HALTED,
+    FLAG_RECOVERY,
+    FLAG_REDUCE_ONLY,
+)
 from core.messages import (
     CircuitBreakerTripped,
     Message,
@@ -63,14 +71,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-FLAG_HALTED = "halted"
-FLAG_DAILY_LOSS = "breaker_daily_loss"
-FLAG_DRAWDOWN = "breaker_drawdown"
-FLAG_REDUCE_ONLY = "reduce_only"  # `tradingd halt --reduce-only`: the value is the operator's reason
-FLAG_RECOVERY = "recovery"  # the state DB was lost, set aside or restored: the value says which
-# The peak drawdown is measured from since the last resume (an equity amount). Without it, resuming after a drawdown
-# trip would re-trip at once, since equity is still below the all-time peak.
-FLAG_DRAWDOWN_PEAK = "drawdown_peak"
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 

@@ -27,6 +27,7 @@ from core.types import OrderRequest, OrderSide
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import DAY_NS, MarketTape, largest_symbols, load_tape
 from tests.fakes.clock import ServerClock
+from tradingd.configs import alpaca_connection, alpaca_data_options
 
 START_DAY = date(2018, 1, 10)
 
@@ -52,8 +53,11 @@ async def _scenario(tape: MarketTape, symbols: list[str], chunk: int) -> dict[st
         clock = ServerClock(server)
         # Generous limiters: this measures calls, not the pacing of a 200/min plan.
         cache = BarCache(Path(tmp) / "bars.sqlite")
-        data = AlpacaMarketData(settings, clock, cache=cache, limiter=RateLimiter(100_000))
-        broker = AlpacaBroker(settings, clock, limiter=RateLimiter(100_000))
+        connection = alpaca_connection(settings)
+        data = AlpacaMarketData(
+            connection, alpaca_data_options(settings), clock, cache=cache, limiter=RateLimiter(100_000)
+        )
+        broker = AlpacaBroker(connection, clock, limiter=RateLimiter(100_000))
         lookback = timedelta(days=365)
 
         started = time.perf_counter()

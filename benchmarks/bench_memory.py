@@ -15,7 +15,7 @@ CHILD = r"""
 import asyncio, json, tempfile
 from pathlib import Path
 from config.settings import Settings
-from core.app import build_sim, load_assets
+from tradingd.app import build_sim, load_assets
 from core.logging import configure_logging
 
 def rss_mb():

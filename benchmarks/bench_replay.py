@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from core.app import App, build_sim, load_assets
 from core.logging import configure_logging
+from tradingd.app import App, build_sim, load_assets
 
 
 def _replay(data_dir: Path, latencies: list[float]) -> tuple[App, float]:

@@ -44,7 +44,7 @@ Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 SectorFloors = Annotated[dict[str, float], NoDecode]
 StrategyParams = Annotated[dict[str, str], NoDecode]
 
-# Length of one bar per BAR_TIMEFRAME (the intraday signal-age check needs it; core.app builds the loop from it).
+# Length of one bar per BAR_TIMEFRAME (the intraday signal-age check needs it; tradingd.app builds the loop from it).
 BAR_INTERVALS = {"1Day": timedelta(days=1), "15Min": timedelta(minutes=15), "1Min": timedelta(minutes=1)}
 
 

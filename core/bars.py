@@ -56,7 +56,7 @@ def _read_or_setup_error(read: Callable[[], _T], name: str, path: Path, kind: st
         return read()
     except _BAD_FILE_ERRORS as error:
         if isinstance(error, OSError) and error.filename is not None:
-            raise  # the file system's own error (missing, unreadable): core.cli.main prints it as one line
+            raise  # the file system's own error (missing, unreadable): tradingd.cli.main prints it as one line
         raise SetupError(f"{name}: {path}: not a valid {kind} ({_reason(error)})") from error
 
 

@@ -11,6 +11,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
+# The trading-state conditions (`agents/risk.py::read_trading_state` derives the state from them). Their names live
+# here, beside the protocol, because the kill-switch file and restore (`core/state_guard.py`, `core/state_restore.py`)
+# write them too, and core sits below the agents.
+FLAG_HALTED = "halted"
+FLAG_DAILY_LOSS = "breaker_daily_loss"
+FLAG_DRAWDOWN = "breaker_drawdown"
+FLAG_REDUCE_ONLY = "reduce_only"  # `tradingd halt --reduce-only`: the value is the operator's reason
+FLAG_RECOVERY = "recovery"  # the state DB was lost, set aside or restored: the value says which
+# The peak drawdown is measured from since the last resume (an equity amount). Without it, resuming after a drawdown
+# trip would re-trip at once, since equity is still below the all-time peak.
+FLAG_DRAWDOWN_PEAK = "drawdown_peak"
+
 
 class FlagStore(Protocol):
     def get_flag(self, name: str) -> str | None: ...

@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from agents.risk import FLAG_HALTED, FLAG_RECOVERY, FLAG_REDUCE_ONLY
+from core.flags import FLAG_HALTED, FLAG_RECOVERY, FLAG_REDUCE_ONLY
 from core.store import StateStore
 
 log = structlog.get_logger(__name__)

@@ -23,7 +23,7 @@ from typing import Final
 
 import structlog
 
-from agents.risk import FLAG_RECOVERY
+from core.flags import FLAG_RECOVERY
 from core.fsync import fsync_directory
 from core.sqlite_db import quarantine
 from core.state_backup import backup_dir, backup_path, list_backups, write_backup

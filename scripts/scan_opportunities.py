@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a file: make the project's packages impo
 
 import typer
 
-from core.cli_scan import scan
+from tradingd.cli_scan import scan
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """tradingd: a multi-agent trading daemon for US equities on Alpaca (sim, paper, live).
 
-The application package: `python -m tradingd` and the `tradingd` console script start here. The agents, core and
-config packages beside it hold the code.
+The application package and composition root, the top layer: the wiring (`app.py`, `configs.py`), the orchestrator,
+the CLI (`python -m tradingd`, the `tradingd` console script) and the daily scan job and focus. It builds on the
+`agents`, `config` and `core` packages beside it; none of them imports it (docs/ARCHITECTURE.md §Layers and packages).
 """
 
 from __future__ import annotations

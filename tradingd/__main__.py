@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.cli import main
+from tradingd.cli import main
 
 __all__ = ["main"]
 

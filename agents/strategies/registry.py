@@ -9,12 +9,16 @@ daemon's own after a state loss (`agents/execution.py::is_our_client_order_id`).
 
 Plug-ins are imported only when selected or listed, so a broken one stops only the commands that need it, and every
 failure is a `StrategyError` (exit 2, one line) naming the plug-in, never a traceback.
+
+`select` takes the selection as plain values (the name, `STRATEGY_PARAMS`, and a lookup of a setting by its variable
+name): the wiring reads them from `Settings` (`tradingd/configs.py::select_strategy`), so the agents never import
+the config package.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -25,7 +29,6 @@ from agents.strategies.base import Strategy
 from agents.strategies.params import ParamsError, ParamSpec, build_params, param_specs
 from agents.strategies.rvol_breakout import RvolBreakout
 from agents.strategies.zscore_mean_reversion import ZScoreMeanReversion
-from config.settings import Settings
 from core.errors import SetupError
 
 log = structlog.get_logger(__name__)
@@ -40,6 +43,8 @@ BUILT_INS: dict[str, Callable[..., Any]] = {
 ALIASES = {"zscore_mr": "zscore_mean_reversion"}
 ORDER_TAG = re.compile(r"[a-z0-9_]{1,12}")
 _WARNED: set[str] = set()  # aliases already reported by this process
+# A setting's validated value by its variable name (`ZSCORE_WINDOW`); KeyError when no setting has that name.
+SettingLookup = Callable[[str], Any]
 
 
 class StrategyError(SetupError):
@@ -171,27 +176,30 @@ def catalog() -> list[StrategyInfo]:
     return [load(name) for name in known_names()]
 
 
-def _setting_values(info: StrategyInfo, settings: Settings) -> dict[str, Any]:
+def _setting_values(info: StrategyInfo, setting: SettingLookup) -> dict[str, Any]:
     values = {}
     for spec in info.params:
         if spec.setting is None:
             continue
-        if spec.setting.lower() not in Settings.model_fields:
-            raise StrategyError(f"strategy {info.name!r}: parameter {spec.name} names no setting ({spec.setting})")
-        values[spec.setting] = getattr(settings, spec.setting.lower())
+        try:
+            values[spec.setting] = setting(spec.setting)
+        except KeyError:
+            raise StrategyError(
+                f"strategy {info.name!r}: parameter {spec.name} names no setting ({spec.setting})"
+            ) from None
     return values
 
 
-def select(settings: Settings) -> SelectedStrategy:
-    """The strategy `STRATEGY_NAME` names, built from the settings, or a StrategyError naming what to fix."""
-    chosen = settings.strategy_name
+def select(chosen: str, overrides: Mapping[str, str], setting: SettingLookup) -> SelectedStrategy:
+    """The strategy `chosen` (STRATEGY_NAME) names, its parameters read through `setting` and from `overrides`
+    (STRATEGY_PARAMS), or a StrategyError naming what to fix."""
     try:
         info = load(chosen)
-        values = _setting_values(info, settings)
+        values = _setting_values(info, setting)
     except StrategyError as error:
         raise StrategyError(f"STRATEGY_NAME: {error}") from None
     try:
-        params = build_params(info.params_type, info.name, values, settings.strategy_params)
+        params = build_params(info.params_type, info.name, values, overrides)
     except ParamsError as error:
         raise StrategyError(str(error)) from None
     if chosen in ALIASES and chosen not in _WARNED:

@@ -33,8 +33,8 @@ from alpaca.trading.enums import OrderSide as AlpacaSide
 from alpaca.trading.requests import GetAssetsRequest, GetCalendarRequest, GetOrdersRequest, MarketOrderRequest
 from alpaca.trading.stream import TradingStream
 
-from config.settings import Settings
 from core.broker.alpaca_http import AsyncSleep, CallCounter, FailureKind, Retrier, RetryPolicy, install_transport
+from core.broker.alpaca_options import AlpacaConnection
 from core.broker.alpaca_wire import (
     AccountSummary,
     MarketClock,
@@ -55,7 +55,7 @@ from core.broker.order_tracker import Observation, OrderTracker
 from core.broker.rate_limit import RateLimiter
 from core.clock import Clock
 from core.reasons import RejectionReason
-from core.redact import register_settings
+from core.redact import register_secrets
 from core.timeconv import NEW_YORK
 from core.types import (
     Account,
@@ -64,7 +64,6 @@ from core.types import (
     OrderRequest,
     OrderUpdate,
     Position,
-    TradingMode,
 )
 
 log = structlog.get_logger(__name__)
@@ -131,35 +130,35 @@ class _TradeUpdatesStream(TradingStream):
 class AlpacaBroker:
     def __init__(
         self,
-        settings: Settings,
+        connection: AlpacaConnection,
         clock: Clock,
         *,
-        stream_url: str | None = None,
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         sleep: AsyncSleep = asyncio.sleep,
         reconcile_interval_s: float = 60.0,
         stream_backoff_s: tuple[float, float] = (1.0, 30.0),
     ) -> None:
-        if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
+        if connection.api_key is None or connection.secret_key is None:
             raise AuthenticationError("Alpaca trading needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
         self._clock = clock
-        register_settings(settings)  # whoever built us (CLI, tests, benchmarks), error texts never carry the keys
-        self._key = settings.alpaca_api_key.get_secret_value()
-        self._secret = settings.alpaca_secret_key.get_secret_value()
-        self._paper = settings.mode is not TradingMode.LIVE
+        # whoever built us (CLI, tests, benchmarks), error texts never carry the keys
+        register_secrets(connection.api_key, connection.secret_key)
+        self._key = connection.api_key.get_secret_value()
+        self._secret = connection.secret_key.get_secret_value()
+        self._paper = connection.paper
         self._client = TradingClient(
             api_key=self._key,
             secret_key=self._secret,
             paper=self._paper,
             raw_data=True,  # converted in alpaca_wire; the SDK models reject fields Alpaca is retiring
-            url_override=settings.alpaca_trading_url,
+            url_override=connection.trading_url,
         )
         self._counter = CallCounter()
         install_transport(
             self._client,
-            timeout=settings.http_timeout_seconds,
-            limiter=limiter or RateLimiter(settings.trading_rate_limit_per_min),
+            timeout=connection.http_timeout_seconds,
+            limiter=limiter or RateLimiter(connection.trading_rate_limit_per_min),
             counter=self._counter,
         )
         self._retrier = Retrier(retry or RetryPolicy(), clock, sleep=sleep)
@@ -167,7 +166,7 @@ class AlpacaBroker:
         self._assets: dict[str, Asset | None] = {}
         self._assets_day: date | None = None
         self._assets_complete = False
-        self._stream_url = stream_url or stream_url_for(settings.alpaca_trading_url)
+        self._stream_url = connection.stream_url or stream_url_for(connection.trading_url)
         self._stream_backoff = stream_backoff_s
         self._stream: _TradeUpdatesStream | None = None
         self._stream_task: asyncio.Task[None] | None = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from alpaca.trading.client import TradingClient
 
+from core.broker.alpaca_options import AlpacaConnection
 from core.broker.alpaca_wire import clock_from_wire
 
 # A real broker's clock moves with the wall clock; between readings, give it time to (never reached against the fake).
@@ -22,9 +23,15 @@ POLL_SECONDS = 0.0
 
 
 class BrokerClock:
-    def __init__(self, *, api_key: str, secret_key: str, url: str | None, paper: bool = True) -> None:
+    def __init__(self, connection: AlpacaConnection) -> None:
+        if connection.api_key is None or connection.secret_key is None:
+            raise ValueError("the broker's clock needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
         self._client = TradingClient(
-            api_key=api_key, secret_key=secret_key, paper=paper, raw_data=True, url_override=url
+            api_key=connection.api_key.get_secret_value(),
+            secret_key=connection.secret_key.get_secret_value(),
+            paper=connection.paper,
+            raw_data=True,
+            url_override=connection.trading_url,
         )
         self._now = self._read()
 

@@ -26,15 +26,15 @@ from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest, StockSnapshotRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
-from config.settings import Settings
 from core.bar_sanity import PASSED, count_failures, series_failures
 from core.broker.alpaca_http import AsyncSleep, CallCounter, Retrier, RetryPolicy, install_transport
+from core.broker.alpaca_options import AlpacaConnection, AlpacaDataOptions
 from core.broker.alpaca_wire import WireFormatError, bars_from_wire, parse_time
 from core.broker.bar_cache import BarCache, CacheKey, CleanBars, Coverage
 from core.broker.base import AuthenticationError, Progress, Snapshot
 from core.broker.rate_limit import RateLimiter
 from core.clock import Clock
-from core.redact import register_settings
+from core.redact import register_secrets
 from core.timeconv import datetime_to_ns, ns_to_datetime, ny_date, ny_instant
 from core.types import BarFrame
 
@@ -76,7 +76,8 @@ class _Need:
 class AlpacaMarketData:
     def __init__(
         self,
-        settings: Settings,
+        connection: AlpacaConnection,
+        options: AlpacaDataOptions,
         clock: Clock,
         *,
         cache: BarCache | None = None,
@@ -85,31 +86,32 @@ class AlpacaMarketData:
         sleep: AsyncSleep = asyncio.sleep,
         adjustment: str = "split",
     ) -> None:
-        if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
+        if connection.api_key is None or connection.secret_key is None:
             raise AuthenticationError("Alpaca market data needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
-        register_settings(settings)  # error texts from here on never carry the keys, whoever built us
-        self._settings = settings
+        # error texts from here on never carry the keys, whoever built us
+        register_secrets(connection.api_key, connection.secret_key)
         self._clock = clock
         self._client = StockHistoricalDataClient(
-            api_key=settings.alpaca_api_key.get_secret_value(),
-            secret_key=settings.alpaca_secret_key.get_secret_value(),
+            api_key=connection.api_key.get_secret_value(),
+            secret_key=connection.secret_key.get_secret_value(),
             raw_data=True,  # we validate bars ourselves; the SDK's models would parse every bar twice
-            url_override=settings.alpaca_data_url,
+            url_override=connection.data_url,
         )
         self._counter = CallCounter()
         install_transport(
             self._client,
-            timeout=settings.http_timeout_seconds,
-            limiter=limiter or RateLimiter(settings.data_rate_limit_per_min),
+            timeout=connection.http_timeout_seconds,
+            limiter=limiter or RateLimiter(connection.data_rate_limit_per_min),
             counter=self._counter,
         )
         self._retrier = Retrier(retry or RetryPolicy(), clock, sleep=sleep)
-        self._cache = cache if cache is not None else BarCache(settings.data_dir / "bars.sqlite")
-        self._timeframe, self._duration_ns = _TIMEFRAMES[settings.bar_timeframe]
-        self._timeframe_name = settings.bar_timeframe
-        self._feed = DataFeed(settings.alpaca_data_feed)
+        self._cache = cache if cache is not None else BarCache(options.bar_cache_path)
+        self._timeframe, self._duration_ns = _TIMEFRAMES[options.timeframe]
+        self._timeframe_name = options.timeframe
+        self._chunk_size = options.chunk_size
+        self._feed = DataFeed(options.feed)
         self._adjustment = Adjustment(adjustment)
-        self._cache_tag = f"{settings.alpaca_data_feed}/{adjustment}"
+        self._cache_tag = f"{options.feed}/{adjustment}"
         self.rejected: Counter[str] = Counter()
         self.cache_hits = 0
         self.restatements = 0
@@ -211,7 +213,7 @@ class AlpacaMarketData:
         fetched_bars = 0
         stale: list[str] = []
         for cluster_start, symbols in self._clusters(needs):
-            for chunk in chunked(symbols, self._settings.data_chunk_size):
+            for chunk in chunked(symbols, self._chunk_size):
                 raw = await self._request_bars(chunk, cluster_start, end_ns)
                 to_store: dict[CacheKey, tuple[CleanBars, Coverage]] = {}
                 for symbol in chunk:
@@ -303,7 +305,7 @@ class AlpacaMarketData:
         wanted = list(dict.fromkeys(symbols))
         now = self._clock.now()
         result: dict[str, Snapshot] = {}
-        for chunk in chunked(wanted, self._settings.data_chunk_size):
+        for chunk in chunked(wanted, self._chunk_size):
             request = StockSnapshotRequest(symbol_or_symbols=chunk, feed=self._feed)
             raw = await self._retrier.call("get_stock_snapshot", self._client.get_stock_snapshot, request)
             if not isinstance(raw, dict):

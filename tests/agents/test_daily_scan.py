@@ -27,7 +27,6 @@ from agents.daily_scan import (
     static_screen,
 )
 from agents.scan_scoring import top_k
-from agents.strategies.registry import select
 from agents.strategies.zscore_mean_reversion import zscore
 from config.settings import Settings
 from core.broker.replay import ReplayMarketData
@@ -38,6 +37,7 @@ from core.types import BarFrame, FloatArray
 from core.universe import Universe, read_universe_file
 from core.volume_cache import VolumeCache, refresh_volume_cache
 from tests.frames import frame_at
+from tradingd.configs import select_strategy
 
 FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -248,7 +248,7 @@ async def test_rank_uses_the_daemons_zscore(
 def test_ranked_by_the_strategys_entry_score_an_enterable_symbol_always_comes_first(
     small_history: BarFrame,
 ) -> None:
-    zscore_strategy = select(Settings())
+    zscore_strategy = select_strategy(Settings())
     closes = pd.DataFrame(small_history.close, columns=small_history.symbols)[list(SCANNABLE)]
     z_all = (closes - closes.rolling(20).mean()) / closes.rolling(20).std()
     entered = 0
@@ -271,7 +271,7 @@ def test_ranked_by_the_strategys_entry_score_an_enterable_symbol_always_comes_fi
 async def test_with_a_strategy_the_scan_ranks_by_its_score_and_drops_no_symbol_for_low_rvol(
     market: ReplayMarketData, cache: VolumeCache, calendar: NyseCalendar
 ) -> None:
-    chosen = select(Settings())
+    chosen = select_strategy(Settings())
     scanner = DailyScanner(market, cache, calendar, ScanConfig(), strategy=chosen)
     result = await scanner.run(_Source(small_universe()), as_of=AS_OF, now=calendar.scan_time(AS_OF))
     # Without a strategy only DHR, XOM and FTV pass MIN_RVOL (1.5) that day; the z-score's entry needs no volume.
@@ -287,7 +287,7 @@ async def test_with_a_strategy_the_scan_ranks_by_its_score_and_drops_no_symbol_f
 async def test_the_breakout_scan_reads_its_own_lookback_of_bars(
     market: ReplayMarketData, cache: VolumeCache, calendar: NyseCalendar
 ) -> None:
-    chosen = select(Settings(strategy_name="rvol_breakout"))
+    chosen = select_strategy(Settings(strategy_name="rvol_breakout"))
     scanner = DailyScanner(market, cache, calendar, ScanConfig(), strategy=chosen)
     result = await scanner.run(_Source(small_universe()), as_of=AS_OF, now=calendar.scan_time(AS_OF))
     symbols = tuple(c.symbol for c in result.candidates)

@@ -10,10 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.risk import (
-    FLAG_DAILY_LOSS,
-    FLAG_DRAWDOWN,
-    FLAG_DRAWDOWN_PEAK,
-    FLAG_HALTED,
     Decisions,
     RiskAgent,
     RiskEngine,
@@ -25,6 +21,7 @@ from agents.risk import (
 )
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 from core.bus import EventBus
+from core.flags import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_DRAWDOWN_PEAK, FLAG_HALTED
 from core.messages import (
     CircuitBreakerTripped,
     Message,
@@ -165,7 +162,7 @@ def state_changes(messages: list[Message]) -> list[tuple[str, str, str]]:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def test_limits_are_fractions() -> None:
+def test_limits_are_fractions_of_at_most_one() -> None:
     with pytest.raises(ValueError, match="max_drawdown_pct"):
         RiskLimits(max_drawdown_pct=D("1.5"))
 

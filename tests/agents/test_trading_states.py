@@ -6,14 +6,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.risk import (
-    FLAG_DAILY_LOSS,
-    FLAG_DRAWDOWN,
-    FLAG_RECOVERY,
-    halt_trading,
-    read_trading_state,
-    resume_trading,
-)
+from agents.risk import halt_trading, read_trading_state, resume_trading
+from core.flags import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_RECOVERY
 from core.messages import OrderApproved, OrderDenied
 from core.types import Position, TradingState, derive_trading_state
 from tests.agents.test_risk import MON, Harness, signal, snapshot

@@ -207,7 +207,7 @@ def test_unreadable_bar_file_is_a_setup_error_naming_the_variable(
 
 
 def test_missing_bar_file_stays_an_os_error_for_the_cli(tmp_path: Path) -> None:
-    # core.cli.main turns an OSError that names its file into one line; the loader must not hide it.
+    # tradingd.cli.main turns an OSError that names its file into one line; the loader must not hide it.
     with pytest.raises(FileNotFoundError):
         load_daily_bars(tmp_path / "absent.csv")
 

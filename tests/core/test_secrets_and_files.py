@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app as cli
 from core.daemon_lock import acquire_daemon_lock
 from core.logging import close_logging, configure_logging
 from core.messages import IterationStarted
@@ -22,6 +21,7 @@ from core.store import StateStore
 from core.types import BrokerOrder, OrderSide, OrderStatus
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import largest_symbols, load_tape
+from tradingd.cli import app as cli
 
 KEY = "PKTESTSECRETKEY123"
 SECRET = "SECRETVALUE987XYZ"

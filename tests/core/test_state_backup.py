@@ -15,7 +15,6 @@ import structlog
 from structlog.testing import capture_logs
 
 from config.settings import ConfigError, Settings, load_settings
-from core.app import build_sim, load_assets, state_backups
 from core.messages import IterationStarted
 from core.state_backup import (
     PARTIAL_PREFIX,
@@ -28,6 +27,7 @@ from core.state_backup import (
 )
 from core.store import StateStore, check_state_db
 from core.types import BrokerOrder, Fill, OrderSide, OrderStatus
+from tradingd.app import build_sim, load_assets, state_backups
 
 T0 = datetime(2017, 8, 1, 14, 0, tzinfo=UTC)
 DAY = date(2017, 8, 1)

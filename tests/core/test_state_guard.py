@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.risk import FLAG_HALTED, FLAG_RECOVERY, FLAG_REDUCE_ONLY, halt_trading, read_trading_state, resume_trading
-from core.app import reset_sim_state
+from agents.risk import halt_trading, read_trading_state, resume_trading
+from core.flags import FLAG_HALTED, FLAG_RECOVERY, FLAG_REDUCE_ONLY
 from core.state_guard import KILL_SWITCH_FILE, KillSwitchFile, open_guarded_state
 from core.types import TradingState
+from tradingd.app import reset_sim_state
 
 
 def _open(db: Path, *, auto_resume: bool = False) -> tuple[TradingState, str | None]:

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agents.risk import FLAG_RECOVERY, read_trading_state
-from core.app import run_app
-from core.cli import app as cli
+from agents.risk import read_trading_state
 from core.clock import NyseCalendar
+from core.flags import FLAG_RECOVERY
 from core.state_backup import backup_dir, list_backups
 from core.state_guard import FLAG_RESTORED
 from core.store import StateStore
@@ -29,6 +28,8 @@ from core.types import OrderSide, TradingState
 from tests.e2e.test_paper_daemon import _paper_app
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
+from tradingd.app import run_app
+from tradingd.cli import app as cli
 
 SYMBOLS = tuple(largest_symbols(29))
 

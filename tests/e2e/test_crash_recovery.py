@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from core.app import App, run_app
 from core.clock import NyseCalendar
 from core.order_ids import is_our_client_order_id
 from core.store import StateStore
@@ -24,6 +23,7 @@ from core.types import OrderRequest, OrderSide, OrderStatus
 from tests.e2e.test_paper_daemon import _paper_app
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
+from tradingd.app import App, run_app
 
 SYMBOLS = tuple(largest_symbols(29))
 

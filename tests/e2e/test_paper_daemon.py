@@ -17,16 +17,16 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
-from core.app import App, build_live, build_sim, run_app
 from core.bars import default_sim_tiers
 from core.broker.alpaca_http import RetryPolicy
 from core.broker.bar_cache import BarCache
 from core.clock import NyseCalendar
-from core.orchestrator import Tick
 from core.types import BrokerOrder
 from tests.core.broker.conftest import RecordingSleep, ServerClock, fast_limiter
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
+from tradingd.app import App, build_live, build_sim, run_app
+from tradingd.orchestrator import Tick
 
 FIRST, LAST = date(2017, 8, 1), date(2017, 11, 30)
 SYMBOLS = tuple(largest_symbols(29))
@@ -118,7 +118,7 @@ def test_bad_keys_stop_the_daemon_with_a_clear_message(
 ) -> None:
     from typer.testing import CliRunner  # noqa: PLC0415 - only this test drives the CLI
 
-    from core.cli import app as cli  # noqa: PLC0415
+    from tradingd.cli import app as cli  # noqa: PLC0415
 
     with FakeAlpacaServer(tape) as server:
         for name, value in {

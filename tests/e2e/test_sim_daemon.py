@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
-from core.app import App, build_sim, load_assets
 from core.messages import OrderApproved, OrderFilled, SignalGenerated
 from core.store import StateStore
 from core.types import OrderSide
 from tests.state_db import equity_curve, journal_count
+from tradingd.app import App, build_sim, load_assets
 
 START, END = date(2015, 6, 1), date(2016, 6, 30)  # includes the real bad rows of 2015-07-17 and 2016-01-12
 

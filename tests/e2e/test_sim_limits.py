@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from core.app import build_sim, run_app
 from core.messages import CircuitBreakerTripped, OrderApproved
 from core.types import OrderSide
+from tradingd.app import build_sim, run_app
 
 
 def _run(tmp_path: Path, **limits: Any) -> tuple[Counter[str], list[CircuitBreakerTripped], list[OrderApproved]]:

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from config.settings import Settings
-from core.app import build_sim, run_app
-from core.cli import app
 from tests.fakes.plugins import install_plugin
+from tradingd.app import build_sim, run_app
+from tradingd.cli import app
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ", "GE", "T", "WMT", "INTC", "PFE")

@@ -16,7 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from core.candidates import read_candidates, validate_candidates
-from core.cli_scan import register
+from tradingd.cli_scan import register
 
 ROOT = Path(__file__).resolve().parents[2]
 

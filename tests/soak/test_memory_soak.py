@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from core.app import build_sim, load_assets
+from tradingd.app import build_sim, load_assets
 
 
 def _rss_mb() -> float:

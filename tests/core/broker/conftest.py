@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from config.settings import Settings
 from core.broker.alpaca import AlpacaBroker
 from core.broker.alpaca_data import AlpacaMarketData
 from core.broker.alpaca_http import RetryPolicy
+from core.broker.alpaca_options import AlpacaConnection, AlpacaDataOptions
 from core.broker.bar_cache import BarCache
 from core.broker.rate_limit import RateLimiter
 from tests.fakes.alpaca_server import FakeAlpacaServer
@@ -72,21 +73,23 @@ def retry_sleep() -> RecordingSleep:
 
 
 @pytest.fixture
-def make_settings(fake_alpaca: FakeAlpacaServer, tmp_path: Path) -> Callable[..., Settings]:
-    def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "trading_mode": "paper",
-            "alpaca_api_key": fake_alpaca.key,
-            "alpaca_secret_key": fake_alpaca.secret,
-            "alpaca_trading_url": fake_alpaca.url,
-            "alpaca_data_url": fake_alpaca.url,
-            "data_dir": tmp_path,
-            "http_timeout_seconds": 10.0,  # never reached by a healthy request, however loaded the machine
-        }
-        values.update(overrides)
-        return Settings(**values)
+def connection(fake_alpaca: FakeAlpacaServer) -> AlpacaConnection:
+    """The fake's paper account (tests vary it with `dataclasses.replace`)."""
+    return AlpacaConnection(
+        api_key=SecretStr(fake_alpaca.key),
+        secret_key=SecretStr(fake_alpaca.secret),
+        paper=True,
+        trading_url=fake_alpaca.url,
+        data_url=fake_alpaca.url,
+        http_timeout_seconds=10.0,  # never reached by a healthy request, however loaded the machine
+        trading_rate_limit_per_min=200,
+        data_rate_limit_per_min=200,
+    )
 
-    return make
+
+@pytest.fixture
+def data_options(tmp_path: Path) -> AlpacaDataOptions:
+    return AlpacaDataOptions(timeframe="1Day", feed="iex", chunk_size=500, bar_cache_path=tmp_path / "bars.sqlite")
 
 
 def fast_limiter(per_minute: int = 200) -> RateLimiter:
@@ -96,13 +99,16 @@ def fast_limiter(per_minute: int = 200) -> RateLimiter:
 
 @pytest.fixture
 def make_market_data(
-    make_settings: Callable[..., Settings], clock: ServerClock, retry_sleep: RecordingSleep
+    connection: AlpacaConnection, data_options: AlpacaDataOptions, clock: ServerClock, retry_sleep: RecordingSleep
 ) -> Iterator[Callable[..., AlpacaMarketData]]:
     made: list[AlpacaMarketData] = []
 
-    def make(settings: Settings | None = None, *, cache: BarCache | None = None, **kwargs: Any) -> AlpacaMarketData:
+    def make(
+        options: AlpacaDataOptions | None = None, *, cache: BarCache | None = None, **kwargs: Any
+    ) -> AlpacaMarketData:
         data = AlpacaMarketData(
-            settings or make_settings(),
+            connection,
+            options or data_options,
             clock,
             cache=cache if cache is not None else BarCache(None),
             limiter=fast_limiter(),
@@ -119,15 +125,15 @@ def make_market_data(
 
 @pytest.fixture
 async def make_broker(
-    make_settings: Callable[..., Settings], clock: ServerClock, retry_sleep: RecordingSleep
+    connection: AlpacaConnection, clock: ServerClock, retry_sleep: RecordingSleep
 ) -> AsyncIterator[Callable[..., AlpacaBroker]]:
     made: list[AlpacaBroker] = []
 
-    def make(settings: Settings | None = None, **kwargs: Any) -> AlpacaBroker:
+    def make(account: AlpacaConnection | None = None, **kwargs: Any) -> AlpacaBroker:
         kwargs.setdefault("limiter", fast_limiter())
         kwargs.setdefault("retry", RetryPolicy())
         kwargs.setdefault("sleep", retry_sleep)
-        broker = AlpacaBroker(settings or make_settings(), clock, **kwargs)
+        broker = AlpacaBroker(account or connection, clock, **kwargs)
         made.append(broker)
         return broker
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 
-from config.settings import Settings
 from core.broker.alpaca import AlpacaBroker, stream_url_for
 from core.broker.alpaca_http import RetryPolicy
+from core.broker.alpaca_options import AlpacaConnection
 from core.broker.base import AuthenticationError, Broker, OrderRejectedError, TransientBrokerError
 from core.broker.rate_limit import RateLimiter
 from core.broker.reconcile import NEVER_SUBMITTED, reconcile_orders
@@ -161,13 +163,11 @@ async def test_504_before_the_order_landed_resubmits_with_the_same_id(
     ids=["timeout", "reset", "malformed-json", "500", "502-html"],
 )
 async def test_ambiguous_failure_after_acceptance_leaves_exactly_one_order(
-    make_broker: MakeBroker, make_settings: Callable[..., Settings], fake_alpaca: FakeAlpacaServer, fault: Fault
+    make_broker: MakeBroker, connection: AlpacaConnection, fake_alpaca: FakeAlpacaServer, fault: Fault
 ) -> None:
     fake_alpaca.inject(fault, "POST", ORDERS)
     # The hung reply never comes, so the timeout only bounds how long the test waits; healthy calls never reach it.
-    settings = make_settings(http_timeout_seconds=2.0)
-
-    order = await make_broker(settings).submit_order(buy("zs-amb"))
+    order = await make_broker(replace(connection, http_timeout_seconds=2.0)).submit_order(buy("zs-amb"))
 
     assert len(fake_alpaca.orders_for("zs-amb")) == 1
     assert order.broker_order_id == fake_alpaca.orders_for("zs-amb")[0].id
@@ -253,9 +253,9 @@ async def test_retry_after_beyond_the_budget_gives_up_at_once(
 
 
 async def test_401_stops_with_a_clear_message(
-    make_broker: MakeBroker, make_settings: Callable[..., object], fake_alpaca: FakeAlpacaServer
+    make_broker: MakeBroker, connection: AlpacaConnection, fake_alpaca: FakeAlpacaServer
 ) -> None:
-    broker = make_broker(make_settings(alpaca_secret_key="wrong"))
+    broker = make_broker(replace(connection, secret_key=SecretStr("wrong")))
 
     with pytest.raises(AuthenticationError) as caught:
         await broker.get_account()
@@ -390,8 +390,12 @@ async def test_polling_alone_tracks_every_order_to_its_final_state(
     assert fake_alpaca.count("GET", ORDERS) == calls  # nothing open is followed: no call at all
 
 
-async def _streaming_broker(make_broker: MakeBroker, server: FakeAlpacaServer, reconcile_s: float) -> AlpacaBroker:
-    broker = make_broker(stream_url=server.stream_url, stream_backoff_s=(0.05, 0.2), reconcile_interval_s=reconcile_s)
+async def _streaming_broker(
+    make_broker: MakeBroker, account: AlpacaConnection, server: FakeAlpacaServer, reconcile_s: float
+) -> AlpacaBroker:
+    broker = make_broker(
+        replace(account, stream_url=server.stream_url), stream_backoff_s=(0.05, 0.2), reconcile_interval_s=reconcile_s
+    )
     await broker.start_stream()
     async with asyncio.timeout(30):
         await broker.wait_stream_connected()
@@ -407,9 +411,9 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 
 async def test_stream_fills_arrive_exactly_once_without_rest_calls(
-    make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer
+    make_broker: MakeBroker, connection: AlpacaConnection, fake_alpaca: FakeAlpacaServer
 ) -> None:
-    broker = await _streaming_broker(make_broker, fake_alpaca, reconcile_s=3600)
+    broker = await _streaming_broker(make_broker, connection, fake_alpaca, reconcile_s=3600)
     await broker.submit_order(buy("zs-s1", "AAPL"))
     await broker.submit_order(buy("zs-s2", "MSFT"))
     await _until(lambda: len(fake_alpaca.stream.delivered) == 2)
@@ -429,9 +433,11 @@ async def test_stream_fills_arrive_exactly_once_without_rest_calls(
 
 
 async def test_fills_missed_while_the_stream_was_down_are_recovered_on_reconnect(
-    make_broker: MakeBroker, fake_alpaca: FakeAlpacaServer
+    make_broker: MakeBroker, connection: AlpacaConnection, fake_alpaca: FakeAlpacaServer
 ) -> None:
-    broker = await _streaming_broker(make_broker, fake_alpaca, reconcile_s=1e9)  # only the reconnect may trigger
+    broker = await _streaming_broker(
+        make_broker, connection, fake_alpaca, reconcile_s=1e9
+    )  # only the reconnect may trigger
     await broker.submit_order(buy("zs-m1", "AAPL"))
     await broker.submit_order(buy("zs-m2", "JPM"))
     await _until(lambda: len(fake_alpaca.stream.delivered) == 2)

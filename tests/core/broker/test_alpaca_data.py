@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.broker.alpaca_data import AlpacaMarketData
+from core.broker.alpaca_options import AlpacaDataOptions
 from core.broker.bar_cache import BarCache
 from core.broker.base import MarketData
 from core.timeconv import datetime_to_ns
@@ -70,9 +72,9 @@ async def test_pagination_merges_pages_in_requested_symbol_order(
 
 
 async def test_request_shape_follows_settings(
-    make_market_data: MakeData, make_settings: Callable[..., Any], fake_alpaca: FakeAlpacaServer
+    make_market_data: MakeData, data_options: AlpacaDataOptions, fake_alpaca: FakeAlpacaServer
 ) -> None:
-    data = make_market_data(make_settings(alpaca_data_feed="sip", data_chunk_size=10))
+    data = make_market_data(replace(data_options, feed="sip", chunk_size=10))
     await data.get_bars(SYMBOLS_29[:4], YEAR_START, fake_alpaca.now)  # four symbols cached already
     fake_alpaca.clear_requests()
     seen: list[tuple[int, int]] = []

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from agents.execution import ExecutionAgent
-from config.settings import Settings
 from core.broker.alpaca import AlpacaBroker
+from core.broker.alpaca_options import AlpacaConnection
 from core.broker.base import Broker
 from core.bus import EventBus
 from core.portfolio import PortfolioView
@@ -21,14 +22,14 @@ from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
 
 async def test_timed_out_submit_found_filled_records_its_fill(
     make_broker: Callable[..., AlpacaBroker],
-    make_settings: Callable[..., Settings],
+    connection: AlpacaConnection,
     fake_alpaca: FakeAlpacaServer,
     clock: ServerClock,
     tmp_path: Path,
 ) -> None:
     fake_alpaca.inject(Fault.hang(), "POST", "/v2/orders")
     # The hung reply never comes, so the timeout only bounds how long the test waits.
-    broker = make_broker(make_settings(http_timeout_seconds=2.0))
+    broker = make_broker(replace(connection, http_timeout_seconds=2.0))
     lookup = broker.get_order_by_client_id
 
     async def lookup_after_the_fill(client_order_id: str) -> BrokerOrder | None:

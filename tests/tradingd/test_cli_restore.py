@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from agents.risk import FLAG_RECOVERY, halt_trading, read_trading_state
-from core.cli import app
+from agents.risk import halt_trading, read_trading_state
+from core.flags import FLAG_RECOVERY
 from core.state_backup import BackupWhen, StateBackups, backup_dir, backup_path
 from core.state_guard import FLAG_RESTORED, KillSwitchFile, kill_switch_path, open_guarded_state
 from core.state_restore import restore_state
 from core.store import StateStore
 from core.types import TradingState
-from tests.core.test_cli import _hold_lock, _release
+from tests.tradingd.test_cli import _hold_lock, _release
+from tradingd.cli import app
 
 runner = CliRunner()
 DAY = date(2017, 8, 1)

@@ -10,15 +10,15 @@ import pytest
 from structlog.testing import capture_logs
 
 from config.settings import Settings
-from core.app import App, build_sim, load_assets
 from core.broker.base import TransientBrokerError
 from core.broker.sim import _Holding
 from core.clock import NyseCalendar, SimClock
 from core.messages import BarsFetched, SignalGenerated
-from core.orchestrator import MarketHoursSchedule, Tick
 from core.run_stats import RunStats
 from core.types import BarFrame, OrderSide
 from tests.state_db import journal_count
+from tradingd.app import App, build_sim, load_assets
+from tradingd.orchestrator import MarketHoursSchedule, Tick
 
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ")
 

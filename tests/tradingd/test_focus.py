@@ -1,4 +1,4 @@
-"""Tests for core/focus.py: when falling back to the configured symbols is a warning and when it is the plan."""
+"""Tests for tradingd/focus.py: when falling back to the configured symbols is a warning and when it is the plan."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from core.clock import NyseCalendar
-from core.focus import FocusManager
+from tradingd.focus import FocusManager
 
 
 @pytest.fixture(autouse=True)

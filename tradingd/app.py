@@ -9,7 +9,7 @@ its configuration ready-made and never sees `Settings`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,27 +21,22 @@ from agents.daily_scan import DailyScanner
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
 from agents.focus_scoring import FocusScorer
-from agents.risk import FLAG_HALTED, FLAG_REDUCE_ONLY, RiskAgent, RiskLimits
+from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
-from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
+from agents.sizing import TieredPositionSizer, TierExposureTracker
 from agents.strategies.registry import SelectedStrategy
-from agents.strategies.registry import select as select_strategy
 from config.settings import BAR_INTERVALS, PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
 from core.broker.reconcile import ClosedNet, reconcile_orders
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.errors import SetupError as SetupError  # noqa: PLC0414 - re-exported (mypy strict): callers import it from here
-from core.errors import missing_file_message
 from core.failpoints import broker_clock_requested
-from core.focus import FocusManager
-from core.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
+from core.flags import FLAG_HALTED, FLAG_REDUCE_ONLY
 from core.order_ids import is_our_client_order_id
 from core.portfolio import OwnedLedger, PortfolioView
 from core.private_files import SQLITE_SIDECARS
-from core.scan_runtime import ScanSetupError, check_scan_universe, scan_config, volume_cache_path
-from core.scan_schedule import DailyScanJob, ScanSchedule
 from core.state_backup import BackupWhen, StateBackups
 from core.state_guard import open_guarded_state
 from core.store import StateStore
@@ -49,6 +44,19 @@ from core.timeconv import ns_to_datetime
 from core.types import Asset, BarFrame, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
+from tradingd.configs import (
+    alpaca_connection,
+    alpaca_data_options,
+    missing_file_message,
+    risk_limits,
+    scan_config,
+    select_strategy,
+    tier_config,
+)
+from tradingd.focus import FocusManager
+from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
+from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
+from tradingd.scan_schedule import DailyScanJob, ScanSchedule
 
 log = structlog.get_logger(__name__)
 
@@ -124,30 +132,6 @@ def reset_sim_state(path: Path) -> None:
     with StateStore(path) as fresh:
         for name, value in carried.items():
             fresh.set_flag(name, value)
-
-
-def risk_limits(settings: Settings) -> RiskLimits:
-    return RiskLimits(
-        max_daily_loss_pct=settings.max_daily_loss_pct,
-        max_drawdown_pct=settings.max_drawdown_pct,
-        max_open_positions=settings.max_open_positions,
-        max_position_pct=settings.max_position_pct,
-    )
-
-
-def tier_config(settings: Settings, tiers: Mapping[str, Tier]) -> TierConfig:
-    """The sizing configuration, `tiers` naming the tier of each symbol it knows (others are TIER3)."""
-    return TierConfig(
-        allocations=settings.tier_allocations,
-        symbol_tiers=tiers,
-        tier_max_position_pct=settings.tier_max_position_pct,
-        max_position_pct=settings.max_position_pct,
-        min_order_notional=settings.min_order_notional,
-        fractional_enabled=settings.enable_fractional_shares,
-        allocation_method=settings.allocation_method,
-        enable_tiered_allocation=settings.enable_tiered_allocation,
-        max_open_positions=settings.max_open_positions,
-    )
 
 
 def resolve_universe(settings: Settings, available: Sequence[str], default_tiers: dict[str, Tier]) -> dict[str, Tier]:
@@ -344,8 +328,9 @@ def build_live(
     calendar = NyseCalendar()
     tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
     options = adapter_options or {}
-    market_data = AlpacaMarketData(settings, clock, **options.get("market_data", {}))
-    broker = AlpacaBroker(settings, clock, stream_url=settings.alpaca_stream_url, **options.get("broker", {}))
+    connection = alpaca_connection(settings)
+    market_data = AlpacaMarketData(connection, alpaca_data_options(settings), clock, **options.get("market_data", {}))
+    broker = AlpacaBroker(connection, clock, **options.get("broker", {}))
     schedule = schedule or MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
     app = _assemble(
         settings,
@@ -372,14 +357,9 @@ def _test_clock(settings: Settings) -> Clock | None:
         return None
     from core.broker.alpaca_clock import BrokerClock  # noqa: PLC0415 - alpaca.trading stays in core/broker
 
-    key, secret = settings.alpaca_api_key, settings.alpaca_secret_key
-    if key is None or secret is None:  # check_live_setup refused this already
+    if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:  # check_live_setup refused this already
         return None
-    return BrokerClock(
-        api_key=key.get_secret_value(),
-        secret_key=secret.get_secret_value(),
-        url=settings.alpaca_trading_url,
-    )
+    return BrokerClock(alpaca_connection(settings))
 
 
 async def _start_alpaca(app: App) -> None:

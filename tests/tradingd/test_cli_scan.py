@@ -21,19 +21,19 @@ import typer
 from typer.testing import CliRunner
 
 from agents.daily_scan import static_screen
-from agents.strategies.registry import select as select_strategy
 from config.settings import Settings, load_settings
-from core.app import build_sim, daemon_volume_cache_path, run_app
 from core.broker.alpaca_data import AlpacaMarketData
 from core.broker.bar_cache import BarCache
-from core.cli_scan import register, scan_with_fresh_cache
 from core.clock import NyseCalendar
-from core.scan_runtime import ScanRuntime, default_as_of, scan_config, volume_cache_path
 from core.universe import FileUniverse
 from core.volume_cache import VolumeCache
 from tests.core.broker.conftest import RecordingSleep, ServerClock, fast_limiter
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
+from tradingd.app import build_sim, daemon_volume_cache_path, run_app
+from tradingd.cli_scan import register, scan_with_fresh_cache
+from tradingd.configs import alpaca_connection, alpaca_data_options, scan_config, select_strategy
+from tradingd.scan_runtime import ScanRuntime, default_as_of, volume_cache_path
 
 SCANNABLE = 495  # 505 bundled constituents minus 10 single-letter symbols
 
@@ -231,7 +231,12 @@ def _paper_runtime(server: FakeAlpacaServer, tmp_path: Path) -> tuple[ScanRuntim
     clock = ServerClock(server)
     calendar = NyseCalendar()
     market_data = AlpacaMarketData(
-        settings, clock, cache=BarCache(None), limiter=fast_limiter(), sleep=RecordingSleep()
+        alpaca_connection(settings),
+        alpaca_data_options(settings),
+        clock,
+        cache=BarCache(None),
+        limiter=fast_limiter(),
+        sleep=RecordingSleep(),
     )
     runtime = ScanRuntime(
         settings=settings,

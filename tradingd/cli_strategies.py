@@ -1,6 +1,6 @@
 """`tradingd strategies`: what `STRATEGY_NAME` can select, with every parameter's default and description.
 
-    from core.cli_strategies import register
+    from tradingd.cli_strategies import register
     register(app)
 
 Built-ins and installed plug-ins (entry points in `tradingd.strategies`) are listed alike; listing imports every
@@ -16,9 +16,9 @@ import typer
 
 from agents.strategies.registry import ALIASES, StrategyError, catalog
 from config.settings import ConfigError, load_settings
-from core.cli_options import JsonOpt
 from core.console import parameters_table, print_table, strategies_table
 from core.redact import redact
+from tradingd.cli_options import JsonOpt
 
 EXIT_BAD_INPUT = 2
 

@@ -1,5 +1,5 @@
-"""Tests for core/app.py: the sim reset (a new replay starts from an empty state DB, never from an empty logs dir),
-the set-up checks `run` and `validate` share, and the components' configurations built from the settings."""
+"""Tests for tradingd/app.py: the sim reset (a new replay starts from an empty state DB, never from an empty logs dir)
+and the set-up checks `run` and `validate` share."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from agents.risk import FLAG_HALTED, RiskLimits
+from agents.risk import RiskLimits
 from config.settings import Settings
-from core.app import SetupError, check_setup, check_sim_setup, reset_sim_state, risk_limits, tier_config
+from core.flags import FLAG_HALTED
 from core.store import StateStore
 from core.types import BarFrame, Tier
+from tradingd.app import SetupError, check_setup, check_sim_setup, reset_sim_state
+from tradingd.configs import risk_limits, tier_config
 
 D = Decimal
 

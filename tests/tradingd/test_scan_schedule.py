@@ -1,4 +1,4 @@
-"""Tests for core/scan_schedule.py: 16:05 ET on NYSE sessions (13:05 on early closes), once per session across
+"""Tests for tradingd/scan_schedule.py: 16:05 ET on NYSE sessions (13:05 on early closes), once per session across
 restarts, and the daily job end to end in sim. Dates come from the XNYS calendar: freezegun sets the wall clock that
 `LiveClock` reads."""
 
@@ -18,12 +18,13 @@ from config.settings import Settings
 from core.broker.replay import ReplayMarketData
 from core.candidates import read_candidates
 from core.clock import LiveClock, NyseCalendar, SimClock
-from core.scan_runtime import ScanRuntime, bundled_history, open_runtime, scan_config
-from core.scan_schedule import LAST_SCAN_FLAG, DailyScanJob, ScanSchedule
 from core.store import StateStore
 from core.types import BarFrame
 from core.universe import FileUniverse, Universe, UniverseSource
 from core.volume_cache import VolumeCache
+from tradingd.configs import scan_config
+from tradingd.scan_runtime import ScanRuntime, bundled_history, open_runtime
+from tradingd.scan_schedule import LAST_SCAN_FLAG, DailyScanJob, ScanSchedule
 
 CONSTITUENTS = Path(__file__).resolve().parents[2] / "data" / "sp500_constituents_2018-02.csv"
 

@@ -1,6 +1,6 @@
 """`tradingd scan`, `tradingd validate` and `tradingd cache refresh`, registered onto the main typer app.
 
-    from core.cli_scan import register
+    from tradingd.cli_scan import register
     register(app)
 
 `scan` sets itself up: it first refreshes the volume cache entries it needs (missing or out of date only), so a
@@ -27,17 +27,18 @@ import typer
 
 from agents.daily_scan import ScanResult, static_screen
 from config.settings import ConfigError, Settings, load_settings
-from core.app import SetupError, check_setup
 from core.broker.base import AuthenticationError, BrokerError
 from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
-from core.cli_options import AsOfOpt, JsonOpt, ModeOpt, RefreshAsOfOpt, as_date
 from core.console import DownloadProgress
 from core.logging import configure_logging
 from core.redact import redact
-from core.scan_runtime import ScanRuntime, ScanSetupError, bundled_history, open_runtime, scan_config
 from core.types import TradingMode
 from core.universe import LoadedUniverse, UniverseError
 from core.volume_cache import RefreshStats
+from tradingd.app import SetupError, check_setup
+from tradingd.cli_options import AsOfOpt, JsonOpt, ModeOpt, RefreshAsOfOpt, as_date
+from tradingd.configs import scan_config
+from tradingd.scan_runtime import ScanRuntime, ScanSetupError, bundled_history, open_runtime
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -29,13 +29,13 @@ from core.broker.base import AuthenticationError, Broker, BrokerError
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar, SimClock
 from core.failpoints import failpoint
-from core.focus import FocusManager
 from core.messages import IterationCompleted, IterationStarted, IterationStats, Message, SignalGenerated
 from core.portfolio import PortfolioView
 from core.run_stats import RunStats
 from core.state_backup import StateBackups
 from core.store import StateStore
 from core.types import CENT, Asset, BrokerOrder, Fill
+from tradingd.focus import FocusManager
 
 log = structlog.get_logger(__name__)
 

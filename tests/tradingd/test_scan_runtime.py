@@ -1,4 +1,4 @@
-"""Tests for core/scan_runtime.py: what makes a scan impossible is refused up front (exit 2 in the CLI)."""
+"""Tests for tradingd/scan_runtime.py: what makes a scan impossible is refused up front (exit 2 in the CLI)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from agents.daily_scan import ScanConfig
 from config.settings import Settings
-from core.scan_runtime import ScanSetupError, check_scan_universe, open_runtime, scan_config
+from tradingd.configs import scan_config
+from tradingd.scan_runtime import ScanSetupError, check_scan_universe, open_runtime
 
 
 def _paper(universe: Path, **values: object) -> Settings:

@@ -18,7 +18,7 @@ import structlog
 from agents.focus_scoring import FocusScorer
 from core.candidates import load_focus_symbols
 from core.clock import NyseCalendar
-from core.scan_schedule import DailyScanJob
+from tradingd.scan_schedule import DailyScanJob
 
 log = structlog.get_logger(__name__)
 

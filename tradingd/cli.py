@@ -23,22 +23,10 @@ import typer
 from rich.table import Table
 
 from agents.focus_scoring import persisted_scores
-from agents.risk import (
-    FLAG_DRAWDOWN,
-    FLAG_HALTED,
-    FLAG_RECOVERY,
-    FLAG_REDUCE_ONLY,
-    halt_trading,
-    read_trading_state,
-    resume_trading,
-)
+from agents.risk import halt_trading, read_trading_state, resume_trading
 from agents.sizing import TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
-from core.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path, tier_config
 from core.broker.base import AuthenticationError, BrokerError
-from core.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
-from core.cli_scan import register as register_scan_commands
-from core.cli_strategies import register as register_strategy_commands
 from core.clock import LiveClock
 from core.console import (
     ReplayProgress,
@@ -51,8 +39,8 @@ from core.console import (
     replay_header,
 )
 from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
+from core.flags import FLAG_DRAWDOWN, FLAG_HALTED, FLAG_RECOVERY, FLAG_REDUCE_ONLY
 from core.logging import close_logging, configure_logging, log_file_path
-from core.orchestrator import SimSchedule
 from core.redact import redact
 from core.run_stats import RunStats
 from core.state_backup import BackupFile, backup_dir, list_backups
@@ -62,6 +50,12 @@ from core.store import OrderRecord, StateStore, StateStoreError
 from core.timeconv import ny_instant
 from core.types import Fill, OrderStatus, TradingMode
 from tradingd import __version__
+from tradingd.app import App, SetupError, build_live, build_sim, configured_tiers, run_app, state_db_path
+from tradingd.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
+from tradingd.cli_scan import register as register_scan_commands
+from tradingd.cli_strategies import register as register_strategy_commands
+from tradingd.configs import tier_config
+from tradingd.orchestrator import SimSchedule
 
 app = typer.Typer(
     add_completion=False,

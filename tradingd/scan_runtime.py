@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from agents.daily_scan import DailyScanner, ScanConfig, static_screen
+from agents.daily_scan import DailyScanner, static_screen
 from agents.strategies.registry import SelectedStrategy, StrategyError
-from agents.strategies.registry import select as select_strategy
 from config.settings import Settings
 from core.bars import load_daily_bars
 from core.broker.base import MarketData
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
-from core.errors import SetupError, missing_file_message
+from core.errors import SetupError
 from core.timeconv import ns_to_datetime
 from core.types import BarFrame, TradingMode
 from core.universe import (
@@ -37,6 +36,7 @@ from core.universe import (
     read_universe_file,
 )
 from core.volume_cache import AVERAGE_SESSIONS, RefreshStats, VolumeCache, cache_target, refresh_volume_cache
+from tradingd.configs import alpaca_connection, alpaca_data_options, missing_file_message, scan_config, select_strategy
 
 # In paper/live the market-data check asks for the baseline (SPY, QQQ) and these large caps.
 LIVE_MAJOR_SYMBOLS = ("AAPL", "MSFT")
@@ -91,21 +91,6 @@ class ScanRuntime:
             stale_only=stale_only,
             on_progress=on_progress,
         )
-
-
-def scan_config(settings: Settings) -> ScanConfig:
-    """The daily scan's gates and sizes from the settings (the scanner takes them ready-made)."""
-    return ScanConfig(
-        min_price=settings.min_price,
-        min_dollar_volume=settings.min_dollar_volume,
-        min_market_cap=settings.min_market_cap,
-        sector_min_market_cap=dict(settings.scan_sector_min_market_cap),
-        prerank_keep=settings.prerank_keep,
-        min_rvol=settings.min_rvol,
-        top_n=settings.scanner_top_n,
-        window=settings.zscore_window,
-        baseline=tuple(settings.baseline_symbols),
-    )
 
 
 def volume_cache_path(settings: Settings) -> Path:
@@ -238,14 +223,15 @@ def _live_runtime(settings: Settings, calendar: NyseCalendar, strategy: Selected
         raise ScanSetupError(f"the Alpaca market-data adapter is unavailable: {error}") from None
 
     clock = LiveClock()
-    market_data: MarketData = adapter.AlpacaMarketData(settings, clock=clock)
+    connection = alpaca_connection(settings)
+    market_data: MarketData = adapter.AlpacaMarketData(connection, alpaca_data_options(settings), clock)
     universe: UniverseSource
     if settings.scan_universe is not None:
         check_scan_universe(settings, None)
         universe = FileUniverse(settings.scan_universe)
     else:
         # The trading adapter lists assets (GET /v2/assets); it is the only importer of alpaca.trading.
-        broker = importlib.import_module("core.broker.alpaca").AlpacaBroker(settings, clock)
+        broker = importlib.import_module("core.broker.alpaca").AlpacaBroker(connection, clock)
         if not isinstance(broker, AssetDirectory):
             raise ScanSetupError("SCAN_UNIVERSE is required: the broker adapter cannot list tradable equities")
         universe = DirectoryUniverse(broker)

@@ -5,8 +5,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.strategies.registry import known_names
-from core.cli import app
 from tests.fakes.plugins import install_plugin
+from tradingd.cli import app
 
 runner = CliRunner()
 
