@@ -325,10 +325,6 @@ class Settings(BaseSettings):
             Tier.TIER3: self.tier3_allocation,
         }
 
-    @property
-    def state_db_path(self) -> Path:
-        return self.data_dir / "state.db"
-
 
 def broker_problems(settings: Settings, mode_source: str = "TRADING_MODE={}") -> list[str]:
     """What stops `settings` from talking to the broker: missing keys, live without its confirmation.
