@@ -52,10 +52,23 @@ class Edge:
         return f"{self.path}:{self.line}: {self.statement}"
 
 
-def _is_import_module(node: ast.Call) -> bool:
+def _import_module_names(tree: ast.AST) -> set[str]:
+    """The names a file calls `importlib.import_module` by: itself, `__import__`, and any `import ... as` alias."""
+    names = {"import_module", "__import__"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "importlib":
+            names.update(alias.asname for alias in node.names if alias.name == "import_module" and alias.asname)
+    return names
+
+
+def _imported_by_call(node: ast.Call, names: set[str]) -> str | None:
+    """The module a dynamic import call names with a literal, positionally or as `name=`."""
     func = node.func
-    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    return name == "import_module" and bool(node.args) and isinstance(node.args[0], ast.Constant)
+    called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    if called not in names:
+        return None
+    arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
 
 
 def imports_of(source: str, path: Path) -> Iterator[Edge]:
@@ -67,17 +80,16 @@ def imports_of(source: str, path: Path) -> Iterator[Edge]:
         text = " ".join(" ".join(lines[first - 1 : last]).split())
         return Edge(path, first, module, text)
 
-    for node in ast.walk(ast.parse(source, filename=str(path))):
+    tree = ast.parse(source, filename=str(path))
+    dynamic = _import_module_names(tree)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield edge(node, alias.name)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:  # a relative import stays inside its package
             yield edge(node, node.module or "")
-        elif isinstance(node, ast.Call) and _is_import_module(node):
-            name = node.args[0]
-            assert isinstance(name, ast.Constant)
-            if isinstance(name.value, str):
-                yield edge(node, name.value)
+        elif isinstance(node, ast.Call) and (module := _imported_by_call(node, dynamic)) is not None:
+            yield edge(node, module)
 
 
 def all_edges() -> list[Edge]:
@@ -145,3 +157,15 @@ def build():
         'agents/x.py:9: return importlib.import_module("alpaca.trading.client")  (alpaca-py is imported only under'
         " core/broker/)"
     ]
+
+
+def test_dynamic_imports_by_any_spelling_count() -> None:
+    source = """\
+from importlib import import_module as load
+def build():
+    __import__("agents.risk")
+    load("config.settings")
+    return importlib.import_module(name="tradingd.app")
+"""
+    found = [edge.module for edge in imports_of(source, Path("core/x.py"))]
+    assert found == ["importlib", "agents.risk", "config.settings", "tradingd.app"]
