@@ -10,6 +10,14 @@ Time is the server's own `now`, moved by the test (`set_now`). Bars come from th
 of the first bar whose session opens (09:30 NEW_YORK) at or after its submission, once `now` has reached that open:
 fills happen in `set_now()` / `process_fills()`, never inside the submit request, so tests control them.
 
+Besides market orders it takes sell `stop` and `trailing_stop` orders (DAY or GTC). They trigger from the bars along
+a documented intraday path (see `tests/fakes/alpaca_intraday.py`: open → low → high → close on an up day, open →
+high → low → close on a down day, each leg a third of the session), never from a bar part they could not have seen;
+a DAY stop still open at its first session close expires there (`expired`). During a session the snapshots'
+latest trade and quote are the path's price at `now`: a test device so an intraday check can be tested, not market
+data. Market orders keep the rule above (no DAY expiry: the fake fills them at the next open, which may be the next
+day's).
+
 Faults are injected on demand (`inject`): 429 with Retry-After, any 5xx, a reply withheld past the client
 timeout, a connection reset, malformed JSON; with `process=True` the request is handled first (the order
 lands) and the failure comes after, which is what makes a submit failure *ambiguous*. Every request is recorded.
@@ -40,16 +48,16 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from core.timeconv import NEW_YORK, datetime_to_ns, ns_to_datetime
-from tests.fakes.alpaca_tape import DAY_NS, MarketTape, SymbolTape
+from tests.fakes.alpaca_intraday import StopRule, path_price, price_when_placed, session_index, walk
+from tests.fakes.alpaca_tape import CLOSE_OFFSET_NS, DAY_NS, OPEN_OFFSET_NS, MarketTape, SymbolTape
 
 FIXTURES = Path(__file__).parent / "fixtures"
-OPEN_OFFSET_NS = (9 * 3600 + 30 * 60) * 10**9  # 09:30 ET after the bar's midnight-ET start
-CLOSE_OFFSET_NS = 16 * 3600 * 10**9
 QTY_QUANTUM = Decimal("0.000000001")
 PRICE_QUANTUM = Decimal("0.0001")
 OPEN_STATUSES = frozenset({"new", "accepted", "pending_new", "partially_filled"})
 MAX_BARS_PAGE = 10_000
 MAX_ORDERS_PAGE = 500
+STOP_TYPES = ("stop", "trailing_stop")
 
 BarPatch = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
@@ -161,6 +169,12 @@ class FakeOrder:
     filled_ns: int | None = None
     canceled_ns: int | None = None
     expired_ns: int | None = None
+    type: str = "market"
+    stop_price: Decimal | None = None  # a trailing stop's current level
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    hwm: Decimal | None = None
+    watched_ns: int = 0  # a stop has followed the intraday path up to here
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -185,18 +199,18 @@ class FakeOrder:
             "filled_qty": dec(self.filled_qty),
             "filled_avg_price": dec(self.filled_avg_price),
             "order_class": "simple",
-            "order_type": "market",
-            "type": "market",
+            "order_type": self.type,
+            "type": self.type,
             "side": self.side,
             "time_in_force": self.time_in_force,
             "limit_price": None,
-            "stop_price": None,
+            "stop_price": dec(self.stop_price),
             "status": self.status,
             "extended_hours": False,
             "legs": None,
-            "trail_percent": None,
-            "trail_price": None,
-            "hwm": None,
+            "trail_percent": dec(self.trail_percent),
+            "trail_price": dec(self.trail_price),
+            "hwm": dec(self.hwm),
             "position_intent": "buy_to_open" if self.side == "buy" else "sell_to_close",
             "subtag": None,
             "source": None,
@@ -785,8 +799,9 @@ class FakeAlpacaServer:
             raise ApiError(422, f'asset "{symbol}" not found', 42210000)
         if not asset.tradable:
             raise ApiError(422, f'asset "{symbol}" is not tradable', 42210000)
-        if body["type"] != "market":
-            raise ApiError(422, "this fake accepts market orders only", 42210000)
+        order_type = str(body["type"])
+        if order_type not in ("market", *STOP_TYPES):
+            raise ApiError(422, "this fake accepts market, stop and trailing_stop orders only", 42210000)
         if side not in ("buy", "sell"):
             raise ApiError(422, "invalid side", 40010001)
         qty = _decimal(body.get("qty"), "qty")
@@ -805,6 +820,11 @@ class FakeAlpacaServer:
             raise ApiError(422, "extended hours order must be DAY limit orders", 42210000)
         if notional is not None and notional < 1:
             raise ApiError(422, "notional amount must be at least $1", 40010001)
+        terms = (
+            self._stop_terms(order_type, symbol, side, tif, body, notional, fractional)
+            if order_type != "market"
+            else {}
+        )
         price = self._price(symbol)
         if side == "sell":
             held = self.positions[symbol].qty if symbol in self.positions else Decimal(0)
@@ -833,11 +853,69 @@ class FakeAlpacaServer:
             time_in_force=tif,
             submitted_ns=self._now_ns,
             updated_ns=self._now_ns,
+            type=order_type,
+            watched_ns=self._now_ns,
+            **terms,
         )
         self.orders[order.id] = order
         self._by_client_id[client_order_id] = order.id
         self._emit("accepted", order)
         return Reply(200, order.wire())
+
+    def _stop_terms(
+        self,
+        order_type: str,
+        symbol: str,
+        side: str,
+        tif: str,
+        body: dict[str, Any],
+        notional: Decimal | None,
+        fractional: bool,
+    ) -> dict[str, Any]:
+        """Validate a stop or trailing stop as Alpaca does (the fake's own limit: sell stops only); its order fields."""
+        if side != "sell":
+            raise ApiError(422, "this fake accepts sell stop orders only", 42210000)
+        if notional is not None:
+            raise ApiError(422, "notional orders must be market or limit orders", 42210000)
+        if tif not in ("day", "gtc"):
+            raise ApiError(422, f"time_in_force {tif} is not supported for {order_type} orders", 42210000)
+        if order_type == "stop":
+            stop_price = _decimal(body.get("stop_price"), "stop_price")
+            if stop_price is None:
+                raise ApiError(422, "stop_price is required", 40010001)
+            if stop_price <= 0:
+                raise ApiError(422, "stop_price must be > 0", 40010001)
+            tick = Decimal("0.01") if stop_price >= 1 else PRICE_QUANTUM
+            if stop_price % tick:
+                raise ApiError(
+                    422,
+                    f"invalid stop_price {body['stop_price']}. sub-penny increment does not fulfill minimum pricing "
+                    "criteria",
+                    42210000,
+                )
+            return {"stop_price": stop_price}
+        if fractional:
+            raise ApiError(422, "fractional orders are not supported for trailing_stop orders", 42210000)
+        if body.get("stop_price") is not None:
+            raise ApiError(422, "stop_price must not be given for trailing_stop orders", 40010001)
+        trail_price = _decimal(body.get("trail_price"), "trail_price")
+        trail_percent = _decimal(body.get("trail_percent"), "trail_percent")
+        if (trail_price is None) == (trail_percent is None):
+            raise ApiError(422, "exactly one of trail_price or trail_percent is required", 40010001)
+        trail = trail_price if trail_price is not None else trail_percent
+        if trail is None or trail <= 0 or (trail_percent is not None and trail_percent >= 100):
+            raise ApiError(422, "trail_price or trail_percent must be positive (a percent below 100)", 40010001)
+        bars = self.tape.bars.get(symbol)
+        placed = None if bars is None else price_when_placed(bars, self._now_ns)
+        if placed is None:
+            raise ApiError(422, f'no price to trail for "{symbol}"', 42210000)
+        hwm = _price_decimal(placed)
+        return {
+            "trail_price": trail_price,
+            "trail_percent": trail_percent,
+            "hwm": hwm,
+            "stop_price": self._trail_level(trail_price, trail_percent, hwm),
+        }
 
     def _held_for_sells(self, symbol: str) -> Decimal:
         held = Decimal(0)
@@ -902,6 +980,9 @@ class FakeAlpacaServer:
             bars = self.tape.bars.get(order.symbol)
             if bars is None:
                 continue
+            if order.type in STOP_TYPES:
+                self._follow_stop(order, bars)
+                continue
             index = int(np.searchsorted(bars.t + OPEN_OFFSET_NS, order.submitted_ns, side="left"))
             if index >= len(bars):
                 continue
@@ -912,6 +993,36 @@ class FakeAlpacaServer:
             qty = order.qty if order.qty is not None else ((order.notional or Decimal(0)) / price)
             qty = qty.quantize(QTY_QUANTUM, rounding=ROUND_DOWN)
             self._apply_fill(order, qty, price, opened_ns)
+
+    def _follow_stop(self, order: FakeOrder, bars: SymbolTape) -> None:
+        """Walk a resting stop along the intraday path to `now`: it fills, or a DAY one expires at its first close."""
+        rule = StopRule(
+            stop_price=None if order.type != "stop" else float(order.stop_price or 0),
+            trail_price=None if order.trail_price is None else float(order.trail_price),
+            trail_percent=None if order.trail_percent is None else float(order.trail_percent),
+        )
+        expires_ns: int | None = None
+        if order.time_in_force == "day":
+            first = session_index(bars, order.submitted_ns)
+            expires_ns = int(bars.t[first]) + CLOSE_OFFSET_NS if first < len(bars) else None
+        until = self._now_ns if expires_ns is None else min(self._now_ns, expires_ns)
+        walked = walk(bars, rule, order.watched_ns, until, float(order.hwm or 0))
+        order.watched_ns = until
+        if order.type == "trailing_stop":
+            order.hwm = _price_decimal(walked.hwm)
+            order.stop_price = self._trail_level(order.trail_price, order.trail_percent, order.hwm)
+        if walked.fill is not None:
+            ts_ns, price = walked.fill
+            self._apply_fill(order, order.qty or Decimal(0), _price_decimal(price), ts_ns)
+        elif expires_ns is not None and expires_ns <= self._now_ns:
+            order.status = "expired"
+            order.expired_ns = order.updated_ns = expires_ns
+            self._emit("expired", order, ts_ns=expires_ns)
+
+    @staticmethod
+    def _trail_level(trail_price: Decimal | None, trail_percent: Decimal | None, hwm: Decimal) -> Decimal:
+        level = hwm - trail_price if trail_price is not None else hwm * (1 - (trail_percent or Decimal(0)) / 100)
+        return level.quantize(PRICE_QUANTUM)
 
     def _apply_fill(self, order: FakeOrder, qty: Decimal, price: Decimal, ts_ns: int) -> None:
         signed = qty if order.side == "buy" else -qty
@@ -1117,11 +1228,15 @@ class FakeAlpacaServer:
             daily = wire[-1]
             previous = wire[-2] if len(wire) > 1 else None
             trade_time = iso(datetime_to_ns(datetime.fromisoformat(daily["t"])) + CLOSE_OFFSET_NS)
+            trade_price = daily["c"]
+            intraday = path_price(self.tape.bars[symbol], self._now_ns)
+            if intraday is not None:  # during a session: the documented intraday path (alpaca_intraday), not data
+                trade_time, trade_price = iso(self._now_ns), round(intraday, 4)
             result[symbol] = {
                 "latestTrade": {
                     "t": trade_time,
                     "x": "V",
-                    "p": daily["c"],
+                    "p": trade_price,
                     "s": 100,
                     "c": ["@"],
                     "i": 1,
@@ -1130,10 +1245,10 @@ class FakeAlpacaServer:
                 "latestQuote": {
                     "t": trade_time,
                     "ax": "V",
-                    "ap": daily["c"],
+                    "ap": trade_price,
                     "as": 1,
                     "bx": "V",
-                    "bp": daily["c"],
+                    "bp": trade_price,
                     "bs": 1,
                     "c": ["R"],
                     "z": "C",
@@ -1143,6 +1258,10 @@ class FakeAlpacaServer:
                 "prevDailyBar": previous,
             }
         return Reply(200, result)
+
+
+def _price_decimal(price: float) -> Decimal:
+    return Decimal(repr(price)).quantize(PRICE_QUANTUM)
 
 
 def _decimal(value: Any, name: str) -> Decimal | None:

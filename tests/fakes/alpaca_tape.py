@@ -21,6 +21,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_FILE = PROJECT_ROOT / "data" / "sp500_daily_2013_2018.csv.xz"
 CONSTITUENTS_FILE = PROJECT_ROOT / "data" / "sp500_constituents_2018-02.csv"
 DAY_NS = 86_400 * 10**9
+OPEN_OFFSET_NS = (9 * 3600 + 30 * 60) * 10**9  # 09:30 ET after the bar's midnight-ET start
+CLOSE_OFFSET_NS = 16 * 3600 * 10**9
 
 
 @dataclass(frozen=True, slots=True)
