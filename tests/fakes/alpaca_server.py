@@ -804,10 +804,7 @@ class FakeAlpacaServer:
             raise ApiError(422, "this fake accepts market, stop and trailing_stop orders only", 42210000)
         if side not in ("buy", "sell"):
             raise ApiError(422, "invalid side", 40010001)
-        qty = _decimal(body.get("qty"), "qty")
-        notional = _decimal(body.get("notional"), "notional")
-        if (qty is None) == (notional is None):
-            raise ApiError(422, "qty or notional is required, not both", 40010001)
+        qty, notional = _exactly_one(body, "qty", "notional", "qty or notional is required, not both")
         amount = qty if qty is not None else notional
         if amount is None or amount <= 0:
             raise ApiError(422, "qty and notional must be positive", 40010001)
@@ -898,10 +895,9 @@ class FakeAlpacaServer:
             raise ApiError(422, "fractional orders are not supported for trailing_stop orders", 42210000)
         if body.get("stop_price") is not None:
             raise ApiError(422, "stop_price must not be given for trailing_stop orders", 40010001)
-        trail_price = _decimal(body.get("trail_price"), "trail_price")
-        trail_percent = _decimal(body.get("trail_percent"), "trail_percent")
-        if (trail_price is None) == (trail_percent is None):
-            raise ApiError(422, "exactly one of trail_price or trail_percent is required", 40010001)
+        trail_price, trail_percent = _exactly_one(
+            body, "trail_price", "trail_percent", "exactly one of trail_price or trail_percent is required"
+        )
         trail = trail_price if trail_price is not None else trail_percent
         if trail is None or trail <= 0 or (trail_percent is not None and trail_percent >= 100):
             raise ApiError(422, "trail_price or trail_percent must be positive (a percent below 100)", 40010001)
@@ -1262,6 +1258,13 @@ class FakeAlpacaServer:
 
 def _price_decimal(price: float) -> Decimal:
     return Decimal(repr(price)).quantize(PRICE_QUANTUM)
+
+
+def _exactly_one(body: dict[str, Any], first: str, second: str, message: str) -> tuple[Decimal | None, Decimal | None]:
+    pair = _decimal(body.get(first), first), _decimal(body.get(second), second)
+    if (pair[0] is None) == (pair[1] is None):
+        raise ApiError(422, message, 40010001)
+    return pair
 
 
 def _decimal(value: Any, name: str) -> Decimal | None:
