@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from types import TracebackType
+from typing import Final, Self
 
 import structlog
 
@@ -276,3 +277,24 @@ def verify_schema(conn: sqlite3.Connection, schema: Schema, what: str) -> None:
     ]
     if missing:
         raise NotOurDatabaseError(f"not {what}: missing {', '.join(sorted(missing))}")
+
+
+class SqliteOwner:
+    """A component that keeps its data in one `SqliteDb` (`self._db`): its path, closing, and `with` support."""
+
+    _db: SqliteDb
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +27,7 @@ import pandas as pd
 from core.broker.base import MarketData, Progress
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
-from core.sqlite_db import SqliteDb
+from core.sqlite_db import SqliteDb, SqliteOwner
 from core.types import FloatArray
 
 AVERAGE_SESSIONS: Final = 20
@@ -98,7 +97,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     conn.execute(_SCHEMA)
 
 
-class VolumeCache:
+class VolumeCache(SqliteOwner):
     """One SQLite file, one table. Own it, use it, `close()` it (or use it as a context manager).
 
     A corrupt or foreign file is set aside (`volume_cache_corrupt`, `core/sqlite_db.py`) and the cache starts empty:
@@ -111,21 +110,6 @@ class VolumeCache:
             path, schema=_create_schema, kind="volume_cache", what="a tradingd volume cache", tighten_dir=False
         )
         self._conn = self._db.conn
-
-    @property
-    def path(self) -> Path:
-        return self._db.path
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def lookup(self, symbols: Sequence[str]) -> CachedVolumes:
         """Entries for `symbols`, in their order: one query, aligned with pandas (no per-symbol Python)."""

@@ -13,11 +13,10 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from core.messages import Message
-from core.sqlite_db import wall_clock_utc
+from core.sqlite_db import SqliteOwner, wall_clock_utc
 from core.store.equity import EquityMark, EquityMarks
 from core.store.flags import Flags
 from core.store.journal import Journal
@@ -27,7 +26,7 @@ from core.store.schema import open_state_db, schema_version
 from core.types import BrokerOrder, Fill, OrderStatus, Position
 
 
-class StateStore:
+class StateStore(SqliteOwner):
     """SQLite-backed state of the daemon. Open it, use it, `close()` it (or use it as a context manager).
 
     Opened through `core/store/schema.py::open_state_db`: WAL, private files, and a corrupt or foreign file set aside
@@ -43,21 +42,6 @@ class StateStore:
         self._equity = EquityMarks(self._db)
         self._journal = Journal(self._db)
         self._flags = Flags(self._db)
-
-    @property
-    def path(self) -> Path:
-        return self._db.path
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def transaction(self) -> AbstractContextManager[None]:
         """All writes inside commit together or not at all. Nested use is a savepoint inside the outer transaction."""

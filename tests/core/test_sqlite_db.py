@@ -81,11 +81,10 @@ def test_a_problem_a_fresh_file_would_not_fix_propagates_and_nothing_is_set_asid
     def refuses(conn: sqlite3.Connection) -> None:
         raise ValueError("written by a newer version")
 
-    with _open(tmp_path / "items.db"):
-        pass
+    SqliteDb(tmp_path / "items.db", schema=_schema, kind="items", what="an items file").close()  # a sound file
     with pytest.raises(ValueError, match="newer"):
         SqliteDb(tmp_path / "items.db", schema=refuses, kind="items", what="an items file")
     (tmp_path / "dir.db").mkdir()
-    with pytest.raises(sqlite3.OperationalError), _open(tmp_path / "dir.db"):
-        pass
+    with pytest.raises(sqlite3.OperationalError):
+        SqliteDb(tmp_path / "dir.db", schema=_schema, kind="items", what="an items file")
     assert list(tmp_path.glob("*.corrupt-*")) == []

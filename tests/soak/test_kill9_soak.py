@@ -70,6 +70,6 @@ def test_fifty_kill9_cycles_lose_nothing(tmp_path: Path) -> None:
         rc, err = run_daemon(env, iterations=40)
         assert rc == 0, err[-2000:]
         outcome.record("clean", rc)
-        counts = check_invariants(server, tmp_path / "paper" / "state.db", tmp_path / "paper" / "logs" / "tradingd.log")
+        counts = check_invariants(server, tmp_path / "paper" / "state.db")
     assert outcome.killed >= CYCLES // 2
     print(f"kill9 soak: {outcome.runs} runs, {outcome.killed} killed, endings {dict(outcome.endings)}, {counts}")

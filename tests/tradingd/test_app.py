@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.risk import RiskLimits
 from config.settings import Settings
 from core.flags import FLAG_HALTED
 from core.store import StateStore
-from core.types import BarFrame, Tier
+from core.types import BarFrame
 from tradingd.app import SetupError, check_setup, check_sim_setup, reset_sim_state
-from tradingd.configs import risk_limits, tier_config
 
 D = Decimal
 
@@ -93,25 +91,3 @@ def test_paper_setup_checks_the_scan_universe_without_the_broker(tmp_path: Path)
     universe.write_text("NOPE\nZZZZ\n")  # well-formed: only the broker could say they do not exist
     check_setup(Settings(trading_mode="paper", scan_universe=universe, **keys))
     check_setup(Settings(trading_mode="paper", **keys))  # the broker's own list: nothing to check up front
-
-
-def test_risk_limits_come_from_settings() -> None:
-    limits = risk_limits(Settings(max_daily_loss_pct=D("0.03"), max_open_positions=5))
-    assert limits == RiskLimits(D("0.03"), D("0.10"), 5, D("0.10"))
-
-
-def test_tier_config_copies_every_sizing_setting() -> None:
-    s = Settings(
-        tier1_allocation=D("0.5"), tier2_allocation=D("0.2"), min_order_notional=D(25), allocation_method="score_vol"
-    )
-    cfg = tier_config(s, {"SPY": Tier.TIER1})
-    assert dict(cfg.allocations) == {Tier.TIER1: D("0.5"), Tier.TIER2: D("0.2"), Tier.TIER3: D("0.30")}
-    assert cfg.min_order_notional == D(25)
-    assert cfg.allocation_method == "score_vol"
-    assert cfg.tier_max_position_pct == D("0.20")
-    assert cfg.max_position_pct == D("0.10")
-    assert cfg.max_open_positions == 20
-    assert cfg.fractional_enabled
-    assert cfg.enable_tiered_allocation
-    assert cfg.tier_of("SPY") is Tier.TIER1
-    assert cfg.tier_of("NVDA") is Tier.TIER3  # an untiered symbol is a single stock

@@ -54,6 +54,8 @@ def test_tier_config_copies_every_knob() -> None:
     assert cfg.tier_max_position_pct == D("0.20")
     assert cfg.max_position_pct == D("0.10")
     assert cfg.max_open_positions == 20
+    assert cfg.fractional_enabled
+    assert cfg.enable_tiered_allocation
     assert cfg.tier_of("SPY") is Tier.TIER1
     assert cfg.tier_of("NVDA") is Tier.TIER3  # an untiered symbol is a single stock
 

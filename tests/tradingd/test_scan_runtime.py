@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from agents.daily_scan import ScanConfig
 from config.settings import Settings
-from tradingd.configs import scan_config
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, open_runtime
 
 
@@ -54,16 +51,3 @@ def test_paper_refuses_as_of(tmp_path: Path) -> None:
     universe.write_text("AAPL\n")
     with pytest.raises(ScanSetupError, match="--as-of is only for sim mode"):
         open_runtime(_paper(universe), date(2018, 1, 9))
-
-
-def test_scan_config_maps_the_scanner_variables() -> None:
-    settings = Settings(min_price=7.0, prerank_keep=50, min_rvol=2.0, scanner_top_n=5, baseline_symbols="SPY")
-    config = scan_config(settings)
-    assert replace(config, sector_min_market_cap={}) == ScanConfig(
-        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",)
-    )
-
-
-def test_sector_floors_come_from_settings() -> None:
-    settings = Settings(scan_sector_min_market_cap="Energy:5e9,Utilities:2e9")
-    assert dict(scan_config(settings).sector_min_market_cap) == {"Energy": 5e9, "Utilities": 2e9}
