@@ -11,7 +11,7 @@ the broker only carry it.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from core.types import OrderSide
 
@@ -41,6 +41,48 @@ def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetim
     key = _hex(f"{strategy}|{symbol}|{side.value}|{stamp}", 5)
     body = f"{CLIENT_ORDER_ID_PREFIX}-{strategy[:10]}-{symbol[:8]}-{side.value[0]}-{stamp}-{key}"
     return body + _hex(body, 5)
+
+
+PROTECTIVE_STOP_TAG = "ps"  # `td-ps-…`: a protective stop's id
+# The tags of exits no strategy makes: a protective stop, the intraday stop check, `tradingd close`, a breaker's
+# flatten. No strategy may take one (the registry refuses it), so an id says who made the order.
+STOP_EXIT_TAG = "stop"
+MANUAL_EXIT_TAG = "manual"
+FLATTEN_EXIT_TAG = "flatten"
+RESERVED_ORDER_TAGS = frozenset({PROTECTIVE_STOP_TAG, STOP_EXIT_TAG, MANUAL_EXIT_TAG, FLATTEN_EXIT_TAG})
+STOP_PARTS = ("g", "d")  # the GTC whole-share part, the DAY part (fractional, or all of a re-placed DAY stop)
+
+
+def protective_stop_id(symbol: str, anchor: str, session: date, part: str, seq: int) -> str:
+    """The client order id of a protective stop: `td-ps-<symbol>-<part><seq>-<session yymmdd>-<key><check>`.
+
+    Derived from the id of the entry order the stop protects (`anchor`: its key names the position's current entry,
+    so adding to a position gives its resized stop a new id) and made fresh per placement: Alpaca refuses a client
+    order id used before, even by a canceled order, so a re-placed stop (a DAY stop each session, a resize, a stop
+    re-created after a cancel) carries its session and a sequence number. `seq` counts placements of this anchor,
+    part and session from 1.
+    """
+    if part not in STOP_PARTS:
+        raise ValueError(f"stop part must be one of {STOP_PARTS}, got {part!r}")
+    if not 1 <= seq <= 999:
+        raise ValueError(f"stop sequence must be in [1, 999], got {seq}")
+    key = _hex(f"{anchor}|{symbol}|{part}|{seq}|{session.isoformat()}", 5)
+    body = f"{CLIENT_ORDER_ID_PREFIX}-{PROTECTIVE_STOP_TAG}-{symbol[:8]}-{part}{seq}-{session:%y%m%d}-{key}"
+    return body + _hex(body, 5)
+
+
+def is_protective_stop_id(coid: str) -> bool:
+    """Whether `coid` is a protective stop's id this daemon made (from the id alone, like `is_our_client_order_id`)."""
+    parts = coid.rsplit("-", 3)  # from the right: a symbol may itself contain "-"
+    return (
+        len(parts) == 4
+        and parts[0].startswith(f"{CLIENT_ORDER_ID_PREFIX}-{PROTECTIVE_STOP_TAG}-")
+        and parts[1][:1] in STOP_PARTS
+        and parts[1][1:].isdigit()
+        and len(parts[2]) == 6
+        and parts[2].isdigit()
+        and is_our_client_order_id(coid)
+    )
 
 
 def _legacy_client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:

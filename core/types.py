@@ -56,6 +56,19 @@ _OPEN_STATUSES = frozenset(
 )
 
 
+class OrderType(enum.StrEnum):
+    """What kind of order: the daemon's entries and exits are market orders, its protective stops sell stops."""
+
+    MARKET = "market"
+    STOP = "stop"  # sell when the price reaches `stop_price`
+    TRAILING_STOP = "trailing_stop"  # sell when the price falls `trail_percent` below its high since placement
+
+
+class TimeInForce(enum.StrEnum):
+    DAY = "day"  # ends at the session's close (Alpaca allows fractional quantities only on these)
+    GTC = "gtc"  # rests until filled or canceled (whole shares only)
+
+
 class Tier(enum.StrEnum):
     TIER1 = "TIER1"
     TIER2 = "TIER2"
@@ -152,7 +165,10 @@ class OrderRequest:
     side: OrderSide
     qty: Decimal | None = None
     notional: Decimal | None = None
-    time_in_force: str = "day"
+    time_in_force: TimeInForce = TimeInForce.DAY
+    order_type: OrderType = OrderType.MARKET
+    stop_price: Decimal | None = None  # OrderType.STOP only
+    trail_percent: Decimal | None = None  # OrderType.TRAILING_STOP only, in percent (5 = 5%), as Alpaca takes it
 
     def __post_init__(self) -> None:
         if (self.qty is None) == (self.notional is None):
@@ -160,6 +176,10 @@ class OrderRequest:
         amount = self.qty if self.qty is not None else self.notional
         if amount is None or amount <= 0:
             raise ValueError(f"order amount must be positive, got {amount}")
+        if (self.stop_price is not None) != (self.order_type is OrderType.STOP):
+            raise ValueError("stop_price is set on stop orders and only on them")
+        if (self.trail_percent is not None) != (self.order_type is OrderType.TRAILING_STOP):
+            raise ValueError("trail_percent is set on trailing-stop orders and only on them")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +198,19 @@ class BrokerOrder:
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
     reason: str = ""
+    order_type: OrderType = OrderType.MARKET
+    time_in_force: TimeInForce = TimeInForce.DAY
+    stop_price: Decimal | None = None  # a stop's trigger; a trailing stop's current level as the broker reports it
+    trail_percent: Decimal | None = None
+
+    @property
+    def is_stop(self) -> bool:
+        return self.order_type is not OrderType.MARKET
+
+    @property
+    def open_qty(self) -> Decimal:
+        """What the order may still fill (a qty order's remaining shares; 0 for a notional order, sized in dollars)."""
+        return max(self.qty - self.filled_qty, Decimal(0)) if self.qty is not None else Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

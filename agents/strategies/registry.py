@@ -30,6 +30,7 @@ from agents.strategies.params import ParamsError, ParamSpec, build_params, param
 from agents.strategies.rvol_breakout import RvolBreakout
 from agents.strategies.zscore_mean_reversion import ZScoreMeanReversion
 from core.errors import SetupError
+from core.order_ids import RESERVED_ORDER_TAGS
 
 log = structlog.get_logger(__name__)
 
@@ -131,6 +132,12 @@ def _info(name: str, factory: Any, source: str) -> StrategyInfo:
         raise StrategyError(
             f"{where}: order tag {tag!r} must be 1 to 12 of a-z, 0-9 and _ (it goes into client order ids);"
             " give the class a shorter `order_tag`"
+        )
+    if tag in RESERVED_ORDER_TAGS:
+        raise StrategyError(
+            f"{where}: order tag {tag!r} is reserved for the daemon's own exits"
+            f" ({', '.join(sorted(RESERVED_ORDER_TAGS))});"
+            " give the class another `order_tag`"
         )
     return StrategyInfo(
         name=name,

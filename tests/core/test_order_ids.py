@@ -1,6 +1,17 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from core.order_ids import client_order_id, is_our_client_order_id, signal_correlation_id
+import pytest
+
+from core.order_ids import (
+    MAX_CLIENT_ORDER_ID,
+    PROTECTIVE_STOP_TAG,
+    STOP_PARTS,
+    client_order_id,
+    is_our_client_order_id,
+    is_protective_stop_id,
+    protective_stop_id,
+    signal_correlation_id,
+)
 from core.types import OrderSide
 
 BAR_TS = datetime(2016, 3, 1, 5, tzinfo=UTC)
@@ -52,3 +63,28 @@ def test_the_correlation_id_names_the_signal() -> None:
     assert signal_correlation_id("zscore_mr", "AAPL", OrderSide.SELL, BAR_TS) != signal_correlation_id(
         "zscore_mr", "AAPL", OrderSide.BUY, BAR_TS
     )
+
+
+def test_protective_stop_ids_are_fresh_per_placement_and_recognised() -> None:
+    anchor = client_order_id("zscore", "BRK-B", OrderSide.BUY, datetime(2017, 8, 1, 20, tzinfo=UTC))
+    ids = {
+        protective_stop_id("BRK-B", anchor, session, part, seq)
+        for session in (date(2017, 8, 2), date(2017, 8, 3))
+        for part in STOP_PARTS
+        for seq in (1, 2)
+    }
+    assert len(ids) == 8  # session, part and sequence each make a new id: Alpaca refuses a reused one
+    assert all(is_protective_stop_id(coid) and is_our_client_order_id(coid) for coid in ids)
+    assert all(len(coid) <= MAX_CLIENT_ORDER_ID for coid in ids)
+    other = protective_stop_id("BRK-B", anchor + "x", date(2017, 8, 2), "g", 1)
+    assert other not in ids  # a new entry (a resize) gives a new id
+
+
+def test_a_strategy_order_is_never_taken_for_a_protective_stop() -> None:
+    entry = client_order_id(PROTECTIVE_STOP_TAG, "AAPL", OrderSide.SELL, datetime(2017, 8, 1, tzinfo=UTC))
+    assert is_our_client_order_id(entry)
+    assert not is_protective_stop_id(entry)
+    forged = protective_stop_id("AAPL", "a", date(2017, 8, 2), "g", 1)[:-1] + "0"
+    assert not is_protective_stop_id(forged)
+    with pytest.raises(ValueError, match="part"):
+        protective_stop_id("AAPL", "a", date(2017, 8, 2), "x", 1)

@@ -151,6 +151,7 @@ def test_a_broken_plug_in_is_reported_by_name_and_stops_only_who_needs_it(
             PLUGIN.replace("AboveLevel", "Thing"),
             "order tag 'a_very_long_strategy_name' must be 1 to 12 of a-z, 0-9 and _",
         ),
+        ("manual", PLUGIN.replace("AboveLevel", "Thing"), "order tag 'manual' is reserved for the daemon's own exits"),
         (
             "no_start",
             PLUGIN.replace("AboveLevel", "Thing").replace("self.lookback = 1", "raise RuntimeError('no licence')"),
