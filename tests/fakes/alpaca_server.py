@@ -550,7 +550,8 @@ class FakeAlpacaServer:
             self._process_fills()
 
     def inject(self, fault: Fault, method: str, path: str, times: int = 1) -> None:
-        """Fail the next `times` requests whose method and path (no query) match exactly."""
+        """Fail the next `times` requests whose method and path (no query) match: exactly, or by prefix when `path`
+        ends in `*` (`/v2/orders/*`: any one order's path, whose id the test does not know in advance)."""
         with self._lock:
             self._faults.extend([(method, path, fault)] * times)
 
@@ -630,7 +631,7 @@ class FakeAlpacaServer:
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for index, (m, p, fault) in enumerate(self._faults):
-                if m == method and p == path:
+                if m == method and (p == path or (p.endswith("*") and path.startswith(p[:-1]))):
                     del self._faults[index]
                     return fault
         return None

@@ -217,6 +217,19 @@ def test_a_5xx_on_cancel_leaves_the_stop_open_until_a_retry(client: TradingClien
     assert fetch(client, order).status == "canceled"
 
 
+def test_a_fault_on_a_path_prefix_hits_an_order_whose_id_the_test_does_not_know(
+    client: TradingClient, server: FakeAlpacaServer
+) -> None:
+    server.inject(Fault.http(503), "DELETE", f"{ORDERS}/*")
+    order = stop(client, "170.00")  # POST /v2/orders is not under the prefix "/v2/orders/"
+
+    with pytest.raises(APIError) as failed:
+        client.cancel_order_by_id(order.id)
+    assert failed.value.status_code == 503
+    client.cancel_order_by_id(order.id)  # the fault was used up
+    assert fetch(client, order).status == "canceled"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
