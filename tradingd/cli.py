@@ -440,7 +440,8 @@ def resume(mode: ModeOpt = None) -> None:
 @app.command()
 def close(
     symbols: Annotated[
-        list[str] | None, typer.Argument(help="Symbols to sell (the quantity the daemon owns)", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Symbols to sell (the quantity the daemon owns)", metavar="SYMBOL", show_default=False),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Sell every position the daemon owns", metavar="")] = False,
     mode: ModeOpt = None,
