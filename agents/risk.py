@@ -11,7 +11,9 @@ translate what was approved (and refuse defensively what no approval would hold)
 The agent holds one `TradingState` (`active` / `reducing` / `halted`) and publishes `TradingStateChanged` when it
 moves. The conditions it is derived from (kill switch, reduce-only, recovery, breakers) live in a `FlagStore` (the
 SQLite state store and the kill-switch file in production), read on every iteration so a `tradingd halt` from another
-process stops the daemon at its next decision, and a restart cannot forget a halt.
+process stops the daemon at its next decision, and a restart cannot forget a halt. A breaker set to flatten
+(`RiskLimits.on_daily_loss` / `on_max_drawdown`) also asks for every owned position to be sold when it trips (a close
+request, `core/close_requests.py`, carried out by `agents/exit_requests.py`), and withdraws that request when it lifts.
 
 Fills reach risk through the portfolio: the orchestrator settles the broker's updates before it refreshes the
 portfolio, and `begin_iteration` rebuilds the tier exposure from that snapshot. Nothing fills between
@@ -20,6 +22,7 @@ portfolio, and `begin_iteration` rebuilds the tier exposure from that snapshot. 
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ import numpy as np
 import structlog
 
 from agents.sizing import EntryCandidate, TieredPositionSizer, TierExposureTracker
+from core.close_requests import ALL, CloseRequests
 from core.flags import (
     FLAG_DAILY_LOSS,
     FLAG_DRAWDOWN,
@@ -41,6 +45,7 @@ from core.flags import (
 )
 from core.messages import (
     CircuitBreakerTripped,
+    FlattenRequested,
     Message,
     OrderApproved,
     OrderDenied,
@@ -48,7 +53,7 @@ from core.messages import (
     SizedOrder,
     TradingStateChanged,
 )
-from core.order_ids import client_order_id
+from core.order_ids import FLATTEN_EXIT_TAG, client_order_id
 from core.reasons import Breaker, DenialReason, TradingStateReason
 from core.types import (
     QTY_QUANTUM,
@@ -78,12 +83,24 @@ Denied = tuple[DenialReason, str]  # (reason, detail)
 Verdict = Denied | None
 
 
+class BreakerAction(enum.StrEnum):
+    """What a tripped breaker does beyond stopping entries (ON_DAILY_LOSS, ON_MAX_DRAWDOWN)."""
+
+    REDUCE = "reduce"  # entries stop, positions are kept (the `reducing` state)
+    FLATTEN = "flatten"  # the same, and every owned position is sold
+
+
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
     max_daily_loss_pct: Decimal = Decimal("0.02")
     max_drawdown_pct: Decimal = Decimal("0.10")
     max_open_positions: int = 20
     max_position_pct: Decimal = Decimal("0.10")
+    on_daily_loss: BreakerAction = BreakerAction.REDUCE
+    on_max_drawdown: BreakerAction = BreakerAction.REDUCE
+
+    def action(self, breaker: Breaker) -> BreakerAction:
+        return self.on_daily_loss if breaker is Breaker.DAILY_LOSS_LIMIT else self.on_max_drawdown
 
     def __post_init__(self) -> None:
         for name in ("max_daily_loss_pct", "max_drawdown_pct", "max_position_pct"):
@@ -297,8 +314,8 @@ def halt_trading(flags: FlagStore, reason: str, *, reduce_only: bool = False) ->
 
 
 def resume_trading(flags: FlagStore, *, equity: Decimal | None) -> bool:
-    """Lift the kill switch, reduce-only, the drawdown breaker and recovery. A daily-loss trip still holds until the
-    next session.
+    """Lift the kill switch, reduce-only, the drawdown breaker (with its flatten request, if any) and recovery. A
+    daily-loss trip (and its flatten) still holds until the next session.
 
     A lifted drawdown breaker is measured from `equity` (the last equity recorded) from then on, not from the all-time
     peak, which would trip it again at once. With no equity recorded there is no peak yet either: the next equity
@@ -307,6 +324,9 @@ def resume_trading(flags: FlagStore, *, equity: Decimal | None) -> bool:
     was_drawdown = flags.get_flag(FLAG_DRAWDOWN) is not None
     for name in (FLAG_HALTED, FLAG_REDUCE_ONLY, FLAG_DRAWDOWN, FLAG_RECOVERY):
         flags.clear_flag(name)
+    if was_drawdown:
+        # The operator takes over from the breaker: a flatten still under way stops with it.
+        CloseRequests(flags).withdraw_flatten(Breaker.MAX_DRAWDOWN)
     if was_drawdown and equity is not None:
         flags.set_flag(FLAG_DRAWDOWN_PEAK, str(equity))
     elif was_drawdown:
@@ -333,6 +353,7 @@ class RiskAgent:
         self._tracker = tracker
         self._engine = RiskEngine(limits)
         self._flags = flags
+        self._requests = CloseRequests(flags)
         self._clock = clock
         self._iteration: _Iteration | None = None
         # The one trading state (with its causes): read from the flags at start, then at every iteration and decision.
@@ -379,6 +400,8 @@ class RiskAgent:
         tripped_on = self._flags.get_flag(FLAG_DAILY_LOSS)
         if tripped_on is not None and tripped_on != session.isoformat():
             self._flags.clear_flag(FLAG_DAILY_LOSS)
+            # A flatten lasts as long as its breaker: one left over would sell the new session's entries too.
+            self._requests.withdraw_flatten(Breaker.DAILY_LOSS_LIMIT)
             tripped_on = None
         if tripped_on is None and self._engine.daily_loss_breached(
             equity=equity, start_of_day_equity=start_of_day_equity
@@ -576,6 +599,20 @@ class RiskAgent:
         log.warning("circuit_breaker_tripped", breaker=breaker.value, detail=detail)
         now = self._clock.now()
         self._publish(CircuitBreakerTripped(ts_event=now, ts_init=now, breaker=breaker, detail=detail))
+        if self._engine.limits.action(breaker) is BreakerAction.FLATTEN:
+            self._flatten(breaker, detail)
+
+    def _flatten(self, breaker: Breaker, detail: str) -> None:
+        """Ask for every owned position to be sold: a close request for all, which the exit-request agent carries
+        out with the exits of this very iteration."""
+        assert self._iteration is not None  # only ever called from begin_iteration
+        symbols = tuple(sorted(s for s, p in self._iteration.snapshot.positions.items() if p.qty > 0))
+        now = self._clock.now()
+        self._requests.request(
+            ALL, tag=FLATTEN_EXIT_TAG, reason=f"flatten: {breaker.value}: {detail}", now=now, breaker=breaker.value
+        )
+        log.warning("flatten_requested", breaker=breaker.value, symbols=list(symbols))
+        self._publish(FlattenRequested(ts_event=now, ts_init=now, breaker=breaker, detail=detail, symbols=symbols))
 
     def _publish(self, message: Message) -> None:
         self._bus.publish(message)

@@ -43,6 +43,7 @@ TierMap = Annotated[dict[str, Tier], NoDecode]
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 SectorFloors = Annotated[dict[str, float], NoDecode]
 StrategyParams = Annotated[dict[str, str], NoDecode]
+BreakerActionName = Literal["reduce", "flatten"]  # agents/risk.py::BreakerAction (config sits below agents)
 
 # Length of one bar per BAR_TIMEFRAME (the intraday signal-age check needs it; tradingd.app builds the loop from it).
 BAR_INTERVALS = {"1Day": timedelta(days=1), "15Min": timedelta(minutes=15), "1Min": timedelta(minutes=1)}
@@ -109,6 +110,10 @@ class Settings(BaseSettings):
     max_position_pct: Fraction = Decimal("0.10")
     max_open_positions: int = Field(default=20, ge=1)
     stop_loss_pct: Fraction = Decimal("0.05")
+    # What a tripped breaker does beyond stopping entries: reduce keeps the positions, flatten sells every one the
+    # daemon owns (README "Trading states").
+    on_daily_loss: BreakerActionName = "reduce"
+    on_max_drawdown: BreakerActionName = "reduce"
 
     # --- strategy (agents/strategies; `tradingd strategies` lists them) ---------------------------------------------
     strategy_name: str = "zscore_mean_reversion"
@@ -237,6 +242,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("on_daily_loss", "on_max_drawdown", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -295,6 +295,9 @@ def status_tables(
     for flag, label in BREAKER_FLAGS:
         value = flags.get(flag)
         risk.add_row(label, "off" if value is None else f"ON ({value})")
+    for request in summary.get("close_requests", []):  # `tradingd close`, a breaker's flatten: not carried out yet
+        refused = f"; last refused: {request['refused']}" if request["refused"] else ""
+        risk.add_row(f"close {request['target']}", f"{request['reason']}, requested {request['requested_at']}{refused}")
     restored = flags.get("restored_from")
     if restored is not None:  # `tradingd restore` ran and no daemon has started since
         risk.add_row("restored", f"{restored}; the next start reconciles with the broker")

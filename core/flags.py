@@ -1,5 +1,5 @@
 """`FlagStore`: the named string flags that outlive the process (kill switch, breakers, recovery, last scan date,
-intraday scores).
+intraday scores, close requests).
 
 The state store's `flags` table implements it (`core/store/flags.py`, through `StateStore`),
 `core/state_guard.py::GuardedFlags` mirrors the safety flags into the kill-switch file, and tests use an in-memory
@@ -22,6 +22,9 @@ FLAG_RECOVERY = "recovery"  # the state DB was lost, set aside or restored: the 
 # The peak drawdown is measured from since the last resume (an equity amount). Without it, resuming after a drawdown
 # trip would re-trip at once, since equity is still below the all-time peak.
 FLAG_DRAWDOWN_PEAK = "drawdown_peak"
+# Exit requests (`tradingd close`, a breaker's flatten; `core/close_requests.py`): one flag per target, so the CLI and
+# the daemon, two processes, each write only their own request's row.
+CLOSE_REQUEST_PREFIX = "close_request:"
 
 
 class FlagStore(Protocol):
@@ -30,3 +33,7 @@ class FlagStore(Protocol):
     def set_flag(self, name: str, value: str) -> None: ...
 
     def clear_flag(self, name: str) -> None: ...
+
+    def flags_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every flag whose name starts with `prefix`, by name."""
+        ...

@@ -190,6 +190,16 @@ class CircuitBreakerTripped(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FlattenRequested(Message):
+    """A breaker set to flatten (ON_DAILY_LOSS / ON_MAX_DRAWDOWN=flatten) tripped: every owned position is to be
+    sold, through a close request for all (`core/close_requests.py`). `symbols`: those owned when it tripped."""
+
+    breaker: Breaker
+    detail: str
+    symbols: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TradingStateChanged(Message):
     """The risk agent's trading state moved (README "Trading states"); `reason` is the most severe cause now
     holding, or `cleared` when nothing does."""

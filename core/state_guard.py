@@ -125,6 +125,9 @@ class GuardedFlags:
         if name in FILE_FLAGS:
             self._write_file()
 
+    def flags_with_prefix(self, prefix: str) -> dict[str, str]:
+        return self._store.flags_with_prefix(prefix)  # none of the file's flags: those are read by name
+
     def sync(self) -> None:
         """Make the DB and the file agree: a flag either holds is set in both (a lost DB regains its halt)."""
         on_file = self._file.read()

@@ -20,6 +20,7 @@ import structlog
 from agents.daily_scan import DailyScanner
 from agents.data import DataAgent
 from agents.execution import ExecutionAgent
+from agents.exit_requests import ExitRequestAgent
 from agents.focus_scoring import FocusScorer
 from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
@@ -31,6 +32,7 @@ from core.broker.base import Broker, MarketData
 from core.broker.reconcile import ClosedNet, reconcile_orders
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
+from core.close_requests import CloseRequests
 from core.errors import SetupError as SetupError  # noqa: PLC0414 - re-exported (mypy strict): callers import it from here
 from core.failpoints import broker_clock_requested
 from core.flags import FLAG_HALTED, FLAG_REDUCE_ONLY
@@ -41,7 +43,7 @@ from core.state_backup import BackupWhen, StateBackups
 from core.state_guard import open_guarded_state
 from core.store import StateStore
 from core.timeconv import ns_to_datetime
-from core.types import Asset, BarFrame, Tier, TradingMode
+from core.types import Asset, BarFrame, OrderStatus, Tier, TradingMode
 from core.universe import AssetDirectory, DirectoryUniverse, FileUniverse, UniverseSource
 from core.volume_cache import VolumeCache
 from tradingd.configs import (
@@ -472,6 +474,7 @@ def _assemble(
         session=calendar.session_date(clock.now()),
     )
     execution = ExecutionAgent(bus, broker, store, portfolio, clock)
+    exit_requests = ExitRequestAgent(bus, CloseRequests(guarded.flags), _stored_status(store), clock)
     orchestrator = Orchestrator(
         bus=bus,
         clock=clock,
@@ -483,6 +486,7 @@ def _assemble(
         validator=validator,
         risk=risk,
         execution=execution,
+        exit_requests=exit_requests,
         store=store,
         assets=assets,
         broker=broker,
@@ -494,6 +498,16 @@ def _assemble(
         backups=state_backups(settings, db),
     )
     return App(settings, orchestrator, store, broker, market_data, tiers, symbols, strategy)
+
+
+def _stored_status(store: StateStore) -> Callable[[str], OrderStatus | None]:
+    """A client order id's status as the store has it (None: not stored), for the exit-request agent."""
+
+    def status(client_order_id: str) -> OrderStatus | None:
+        order = store.get_order(client_order_id)
+        return None if order is None else order.status
+
+    return status
 
 
 def state_backups(settings: Settings, db: Path) -> StateBackups | None:

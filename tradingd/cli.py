@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -28,6 +28,7 @@ from agents.sizing import TierExposureTracker, effective_positions, herfindahl
 from config.settings import ConfigError, Settings, load_settings
 from core.broker.base import AuthenticationError, BrokerError
 from core.clock import LiveClock
+from core.close_requests import CloseRequest, CloseRequests
 from core.console import (
     ReplayProgress,
     backups_table,
@@ -41,6 +42,7 @@ from core.console import (
 from core.daemon_lock import DaemonLock, StateInUseError, acquire_daemon_lock
 from core.flags import FLAG_DRAWDOWN, FLAG_HALTED, FLAG_RECOVERY, FLAG_REDUCE_ONLY
 from core.logging import close_logging, configure_logging, log_file_path
+from core.reasons import Breaker
 from core.redact import redact
 from core.run_stats import RunStats
 from core.state_backup import BackupFile, backup_dir, list_backups
@@ -55,6 +57,7 @@ from tradingd.cli_options import DATE_FORMATS, JsonOpt, ModeOpt, as_date
 from tradingd.cli_scan import register as register_scan_commands
 from tradingd.cli_strategies import register as register_strategy_commands
 from tradingd.configs import tier_config
+from tradingd.manual_close import Closed, NotHeldError, close_positions, request_close
 from tradingd.orchestrator import SimSchedule
 
 app = typer.Typer(
@@ -349,6 +352,7 @@ def status(mode: ModeOpt = None, as_json: JsonOpt = False) -> None:
         trading_state = read_trading_state(_guarded(store)).as_json()
         summary = store.summary()
         summary["trading_state"] = trading_state
+        summary["close_requests"] = [r.as_json() for r in CloseRequests(store).pending()]
         positions = store.load_positions()
         open_orders = store.open_orders()
         summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
@@ -409,7 +413,7 @@ def halt(
 
 @app.command()
 def resume(mode: ModeOpt = None) -> None:
-    """Lift the kill switch, reduce-only, recovery and the drawdown circuit breaker."""
+    """Lift the kill switch, reduce-only, recovery and the drawdown circuit breaker (and its flatten, if any)."""
     settings = _settings(broker=False, trading_mode=mode)
     existed = state_db_path(settings).exists()
     _quiet_logging(settings)
@@ -420,12 +424,115 @@ def resume(mode: ModeOpt = None) -> None:
                 # Not an error (exit 0), but say so: "resumed" would suggest something had been stopped.
                 typer.echo(f"nothing to resume ({settings.mode.value}): not halted; {_state_note(settings, existed)}")
                 return
+            flattening = any(r.breaker == Breaker.MAX_DRAWDOWN for r in CloseRequests(store).pending())
             mark = store.latest_equity_mark()
             lifted = resume_trading(flags, equity=mark.last_equity if mark is not None else None)
     finally:
         close_logging()
     lifted_note = ", drawdown breaker lifted" if lifted else ""
+    lifted_note += " and its flatten withdrawn" if lifted and flattening else ""
     typer.echo(f"resumed ({settings.mode.value}){lifted_note}; {_state_note(settings, existed)}")
+
+
+# ---- close: sell positions by hand ----------------------------------------------------------------------------------
+
+
+@app.command()
+def close(
+    symbols: Annotated[
+        list[str] | None,
+        typer.Argument(help="Symbols to sell (the quantity the daemon owns)", metavar="SYMBOL", show_default=False),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Sell every position the daemon owns", metavar="")] = False,
+    mode: ModeOpt = None,
+) -> None:
+    """Sell positions by hand (paper/live), exit reason `manual`: the quantity the daemon's own fills bought, never
+    your own shares. With a daemon running on this state it sells at its next iteration; with none, this command
+    starts up like `run`, sells, and waits a little for the fills."""
+    if all_ == bool(symbols):
+        raise typer.BadParameter("give one or more symbols, or --all", param_hint="SYMBOL")
+    settings = _settings(broker=False, trading_mode=mode)
+    if settings.mode is TradingMode.SIM:
+        typer.echo("error: close acts on a paper/live account; this is sim (use --mode paper or live)", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    wanted = None if all_ else list(dict.fromkeys(s.strip().upper() for s in symbols or ()))
+    try:
+        lock = acquire_daemon_lock(state_db_path(settings).parent, "close")
+    except StateInUseError as error:
+        _request_close(settings, wanted, error.holder)
+        return
+    try:
+        _close_here(mode, wanted)
+    finally:
+        lock.release()
+
+
+def _close_failed(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(redact(f"error: {message}"), err=True)
+    return typer.Exit(code)
+
+
+def _request_close(settings: Settings, wanted: list[str] | None, holder: str) -> None:
+    """A daemon holds the state: write the requests for it to carry out at its next iteration."""
+    _quiet_logging(settings)
+    try:
+        with _open_store(settings) as store:
+            requested = request_close(store, wanted, LiveClock().now())
+            view = read_trading_state(_guarded(store))
+    except NotHeldError as error:
+        raise _close_failed(f"close: {error}") from None
+    finally:
+        close_logging()
+    where = f"({settings.mode.value})"
+    if not requested:
+        typer.echo(f"nothing to close {where}: the daemon owns no position; state DB {state_db_path(settings)}")
+        return
+    selling = ", ".join(f"{r.position.symbol} {r.position.qty.normalize():f}" for r in requested)
+    typer.echo(f"close requested {where}: {holder} holds this state and sells at its next iteration: {selling}")
+    for item in requested:
+        if not item.new:
+            refused = f"; last refused: {item.request.refused}" if item.request.refused else ""
+            typer.echo(f"note: {item.position.symbol} was already requested at {_when(item.request)}{refused}")
+    if not view.state.allows_exits:
+        typer.echo(f"note: trading is {view.state.value}: {view.cause[1]}; the daemon sells once exits are allowed")
+
+
+def _when(request: CloseRequest) -> str:
+    return f"{request.requested_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _close_here(mode: TradingMode | None, wanted: list[str] | None) -> None:
+    """No daemon runs on the state, and this process holds its lock: start up, sell, wait for the fills."""
+    settings = _settings(trading_mode=mode)  # this process talks to the broker: the keys are needed now
+    _quiet_logging(settings)
+    try:
+        app_ = build_live(settings)
+    except (SetupError, ConfigError) as error:
+        close_logging()
+        raise _close_failed(str(error)) from None
+    try:
+        closed = asyncio.run(close_positions(app_, wanted))
+    except NotHeldError as error:
+        raise _close_failed(f"close: {error}") from None
+    except (SetupError, AuthenticationError) as error:
+        raise _close_failed(str(error)) from None
+    except BrokerError as error:
+        raise _close_failed(f"broker unavailable: {error}", EXIT_FAILURE) from None
+    finally:
+        app_.close()
+        close_logging()
+    _print_closed(settings, closed)
+
+
+def _print_closed(settings: Settings, closed: list[Closed]) -> None:
+    where = f"({settings.mode.value})"
+    if not closed:
+        typer.echo(f"nothing to close {where}: the daemon owns no position; state DB {state_db_path(settings)}")
+        return
+    for item in closed:
+        typer.echo(f"close {where}: {item.symbol}: {item.text}")
+    if not all(item.done for item in closed):
+        raise typer.Exit(EXIT_FAILURE)
 
 
 # ---- orders / fills: what the store holds (local state only, never the broker, never the daemon lock) ---------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.daily_scan import ScanConfig
-from agents.risk import RiskLimits
+from agents.risk import BreakerAction, RiskLimits
 from agents.sizing import TierConfig
 from agents.strategies.registry import SelectedStrategy, select
 from config.settings import Settings
@@ -39,12 +39,14 @@ def scan_config(settings: Settings) -> ScanConfig:
 
 
 def risk_limits(settings: Settings) -> RiskLimits:
-    """The risk engine's breakers and caps."""
+    """The risk engine's breakers (and what they do when they trip) and caps."""
     return RiskLimits(
         max_daily_loss_pct=settings.max_daily_loss_pct,
         max_drawdown_pct=settings.max_drawdown_pct,
         max_open_positions=settings.max_open_positions,
         max_position_pct=settings.max_position_pct,
+        on_daily_loss=BreakerAction(settings.on_daily_loss),
+        on_max_drawdown=BreakerAction(settings.on_max_drawdown),
     )
 
 

@@ -1,9 +1,9 @@
 """The orchestrator owns timing and the order of stages; the agents own the decisions.
 
 One iteration reads like a script of direct calls, each stage given its input and returning its output: settle
-broker updates → refresh the portfolio → mark equity → fetch bars → scan → validate → risk decides → execution
-submits → one store transaction → stats. The stages publish what they did on the bus; only observers subscribe
-(the journal, which this module taps, and the run statistics).
+broker updates → refresh the portfolio → mark equity → fetch bars → scan → validate → (with the exits of pending close
+requests) risk decides → execution submits → one store transaction → stats. The stages publish what they did on the
+bus; only observers subscribe (the journal, which this module taps, and the run statistics).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import structlog
 
 from agents.data import Bars, DataAgent
 from agents.execution import ExecutionAgent
+from agents.exit_requests import ExitRequestAgent
 from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
@@ -111,6 +112,7 @@ class Orchestrator:
         validator: SignalValidator,
         risk: RiskAgent,
         execution: ExecutionAgent,
+        exit_requests: ExitRequestAgent,
         store: StateStore,
         assets: dict[str, Asset],
         broker: Broker,
@@ -129,6 +131,7 @@ class Orchestrator:
         self.validator = validator
         self.risk = risk
         self.execution = execution
+        self.exit_requests = exit_requests
         self.store = store
         self.assets = assets
         self.broker = broker
@@ -320,7 +323,10 @@ class Orchestrator:
         signals = self._signals(bars, iteration)
         validated = self.validator.validate(signals)
         lap("data_scan_validate_ms")
-        decisions = self.risk.decide(validated, bars.frame)
+        # The exits `tradingd close` and a breaker's flatten asked for go straight to risk, ahead of the strategy's.
+        requested = self.exit_requests.signals(snapshot)
+        decisions = self.risk.decide([*requested, *validated], bars.frame)
+        self.exit_requests.note_refusals(decisions.denied)
         lap("risk_ms")
         placed = await self.execution.submit(decisions.approved)
         lap("execution_ms")

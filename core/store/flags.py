@@ -25,6 +25,13 @@ class Flags:
     def clear_flag(self, name: str) -> None:
         self._conn.execute("DELETE FROM flags WHERE name = ?", (name,))
 
+    def with_prefix(self, prefix: str) -> dict[str, str]:
+        # substr, not LIKE: a prefix holding `_` or `%` means itself.
+        rows = self._conn.execute(
+            "SELECT name, value FROM flags WHERE substr(name, 1, ?) = ? ORDER BY name", (len(prefix), prefix)
+        ).fetchall()
+        return dict(rows)
+
     def as_dict(self) -> dict[str, str]:
         """Every flag, by name (for `tradingd status`)."""
         return dict(self._conn.execute("SELECT name, value FROM flags ORDER BY name").fetchall())

@@ -143,6 +143,9 @@ class StateStore(SqliteOwner):
     def clear_flag(self, name: str) -> None:
         self._flags.clear_flag(name)
 
+    def flags_with_prefix(self, prefix: str) -> dict[str, str]:
+        return self._flags.with_prefix(prefix)
+
     # ------------------------------------------------------------------------------------------------------------------
     # SUMMARY
     # ------------------------------------------------------------------------------------------------------------------

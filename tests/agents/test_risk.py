@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.risk import (
+    BreakerAction,
     Decisions,
     RiskAgent,
     RiskEngine,
@@ -21,9 +22,11 @@ from agents.risk import (
 )
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
 from core.bus import EventBus
+from core.close_requests import ALL, CloseRequests
 from core.flags import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_DRAWDOWN_PEAK, FLAG_HALTED
 from core.messages import (
     CircuitBreakerTripped,
+    FlattenRequested,
     Message,
     OrderApproved,
     OrderDenied,
@@ -93,7 +96,14 @@ def snapshot(
 class Harness:
     """A RiskAgent on a real bus, with fakes for the store and the clock, recording what it publishes."""
 
-    def __init__(self, flags: MemoryFlagStore | None = None, *, session: date = MON, **config: object) -> None:
+    def __init__(
+        self,
+        flags: MemoryFlagStore | None = None,
+        *,
+        session: date = MON,
+        limits: RiskLimits | None = None,
+        **config: object,
+    ) -> None:
         self.bus = EventBus()
         self.flags = flags or MemoryFlagStore()
         self.clock = FakeClock(datetime(2017, 7, 3, 20, tzinfo=UTC))
@@ -107,14 +117,14 @@ class Harness:
             self.bus,
             TieredPositionSizer(self.config),
             self.tracker,
-            RiskLimits(),
+            limits or RiskLimits(),
             self.flags,
             self.clock,
             session=session,
         )
         self.decisions = Decisions()
         self.out: list[Message] = []
-        for kind in (OrderApproved, OrderDenied, CircuitBreakerTripped, TradingStateChanged):
+        for kind in (OrderApproved, OrderDenied, CircuitBreakerTripped, FlattenRequested, TradingStateChanged):
             self.bus.subscribe(kind, self.out.append)
 
     def iterate(
@@ -402,6 +412,61 @@ def test_drawdown_allows_exits() -> None:
     assert isinstance(out[-1], OrderApproved)
     order = out[-1].order
     assert (order.qty, order.fractional) == (D("1.5"), True)
+
+
+FLATTEN = BreakerAction.FLATTEN
+
+
+@pytest.mark.parametrize(
+    ("limits", "equity", "sod", "breaker"),
+    [
+        (RiskLimits(on_max_drawdown=FLATTEN), "9000", "9000", "max_drawdown"),
+        (RiskLimits(on_daily_loss=FLATTEN), "9800", "10000", "daily_loss_limit"),
+    ],
+)
+def test_a_breaker_set_to_flatten_requests_every_owned_position_sold_and_stays_reducing(
+    limits: RiskLimits, equity: str, sod: str, breaker: str
+) -> None:
+    h = Harness(limits=limits)
+    held = {"AAPL": Position("AAPL", D(10), D(150), D(140)), "XLK": Position("XLK", D("2.5"), D(60), D(55))}
+    out = h.iterate(snapshot(equity, positions=held), [signal("MSFT")], sod=sod, peak="10000")
+    tripped, flatten = (m for m in out if isinstance(m, CircuitBreakerTripped | FlattenRequested))
+    assert isinstance(flatten, FlattenRequested)
+    assert (flatten.breaker.value, flatten.symbols) == (breaker, ("AAPL", "XLK"))
+    assert flatten.detail == tripped.detail
+    [request] = CloseRequests(h.flags).pending()
+    assert (request.target, request.tag, request.breaker) == (ALL, "flatten", breaker)
+    assert request.reason == f"flatten: {breaker}: {tripped.detail}"
+    assert h.risk.state is TradingState.REDUCING
+    assert answers(out) == [("MSFT", breaker)]
+
+
+def test_a_breaker_set_to_reduce_requests_nothing() -> None:
+    h = Harness()
+    held = {"AAPL": Position("AAPL", D(10), D(150), D(140))}
+    out = h.iterate(snapshot("9000", positions=held), [], sod="9000", peak="10000")
+    assert trips(out) == ["max_drawdown"]
+    assert not any(isinstance(m, FlattenRequested) for m in out)
+    assert CloseRequests(h.flags).pending() == []
+
+
+def test_a_daily_loss_flatten_lapses_with_its_breaker_at_the_next_session() -> None:
+    h = Harness(limits=RiskLimits(on_daily_loss=FLATTEN))
+    requests = CloseRequests(h.flags)
+    h.iterate(snapshot("9800"), [], sod="10000", peak="10000")
+    requests.request("AAPL", tag="manual", reason="manual", now=h.clock.now())
+    assert [r.target for r in requests.pending()] == ["AAPL", ALL]
+    # Left over, it would sell the new session's entries too.
+    h.iterate(snapshot("9800"), [], session=WED, sod="9800", peak="10000")
+    assert [r.target for r in requests.pending()] == ["AAPL"]  # a manual close is the operator's own: kept
+
+
+def test_resume_withdraws_the_drawdown_flatten_with_the_breaker() -> None:
+    h = Harness(limits=RiskLimits(on_max_drawdown=FLATTEN))
+    h.iterate(snapshot("9000"), [], sod="9000", peak="10000")
+    assert [r.target for r in CloseRequests(h.flags).pending()] == [ALL]
+    resume_trading(h.flags, equity=D(9000))
+    assert CloseRequests(h.flags).pending() == []
 
 
 def test_halt_blocks_everything_and_survives_a_restart_until_resume() -> None:

@@ -41,6 +41,8 @@ def test_defaults_match_the_design() -> None:
         ({"MAX_OPEN_POSITIONS": "0"}, "MAX_OPEN_POSITIONS"),
         ({"MIN_ORDER_NOTIONAL": "0.5"}, "MIN_ORDER_NOTIONAL"),
         ({"BAR_TIMEFRAME": "2Day"}, "BAR_TIMEFRAME"),
+        ({"ON_MAX_DRAWDOWN": "sell"}, "ON_MAX_DRAWDOWN: Input should be 'reduce' or 'flatten'"),
+        ({"ON_DAILY_LOSS": "halt"}, "ON_DAILY_LOSS"),
         ({"SCAN_SECTOR_MIN_MARKET_CAP": "Energy=5e9"}, "SCAN_SECTOR_MIN_MARKET_CAP"),
         ({"TRADING_MODE": "paper"}, "ALPACA_API_KEY"),
         ({"TRADING_MODE": "live", "ALPACA_API_KEY": "k", "ALPACA_SECRET_KEY": "s"}, "LIVE_TRADING_CONFIRM"),

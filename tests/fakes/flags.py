@@ -18,3 +18,6 @@ class MemoryFlagStore:
     def clear_flag(self, name: str) -> None:
         self.writes += 1
         self.flags.pop(name, None)
+
+    def flags_with_prefix(self, prefix: str) -> dict[str, str]:
+        return {name: value for name, value in sorted(self.flags.items()) if name.startswith(prefix)}

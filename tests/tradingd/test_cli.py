@@ -3,13 +3,14 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from core.close_requests import ALL, CloseRequests
 from core.flags import FLAG_DRAWDOWN, FLAG_DRAWDOWN_PEAK
 from core.store import StateStore
 from tradingd import __version__
@@ -95,7 +96,7 @@ def test_bad_replay_dates_exit_2() -> None:
 WARMUP = ("--start", "2013-02-08", "--end", "2013-04-30")  # 56 sessions, the first 20 without volume history
 STATUS_KEYS = {
     "path", "schema_version", "orders", "fills", "positions", "last_equity_mark", "peak_equity", "journal", "flags",
-    "focus_scores", "exposure", "herfindahl", "effective_positions", "mode", "db", "trading_state",
+    "focus_scores", "exposure", "herfindahl", "effective_positions", "mode", "db", "trading_state", "close_requests",
 }  # fmt: skip
 
 
@@ -660,6 +661,22 @@ def test_resume_after_a_drawdown_trip_measures_from_the_last_recorded_equity(tmp
     with StateStore(db) as store:
         assert store.get_flag(FLAG_DRAWDOWN) is None
         assert store.get_flag(FLAG_DRAWDOWN_PEAK) == "8950.25"
+
+
+def test_resume_withdraws_a_drawdown_flatten_still_pending(tmp_path: Path) -> None:
+    db = tmp_path / "var" / "sim" / "state.db"
+    db.parent.mkdir(parents=True)
+    with StateStore(db) as store:
+        store.set_flag(FLAG_DRAWDOWN, "equity 8950.25 is 10.50% below peak 10000.00")
+        flatten = CloseRequests(store)
+        flatten.request(
+            ALL, tag="flatten", reason="flatten: dd", now=datetime(2017, 7, 5, tzinfo=UTC), breaker="max_drawdown"
+        )
+    assert json.loads(runner.invoke(app, ["status", "--json"]).stdout)["close_requests"][0]["target"] == ALL
+    result = runner.invoke(app, ["resume"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("resumed (sim), drawdown breaker lifted and its flatten withdrawn;")
+    assert json.loads(runner.invoke(app, ["status", "--json"]).stdout)["close_requests"] == []
 
 
 def test_halt_survives_a_deleted_state_db(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from agents.daily_scan import ScanConfig
-from agents.risk import RiskLimits
+from agents.risk import BreakerAction, RiskLimits
 from agents.strategies.rvol_breakout import RvolBreakout
 from config.settings import Settings
 from core.types import Tier
@@ -41,6 +41,9 @@ def test_sector_floors_come_from_settings() -> None:
 def test_risk_limits_come_from_settings() -> None:
     limits = risk_limits(Settings(max_daily_loss_pct=D("0.03"), max_open_positions=5))
     assert limits == RiskLimits(D("0.03"), D("0.10"), 5, D("0.10"))
+    assert (limits.on_daily_loss, limits.on_max_drawdown) == (BreakerAction.REDUCE, BreakerAction.REDUCE)
+    flattening = risk_limits(Settings(on_max_drawdown="Flatten", on_daily_loss="flatten"))
+    assert (flattening.on_daily_loss, flattening.on_max_drawdown) == (BreakerAction.FLATTEN, BreakerAction.FLATTEN)
 
 
 def test_tier_config_copies_every_knob() -> None:
