@@ -15,6 +15,7 @@ from core.reasons import RejectionReason
 from core.timeconv import NEW_YORK
 from core.types import OrderRequest, OrderSide, OrderStatus, OrderType, OrderUpdate, TimeInForce
 from tests.core.broker.conftest import START_DAY
+from tests.core.broker.stop_requests import stop_request, trailing_request
 from tests.fakes.alpaca_server import FakeAlpacaServer
 
 MakeBroker = Callable[..., AlpacaBroker]
@@ -28,30 +29,12 @@ def at(hour: int, minute: int = 0, day: date = START_DAY) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=NEW_YORK)
 
 
-def stop(
-    coid: str, price: str, *, qty: str = "10", tif: TimeInForce = TimeInForce.GTC, symbol: str = "AAPL"
-) -> OrderRequest:
-    return OrderRequest(
-        client_order_id=coid,
-        symbol=symbol,
-        side=OrderSide.SELL,
-        qty=Decimal(qty),
-        time_in_force=tif,
-        order_type=OrderType.STOP,
-        stop_price=Decimal(price),
-    )
+def stop(coid: str, price: str, *, qty: str = "10", tif: TimeInForce = TimeInForce.GTC) -> OrderRequest:
+    return stop_request(coid, price, symbol="AAPL", qty=qty, tif=tif)
 
 
 def trailing(coid: str, percent: str, *, qty: str = "10") -> OrderRequest:
-    return OrderRequest(
-        client_order_id=coid,
-        symbol="AAPL",
-        side=OrderSide.SELL,
-        qty=Decimal(qty),
-        time_in_force=TimeInForce.GTC,
-        order_type=OrderType.TRAILING_STOP,
-        trail_percent=Decimal(percent),
-    )
+    return trailing_request(coid, percent, symbol="AAPL", qty=qty)
 
 
 def last_body(server: FakeAlpacaServer) -> dict[str, object]:

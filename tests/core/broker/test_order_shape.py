@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from core.broker.base import OrderRejectedError
 from core.broker.order_shape import check_order_shape, round_stop_price, shape_problem, stop_price_tick
 from core.reasons import RejectionReason
-from core.types import Asset, OrderRequest, OrderSide, OrderType, TimeInForce
+from core.types import Asset, OrderRequest, OrderSide, TimeInForce
+from tests.core.broker.stop_requests import stop_request, trailing_request
 
 WHOLE = Asset("BRK.A", tradable=True, fractionable=False)
 FRACTIONAL = Asset("AAPL", tradable=True, fractionable=True)
@@ -34,28 +35,11 @@ def stop(
     tif: TimeInForce = TimeInForce.GTC,
     side: OrderSide = OrderSide.SELL,
 ) -> OrderRequest:
-    return OrderRequest(
-        client_order_id="ps1",
-        symbol="X",
-        side=side,
-        qty=Decimal(qty) if qty is not None else None,
-        notional=Decimal(notional) if notional is not None else None,
-        time_in_force=tif,
-        order_type=OrderType.STOP,
-        stop_price=Decimal(price),
-    )
+    return stop_request("ps1", price, qty=qty, notional=notional, tif=tif, side=side)
 
 
 def trailing(percent: str = "5", *, qty: str = "10", tif: TimeInForce = TimeInForce.GTC) -> OrderRequest:
-    return OrderRequest(
-        client_order_id="ps2",
-        symbol="X",
-        side=OrderSide.SELL,
-        qty=Decimal(qty),
-        time_in_force=tif,
-        order_type=OrderType.TRAILING_STOP,
-        trail_percent=Decimal(percent),
-    )
+    return trailing_request("ps2", percent, qty=qty, tif=tif)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ from core.broker.sim import SimBroker
 from core.clock import NyseCalendar
 from core.reasons import RejectionReason
 from core.timeconv import ny_midnights
-from core.types import BarFrame, OrderRequest, OrderSide, OrderStatus, OrderType, OrderUpdate, TimeInForce
+from core.types import BarFrame, OrderRequest, OrderSide, OrderStatus, OrderUpdate, TimeInForce
+from tests.core.broker.stop_requests import stop_request, trailing_request
 from tests.fakes.clock import FakeClock
 
 CALENDAR = NyseCalendar()
@@ -88,27 +89,11 @@ def market(coid: str, side: OrderSide, qty: str) -> OrderRequest:
 
 
 def stop(coid: str, price: str, *, qty: str = "10", tif: TimeInForce = TimeInForce.GTC) -> OrderRequest:
-    return OrderRequest(
-        client_order_id=coid,
-        symbol="X",
-        side=OrderSide.SELL,
-        qty=Decimal(qty),
-        time_in_force=tif,
-        order_type=OrderType.STOP,
-        stop_price=Decimal(price),
-    )
+    return stop_request(coid, price, qty=qty, tif=tif)
 
 
 def trailing(coid: str, percent: str, *, qty: str = "10") -> OrderRequest:
-    return OrderRequest(
-        client_order_id=coid,
-        symbol="X",
-        side=OrderSide.SELL,
-        qty=Decimal(qty),
-        time_in_force=TimeInForce.GTC,
-        order_type=OrderType.TRAILING_STOP,
-        trail_percent=Decimal(percent),
-    )
+    return trailing_request(coid, percent, qty=qty)
 
 
 def filled(updates: list[OrderUpdate]) -> list[tuple[str, Decimal, Decimal, datetime]]:

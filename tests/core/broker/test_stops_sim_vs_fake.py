@@ -24,8 +24,9 @@ from core.broker.order_shape import round_stop_price
 from core.broker.sim import SimBroker
 from core.clock import NyseCalendar
 from core.timeconv import ns_to_datetime, ny_date
-from core.types import BarFrame, OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce, bar_price
+from core.types import BarFrame, OrderRequest, OrderSide, OrderStatus, TimeInForce, bar_price
 from tests.core.broker.conftest import START_DAY, SYMBOLS_29
+from tests.core.broker.stop_requests import stop_request, trailing_request
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import DATA_FILE
 from tests.fakes.clock import FakeClock
@@ -66,28 +67,9 @@ def stops(history: BarFrame) -> list[OrderRequest]:
     for symbol in SYMBOLS_29:
         close = price(history, "close", PLACED_AFTER, symbol)
         for name, (fraction, tif) in FIXED.items():
-            orders.append(
-                OrderRequest(
-                    client_order_id=f"{name}-{symbol}",
-                    symbol=symbol,
-                    side=OrderSide.SELL,
-                    qty=Decimal(10),
-                    time_in_force=tif,
-                    order_type=OrderType.STOP,
-                    stop_price=round_stop_price(close * Decimal(fraction)),
-                )
-            )
-        orders.append(
-            OrderRequest(
-                client_order_id=f"tr-{symbol}",
-                symbol=symbol,
-                side=OrderSide.SELL,
-                qty=Decimal(10),
-                time_in_force=TimeInForce.GTC,
-                order_type=OrderType.TRAILING_STOP,
-                trail_percent=TRAIL_PERCENT,
-            )
-        )
+            level = round_stop_price(close * Decimal(fraction))
+            orders.append(stop_request(f"{name}-{symbol}", level, symbol=symbol, tif=tif))
+        orders.append(trailing_request(f"tr-{symbol}", TRAIL_PERCENT, symbol=symbol))
     return orders
 
 
