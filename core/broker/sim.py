@@ -66,7 +66,9 @@ _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
 _LEVEL_QUANTUM = Decimal("0.0001")  # a trailing stop's level, to the 4 decimals Alpaca reports it with
-_MARKET, _OPEN_FILL, _STOP_TRIGGER = OrderType.MARKET, 0, 1  # within a bar: the open's fills, then the stops
+_MARKET = OrderType.MARKET
+# What happens within one bar, in this order: market orders fill at its open, then stops trigger on its range.
+_OPEN_FILL, _STOP_TRIGGER = 0, 1
 
 
 def _floor_qty(qty: Decimal, fractionable: bool) -> Decimal:
@@ -256,9 +258,9 @@ class SimBroker:
                 stop_price=request.stop_price,
                 trail_percent=request.trail_percent,
             ),
-            hwm=last_close,  # a trailing stop's mark starts at the last price the sim knows: no lookahead
         )
         if request.trail_percent is not None:
+            order.hwm = last_close  # a trailing stop's mark starts at the last price the sim knows: no lookahead
             order.state = replace(order.state, stop_price=order.level)
         self._reserve(order)
         self._orders[request.client_order_id] = order
