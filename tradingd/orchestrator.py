@@ -1,9 +1,10 @@
 """The orchestrator owns timing and the order of stages; the agents own the decisions.
 
 One iteration reads like a script of direct calls, each stage given its input and returning its output: settle
-broker updates → refresh the portfolio → mark equity → fetch bars → scan → validate → risk decides → execution
-submits → one store transaction → stats. The stages publish what they did on the bus; only observers subscribe
-(the journal, which this module taps, and the run statistics).
+broker updates → refresh the portfolio → mark equity → fetch bars → scan → validate → (the intraday stop check) →
+risk decides → execution submits → the stop step (`tradingd/protection.py`) → one store transaction → stats. The
+stages publish what they did on the bus; only observers subscribe (the journal, which this module taps, and the run
+statistics). Between iterations the protect-only ticks run the stop step alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import structlog
 
 from agents.data import Bars, DataAgent
-from agents.execution import ExecutionAgent
+from agents.execution import ExecutionAgent, StopOutcome
 from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
@@ -34,8 +35,9 @@ from core.portfolio import PortfolioView
 from core.run_stats import RunStats
 from core.state_backup import StateBackups
 from core.store import StateStore
-from core.types import CENT, Asset, BrokerOrder, Fill
+from core.types import CENT, Asset, BrokerOrder, Fill, Position
 from tradingd.focus import FocusManager
+from tradingd.protection import ProtectionStep
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +45,7 @@ log = structlog.get_logger(__name__)
 class Tick(enum.Enum):
     ITERATE = "iterate"  # run one pipeline iteration
     SCAN = "scan"  # the market is closed: a chance to run the daily scan if it is due
+    PROTECT = "protect"  # sim, at a session's open: the stop step alone (entries filled at the open get their stops)
 
 
 class Schedule(Protocol):
@@ -52,16 +55,29 @@ class Schedule(Protocol):
 
 
 class SimSchedule:
-    """One iteration per replayed session at its close (the daily bar is complete then), then the 16:05 scan tick."""
+    """One iteration per replayed session at its close (the daily bar is complete then), then the 16:05 scan tick;
+    with `protect`, a protect-only tick at each session's open first."""
 
-    def __init__(self, clock: SimClock, calendar: NyseCalendar, sessions: list[date], *, scan: bool = False) -> None:
+    def __init__(
+        self,
+        clock: SimClock,
+        calendar: NyseCalendar,
+        sessions: list[date],
+        *,
+        scan: bool = False,
+        protect: bool = False,
+    ) -> None:
         self._clock = clock
         self._calendar = calendar
         self._scan = scan
+        self._protect = protect
         self.sessions = sessions
 
     async def __aiter__(self) -> AsyncIterator[Tick]:
         for session in self.sessions:
+            if self._protect:
+                self._clock.set(self._calendar.session_open(session))
+                yield Tick.PROTECT
             self._clock.set(self._calendar.session_close(session))
             yield Tick.ITERATE
             if self._scan:
@@ -118,6 +134,7 @@ class Orchestrator:
         on_iteration: Callable[[dict[str, Any]], None] | None = None,
         journal_retention_days: int = 0,
         backups: StateBackups | None = None,
+        protection: ProtectionStep | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock
@@ -141,6 +158,7 @@ class Orchestrator:
         self._on_iteration = on_iteration
         self._journal_retention = timedelta(days=journal_retention_days) if journal_retention_days > 0 else None
         self.backups = backups
+        self.protection = protection  # None with STOP_MODE=close
         self._day: date | None = None  # the session whose once-a-day housekeeping has run
         bus.tap(self._record)
 
@@ -168,6 +186,11 @@ class Orchestrator:
                 try:
                     if tick is Tick.SCAN:
                         await self._scan_tick()
+                        if self.protection is not None and self.protection.on_closed_ticks:
+                            await self._protect_tick()
+                        continue
+                    if tick is Tick.PROTECT:
+                        await self._protect_tick()
                         continue
                     await self.run_iteration(self._completed + 1)
                 except AuthenticationError:
@@ -244,6 +267,27 @@ class Orchestrator:
         if symbols != self.data.symbols:
             await self.set_focus(symbols)
 
+    async def _protect_tick(self) -> None:
+        """The stop step alone (no bars, no equity mark, no strategy), then its own store transaction."""
+        if self.protection is None:
+            return
+        outcome = await self.protection.run()
+        with self.store.transaction():
+            self.execution.record_stops(outcome.placed)
+            journal, self._journal = self._journal, []
+            self.store.journal(journal)
+            self.store.save_positions(self.portfolio.snapshot.positions)
+
+    async def _stop_exits(
+        self, validated: list[SignalGenerated], positions: Mapping[str, Position]
+    ) -> list[SignalGenerated]:
+        """The exits risk decides on besides the validated signals: the intraday stop check's, and those an
+        unconfirmed stop cancel held back last time (unless a fresh exit of the same symbol replaces them)."""
+        intraday = await self.protection.stops.intraday_exits(positions) if self.protection is not None else []
+        fresh = {signal.symbol for signal in (*intraday, *validated) if signal.is_exit}
+        deferred = [s for s in self.execution.take_deferred_exits() if s.symbol not in fresh]
+        return [*deferred, *intraday]
+
     async def set_focus(self, symbols: tuple[str, ...]) -> None:
         """Watch a new list of symbols from the next iteration on (assets looked up for newcomers).
 
@@ -298,6 +342,8 @@ class Orchestrator:
             with self.store.transaction():
                 fills = self.execution.apply_updates(updates)
         snapshot = await self.portfolio.refresh()
+        if self.protection is not None:
+            self.protection.check(snapshot.positions, snapshot.open_orders, checked="refresh")
         await self._watch_holdings(snapshot.positions, snapshot.open_orders)
         equity = snapshot.account.equity
         mark = self.store.mark_equity(session, equity)
@@ -317,13 +363,19 @@ class Orchestrator:
             except Exception as error:  # display-only scores must never cost a trading iteration
                 log.warning("rescore_failed", error=str(error), kind=type(error).__name__)
         bars = await self.data.fetch(iteration)
+        if self.protection is not None:
+            self.protection.stops.observe_bars(bars.frame, snapshot.positions)
         signals = self._signals(bars, iteration)
         validated = self.validator.validate(signals)
         lap("data_scan_validate_ms")
-        decisions = self.risk.decide(validated, bars.frame)
+        # Exits the daemon makes itself go straight to risk, with the others: no strategy made them to validate.
+        stop_exits = await self._stop_exits(validated, snapshot.positions)
+        decisions = self.risk.decide([*stop_exits, *validated], bars.frame)
         lap("risk_ms")
         placed = await self.execution.submit(decisions.approved)
         lap("execution_ms")
+        stops = await self.protection.run() if self.protection is not None else StopOutcome()
+        lap("stops_ms")
 
         self._completed = iteration
         stats = IterationStats(
@@ -337,12 +389,13 @@ class Orchestrator:
         )
         with self.store.transaction():
             self.execution.record_placed(placed)
+            self.execution.record_stops(stops.placed)
             self.bus.publish(
                 IterationCompleted(ts_event=now, ts_init=self.clock.now(), iteration=iteration, stats=stats)
             )
             journal, self._journal = self._journal, []
             self.store.journal(journal)
-            self.store.save_positions(snapshot.positions)
+            self.store.save_positions(self.portfolio.snapshot.positions)
         failpoint("iteration.committed")
         lap("store_ms")
         total_ms = round((time.perf_counter() - t0) * 1000, 3)

@@ -17,7 +17,7 @@ from typing import Final
 
 from core.sqlite_db import SqliteDb, connect_read_only, verify_schema
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 STATE_DB_WHAT: Final = "a tradingd state database"
 
 
@@ -88,6 +88,15 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 1 → 2: the journal is append-only and read by sequence; an index on type cost ~10% of a replay's time in page
     # writes for a count that `status` and tests can afford to scan.
     ("DROP INDEX IF EXISTS journal_type",),
+    # 2 → 3: the trailing stops' high-water marks (core/store/high_water.py).
+    (
+        """CREATE TABLE IF NOT EXISTS high_water_marks (
+            symbol TEXT PRIMARY KEY,
+            opened_by TEXT NOT NULL,
+            price TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+    ),
 )
 
 
