@@ -373,10 +373,12 @@ class ExecutionAgent:
         return self._staged(request, event.correlation_id, signal.strategy, sized.tier, signal.bar_ts)
 
     def _stage_stop(self, placement: StopPlacement, seen: set[str]) -> _Staged | None:
-        if self._known(placement.client_order_id, seen):
+        coid = placement.client_order_id
+        if self._known(coid, seen):
             return None
         # A stop has no signal: it goes by its own client order id, as an adopted order does.
-        return self._staged(placement.request(), placement.client_order_id, PROTECTIVE_STOP_TAG)
+        self._correlations[coid] = coid
+        return self._staged(placement.request(), coid, PROTECTIVE_STOP_TAG)
 
     def _staged(
         self,
