@@ -21,24 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from agents.oversell import open_sell_qty
 from core.order_ids import is_protective_stop_id, protective_stop_id
 from core.reasons import StopReason
-from core.types import CENT, BrokerOrder, OrderRequest, OrderSide, OrderType, TimeInForce
+from core.types import BrokerOrder, OrderRequest, OrderSide, OrderType, TimeInForce
 
 GTC_PART, DAY_PART = "g", "d"
-SUB_DOLLAR_TICK = Decimal("0.0001")
 MAX_STOP_SEQ = 999
 _ZERO = Decimal(0)
-
-
-def round_to_tick(price: Decimal) -> Decimal:
-    """A stop price on the exchange's tick ($0.01 at $1 and above, $0.0001 below), rounded down: a sell stop is
-    never placed above the level it was computed at."""
-    tick = CENT if price >= 1 else SUB_DOLLAR_TICK
-    return price.quantize(tick, rounding=ROUND_DOWN)
 
 
 def stop_part(coid: str) -> str:

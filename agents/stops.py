@@ -23,8 +23,9 @@ from typing import Protocol
 import numpy as np
 import structlog
 
-from agents.stop_plan import Holding, StopPlan, plan_stops, round_to_tick
+from agents.stop_plan import Holding, StopPlan, plan_stops
 from core.broker.base import MarketData
+from core.broker.order_shape import round_stop_price
 from core.bus import EventBus
 from core.clock import Clock
 from core.messages import SignalGenerated
@@ -106,10 +107,13 @@ class StopAgent:
 
     # -- levels ---------------------------------------------------------------------------------------------------
     def level(self, position: Position) -> Decimal:
-        """The position's stop level, on the tick."""
+        """The position's stop level, on the tick (rounded up: a sell stop is never placed below its level); 0 when
+        there is none to place (a zero average entry)."""
         if self.config.mode is StopMode.TRAILING:
-            return round_to_tick(self._high_water(position) * (1 - self.config.trailing_stop_pct))
-        return round_to_tick(position.avg_entry_price * (1 - self.config.stop_loss_pct))
+            level = self._high_water(position) * (1 - self.config.trailing_stop_pct)
+        else:
+            level = position.avg_entry_price * (1 - self.config.stop_loss_pct)
+        return round_stop_price(level) if level > 0 else Decimal(0)
 
     def high_water(self, symbol: str) -> Decimal | None:
         """The stored high-water mark of `symbol` (None: none yet)."""

@@ -17,9 +17,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 import exchange_calendars as xcals
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from core.timeconv import ny_date, ny_instant, require_aware
+from core.timeconv import datetime_to_ns, ny_date, ny_dates, ny_instant, require_aware
 
 # The bundled replay data starts in 2013; 2010 leaves room for look-back windows before it.
 CALENDAR_START = date(2010, 1, 1)
@@ -204,6 +206,15 @@ class NyseCalendar:
     def daily_bar_ts(self, d: date) -> datetime:
         """Alpaca stamps a daily bar at midnight New York time of its date; this is that instant in UTC."""
         return ny_instant(d)
+
+    def daily_bar_closes_ns(self, stamps: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """When each daily bar (stamped `daily_bar_ts`, epoch ns) is complete: its session's close, epoch ns. A bar
+        of a day that is no session here completes at the next New York midnight (the end of its day)."""
+        closes = [
+            bounds[1] if (bounds := self._s.by_session.get(day)) is not None else ny_instant(day + timedelta(days=1))
+            for day in ny_dates(stamps).tolist()
+        ]
+        return np.array([datetime_to_ns(close) for close in closes], dtype=np.int64)
 
     # ---- helpers --------------------------------------------------------------------------------------------------
 

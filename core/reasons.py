@@ -85,7 +85,14 @@ class RejectionReason(enum.StrEnum):
     INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
     SHORT_NOT_ALLOWED = "short_not_allowed"
     PATTERN_DAY_TRADING = "pattern_day_trading"
-    TIME_IN_FORCE = "time_in_force"
+    TIME_IN_FORCE = "time_in_force"  # a market order that is not DAY; a GTC order for a fractional qty
+    # Stops (`core/broker/order_shape.py`; Alpaca's words mapped alike): the daemon's stops are protective sells of a
+    # qty, at a price on the tick, trailing only whole shares by a percent below 100.
+    STOP_SIDE = "stop_side"
+    STOP_NOTIONAL = "stop_notional"
+    INVALID_STOP_PRICE = "invalid_stop_price"
+    FRACTIONAL_TRAILING_STOP = "fractional_trailing_stop"
+    INVALID_TRAIL_PERCENT = "invalid_trail_percent"
     UNKNOWN_ORDER = "unknown_order"
     NOT_CANCELABLE = "not_cancelable"
     # A refusal the broker gave no recognisable words for: its HTTP status (the message goes in the detail).

@@ -199,24 +199,34 @@ def _inspect(path: Path, schema: Schema, what: str) -> None:
     """Raise `NotOurDatabaseError` unless the file is a sound SQLite database our schema applies to, without writing.
 
     A damaged page inside a table opens fine and only fails when touched, maybe mid-run; `quick_check` finds it at
-    open instead (O(size), about 0.25 s for 270 MB). Then the schema is tried on an empty in-memory copy of the file's
-    own tables: a file that is someone else's is set aside exactly as it was found, not after our tables were added
-    to it. The file is read on a read-only connection because closing a read-write one that failed on a bad file
-    deletes the file's WAL, which may hold the latest commits.
+    open instead (O(size), about 0.25 s for 270 MB). Then the schema is tried on an empty copy of the file's own
+    tables (`verify_migratable`). The file is read on a read-only connection because closing a read-write one that
+    failed on a bad file deletes the file's WAL, which may hold the latest commits.
     """
     conn = connect_read_only(path)
     try:
         result = conn.execute("PRAGMA quick_check").fetchall()
         if result != [("ok",)]:
             raise NotOurDatabaseError("; ".join(str(r[0]) for r in result[:5]))
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        ddl = [
-            sql
-            for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
-            if not name.startswith("sqlite_")  # SQLite's own (sqlite_sequence) comes with the tables that need it
-        ]
+        verify_migratable(conn, schema, what)
     finally:
         conn.close()
+
+
+def verify_migratable(conn: sqlite3.Connection, schema: Schema, what: str) -> None:
+    """Raise `NotOurDatabaseError` unless `schema` (migrations included) applies to the tables of `conn`'s file and
+    leaves every table and column it makes, without writing to the file.
+
+    The schema is tried on an empty in-memory copy of the file's own tables at the file's version: a file that is
+    someone else's is set aside exactly as it was found, not after our tables were added to it, and a file of an
+    older version of ours passes when its migrations would bring it up to date.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    ddl = [
+        sql
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+        if not name.startswith("sqlite_")  # SQLite's own (sqlite_sequence) comes with the tables that need it
+    ]
     copy = sqlite3.connect(":memory:", isolation_level=None)
     try:
         try:

@@ -499,6 +499,10 @@ def _order_json(record: OrderRecord) -> dict[str, Any]:
         "submitted_at": _iso_or_none(order.submitted_at),
         "updated_at": _iso_or_none(order.updated_at),
         "reason": order.reason,
+        "order_type": order.order_type.value,
+        "time_in_force": order.time_in_force.value,
+        "stop_price": _str_or_none(order.stop_price),
+        "trail_percent": _str_or_none(order.trail_percent),
         "strategy": record.strategy,
         "tier": None if record.tier is None else record.tier.value,
     }

@@ -28,9 +28,18 @@ from urllib.parse import urlsplit
 import structlog
 from alpaca.common.enums import Sort
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import AssetClass, AssetStatus, QueryOrderStatus, TimeInForce
+from alpaca.trading.enums import AssetClass, AssetStatus, QueryOrderStatus
 from alpaca.trading.enums import OrderSide as AlpacaSide
-from alpaca.trading.requests import GetAssetsRequest, GetCalendarRequest, GetOrdersRequest, MarketOrderRequest
+from alpaca.trading.enums import TimeInForce as AlpacaTimeInForce
+from alpaca.trading.requests import (
+    GetAssetsRequest,
+    GetCalendarRequest,
+    GetOrdersRequest,
+    MarketOrderRequest,
+    StopOrderRequest,
+    TrailingStopOrderRequest,
+)
+from alpaca.trading.requests import OrderRequest as AlpacaOrderRequest
 from alpaca.trading.stream import TradingStream
 
 from core.broker.alpaca_http import AsyncSleep, CallCounter, FailureKind, Retrier, RetryPolicy, install_transport
@@ -62,6 +71,7 @@ from core.types import (
     Asset,
     BrokerOrder,
     OrderRequest,
+    OrderType,
     OrderUpdate,
     Position,
 )
@@ -80,6 +90,14 @@ _REJECTION_REASONS = (
     ("sold short", RejectionReason.SHORT_NOT_ALLOWED),
     ("pattern day trad", RejectionReason.PATTERN_DAY_TRADING),
     ("not found", RejectionReason.UNKNOWN_ASSET),
+    # Stops (the shape check refuses these first; the broker's own words in case its rules move).
+    ("sub-penny", RejectionReason.INVALID_STOP_PRICE),
+    ("stop_price", RejectionReason.INVALID_STOP_PRICE),
+    ("fractional orders are not supported", RejectionReason.FRACTIONAL_TRAILING_STOP),
+    ("trail_percent", RejectionReason.INVALID_TRAIL_PERCENT),
+    ("must be day orders", RejectionReason.TIME_IN_FORCE),
+    ("time_in_force", RejectionReason.TIME_IN_FORCE),
+    ("notional orders must be", RejectionReason.STOP_NOTIONAL),
 )
 
 
@@ -92,18 +110,27 @@ def rejection_reason(status: int | None, message: str) -> RejectionReason:
     return RejectionReason.parse(f"http_{status}") if status is not None else RejectionReason.REJECTED
 
 
-def market_order(request: OrderRequest) -> MarketOrderRequest:
-    """The wire request for an approved order, amounts as given. The SDK's fields are floats: a cents notional or a
-    9-decimal qty of up to 15 significant digits survives the round trip exactly."""
-    return MarketOrderRequest(
-        symbol=request.symbol,
-        qty=float(request.qty) if request.qty is not None else None,
-        notional=float(request.notional) if request.notional is not None else None,
-        side=AlpacaSide(request.side.value),
-        time_in_force=TimeInForce.DAY,
-        extended_hours=False,
-        client_order_id=request.client_order_id,
-    )
+def order_request(request: OrderRequest) -> AlpacaOrderRequest:
+    """The wire request for an approved order, amounts and prices as given: a market order, or a sell stop
+    (`StopOrderRequest`) or trailing stop (`TrailingStopOrderRequest`, by percent) with the request's time in force.
+
+    The SDK's fields are floats: a cents notional, a 9-decimal qty of up to 15 significant digits and a stop price on
+    the tick survive the round trip exactly.
+    """
+    common: dict[str, Any] = {
+        "symbol": request.symbol,
+        "qty": float(request.qty) if request.qty is not None else None,
+        "notional": float(request.notional) if request.notional is not None else None,
+        "side": AlpacaSide(request.side.value),
+        "time_in_force": AlpacaTimeInForce(request.time_in_force.value),
+        "extended_hours": False,
+        "client_order_id": request.client_order_id,
+    }
+    if request.order_type is OrderType.STOP and request.stop_price is not None:
+        return StopOrderRequest(stop_price=float(request.stop_price), **common)
+    if request.order_type is OrderType.TRAILING_STOP and request.trail_percent is not None:
+        return TrailingStopOrderRequest(trail_percent=float(request.trail_percent), **common)
+    return MarketOrderRequest(**common)
 
 
 def stream_url_for(trading_url: str | None) -> str | None:
@@ -266,19 +293,22 @@ class AlpacaBroker:
     async def submit_order(self, request: OrderRequest) -> BrokerOrder:
         # The asset is cached for the day: the defensive check costs no call after the first order of a symbol.
         check_order_shape(request, await self.get_asset(request.symbol))
-        order = await self._submit_idempotent(market_order(request))
+        order = await self._submit_idempotent(order_request(request))
         self._tracker.track(order)
         # The ExecutionAgent logs `order_submitted` for every adapter; this line only adds the wire-level detail.
         log.debug(
             "alpaca_order_accepted",
             client_order_id=order.client_order_id,
+            order_type=request.order_type.value,
+            time_in_force=request.time_in_force.value,
             qty=str(request.qty) if request.qty is not None else None,
             notional=str(request.notional) if request.notional is not None else None,
+            stop_price=str(order.stop_price) if order.stop_price is not None else None,
             status=order.status.value,
         )
         return order
 
-    async def _submit_idempotent(self, wire: MarketOrderRequest) -> BrokerOrder:
+    async def _submit_idempotent(self, wire: AlpacaOrderRequest) -> BrokerOrder:
         client_order_id = str(wire.client_order_id)
 
         async def attempt() -> BrokerOrder:

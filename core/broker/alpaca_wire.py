@@ -20,7 +20,7 @@ import structlog
 from core.bar_sanity import UNREADABLE_TIME
 from core.broker.base import BrokerError
 from core.timeconv import datetime_to_ns, ny_instant
-from core.types import Account, Asset, BrokerOrder, OrderSide, OrderStatus, Position
+from core.types import Account, Asset, BrokerOrder, OrderSide, OrderStatus, OrderType, Position, TimeInForce
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +29,10 @@ class WireFormatError(BrokerError):
     """A broker payload lacks a field we need or holds a value we cannot read."""
 
 
-# Alpaca has 18 order statuses; we keep 7. The open ones that are not plain "new" keep their fill progress.
+# Alpaca has 18 order statuses; we keep 7. The open ones that are not plain "new" keep their fill progress. What a
+# resting stop can pass through stays open until Alpaca says it is final: `held` (waiting on another order),
+# `stopped` (a trade is guaranteed, not yet made), `pending_cancel` (a cancel asked, not confirmed: it may still fill),
+# `done_for_day` / `calculated` / `suspended`. Only filled, canceled, replaced, expired and rejected end an order.
 _STATUS: dict[str, OrderStatus] = {
     "new": OrderStatus.NEW,
     "pending_new": OrderStatus.NEW,
@@ -53,6 +56,9 @@ _STATUS: dict[str, OrderStatus] = {
 
 
 _OUR_STATUS_NAMES = frozenset(s.value for s in OrderStatus)
+# The daemon sends market, stop and trailing_stop orders. Another type in the account (a user's limit or stop-limit
+# order) reads as a market order, as every order did before stops: it is not ours, and only its qty counts.
+_ORDER_TYPES: dict[str, OrderType] = {t.value: t for t in OrderType}
 
 
 def order_status(raw: str, filled_qty: Decimal) -> OrderStatus:
@@ -107,7 +113,20 @@ def required_str(raw: dict[str, Any], name: str) -> str:
     return value
 
 
+def order_type(raw: dict[str, Any]) -> OrderType:
+    """The order's type from `type` (or `order_type`, which Alpaca also sends); unknown types read as market."""
+    name = raw.get("type") or raw.get("order_type")
+    return _ORDER_TYPES.get(name, OrderType.MARKET) if isinstance(name, str) else OrderType.MARKET
+
+
+def time_in_force(raw: dict[str, Any]) -> TimeInForce:
+    """`gtc` rests until filled or canceled; every other time in force (day, opg, cls, ioc, fok) ends by the close."""
+    return TimeInForce.GTC if raw.get("time_in_force") == TimeInForce.GTC.value else TimeInForce.DAY
+
+
 def order_from_wire(raw: dict[str, Any]) -> BrokerOrder:
+    """An order as Alpaca reports it. A trailing stop's `stop_price` is its current level (`hwm` less the trail),
+    which moves with the high-water mark; the mark itself is not kept."""
     filled_qty = decimal_or_none(raw, "filled_qty") or Decimal(0)
     side = required_str(raw, "side")
     if side not in ("buy", "sell"):
@@ -127,6 +146,10 @@ def order_from_wire(raw: dict[str, Any]) -> BrokerOrder:
         updated_at=parse_time(raw.get("updated_at")),
         # A vendor status our enum folds away (done_for_day, replaced, held...) is kept as the reason.
         reason="" if status_text in _OUR_STATUS_NAMES else status_text,
+        order_type=order_type(raw),
+        time_in_force=time_in_force(raw),
+        stop_price=decimal_or_none(raw, "stop_price"),
+        trail_percent=decimal_or_none(raw, "trail_percent"),
     )
 
 

@@ -1,21 +1,43 @@
-"""`SimBroker`: the sim `Broker` adapter, a cash account that fills market orders against replayed bars.
+"""`SimBroker`: the sim `Broker` adapter, a cash account that fills orders against replayed daily bars.
 
-The one rule that keeps a backtest honest: an order fills at the open of the first bar *after* the latest bar visible
-when it was submitted (the bar the signal saw is never a fill price), plus slippage against the trader. Fills happen
-when time advances and `poll_updates()` runs, like a broker's trade-update stream. Everything is plain Python and
-numpy scalar reads, O(open orders + positions) per call, so a 505-symbol, 5-year replay stays fast.
+The one rule that keeps a backtest honest: a market order fills at the open of the first bar *after* the latest bar
+visible when it was submitted (the bar the signal saw is never a fill price), plus slippage against the trader.
+
+Sell stops rest like they do at a broker, with no lookahead: a stop watches the bars from the first one not complete
+when it was placed (a stop placed at a session's open watches that session's bar; one placed after the close, the
+next). It triggers when a bar's low reaches its level and fills at the level, or at the open when the bar opens at or
+below it (a gap), less the sell slippage. A trailing stop's high-water mark starts at the last complete close when it
+is placed and rises with the highs of the complete bars it has watched, never with the bar it is judged on: its level
+for a bar is fixed before that bar. The fake Alpaca server (`tests/fakes/alpaca_intraday.py`) walks an invented
+intraday path instead, so its mark rises within a day (a stop can trigger on the way down from that day's high); the
+two agree on fixed stops and on a trailing stop whose bar does not rise above its mark before reaching the level. A
+DAY stop watches one session (the first not complete when placed: one placed after a close is good for the next
+session, as at Alpaca) and expires at its close; a GTC stop rests until it fills or is canceled. Every open sell
+holds back the shares it would sell, so a market sell of shares a stop covers is refused (`insufficient_qty`).
+
+A bar is *complete* at its session's close (`bar_closes_ns`, from the NYSE calendar) and *started* at its stamp
+(midnight New York): market orders fill once their bar has started, while stops, marks (equity, position prices) and
+the prices orders are checked against read complete bars only, so a tick at a session's open never sees that day's
+close. Without `bar_closes_ns` a bar is complete at its stamp, the rule before stops (the replay's ticks are at
+closes, where the two agree).
+
+Outcomes happen when time advances, and `poll_updates()` hands them out like a broker's trade-update stream; every
+other call sees the book as of now (a stop that triggered before a cancel fills rather than cancels). Everything is
+plain Python and numpy scalar reads, O(open orders + positions) per call, so a 505-symbol, 5-year replay stays fast.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
+import numpy.typing as npt
 
-from core.bar_sanity import outside_range
+from core.bar_sanity import OHLC_REL_TOLERANCE, outside_range
 from core.bars import last_valid_row
 from core.broker.base import BrokerError, OrderRejectedError
 from core.broker.order_shape import check_order_shape
@@ -32,14 +54,21 @@ from core.types import (
     OrderRequest,
     OrderSide,
     OrderStatus,
+    OrderType,
     OrderUpdate,
     Position,
+    TimeInForce,
     bar_price,
 )
 
 _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
+_HUNDRED = Decimal(100)
+_LEVEL_QUANTUM = Decimal("0.0001")  # a trailing stop's level, to the 4 decimals Alpaca reports it with
+_MARKET = OrderType.MARKET
+# What happens within one bar, in this order: market orders fill at its open, then stops trigger on its range.
+_OPEN_FILL, _STOP_TRIGGER = 0, 1
 
 
 def _floor_qty(qty: Decimal, fractionable: bool) -> Decimal:
@@ -51,11 +80,26 @@ def _floor_qty(qty: Decimal, fractionable: bool) -> Decimal:
 @dataclass(slots=True)
 class _Order:
     request: OrderRequest
-    fill_row: int  # index of the bar whose open fills it: the first bar after the last one visible at submit
+    # A market order: the bar whose open fills it, the first bar after the last one visible at submit. A stop: the
+    # next bar it watches, the first one not complete at submit, then moving on as bars complete.
+    fill_row: int
     fractionable: bool
     reserved_cash: Decimal  # buys: cash held back from buying power until the order closes
     reserved_qty: Decimal  # sells: shares held back so two sells cannot sell the same shares
     state: BrokerOrder
+    hwm: Decimal = _ZERO  # a trailing stop's high-water mark: the placement price, then complete bars' highs
+
+    @property
+    def level(self) -> Decimal:
+        """The price at or below which a stop triggers."""
+        request = self.request
+        if request.stop_price is not None:
+            return request.stop_price
+        return _trail_level(self.hwm, request.trail_percent or _ZERO)
+
+
+def _trail_level(hwm: Decimal, percent: Decimal) -> Decimal:
+    return (hwm * (_ONE - percent / _HUNDRED)).quantize(_LEVEL_QUANTUM)
 
 
 @dataclass(slots=True)
@@ -74,7 +118,10 @@ class SimBroker:
         *,
         non_fractionable: Collection[str] = frozenset(),
         known_symbols: Collection[str] | None = None,
+        bar_closes_ns: npt.NDArray[np.int64] | None = None,
     ) -> None:
+        """`bar_closes_ns`: when each row of `history` is complete (its session's close, epoch ns); without it a row
+        is complete at its stamp."""
         if initial_cash < 0:
             raise ValueError(f"initial_cash must not be negative, got {initial_cash}")
         if slippage_bps < 0:
@@ -82,6 +129,7 @@ class SimBroker:
         self._history = history
         self._clock = clock
         self._ts_ns = history.timestamps_ns
+        self._complete_ns = self._ts_ns if bar_closes_ns is None else _checked_closes(bar_closes_ns, self._ts_ns)
         self._column_of = {symbol: i for i, symbol in enumerate(history.symbols)}
         self._last_close_row = last_valid_row(history.close)
         self._non_fractionable = frozenset(non_fractionable)
@@ -95,10 +143,11 @@ class SimBroker:
         self._holdings: dict[str, _Holding] = {}
         self._orders: dict[str, _Order] = {}
         self._open: dict[str, _Order] = {}  # insertion order = submission order = fill priority
-        self._queued: list[OrderUpdate] = []  # updates not tied to a bar (cancels), handed out by the next poll
+        self._queued: list[OrderUpdate] = []  # outcomes since the last poll, handed out by the next one
         self._sequence = 0
+        self._settled_ns = -1  # the book is up to date as of this instant
 
-        # Marks are a pure function of the visible bar count; equity also of the holdings (`_version`).
+        # Marks are a pure function of the complete bar count; equity also of the holdings (`_version`).
         self._marks_row = -1
         self._marks: dict[str, Decimal] = {}
         self._version = 0
@@ -110,23 +159,25 @@ class SimBroker:
     # ------------------------------------------------------------------------------------------------------------------
 
     async def get_account(self) -> Account:
-        visible = self._visible_rows()
-        key = (visible, self._version)
+        self._settle()
+        complete = self._complete_rows()
+        key = (complete, self._version)
         if key != self._equity_key:
             self._equity = self._cash + sum(
-                (h.qty * self._mark(symbol, visible) for symbol, h in self._holdings.items()), _ZERO
+                (h.qty * self._mark(symbol, complete) for symbol, h in self._holdings.items()), _ZERO
             )
             self._equity_key = key
         return Account(equity=self._equity, cash=self._cash, buying_power=self._cash - self._reserved_cash)
 
     async def get_positions(self) -> dict[str, Position]:
-        visible = self._visible_rows()
+        self._settle()
+        complete = self._complete_rows()
         return {
             symbol: Position(
                 symbol=symbol,
                 qty=h.qty,
                 avg_entry_price=h.avg_entry_price,
-                market_price=self._mark(symbol, visible),
+                market_price=self._mark(symbol, complete),
             )
             for symbol, h in self._holdings.items()
         }
@@ -151,12 +202,13 @@ class SimBroker:
         existing = self._orders.get(request.client_order_id)
         if existing is not None:
             return existing.state
+        self._settle()
         now = self._clock.now()
-        visible = self._visible_rows(now)
+        started, complete = self._started_rows(now), self._complete_rows(now)
         symbol = request.symbol
         asset = self._asset(symbol)
         check_order_shape(request, asset)  # what Alpaca would refuse outright, refused alike
-        last_close = self._last_close(symbol, visible)
+        last_close = self._last_close(symbol, complete)
         if asset is None or last_close is None:
             raise OrderRejectedError(RejectionReason.NOT_TRADABLE, f"{symbol} has not traded yet")
         fractionable = asset.fractionable
@@ -184,31 +236,39 @@ class SimBroker:
             reserved_qty = wanted
 
         self._sequence += 1
-        state = BrokerOrder(
-            client_order_id=request.client_order_id,
-            broker_order_id=f"sim-{self._sequence:08d}",
-            symbol=symbol,
-            side=request.side,
-            status=OrderStatus.ACCEPTED,
-            qty=qty,
-            notional=notional,
-            submitted_at=now,
-            updated_at=now,
-        )
+        is_market = request.order_type is _MARKET
         order = _Order(
             request=request,
-            fill_row=visible,
+            fill_row=started if is_market else complete,
             fractionable=fractionable,
             reserved_cash=reserved_cash,
             reserved_qty=reserved_qty,
-            state=state,
+            state=BrokerOrder(
+                client_order_id=request.client_order_id,
+                broker_order_id=f"sim-{self._sequence:08d}",
+                symbol=symbol,
+                side=request.side,
+                status=OrderStatus.ACCEPTED,
+                qty=qty,
+                notional=notional,
+                submitted_at=now,
+                updated_at=now,
+                order_type=request.order_type,
+                time_in_force=request.time_in_force,
+                stop_price=request.stop_price,
+                trail_percent=request.trail_percent,
+            ),
         )
+        if request.trail_percent is not None:
+            order.hwm = last_close  # a trailing stop's mark starts at the last price the sim knows: no lookahead
+            order.state = replace(order.state, stop_price=order.level)
         self._reserve(order)
         self._orders[request.client_order_id] = order
         self._open[request.client_order_id] = order
-        return state
+        return order.state
 
     async def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        self._settle()
         order = self._orders.get(client_order_id)
         return order.state if order is not None else None
 
@@ -217,10 +277,12 @@ class SimBroker:
         return await self.get_order_by_client_id(client_order_id)
 
     async def get_open_orders(self) -> list[BrokerOrder]:
+        self._settle()
         return [order.state for order in self._open.values()]
 
     async def list_closed_orders(self, after: datetime | None) -> list[BrokerOrder]:
         # The book keeps every order it ever took, in submission order.
+        self._settle()
         return [
             order.state
             for order in self._orders.values()
@@ -229,24 +291,60 @@ class SimBroker:
         ]
 
     async def cancel_order(self, client_order_id: str) -> None:
+        """Cancel an open order. One that ended before now (a stop that triggered, a market order whose open came)
+        ends as it did, and the next poll says so; only an order whose end a poll already reported is refused."""
         order = self._orders.get(client_order_id)
         if order is None:
             raise OrderRejectedError(RejectionReason.UNKNOWN_ORDER, f"no order with client order id {client_order_id}")
-        if client_order_id not in self._open:
+        self._settle()
+        if client_order_id in self._open:
+            now = self._clock.now()
+            self._queued.append(OrderUpdate(order=self._close(order, OrderStatus.CANCELED, now), ts=now))
+        elif not any(update.order.client_order_id == client_order_id for update in self._queued):
             raise OrderRejectedError(RejectionReason.NOT_CANCELABLE, f"order is already {order.state.status.value}")
-        now = self._clock.now()
-        self._queued.append(OrderUpdate(order=self._close(order, OrderStatus.CANCELED, now), ts=now))
 
     async def poll_updates(self) -> list[OrderUpdate]:
+        self._settle()
         updates, self._queued = self._queued, []
-        if self._open:
-            visible = self._visible_rows()
-            due = [order for order in self._open.values() if order.fill_row < visible]
-            if due:
-                updates.extend(self._execute(order) for order in due)
-                if len(updates) > len(due):
-                    updates.sort(key=lambda update: update.ts)  # cancels (stamped now) after older bar fills
+        if len(updates) > 1:
+            updates.sort(key=lambda update: update.ts)  # stable: a bar's open fills, then its stops, then cancels
         return updates
+
+    def _settle(self) -> None:
+        """Bring the book up to now: market orders whose bar has started fill at its open; stops watch the bars
+        completed since they last looked and fill or expire. Outcomes queue for the next poll, oldest bar first."""
+        now_ns = datetime_to_ns(self._clock.now())
+        if now_ns == self._settled_ns:
+            return  # nothing placed since can be due yet: its first bar is after now
+        self._settled_ns = now_ns
+        if not self._open:
+            return
+        started = self._started_rows_ns(now_ns)
+        complete = self._complete_rows_ns(now_ns)
+        due: list[_Order] = []
+        watched: list[_Order] = []
+        for order in self._open.values():
+            if order.request.order_type is _MARKET:
+                if order.fill_row < started:
+                    due.append(order)
+            elif order.fill_row < complete:
+                watched.append(order)
+        if not watched:
+            self._queued.extend(self._execute(order) for order in due)
+            return
+        events: list[tuple[int, int, _Order, Decimal | None]] = [(o.fill_row, _OPEN_FILL, o, None) for o in due]
+        for order in watched:
+            outcome = self._watch(order, complete)
+            if outcome is not None:
+                events.append((outcome[0], _STOP_TRIGGER, order, outcome[1]))
+        events.sort(key=lambda event: (event[0], event[1]))  # stable: submission order within a bar and kind
+        for row, kind, order, price in events:
+            if kind == _OPEN_FILL:
+                self._queued.append(self._execute(order))
+            elif price is None:
+                self._queued.append(self._expire(order, row))
+            else:
+                self._queued.append(self._trigger(order, row, price))
 
     # ------------------------------------------------------------------------------------------------------------------
     # FILLS
@@ -311,6 +409,47 @@ class SimBroker:
             del self._holdings[request.symbol]
         return self._record_fill(order, qty, price, ts, "")
 
+    # ------------------------------------------------------------------------------------------------------------------
+    # STOPS
+    # ------------------------------------------------------------------------------------------------------------------
+
+    def _watch(self, order: _Order, complete: int) -> tuple[int, Decimal | None] | None:
+        """Follow a resting stop over the complete bars it has not seen: `(row, price)` for the bar that triggers it
+        and the price it fills at before slippage, `(row, None)` when a DAY stop's session ended untriggered (it
+        expires), None while it rests (it has then seen every complete bar)."""
+        column = self._column_of[order.request.symbol]
+        trailing = order.request.trail_percent is not None
+        day = order.request.time_in_force == TimeInForce.DAY
+        hwm = order.hwm
+        history = self._history
+        for row in range(order.fill_row, complete):
+            raw_open, low, high = (float(a[row, column]) for a in (history.open, history.low, history.high))
+            if _tradable(raw_open, low, high):
+                level = order.level
+                opened = bar_price(raw_open)
+                if opened <= level:
+                    return row, opened  # the bar opens through the stop: the open is the first price it can get
+                if bar_price(low) <= level:
+                    return row, level
+                if trailing:
+                    order.hwm = max(order.hwm, bar_price(high))  # known once the bar is complete: for the next bar
+            if day:
+                return row, None
+        order.fill_row = complete
+        if order.hwm != hwm:
+            order.state = replace(order.state, stop_price=order.level)
+        return None
+
+    def _trigger(self, order: _Order, row: int, price: Decimal) -> OrderUpdate:
+        # Stamped at the session's close, when the bar that triggered it is complete: the sim does not know the
+        # moment within the day, and a stop placed at the open must not fill before it was placed.
+        self._release(order)
+        return self._fill_sell(order, price * self._sell_factor, ns_to_datetime(int(self._complete_ns[row])))
+
+    def _expire(self, order: _Order, row: int) -> OrderUpdate:
+        closed_at = ns_to_datetime(int(self._complete_ns[row]))
+        return OrderUpdate(order=self._close(order, OrderStatus.EXPIRED, closed_at), ts=closed_at)
+
     def _record_fill(self, order: _Order, qty: Decimal, price: Decimal, ts: datetime, reason: str) -> OrderUpdate:
         self._version += 1
         del self._open[order.request.client_order_id]
@@ -366,28 +505,38 @@ class SimBroker:
                 del self._reserved_qty[symbol]
             order.reserved_qty = _ZERO
 
-    def _visible_rows(self, now: datetime | None = None) -> int:
-        moment = self._clock.now() if now is None else now
-        return int(np.searchsorted(self._ts_ns, datetime_to_ns(moment), side="right"))
+    def _started_rows(self, now: datetime) -> int:
+        """How many bars have started (their stamp is at or before now): their opens are known."""
+        return self._started_rows_ns(datetime_to_ns(now))
 
-    def _last_close(self, symbol: str, visible: int) -> Decimal | None:
-        if visible == 0:
+    def _started_rows_ns(self, now_ns: int) -> int:
+        return int(np.searchsorted(self._ts_ns, now_ns, side="right"))
+
+    def _complete_rows(self, now: datetime | None = None) -> int:
+        """How many bars are complete (their session closed by now): their closes, lows and highs are known."""
+        return self._complete_rows_ns(datetime_to_ns(self._clock.now() if now is None else now))
+
+    def _complete_rows_ns(self, now_ns: int) -> int:
+        return int(np.searchsorted(self._complete_ns, now_ns, side="right"))
+
+    def _last_close(self, symbol: str, complete: int) -> Decimal | None:
+        if complete == 0:
             return None
         column = self._column_of[symbol]
-        row = int(self._last_close_row[visible - 1, column])
+        row = int(self._last_close_row[complete - 1, column])
         return bar_price(self._history.close[row, column]) if row >= 0 else None
 
-    def _mark(self, symbol: str, visible: int) -> Decimal:
-        """Last close at or before now of a held symbol (cached per visible bar)."""
-        if visible != self._marks_row:
-            self._marks_row = visible
+    def _mark(self, symbol: str, complete: int) -> Decimal:
+        """Last complete close of a held symbol (cached per complete bar count)."""
+        if complete != self._marks_row:
+            self._marks_row = complete
             self._marks = {}
         mark = self._marks.get(symbol)
         if mark is None:
-            mark = self._last_close(symbol, visible)
+            mark = self._last_close(symbol, complete)
             if mark is None:
-                # A holding implies a fill after a visible close, so this is a broken invariant, not missing data.
-                raise BrokerError(f"no close at or before now for held symbol {symbol}")
+                # A holding implies a fill after a complete close, so this is a broken invariant, not missing data.
+                raise BrokerError(f"no complete close for held symbol {symbol}")
             self._marks[symbol] = mark
         return mark
 
@@ -396,3 +545,21 @@ class SimBroker:
         if value is None:
             raise BrokerError("order amount missing")
         return value
+
+
+def _tradable(raw_open: float, low: float, high: float) -> bool:
+    """Whether a bar's open, low and high are prices a stop can trigger on: the bar-sanity rules (`core/bar_sanity.py`)
+    for these three, on scalars (this runs per resting stop per bar)."""
+    if not (math.isfinite(raw_open) and math.isfinite(low) and math.isfinite(high)) or low <= 0:
+        return False
+    slack = OHLC_REL_TOLERANCE * abs(high)
+    return low - slack <= raw_open <= high + slack
+
+
+def _checked_closes(closes_ns: npt.NDArray[np.int64], stamps_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    closes = np.asarray(closes_ns, dtype=np.int64)
+    if closes.shape != stamps_ns.shape:
+        raise ValueError(f"bar_closes_ns has {closes.shape[0]} rows, the history {stamps_ns.shape[0]}")
+    if (closes < stamps_ns).any() or (np.diff(closes) <= 0).any():
+        raise ValueError("bar_closes_ns must be increasing and no earlier than each bar's stamp")
+    return closes

@@ -16,19 +16,21 @@ from typing import Any, Final
 from core.redact import redact
 from core.sqlite_db import SqliteDb
 from core.store.codec import decimal_text_or_none, parse_decimal, parse_time, time_text, time_text_or_none
-from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, Tier
+from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, OrderType, Tier, TimeInForce
 
 _OPEN_STATUS_VALUES: Final = tuple(s.value for s in OrderStatus if s.is_open)
 _FINAL_STATUS_VALUES: Final = tuple(s.value for s in OrderStatus if not s.is_open)
 _ORDER_COLUMNS: Final = (
     "client_order_id, broker_order_id, symbol, side, status, qty, notional, filled_qty, filled_avg_price, "
-    "submitted_at, updated_at, reason, strategy, tier, signal_bar_ts"
+    "submitted_at, updated_at, reason, strategy, tier, signal_bar_ts, order_type, time_in_force, stop_price, "
+    "trail_percent"
 )
 # A final order never changes status again: a late or replayed update cannot reopen a filled/canceled order, and a
 # stale terminal update cannot turn a fill into a cancel. What the daemon knew at submit time is kept when a later
-# update (e.g. from the broker's stream) does not know it.
+# update (e.g. from the broker's stream) does not know it. A trailing stop's `stop_price` is its level as last
+# reported: it moves with the high-water mark, and an update without one keeps the last.
 _UPSERT_ORDER: Final = f"""
-    INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (client_order_id) DO UPDATE SET
         broker_order_id = COALESCE(NULLIF(excluded.broker_order_id, ''), broker_order_id),
         status = excluded.status,
@@ -41,7 +43,11 @@ _UPSERT_ORDER: Final = f"""
         reason = excluded.reason,
         strategy = COALESCE(NULLIF(excluded.strategy, ''), strategy),
         tier = COALESCE(excluded.tier, tier),
-        signal_bar_ts = COALESCE(excluded.signal_bar_ts, signal_bar_ts)
+        signal_bar_ts = COALESCE(excluded.signal_bar_ts, signal_bar_ts),
+        order_type = excluded.order_type,
+        time_in_force = excluded.time_in_force,
+        stop_price = COALESCE(excluded.stop_price, stop_price),
+        trail_percent = COALESCE(excluded.trail_percent, trail_percent)
     WHERE status NOT IN ({", ".join(f"'{s}'" for s in _FINAL_STATUS_VALUES)}) OR excluded.status = status
 """  # noqa: S608 - the interpolated values are our own enum constants, never input
 _SELECT_ORDERS: Final = f"SELECT {_ORDER_COLUMNS} FROM orders"  # noqa: S608 - constant column list
@@ -92,6 +98,10 @@ class Orders:
                 strategy,
                 None if tier is None else Tier(tier).value,
                 time_text_or_none(signal_bar_ts),
+                order.order_type.value,
+                order.time_in_force.value,
+                decimal_text_or_none(order.stop_price),
+                decimal_text_or_none(order.trail_percent),
             ),
         )
         return cur.rowcount > 0
@@ -173,7 +183,7 @@ class Fills:
 
 def _order_record(row: tuple[Any, ...]) -> OrderRecord:
     (coid, boid, symbol, side, status, qty, notional, filled_qty, avg_px, submitted, updated, reason, strategy, tier,
-     bar_ts) = row  # fmt: skip
+     bar_ts, order_type, time_in_force, stop_price, trail_percent) = row  # fmt: skip
     order = BrokerOrder(
         client_order_id=coid,
         broker_order_id=boid,
@@ -187,6 +197,10 @@ def _order_record(row: tuple[Any, ...]) -> OrderRecord:
         submitted_at=parse_time(submitted),
         updated_at=parse_time(updated),
         reason=reason,
+        order_type=OrderType(order_type),
+        time_in_force=TimeInForce(time_in_force),
+        stop_price=parse_decimal(stop_price),
+        trail_percent=parse_decimal(trail_percent),
     )
     return OrderRecord(
         order=order, strategy=strategy, tier=None if tier is None else Tier(tier), signal_bar_ts=parse_time(bar_ts)

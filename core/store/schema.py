@@ -9,15 +9,17 @@ never set aside: a newer program may still want it.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from core.sqlite_db import SqliteDb, connect_read_only, verify_schema
+from core.sqlite_db import SqliteDb, connect_read_only, verify_migratable, verify_schema
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 STATE_DB_WHAT: Final = "a tradingd state database"
 
 
@@ -25,9 +27,23 @@ class StateStoreError(Exception):
     """The state database cannot be used as it is (e.g. it was written by a newer version)."""
 
 
-# _MIGRATIONS[i] takes the schema from user_version i to i + 1. Every statement is idempotent (IF NOT EXISTS), so a
-# migration interrupted between its DDL and its version bump can simply run again.
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+@dataclass(frozen=True, slots=True)
+class _AddColumn:
+    """`ALTER TABLE ... ADD COLUMN`, which SQLite cannot make idempotent (no IF NOT EXISTS): skipped when present."""
+
+    table: str
+    column: str
+    definition: str
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        present = {row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)", (self.table,))}
+        if self.column not in present:
+            conn.execute(f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.definition}")
+
+
+# _MIGRATIONS[i] takes the schema from user_version i to i + 1. Every statement is idempotent (IF NOT EXISTS, or an
+# `_AddColumn`), so a migration interrupted between its DDL and its version bump can simply run again.
+_MIGRATIONS: Final[tuple[tuple[str | _AddColumn, ...], ...]] = (
     (
         """CREATE TABLE IF NOT EXISTS orders (
             client_order_id TEXT PRIMARY KEY,
@@ -88,7 +104,14 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 1 → 2: the journal is append-only and read by sequence; an index on type cost ~10% of a replay's time in page
     # writes for a count that `status` and tests can afford to scan.
     ("DROP INDEX IF EXISTS journal_type",),
-    # 2 → 3: the trailing stops' high-water marks (core/store/high_water.py).
+    # 2 → 3: protective stops. Every order stored before was a day market order, which the defaults say.
+    (
+        _AddColumn("orders", "order_type", "TEXT NOT NULL DEFAULT 'market'"),
+        _AddColumn("orders", "time_in_force", "TEXT NOT NULL DEFAULT 'day'"),
+        _AddColumn("orders", "stop_price", "TEXT"),
+        _AddColumn("orders", "trail_percent", "TEXT"),
+    ),
+    # 3 → 4: the trailing stops' high-water marks (core/store/high_water.py).
     (
         """CREATE TABLE IF NOT EXISTS high_water_marks (
             symbol TEXT PRIMARY KEY,
@@ -113,8 +136,10 @@ def check_state_db(path: Path) -> None:
     """Raise `StateStoreError` with the reason unless `path` is a sound state DB this program can open.
 
     For a file the daemon did not just open itself (a backup about to be restored): the full `integrity_check`
-    (quick_check skips the index-to-table checks), the schema version, and every table and column the program uses.
-    Read-only: the file is never changed, and nothing is set aside.
+    (quick_check skips the index-to-table checks), the schema version, every table and column that version of ours
+    has, and that our migrations bring it to every table and column this program uses (a backup written by an
+    older version is sound: the next open migrates it). Read-only: the file is never changed (the migrations are
+    tried on an in-memory copy), and nothing is set aside.
     """
     if not path.is_file():
         raise StateStoreError("no such file" if not path.exists() else "not a regular file")
@@ -127,29 +152,40 @@ def check_state_db(path: Path) -> None:
             version = schema_version(conn)
             if version > SCHEMA_VERSION:
                 raise StateStoreError(f"schema version {version} is newer than this program's {SCHEMA_VERSION}")
-            verify_schema(conn, _migrate, STATE_DB_WHAT)
+            if version < 1:
+                raise StateStoreError(f"not {STATE_DB_WHAT}: schema version {version}")
+            verify_schema(conn, _SCHEMA_AT[version], STATE_DB_WHAT)
+            verify_migratable(conn, _migrate, STATE_DB_WHAT)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise StateStoreError(str(exc)) from None
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """The schema `SqliteDb` applies when it opens the file (and tries on an in-memory copy of a file's tables)."""
+def _migrate(conn: sqlite3.Connection, target_version: int = SCHEMA_VERSION) -> None:
+    """The schema `SqliteDb` applies when it opens the file (and tries on an in-memory copy of a file's tables);
+    with `target_version`, the schema as that version had it."""
     version = schema_version(conn)
     if version > SCHEMA_VERSION:
         raise StateStoreError(
             f"state database schema version {version} is newer than this program's {SCHEMA_VERSION}; "
             "upgrade tradingd or point DATA_DIR elsewhere"
         )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
+    for target in range(version + 1, target_version + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in _MIGRATIONS[target - 1]:
-                conn.execute(statement)
+                if isinstance(statement, _AddColumn):
+                    statement.apply(conn)
+                else:
+                    conn.execute(statement)
             # user_version lives in the database header and is transactional: DDL and version bump commit together.
             conn.execute(f"PRAGMA user_version = {target:d}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+# The schema of each version (a stable object per version: `verify_schema` caches what each one makes).
+_SCHEMA_AT: Final = {v: functools.partial(_migrate, target_version=v) for v in range(1, SCHEMA_VERSION + 1)}

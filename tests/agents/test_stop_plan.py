@@ -13,7 +13,6 @@ from agents.stop_plan import (
     fresh_stop_id,
     is_resting_stop,
     plan_stops,
-    round_to_tick,
     stop_part,
 )
 from core.order_ids import client_order_id, is_protective_stop_id, protective_stop_id
@@ -171,12 +170,6 @@ def test_in_trailing_mode_a_day_stop_below_the_risen_level_still_covers_until_th
     assert not plan({"AAPL": holding("10.5", level="104.50")}, orders, trail="5")
     # In fixed mode a level that moved (a new average entry) replaces it.
     assert plan({"AAPL": holding("0.5", level="104.50")}, [resting(day_id(), "0.5", stop="100.00")]).cancels
-
-
-def test_stop_prices_are_rounded_down_to_the_tick() -> None:
-    assert round_to_tick(D("95.4399")) == D("95.43")
-    assert round_to_tick(D("0.876543")) == D("0.8765")
-    assert round_to_tick(D("1.00001")) == D("1.00")
 
 
 quantities = st.decimals(min_value=D("0.01"), max_value=D(500), places=3)

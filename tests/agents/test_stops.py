@@ -93,8 +93,9 @@ def position(qty: str = "10.5", avg: str = "100") -> Position:
 def test_the_fixed_level_is_below_the_average_entry_on_the_tick(store: StateStore) -> None:
     stops, _ = agent(store, OwnedLedger([entry_fill()]), config())
     assert stops.level(position(avg="100")) == D("95.00")
-    assert stops.level(position(avg="33.3333")) == D("31.66")  # 31.666635 rounded down
-    assert stops.level(position(avg="0.9")) == D("0.8550")
+    assert stops.level(position(avg="33.3333")) == D("31.67")  # 31.666635, rounded up: never below the level
+    assert stops.level(position(avg="0.9")) == D("0.8550")  # $0.0001 below $1
+    assert stops.level(position(avg="0")) == 0  # nothing to protect at no cost
 
 
 def test_the_trailing_mark_rises_with_the_highs_of_bars_after_the_entry_only(store: StateStore) -> None:

@@ -6,12 +6,13 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from freezegun import freeze_time
 
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
-from core.timeconv import NEW_YORK
+from core.timeconv import NEW_YORK, datetime_to_ns, ns_to_datetime
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "sp500_daily_2013_2018.csv.xz"
 
@@ -221,6 +222,16 @@ def test_daily_bar_ts_is_new_york_midnight(cal: NyseCalendar) -> None:
     assert cal.daily_bar_ts(date(2013, 12, 16)) == utc(2013, 12, 16, 5)
     assert cal.daily_bar_ts(date(2013, 12, 16)).tzinfo is UTC
     assert cal.session_date(cal.daily_bar_ts(date(2013, 3, 11))) == date(2013, 3, 11)
+
+
+def test_a_daily_bar_is_complete_at_its_sessions_close(cal: NyseCalendar) -> None:
+    days = [date(2013, 6, 14), BLACK_FRIDAY_2013, date(2013, 12, 16), THANKSGIVING_2013]
+    stamps = np.array([datetime_to_ns(cal.daily_bar_ts(d)) for d in days], dtype=np.int64)
+
+    closes = [ns_to_datetime(int(ns)) for ns in cal.daily_bar_closes_ns(stamps)]
+
+    assert closes[:3] == [utc(2013, 6, 14, 20), utc(2013, 11, 29, 18), utc(2013, 12, 16, 21)]  # an early close too
+    assert closes[3] == ny(2013, 11, 29)  # no session that day: the bar is complete when the day ends
 
 
 def test_calendar_instances_share_one_schedule() -> None:

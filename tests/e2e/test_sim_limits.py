@@ -27,6 +27,9 @@ def _run(tmp_path: Path, **limits: Any) -> tuple[Counter[str], list[CircuitBreak
         sim_initial_cash=Decimal(5000),
         enable_fractional_shares=False,
         max_open_positions=6,
+        # The exits these breakers must let through are the strategy's and the close-based stop-loss: with stops at
+        # the broker (tests/e2e/test_sim_stops.py) those would often sell first.
+        stop_mode="close",
         **limits,
     )
     app = build_sim(settings, start=date(2015, 6, 1), end=date(2016, 6, 30))

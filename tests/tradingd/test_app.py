@@ -3,16 +3,20 @@ and the set-up checks `run` and `validate` share."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from config.settings import Settings
+from core.bars import load_daily_bars
+from core.broker.sim import _Holding
 from core.flags import FLAG_HALTED
 from core.store import StateStore
-from core.types import BarFrame
-from tradingd.app import SetupError, check_setup, check_sim_setup, reset_sim_state
+from core.types import BarFrame, bar_price
+from tradingd.app import SetupError, build_sim, check_setup, check_sim_setup, reset_sim_state
 
 D = Decimal
 
@@ -49,6 +53,20 @@ def test_sim_reset_of_nothing_creates_a_fresh_db(tmp_path: Path) -> None:
     reset_sim_state(db)
     with StateStore(db) as fresh:
         assert fresh.summary()["flags"] == {}
+
+
+def test_the_sim_broker_is_built_knowing_when_each_bar_completes(tmp_path: Path) -> None:
+    """The replay starts at its first session's open: that session's bar has started, its close is hours away."""
+    settings = Settings(data_dir=tmp_path, use_scanner=False, symbols=("AAPL",), log_level="ERROR")
+    app = build_sim(settings, start=date(2016, 1, 5), end=date(2016, 1, 8))
+    app.broker._holdings["AAPL"] = _Holding(qty=D(1), avg_entry_price=D(100))  # type: ignore[attr-defined]
+
+    (position,) = asyncio.run(app.broker.get_positions()).values()
+
+    bars = load_daily_bars(settings.sim_data_file, ["AAPL"], date(2016, 1, 4), date(2016, 1, 5))
+    assert position.market_price == bar_price(bars.close[0, 0])  # 2016-01-04's close, not 2016-01-05's
+    assert bars.close[1, 0] != bars.close[0, 0]
+    app.close()
 
 
 def test_sim_setup_returns_what_build_sim_needs(small_history: BarFrame) -> None:

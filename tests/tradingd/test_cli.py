@@ -578,6 +578,9 @@ def test_orders_and_fills_list_what_the_store_holds() -> None:
             "reason"} <= set(first)  # fmt: skip
     assert isinstance(first["filled_qty"], str)
     assert first["qty"] is None or isinstance(first["qty"], str)
+    markets = [o for o in orders if o["order_type"] == "market"]
+    assert markets
+    assert {(o["time_in_force"], o["stop_price"], o["trail_percent"]) for o in markets} == {("day", None, None)}
     filled = json.loads(runner.invoke(app, ["orders", "--status", "filled", "--json"]).stdout)["orders"]
     assert filled
     assert {o["status"] for o in filled} == {"filled"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,13 +17,14 @@ from core.flags import FLAG_RECOVERY
 from core.state_backup import BackupWhen, StateBackups, backup_dir, backup_path
 from core.state_guard import FLAG_RESTORED, KillSwitchFile, kill_switch_path, open_guarded_state
 from core.state_restore import restore_state
-from core.store import StateStore
-from core.types import TradingState
+from core.store import SCHEMA_VERSION, StateStore
+from core.types import OrderStatus, OrderType, TradingState
 from tests.tradingd.test_cli import _hold_lock, _release
 from tradingd.cli import app
 
 runner = CliRunner()
 DAY = date(2017, 8, 1)
+STATE_DB_V2 = Path(__file__).parents[1] / "core" / "store" / "state_db_v2.sql"
 NOW = datetime(2026, 12, 2, 3, 30, tzinfo=UTC)
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -92,6 +94,22 @@ def test_restore_sets_the_current_db_aside_and_installs_the_backup(db: Path) -> 
     assert status["trading_state"]["state"] == "reducing"  # shown at once, before any daemon starts
     assert status["trading_state"]["reasons"][0]["code"] == "recovery"
     assert f"state-{DAY}.db" in status["trading_state"]["reasons"][0]["detail"]
+
+
+def test_a_backup_written_by_schema_version_2_restores_and_migrates(db: Path, tmp_path: Path) -> None:
+    _daemon_run(db, "live state")
+    backup = tmp_path / "state-2018-02-05.db"
+    with closing(sqlite3.connect(backup)) as conn:
+        conn.executescript(STATE_DB_V2.read_text())
+
+    restore_state(db, backup, recovery=True, now=NOW)
+
+    with StateStore(db) as restored:
+        assert restored.summary()["schema_version"] == SCHEMA_VERSION
+        order = restored.get_order("td-zscore-AAPL-buy-1")
+        assert order is not None
+        assert (order.status, order.order_type, order.stop_price) == (OrderStatus.FILLED, OrderType.MARKET, None)
+        assert restored.get_flag(FLAG_RECOVERY) is not None
 
 
 @pytest.mark.parametrize(("auto_resume", "expected"), [(False, TradingState.REDUCING), (True, TradingState.ACTIVE)])

@@ -24,7 +24,7 @@ from core.broker.alpaca_wire import (
     session_from_wire,
     trade_event_from_wire,
 )
-from core.types import OrderSide, OrderStatus
+from core.types import OrderSide, OrderStatus, OrderType, TimeInForce
 
 FIXTURES = Path(__file__).parents[2] / "fakes" / "fixtures"
 
@@ -74,6 +74,88 @@ def test_asset_without_easy_to_borrow_still_reads() -> None:
 )
 def test_status_mapping(raw: str, filled: str, ours: OrderStatus) -> None:
     assert order_status(raw, Decimal(filled)) is ours
+
+
+@pytest.mark.parametrize(
+    ("raw", "filled", "ours"),
+    [
+        ("held", "0", OrderStatus.NEW),  # waiting on another order: still resting
+        ("stopped", "0", OrderStatus.ACCEPTED),  # a trade is guaranteed, not yet made
+        ("pending_cancel", "0", OrderStatus.ACCEPTED),  # a cancel asked, not confirmed: it may still fill
+        ("pending_cancel", "4", OrderStatus.PARTIALLY_FILLED),
+        ("suspended", "0", OrderStatus.NEW),
+        ("calculated", "10", OrderStatus.PARTIALLY_FILLED),
+    ],
+)
+def test_every_status_a_resting_stop_passes_through_keeps_it_open(raw: str, filled: str, ours: OrderStatus) -> None:
+    status = order_status(raw, Decimal(filled))
+    assert status is ours
+    assert status.is_open
+
+
+def stop_wire(**fields: Any) -> dict[str, Any]:
+    return {
+        **fixture("order.json"),
+        "notional": None,
+        "qty": "191",
+        "side": "sell",
+        "type": "stop",
+        "order_type": "stop",
+        "time_in_force": "gtc",
+        "stop_price": "142.5",
+        **fields,
+    }
+
+
+def test_a_stop_reads_with_its_type_time_in_force_and_price() -> None:
+    order = order_from_wire(stop_wire())
+
+    assert (order.order_type, order.time_in_force, order.stop_price, order.trail_percent) == (
+        OrderType.STOP,
+        TimeInForce.GTC,
+        Decimal("142.5"),
+        None,
+    )
+    assert (order.is_stop, order.open_qty) == (True, Decimal(191))
+
+
+def test_a_trailing_stop_reads_its_current_level_from_stop_price() -> None:
+    raw = stop_wire(type="trailing_stop", order_type="trailing_stop", stop_price="168.3405", trail_percent="5",
+                    hwm="177.2")  # fmt: skip
+
+    order = order_from_wire(raw)
+
+    assert (order.order_type, order.stop_price, order.trail_percent) == (
+        OrderType.TRAILING_STOP,
+        Decimal("168.3405"),
+        Decimal(5),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "order_type", "tif"),
+    [
+        ({"type": "limit", "order_type": "limit"}, OrderType.MARKET, TimeInForce.GTC),  # a user's: not ours
+        ({"type": None, "order_type": "trailing_stop"}, OrderType.TRAILING_STOP, TimeInForce.GTC),
+        ({"time_in_force": "ioc"}, OrderType.STOP, TimeInForce.DAY),  # ends by the close, like a day order
+        ({"time_in_force": None}, OrderType.STOP, TimeInForce.DAY),
+    ],
+)
+def test_types_and_times_in_force_we_never_send_still_read(
+    fields: dict[str, Any], order_type: OrderType, tif: TimeInForce
+) -> None:
+    order = order_from_wire(stop_wire(**fields))
+    assert (order.order_type, order.time_in_force) == (order_type, tif)
+
+
+def test_a_market_order_reads_as_a_day_market_order() -> None:
+    order = order_from_wire(fixture("order.json"))
+    assert (order.order_type, order.time_in_force, order.stop_price, order.is_stop) == (
+        OrderType.MARKET,
+        TimeInForce.DAY,
+        None,
+        False,
+    )
 
 
 def test_folded_vendor_status_is_kept_as_the_reason() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from core.messages import SignalGenerated
-from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, bar_price
+from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, OrderType, TimeInForce, bar_price
 
 T0 = datetime(2018, 2, 5, 21, 0, tzinfo=UTC)  # the close of 2018-02-05, inside the bundled data's range
 QUARANTINE_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -26,12 +26,17 @@ def make_order(
     broker_order_id: str = "b-1",
     updated_at: datetime | None = T0,
     reason: str = "",
+    side: OrderSide = OrderSide.BUY,
+    order_type: OrderType = OrderType.MARKET,
+    time_in_force: TimeInForce = TimeInForce.DAY,
+    stop_price: Decimal | None = None,
+    trail_percent: Decimal | None = None,
 ) -> BrokerOrder:
     return BrokerOrder(
         client_order_id=coid,
         broker_order_id=broker_order_id,
         symbol=symbol,
-        side=OrderSide.BUY,
+        side=side,
         status=status,
         qty=qty,
         notional=notional,
@@ -40,6 +45,10 @@ def make_order(
         submitted_at=T0,
         updated_at=updated_at,
         reason=reason,
+        order_type=order_type,
+        time_in_force=time_in_force,
+        stop_price=stop_price,
+        trail_percent=trail_percent,
     )
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from core.store import StateStore
-from core.types import OrderStatus, Tier
+from core.types import BrokerOrder, OrderSide, OrderStatus, OrderType, Tier, TimeInForce
 from tests.core.store.records import FINAL_STATUSES, OPEN_STATUSES, T0, make_fill, make_order
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -35,6 +35,73 @@ def test_order_round_trips_exactly(store: StateStore) -> None:
     record = store.order_record(order.client_order_id)
     assert record is not None
     assert (record.strategy, record.tier, record.signal_bar_ts) == ("zscore", Tier.TIER3, T0 - timedelta(days=1))
+
+
+def stop_order(
+    coid: str = "td-ps-AAPL-g1", *, status: OrderStatus = OrderStatus.ACCEPTED, stop_price: str | None = "142.50"
+) -> BrokerOrder:
+    return make_order(
+        coid,
+        status=status,
+        side=OrderSide.SELL,
+        qty=Decimal(191),
+        notional=None,
+        order_type=OrderType.STOP,
+        time_in_force=TimeInForce.GTC,
+        stop_price=None if stop_price is None else Decimal(stop_price),
+    )
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        stop_order(),
+        make_order(
+            "td-ps-AAPL-d1",
+            side=OrderSide.SELL,
+            qty=Decimal("0.75"),
+            notional=None,
+            order_type=OrderType.STOP,
+            stop_price=Decimal("0.5005"),
+        ),
+        make_order(
+            "td-ps-AAPL-g2",
+            side=OrderSide.SELL,
+            qty=Decimal(10),
+            notional=None,
+            order_type=OrderType.TRAILING_STOP,
+            time_in_force=TimeInForce.GTC,
+            stop_price=Decimal("168.3405"),
+            trail_percent=Decimal("5.0"),
+        ),
+    ],
+    ids=["gtc-stop", "day-fractional-stop", "trailing-stop"],
+)
+def test_a_stop_round_trips_with_its_type_time_in_force_and_prices(store: StateStore, order: BrokerOrder) -> None:
+    store.upsert_order(order, strategy="ps")
+
+    assert store.get_order(order.client_order_id) == order
+    assert store.open_orders() == [order]
+    assert [o.is_stop for o in store.open_orders()] == [True]
+
+
+def test_a_trailing_stops_level_follows_its_updates_and_an_update_without_one_keeps_the_last(
+    store: StateStore,
+) -> None:
+    store.upsert_order(stop_order(stop_price="140.00"))
+    store.upsert_order(stop_order(stop_price="141.25"))
+    assert (got := store.get_order("td-ps-AAPL-g1")) is not None
+    assert got.stop_price == Decimal("141.25")
+
+    store.upsert_order(stop_order(status=OrderStatus.CANCELED, stop_price=None))
+
+    assert (got := store.get_order("td-ps-AAPL-g1")) is not None
+    assert (got.status, got.stop_price, got.order_type, got.time_in_force) == (
+        OrderStatus.CANCELED,
+        Decimal("141.25"),
+        OrderType.STOP,
+        TimeInForce.GTC,
+    )
 
 
 def test_unknown_order_is_none(store: StateStore) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import closing
 from datetime import date, timedelta
@@ -12,7 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from core.store import SCHEMA_VERSION, EquityMark, StateStore, StateStoreError, schema
-from core.types import Fill, OrderSide, OrderStatus, Position, Tier
+from core.types import Fill, OrderSide, OrderStatus, OrderType, Position, Tier, TimeInForce
 from tests.core.store.records import QUARANTINE_TIME, T0, make_order, make_signal
 from tests.fakes.damage import DAMAGE, damage
 from tests.state_db import journal_rows
@@ -29,6 +30,11 @@ def set_user_version(path: Path, version: int) -> None:
 def sqlite_master(path: Path) -> set[tuple[str, str, str, str | None]]:
     with closing(sqlite3.connect(path)) as conn:
         return set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+
+
+def columns(path: Path, table: str) -> list[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return [row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))]
 
 
 def restore_dump(dump: Path, path: Path) -> None:
@@ -62,17 +68,59 @@ def test_every_schema_version_has_a_migration() -> None:
     assert len(schema._MIGRATIONS) == SCHEMA_VERSION
 
 
-def test_the_schema_is_the_one_state_dbs_already_have(db_path: Path, tmp_path: Path) -> None:
-    """Every table, index and column of schema 2, down to the SQL text, as the code before the split created them;
-    the later migrations only add their own tables."""
+def test_a_version_2_db_migrates_to_the_schema_a_fresh_db_has(db_path: Path, tmp_path: Path) -> None:
+    """Every table, index and column, down to the SQL text: a v2 file opened now is what a fresh file is."""
+    before = tmp_path / "before.db"
+    restore_dump(BEFORE_SPLIT, before)
+    v2_columns = columns(before, "orders")
+
+    StateStore(before).close()
+    StateStore(db_path).close()
+
+    assert sqlite_master(before) == sqlite_master(db_path)
+    assert columns(before, "orders") == [*v2_columns, "order_type", "time_in_force", "stop_price", "trail_percent"]
+    with closing(sqlite3.connect(before)) as conn:
+        assert schema.schema_version(conn) == SCHEMA_VERSION == 4
+
+
+def test_a_version_2_backup_checks_sound_and_is_left_as_it_was(tmp_path: Path) -> None:
+    backup = tmp_path / "state-2018-02-05.db"
+    restore_dump(BEFORE_SPLIT, backup)
+    content = backup.read_bytes()
+
+    schema.check_state_db(backup)  # what `tradingd restore` asks of a backup before installing it
+
+    assert backup.read_bytes() == content  # checked, not migrated: the first open after the restore does that
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("ALTER TABLE orders DROP COLUMN tier", "missing orders(tier)"),  # a table of version 2 lost a column
+        ("PRAGMA user_version = 0", "schema version 0"),  # no file of ours was ever left at 0
+    ],
+)
+def test_a_version_2_file_that_is_not_what_version_2_wrote_is_not_sound(
+    tmp_path: Path, damage: str, reason: str
+) -> None:
+    backup = tmp_path / "state.db"
+    restore_dump(BEFORE_SPLIT, backup)
+    with closing(sqlite3.connect(backup)) as conn:
+        conn.execute(damage)
+
+    with pytest.raises(StateStoreError, match=re.escape(reason)):
+        schema.check_state_db(backup)
+
+
+def test_since_version_2_the_orders_table_changed_and_the_high_water_marks_came(db_path: Path, tmp_path: Path) -> None:
     before = tmp_path / "before.db"
     restore_dump(BEFORE_SPLIT, before)
     StateStore(db_path).close()
-    now, then = sqlite_master(db_path), sqlite_master(before)
-    assert then <= now
-    assert {(kind, name) for kind, name, _, _ in now - then} == {
-        ("table", "high_water_marks"),
-        ("index", "sqlite_autoindex_high_water_marks_1"),
+    changed = sqlite_master(db_path) ^ sqlite_master(before)
+    assert {name for _type, name, _table, _sql in changed} == {
+        "orders",  # schema 3: the stop fields
+        "high_water_marks",  # schema 4: the trailing stops' marks
+        "sqlite_autoindex_high_water_marks_1",
     }
 
 
@@ -88,6 +136,9 @@ def test_a_state_db_written_before_the_split_opens_and_keeps_working(db_path: Pa
             Decimal("159.54"),
         )
         assert (record.strategy, record.tier, record.signal_bar_ts) == ("zscore", Tier.TIER3, T0 - timedelta(hours=6.5))
+        # Written before stops existed: every order was a day market order, and reads as one.
+        assert (record.order.order_type, record.order.time_in_force) == (OrderType.MARKET, TimeInForce.DAY)
+        assert (record.order.stop_price, record.order.trail_percent, record.order.is_stop) == (None, None, False)
         assert [o.client_order_id for o in s.pending_orders()] == ["td-zscore-MSFT-sell-2"]
         filled_at = T0 + timedelta(seconds=1)
         assert s.fills() == [
@@ -119,11 +170,12 @@ def test_a_state_db_written_before_the_split_opens_and_keeps_working(db_path: Pa
     assert list(db_path.parent.glob("*.corrupt-*")) == []
 
 
-def test_migration_is_idempotent_when_tables_exist_but_version_was_not_bumped(db_path: Path) -> None:
-    # As if a migration's DDL had run but the process died before its version bump.
+@pytest.mark.parametrize("version", [0, 2])
+def test_migration_is_idempotent_when_tables_exist_but_version_was_not_bumped(db_path: Path, version: int) -> None:
+    # As if a migration's DDL had run but the process died before its version bump (2: the columns of 3 are there).
     with StateStore(db_path) as s:
         s.set_flag("halted", "1")
-    set_user_version(db_path, 0)
+    set_user_version(db_path, version)
     with StateStore(db_path) as s:
         assert s.summary()["schema_version"] == SCHEMA_VERSION
         assert s.get_flag("halted") == "1"
