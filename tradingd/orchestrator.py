@@ -281,9 +281,12 @@ class Orchestrator:
     async def _stop_exits(
         self, validated: list[SignalGenerated], positions: Mapping[str, Position]
     ) -> list[SignalGenerated]:
-        """The exits risk decides on besides the validated signals: the intraday stop check's, and those an
-        unconfirmed stop cancel held back last time (unless a fresh exit of the same symbol replaces them)."""
-        intraday = await self.protection.stops.intraday_exits(positions) if self.protection is not None else []
+        """The exits risk decides on besides the validated signals: the intraday stop check's (while the market is
+        open: outside a session the latest trade is an old price), and those an unconfirmed stop cancel held back
+        last time (unless a fresh exit of the same symbol replaces them)."""
+        intraday: list[SignalGenerated] = []
+        if self.protection is not None and self.calendar.is_open(self.clock.now()):
+            intraday = await self.protection.stops.intraday_exits(positions)
         fresh = {signal.symbol for signal in (*intraday, *validated) if signal.is_exit}
         deferred = [s for s in self.execution.take_deferred_exits() if s.symbol not in fresh]
         return [*deferred, *intraday]

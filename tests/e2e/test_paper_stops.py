@@ -7,7 +7,7 @@ iterates before each open and during the session, as a paper daemon does, in the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +19,7 @@ from core.order_ids import is_protective_stop_id
 from core.timeconv import NEW_YORK
 from tests.e2e.scripted_strategy import install_scripted, params
 from tests.e2e.test_paper_daemon import _paper_app
-from tests.fakes.alpaca_server import FakeAlpacaServer, FakeOrder
+from tests.fakes.alpaca_server import FakeAlpacaServer, FakeOrder, Fault
 from tests.fakes.alpaca_tape import MarketTape, load_tape
 from tradingd.app import run_app
 from tradingd.orchestrator import Tick
@@ -34,20 +34,35 @@ def tape() -> MarketTape:
 
 
 class DaySchedule:
-    """Iterations at fixed New York times of each session (09:00 is before the open), moving the server's clock."""
+    """Iterations at fixed New York times of each session (09:00 is before the open), moving the server's clock;
+    `before` runs what a test wants done at a moment, just before that iteration."""
 
-    def __init__(self, server: FakeAlpacaServer, sessions: list[date], times: tuple[time, ...]) -> None:
+    def __init__(
+        self,
+        server: FakeAlpacaServer,
+        sessions: list[date],
+        times: tuple[time, ...],
+        before: Mapping[datetime, Callable[[], None]],
+    ) -> None:
         self._server = server
         self._moments = [datetime.combine(s, t, NEW_YORK) for s in sessions for t in times]
+        self._before = before
 
     async def __aiter__(self) -> AsyncIterator[Tick]:
         for moment in self._moments:
             self._server.set_now(moment)
+            if moment in self._before:
+                self._before[moment]()
             yield Tick.ITERATE
 
 
 def run_paper(
-    tape: MarketTape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: dict[str, str], last: date
+    tape: MarketTape,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    script: dict[str, str],
+    last: date,
+    before: Callable[[FakeAlpacaServer], Mapping[datetime, Callable[[], None]]] = lambda _: {},
 ) -> list[FakeOrder]:
     """The scripted daemon from the session after the entry signal's bar to `last`; the server's orders, in order."""
     calendar = NyseCalendar()
@@ -56,7 +71,7 @@ def run_paper(
     name = install_scripted(tmp_path / "site", monkeypatch)
     server = FakeAlpacaServer(tape, now=calendar.session_open(first) - timedelta(hours=1))
     with server:
-        schedule = DaySchedule(server, sessions, (time(9), time(10), time(15)))
+        schedule = DaySchedule(server, sessions, (time(9), time(10), time(15)), before(server))
         app = _paper_app(
             server,
             tmp_path / "paper",
@@ -119,3 +134,24 @@ def test_an_exit_signal_cancels_the_resting_stops_and_sells_the_owned_quantity_o
     assert exit_order.qty == entry.filled_qty  # all of the position, once
     assert exit_order.filled_qty == entry.filled_qty
     assert [o for o in orders if o.status == "rejected"] == []
+
+
+def test_where_no_broker_stop_could_be_placed_the_intraday_check_sells_at_the_level(
+    tape: MarketTape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same CELG position, but the broker refuses every stop (the two a tick places): only the check protects it.
+    def refuse_the_stops(server: FakeAlpacaServer) -> Callable[[], None]:
+        return lambda: server.inject(Fault.http(422, message="stop orders are not accepted"), "POST", "/v2/orders", 2)
+
+    def before(server: FakeAlpacaServer) -> dict[datetime, Callable[[], None]]:
+        moments = (datetime(2017, 10, 25, 10), datetime(2017, 10, 25, 15), datetime(2017, 10, 26, 9))
+        return {moment.replace(tzinfo=NEW_YORK): refuse_the_stops(server) for moment in moments}
+
+    orders = run_paper(tape, tmp_path, monkeypatch, params("CELG", "2017-10-24"), date(2017, 10, 27), before)
+    [entry] = [o for o in orders if o.side == "buy"]
+    assert not [o for o in orders if is_protective_stop_id(o.client_order_id)]  # none reached the broker
+    [exit_order] = [o for o in orders if o.side == "sell"]
+    assert exit_order.client_order_id.startswith("td-stop-CELG-s-")  # the intraday check's exit (strategy tag stop)
+    assert ny(exit_order.submitted_ns) == datetime(2017, 10, 26, 10, tzinfo=NEW_YORK)  # the first look in the session
+    assert exit_order.qty == entry.filled_qty
+    assert exit_order.filled_qty == entry.filled_qty
