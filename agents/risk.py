@@ -15,6 +15,10 @@ process stops the daemon at its next decision, and a restart cannot forget a hal
 (`RiskLimits.on_daily_loss` / `on_max_drawdown`) also asks for every owned position to be sold when it trips (a close
 request, `core/close_requests.py`, carried out by `agents/exit_requests.py`), and withdraws that request when it lifts.
 
+Protective stops pass here too (`decide_stops`): placed and canceled while `active` or `reducing`, never while
+`halted` (resting stops then stay at the broker), and no placement may make a symbol's open sells exceed what is
+owned. A resting stop does not block an exit (`order_pending` is for other open sells): execution cancels it first.
+
 Fills reach risk through the portfolio: the orchestrator settles the broker's updates before it refreshes the
 portfolio, and `begin_iteration` rebuilds the tier exposure from that snapshot. Nothing fills between
 `begin_iteration` and `decide`.
@@ -33,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
+from agents.oversell import open_sell_qty
 from agents.sizing import EntryCandidate, TieredPositionSizer, TierExposureTracker
+from agents.stop_plan import StopPlan
 from core.close_requests import ALL, CloseRequests
 from core.flags import (
     FLAG_DAILY_LOSS,
@@ -51,9 +57,10 @@ from core.messages import (
     OrderDenied,
     SignalGenerated,
     SizedOrder,
+    StopDenied,
     TradingStateChanged,
 )
-from core.order_ids import FLATTEN_EXIT_TAG, client_order_id
+from core.order_ids import FLATTEN_EXIT_TAG, client_order_id, is_protective_stop_id
 from core.reasons import Breaker, DenialReason, TradingStateReason
 from core.types import (
     QTY_QUANTUM,
@@ -356,6 +363,7 @@ class RiskAgent:
         self._requests = CloseRequests(flags)
         self._clock = clock
         self._iteration: _Iteration | None = None
+        self._withheld: set[str] = set()  # stops denied while halted, announced once each
         # The one trading state (with its causes): read from the flags at start, then at every iteration and decision.
         self._view = read_trading_state(flags, session)
         _log_state(self._view)
@@ -460,7 +468,12 @@ class RiskAgent:
         self, exits: list[SignalGenerated], iteration: _Iteration, answers: list[Answer], *, allowed: bool
     ) -> None:
         positions = iteration.snapshot.positions
-        selling = {o.symbol for o in iteration.snapshot.open_orders if o.side is OrderSide.SELL and o.status.is_open}
+        # A resting protective stop is no pending sale: execution cancels it before the exit goes.
+        selling = {
+            o.symbol
+            for o in iteration.snapshot.open_orders
+            if o.side is OrderSide.SELL and o.status.is_open and not is_protective_stop_id(o.client_order_id)
+        }
         for signal in exits:
             position = positions.get(signal.symbol)
             asset = iteration.assets.get(signal.symbol)
@@ -551,6 +564,57 @@ class RiskAgent:
             else:
                 buying_power -= result.est_notional
                 answers.append(self._approve(candidate.signal, result))
+
+    def decide_stops(self, plan: StopPlan, snapshot: PortfolioSnapshot, *, session: date) -> StopPlan:
+        """The part of a stop plan that may go to the broker: all of it while `active` or `reducing`, nothing while
+        `halted` (resting stops stay where they are), and no placement that would make the symbol's open sells
+        (after the plan's cancels) exceed what is owned (`oversell`)."""
+        if not plan:
+            return plan
+        view = self._refresh_state(session)  # a halt from another process counts at once
+        if not view.state.allows_exits:
+            detail = view.cause[1]
+            for cancel in plan.cancels:
+                self._deny_stop(cancel.client_order_id, cancel.symbol, "cancel", DenialReason.HALTED, detail)
+            for placement in plan.placements:
+                self._deny_stop(placement.client_order_id, placement.symbol, "place", DenialReason.HALTED, detail)
+            return StopPlan()
+        self._withheld.clear()
+        canceled = {cancel.client_order_id for cancel in plan.cancels}
+        selling = open_sell_qty(o for o in snapshot.open_orders if o.client_order_id not in canceled)
+        approved = []
+        for placement in plan.placements:
+            position = snapshot.positions.get(placement.symbol)
+            owned = position.qty if position is not None else _ZERO
+            after = selling.get(placement.symbol, _ZERO) + placement.qty
+            if after > owned:
+                detail = f"{after} would be for sale, {owned} owned"
+                self._deny_stop(placement.client_order_id, placement.symbol, "place", DenialReason.OVERSELL, detail)
+                continue
+            selling[placement.symbol] = after
+            approved.append(placement)
+        return StopPlan(plan.cancels, tuple(approved))
+
+    def _deny_stop(self, coid: str, symbol: str, action: str, reason: DenialReason, detail: str) -> None:
+        if reason is DenialReason.HALTED:
+            # Re-planned every iteration while halted: the journal gets each withheld stop once.
+            if coid in self._withheld:
+                return
+            self._withheld.add(coid)
+        log.warning("stop_denied", client_order_id=coid, symbol=symbol, action=action, reason=reason.value)
+        now = self._clock.now()
+        self._publish(
+            StopDenied(
+                ts_event=now,
+                ts_init=now,
+                correlation_id=coid,
+                client_order_id=coid,
+                symbol=symbol,
+                action=action,
+                reason=reason,
+                detail=detail,
+            )
+        )
 
     @staticmethod
     def _pre_check(

@@ -4,8 +4,9 @@ Each signal is also published (`SignalGenerated`) for the observers.
 
 The decision is the strategy's (`agents/strategies`, chosen by `STRATEGY_NAME`), vectorised over every focus symbol;
 this agent only adds what every strategy must share: no decision on a frame shorter than the strategy's lookback or
-on a missing latest bar, entries only for symbols not held, exits only for held ones, and the protective stop-loss
-(`STOP_LOSS_PCT` below the average entry price), which is risk policy and wins over the strategy's own exit reason.
+on a missing latest bar, entries only for symbols not held, exits only for held ones, and, with `STOP_MODE=close`,
+the close-based stop-loss (`STOP_LOSS_PCT` below the average entry price), which is risk policy and wins over the
+strategy's own exit reason (the other stop modes protect positions with stops at the broker, `agents/stops.py`).
 Signals are the only per-symbol work: exits first, then entries, each in column order.
 """
 
@@ -46,8 +47,9 @@ class ScannerAgent:
         strategy: Strategy,
         *,
         tag: str,
-        stop_loss_pct: float,
+        stop_loss_pct: float | None,
     ) -> None:
+        """`stop_loss_pct`: the close-based stop-loss exit's distance below the average entry (None: no such exit)."""
         self._bus = bus
         self._portfolio = portfolio
         self._clock = clock
@@ -67,9 +69,12 @@ class ScannerAgent:
         holdings = Holdings.of(self._columns, frame.n_symbols, self._portfolio.positions)
         signals = self._checked(self._strategy.signals(frame, holdings), frame.n_symbols)
         close = frame.close[-1]
-        stop = holdings.avg_entry_price * (1 - self._stop_loss_pct)
-        with np.errstate(invalid="ignore"):
-            stopped = holdings.held & (close <= stop)
+        stopped = np.zeros(frame.n_symbols, dtype=bool)
+        stop = holdings.avg_entry_price
+        if self._stop_loss_pct is not None:
+            stop = holdings.avg_entry_price * (1 - self._stop_loss_pct)
+            with np.errstate(invalid="ignore"):
+                stopped = holdings.held & (close <= stop)
         decided = holdings.held & ~np.isnan(close)  # no decision on made-up data
         exits = np.flatnonzero(decided & (stopped | signals.exits))
         entries = np.flatnonzero(signals.entries & ~holdings.held & ~np.isnan(close))

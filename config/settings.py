@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     # daemon owns (README "Trading states").
     on_daily_loss: BreakerActionName = "reduce"
     on_max_drawdown: BreakerActionName = "reduce"
+    # fixed | trailing: protective stop orders at the broker plus the intraday check; close: only the scanner's
+    # close-based stop-loss exit at the next open (the behaviour before broker stops, kept for comparison).
+    stop_mode: Literal["fixed", "trailing", "close"] = "fixed"
+    trailing_stop_pct: Decimal = Field(default=Decimal("0.05"), gt=0, lt=1)
 
     # --- strategy (agents/strategies; `tradingd strategies` lists them) ---------------------------------------------
     strategy_name: str = "zscore_mean_reversion"

@@ -179,6 +179,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             f"{_counts(summary['orders_rejected'])}; canceled {_counts(summary['orders_canceled'])}",
         ),
         ("fills", f"{summary['fills']:,}"),
+        ("protective stops", _stops(summary["stops"])),
         ("bad bars rejected", _counts(summary["bad_bars"])),
         ("errors", _counts(summary["errors"])),
         ("equity", f"{_money(summary['start_equity'])} → {_money(summary['final_equity'])}"),
@@ -197,6 +198,17 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _stops(stops: dict[str, Any]) -> str:
+    if stops["mode"] == "close":
+        return "none (STOP_MODE=close: close-based stop-loss exits)"
+    text = (
+        f"{stops['mode']}: {stops['placed']:,} placed, {stops['triggered']:,} triggered;"
+        f" cancels {_counts(stops['cancels'])}; denied {_counts(stops['denied'])};"
+        f" exits withheld {_counts(stops['exits_withheld'])}"
+    )
+    return text + (f"; OVERSELL breaches {stops['oversells']}" if stops["oversells"] else "")
 
 
 def print_summary(summary: dict[str, Any]) -> None:

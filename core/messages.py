@@ -23,11 +23,13 @@ from core.reasons import (
     Breaker,
     CancelReason,
     DenialReason,
+    ExitWithheldReason,
     RejectionReason,
     SignalRejectReason,
+    StopReason,
     TradingStateReason,
 )
-from core.types import BarFrame, Fill, OrderSide, Tier, TradingState
+from core.types import BarFrame, Fill, OrderSide, OrderType, Tier, TimeInForce, TradingState
 
 _ids = itertools.count(1)
 
@@ -244,3 +246,66 @@ class OrderCanceled(Message):
     symbol: str
     reason: CancelReason
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExitWithheld(Message):
+    """An approved exit not sent: its stop filled first (dropped), or the stop's cancel is not confirmed yet (the
+    exit is tried again at the next iteration)."""
+
+    client_order_id: str
+    symbol: str
+    reason: ExitWithheldReason
+    detail: str = ""
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# EVENTS: protective stops
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopPlaced(Message):
+    """The broker accepted a protective stop (`td-ps-…`): a sell of `qty` at `stop_price`, or trailing by
+    `trail_percent` (percent units)."""
+
+    client_order_id: str
+    broker_order_id: str
+    symbol: str
+    qty: Decimal
+    order_type: OrderType
+    time_in_force: TimeInForce
+    stop_price: Decimal | None
+    trail_percent: Decimal | None
+    reason: StopReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopCancelRequested(Message):
+    """The daemon asked the broker to cancel a protective stop; the outcome comes as `OrderCanceled` (or
+    `OrderFilled`, when the stop triggered first)."""
+
+    client_order_id: str
+    symbol: str
+    reason: StopReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopDenied(Message):
+    """Risk withheld a stop placement or cancel (`action`: place | cancel), e.g. while halted."""
+
+    client_order_id: str
+    symbol: str
+    action: str
+    reason: DenialReason
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OversellDetected(Message):
+    """The invariant broke: the symbol's open sells (stops included) would sell more than the daemon owns."""
+
+    symbol: str
+    open_sell_qty: Decimal
+    owned_qty: Decimal
+    checked: str  # when: after the portfolio refresh, or after the stop step's placements

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from core.types import OrderSide
 
@@ -71,6 +72,7 @@ def protective_stop_id(symbol: str, anchor: str, session: date, part: str, seq: 
     return body + _hex(body, 5)
 
 
+@lru_cache(maxsize=1 << 14)  # asked of every open order at every stop step and invariant check
 def is_protective_stop_id(coid: str) -> bool:
     """Whether `coid` is a protective stop's id this daemon made (from the id alone, like `is_our_client_order_id`)."""
     parts = coid.rsplit("-", 3)  # from the right: a symbol may itself contain "-"
@@ -95,6 +97,7 @@ def _legacy_client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts:
 _SIDES = {side.value[0]: side for side in OrderSide}
 
 
+@lru_cache(maxsize=1 << 14)  # a digest per call, asked of the same open orders at every iteration
 def is_our_client_order_id(coid: str) -> bool:
     """Whether `coid` is one this daemon made, checked from the id alone (works without the store, after a state
     loss), so recovery adopts only this daemon's orders, never a manual one in the same account."""

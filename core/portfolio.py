@@ -15,23 +15,40 @@ from dataclasses import replace
 from decimal import Decimal
 
 from core.broker.base import Broker
+from core.order_ids import is_protective_stop_id
 from core.types import Account, BrokerOrder, Fill, OrderSide, PortfolioSnapshot, Position
 
 
 class OwnedLedger:
-    """Net quantity per symbol bought minus sold by the daemon's own fills."""
+    """Net quantity per symbol bought minus sold by the daemon's own fills, and which entries made the holding: the
+    buy fill that opened it (from flat) and the latest entry order (a protective stop's id derives from it)."""
 
     def __init__(self, fills: Iterable[Fill] = ()) -> None:
         self._qty: dict[str, Decimal] = {}
+        self._opened: dict[str, Fill] = {}
+        self._latest_entry: dict[str, str] = {}
         for fill in fills:
             self.apply(fill)
 
     def apply(self, fill: Fill) -> None:
+        before = self.qty(fill.symbol)
         signed = fill.qty if fill.side is OrderSide.BUY else -fill.qty
-        self._qty[fill.symbol] = self._qty.get(fill.symbol, Decimal(0)) + signed
+        self._qty[fill.symbol] = before + signed
+        if fill.side is OrderSide.BUY:
+            self._latest_entry[fill.symbol] = fill.client_order_id
+            if before <= 0:
+                self._opened[fill.symbol] = fill
 
     def qty(self, symbol: str) -> Decimal:
         return self._qty.get(symbol, Decimal(0))
+
+    def opened_by(self, symbol: str) -> Fill | None:
+        """The buy fill that opened the current holding of `symbol` (None if the daemon never bought it)."""
+        return self._opened.get(symbol)
+
+    def latest_entry(self, symbol: str) -> str | None:
+        """The client order id of the latest buy of `symbol` that filled."""
+        return self._latest_entry.get(symbol)
 
     def own(self, positions: Mapping[str, Position]) -> dict[str, Position]:
         owned: dict[str, Position] = {}
@@ -72,8 +89,13 @@ class PortfolioView:
         return self._snapshot.positions.get(symbol)
 
     def has_open_order(self, symbol: str, side: OrderSide | None = None) -> bool:
+        """An open order of `symbol` (of `side`) other than a protective stop: a resting stop is the position's
+        cover, not a pending trade, and an exit cancels it first."""
         orders = self._open_by_symbol.get(symbol, ())
-        return any(side is None or order.side is side for order in orders)
+        return any(
+            (side is None or order.side is side) and not is_protective_stop_id(order.client_order_id)
+            for order in orders
+        )
 
     def note_submitted(self, order: BrokerOrder) -> None:
         """An order placed during this iteration counts as open for the rest of it."""

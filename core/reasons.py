@@ -44,6 +44,7 @@ class DenialReason(enum.StrEnum):
     NOT_TRADABLE = "not_tradable"
     INVALID_PRICE = "invalid_price"
     SHORT_NOT_SUPPORTED = "short_not_supported"
+    OVERSELL = "oversell"  # a protective stop that would make the symbol's open sells exceed what is owned
 
 
 class TradingStateReason(enum.StrEnum):
@@ -130,6 +131,23 @@ class CancelReason(enum.StrEnum):
             return cls(text)
         except ValueError:
             return cls.OTHER
+
+
+class StopReason(enum.StrEnum):
+    """Why a protective stop is placed (`StopPlaced`) or canceled (`StopCancelRequested`)."""
+
+    UNCOVERED = "uncovered"  # no resting stop covers this part of the position (new, expired DAY, lost)
+    RESIZED = "resized"  # the position (or its level) changed: the old stop goes, a new one replaces it
+    ORPHAN = "orphan"  # no position left for the stop to protect
+    EXCESS = "excess"  # more stop than the position has room for (a duplicate, or another sell is open)
+    EXIT = "exit"  # canceled before an exit of the same shares (cancel-before-exit)
+
+
+class ExitWithheldReason(enum.StrEnum):
+    """`ExitWithheld`: an approved exit execution did not send (yet)."""
+
+    STOP_FILLED = "stop_filled"  # the position's stop sold the shares first: nothing is left to exit
+    CANCEL_UNCONFIRMED = "cancel_unconfirmed"  # the stop's cancel is not confirmed: retried next iteration
 
 
 class FillNote(enum.StrEnum):

@@ -17,6 +17,7 @@ from typing import Protocol
 from core.bus import EventBus
 from core.messages import (
     DataRejected,
+    ExitWithheld,
     IterationCompleted,
     OrderApproved,
     OrderCanceled,
@@ -24,10 +25,15 @@ from core.messages import (
     OrderFilled,
     OrderRejected,
     OrderSubmitted,
+    OversellDetected,
     SignalGenerated,
     SignalRejected,
     SignalValidated,
+    StopCancelRequested,
+    StopDenied,
+    StopPlaced,
 )
+from core.order_ids import is_protective_stop_id
 
 
 class _WithReason(Protocol):
@@ -56,6 +62,12 @@ class RunStats:
     orders_rejected: Counter[str] = field(default_factory=Counter)
     orders_canceled: Counter[str] = field(default_factory=Counter)
     fills: int = 0
+    stops_placed: int = 0  # protective stops the broker accepted (StopPlaced)
+    stops_triggered: set[str] = field(default_factory=set)  # protective stops that sold (an OrderFilled on one)
+    stop_cancels: Counter[str] = field(default_factory=Counter)  # StopCancelRequested by reason
+    stops_denied: Counter[str] = field(default_factory=Counter)  # StopDenied by reason
+    exits_withheld: Counter[str] = field(default_factory=Counter)  # ExitWithheld by reason
+    oversells: int = 0  # breaches of the over-sell invariant (OversellDetected)
     errors: Counter[str] = field(default_factory=Counter)
     start_equity: Decimal | None = None
     equity: Decimal = Decimal(0)
@@ -78,6 +90,11 @@ class RunStats:
         bus.subscribe(OrderRejected, _by_reason(stats.orders_rejected))
         bus.subscribe(OrderCanceled, _by_reason(stats.orders_canceled))
         bus.subscribe(OrderFilled, stats._on_fill)
+        bus.subscribe(StopPlaced, stats._on_stop_placed)
+        bus.subscribe(StopCancelRequested, _by_reason(stats.stop_cancels))
+        bus.subscribe(StopDenied, _by_reason(stats.stops_denied))
+        bus.subscribe(ExitWithheld, _by_reason(stats.exits_withheld))
+        bus.subscribe(OversellDetected, stats._on_oversell)
         return stats
 
     def _on_iteration(self, event: IterationCompleted) -> None:
@@ -96,8 +113,16 @@ class RunStats:
     def _on_submitted(self, _: OrderSubmitted) -> None:
         self.orders += 1
 
-    def _on_fill(self, _: OrderFilled) -> None:
+    def _on_fill(self, event: OrderFilled) -> None:
         self.fills += 1
+        if is_protective_stop_id(event.fill.client_order_id):
+            self.stops_triggered.add(event.fill.client_order_id)
+
+    def _on_stop_placed(self, _: StopPlaced) -> None:
+        self.stops_placed += 1
+
+    def _on_oversell(self, _: OversellDetected) -> None:
+        self.oversells += 1
 
     def mark(self, equity: Decimal) -> None:
         """One iteration's equity, exact: the return and the drawdown of the run are measured from these."""

@@ -26,6 +26,7 @@ from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
 from agents.sizing import TieredPositionSizer, TierExposureTracker
+from agents.stops import StopAgent
 from agents.strategies.registry import SelectedStrategy
 from config.settings import BAR_INTERVALS, PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
@@ -49,14 +50,17 @@ from core.volume_cache import VolumeCache
 from tradingd.configs import (
     alpaca_connection,
     alpaca_data_options,
+    close_stop_loss_pct,
     missing_file_message,
     risk_limits,
     scan_config,
     select_strategy,
+    stop_config,
     tier_config,
 )
 from tradingd.focus import FocusManager
 from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
+from tradingd.protection import ProtectionStep
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from tradingd.scan_schedule import DailyScanJob, ScanSchedule
 
@@ -295,7 +299,9 @@ def build_sim(
     db = state_db_path(settings)
     if fresh_state:
         reset_sim_state(db)
-    schedule = SimSchedule(clock, calendar, sessions, scan=settings.scanner_enabled)
+    # A protect-only tick at each session's open: an entry that fills there gets its stop before that day's bar.
+    protect = stop_config(settings) is not None
+    schedule = SimSchedule(clock, calendar, sessions, scan=settings.scanner_enabled, protect=protect)
     # The replay writes its daily candidates beside its own state, never over the user's CANDIDATES_FILE.
     candidates = db.parent / SIM_CANDIDATES
     return _assemble(
@@ -452,7 +458,7 @@ def _assemble(
         bar_interval=interval,
     )
     scanner = ScannerAgent(
-        bus, portfolio, clock, strategy.strategy, tag=strategy.order_tag, stop_loss_pct=float(settings.stop_loss_pct)
+        bus, portfolio, clock, strategy.strategy, tag=strategy.order_tag, stop_loss_pct=close_stop_loss_pct(settings)
     )
     assets: dict[str, Asset] = {}
     validator = SignalValidator(
@@ -476,6 +482,7 @@ def _assemble(
     )
     execution = ExecutionAgent(bus, broker, store, portfolio, clock)
     exit_requests = ExitRequestAgent(bus, CloseRequests(guarded.flags), _stored_status(store), clock)
+    protection = _protection(settings, bus, clock, calendar, store, portfolio, execution, risk, assets, market_data)
     orchestrator = Orchestrator(
         bus=bus,
         clock=clock,
@@ -497,6 +504,7 @@ def _assemble(
         # session would only cost replay speed.
         journal_retention_days=0 if settings.mode is TradingMode.SIM else settings.journal_retention_days,
         backups=state_backups(settings, db),
+        protection=protection,
     )
     return App(settings, orchestrator, store, broker, market_data, tiers, symbols, strategy)
 
@@ -509,6 +517,46 @@ def _stored_status(store: StateStore) -> Callable[[str], OrderStatus | None]:
         return None if order is None else order.status
 
     return status
+
+
+def _protection(
+    settings: Settings,
+    bus: EventBus,
+    clock: Clock,
+    calendar: NyseCalendar,
+    store: StateStore,
+    portfolio: PortfolioView,
+    execution: ExecutionAgent,
+    risk: RiskAgent,
+    assets: dict[str, Asset],
+    market_data: MarketData,
+) -> ProtectionStep | None:
+    """The stop step (README "Protective stops"); None with STOP_MODE=close."""
+    config = stop_config(settings)
+    if config is None:
+        return None
+    stops = StopAgent(
+        bus,
+        clock,
+        config,
+        marks=store,
+        ledger=portfolio.ledger,
+        is_used=lambda coid: store.get_order(coid) is not None,
+        market_data=market_data if config.intraday_check else None,
+    )
+    return ProtectionStep(
+        bus=bus,
+        clock=clock,
+        calendar=calendar,
+        store=store,
+        portfolio=portfolio,
+        execution=execution,
+        risk=risk,
+        stops=stops,
+        assets=assets,
+        # Paper/live re-place DAY stops while the market is closed; the sim schedule has its own open ticks.
+        on_closed_ticks=settings.mode is not TradingMode.SIM,
+    )
 
 
 def state_backups(settings: Settings, db: Path) -> StateBackups | None:

@@ -1,8 +1,8 @@
 """What each component is built with, read from `Settings`: the one place the settings become small config values.
 
-Agents and adapters take their own frozen configs (`ScanConfig`, `RiskLimits`, `TierConfig`, the strategy's
-parameters, `AlpacaConnection`, `AlpacaDataOptions`), never the whole `Settings`: so neither `agents` nor `core`
-imports the config package (docs/ARCHITECTURE.md §Layers and packages), and each config says exactly what its
+Agents and adapters take their own frozen configs (`ScanConfig`, `RiskLimits`, `TierConfig`, `StopConfig`, the
+strategy's parameters, `AlpacaConnection`, `AlpacaDataOptions`), never the whole `Settings`: so neither `agents` nor
+`core` imports the config package (docs/ARCHITECTURE.md §Layers and packages), and each config says exactly what its
 component reads. The wiring (`tradingd/app.py`), the scan runtime and the CLI build them here.
 """
 
@@ -15,8 +15,9 @@ from typing import Any
 from agents.daily_scan import ScanConfig
 from agents.risk import BreakerAction, RiskLimits
 from agents.sizing import TierConfig
+from agents.stops import StopConfig, StopMode
 from agents.strategies.registry import SelectedStrategy, select
-from config.settings import Settings
+from config.settings import BAR_INTERVALS, Settings
 from core.broker.alpaca_options import AlpacaConnection, AlpacaDataOptions
 from core.types import Tier, TradingMode
 
@@ -48,6 +49,27 @@ def risk_limits(settings: Settings) -> RiskLimits:
         on_daily_loss=BreakerAction(settings.on_daily_loss),
         on_max_drawdown=BreakerAction(settings.on_max_drawdown),
     )
+
+
+def stop_config(settings: Settings) -> StopConfig | None:
+    """The protective stops' settings (STOP_MODE, STOP_LOSS_PCT, TRAILING_STOP_PCT); None with STOP_MODE=close,
+    which places no stops. The intraday price check runs in paper/live only: sim has no prices within a day."""
+    mode = StopMode(settings.stop_mode)
+    if mode is StopMode.CLOSE:
+        return None
+    return StopConfig(
+        mode=mode,
+        stop_loss_pct=settings.stop_loss_pct,
+        trailing_stop_pct=settings.trailing_stop_pct,
+        fractional_enabled=settings.enable_fractional_shares,
+        bar_interval=BAR_INTERVALS[settings.bar_timeframe],
+        intraday_check=settings.mode is not TradingMode.SIM,
+    )
+
+
+def close_stop_loss_pct(settings: Settings) -> float | None:
+    """The scanner's close-based stop-loss exit: STOP_MODE=close only (the other modes' stops sit at the broker)."""
+    return float(settings.stop_loss_pct) if StopMode(settings.stop_mode) is StopMode.CLOSE else None
 
 
 def tier_config(settings: Settings, tiers: Mapping[str, Tier]) -> TierConfig:

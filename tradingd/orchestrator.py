@@ -2,8 +2,9 @@
 
 One iteration reads like a script of direct calls, each stage given its input and returning its output: settle
 broker updates → refresh the portfolio → mark equity → fetch bars → scan → validate → (with the exits of pending close
-requests) risk decides → execution submits → one store transaction → stats. The stages publish what they did on the
-bus; only observers subscribe (the journal, which this module taps, and the run statistics).
+requests and the intraday stop check) risk decides → execution submits → the stop step (`tradingd/protection.py`) →
+one store transaction → stats. The stages publish what they did on the bus; only observers subscribe (the journal,
+which this module taps, and the run statistics). Between iterations the protect-only ticks run the stop step alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import structlog
 
 from agents.data import Bars, DataAgent
-from agents.execution import ExecutionAgent
+from agents.execution import ExecutionAgent, StopOutcome
 from agents.exit_requests import ExitRequestAgent
 from agents.risk import RiskAgent
 from agents.scanner import ScannerAgent
@@ -35,8 +36,9 @@ from core.portfolio import PortfolioView
 from core.run_stats import RunStats
 from core.state_backup import StateBackups
 from core.store import StateStore
-from core.types import CENT, Asset, BrokerOrder, Fill
+from core.types import CENT, Asset, BrokerOrder, Fill, Position
 from tradingd.focus import FocusManager
+from tradingd.protection import ProtectionStep
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +46,7 @@ log = structlog.get_logger(__name__)
 class Tick(enum.Enum):
     ITERATE = "iterate"  # run one pipeline iteration
     SCAN = "scan"  # the market is closed: a chance to run the daily scan if it is due
+    PROTECT = "protect"  # sim, at a session's open: the stop step alone (entries filled at the open get their stops)
 
 
 class Schedule(Protocol):
@@ -53,16 +56,29 @@ class Schedule(Protocol):
 
 
 class SimSchedule:
-    """One iteration per replayed session at its close (the daily bar is complete then), then the 16:05 scan tick."""
+    """One iteration per replayed session at its close (the daily bar is complete then), then the 16:05 scan tick;
+    with `protect`, a protect-only tick at each session's open first."""
 
-    def __init__(self, clock: SimClock, calendar: NyseCalendar, sessions: list[date], *, scan: bool = False) -> None:
+    def __init__(
+        self,
+        clock: SimClock,
+        calendar: NyseCalendar,
+        sessions: list[date],
+        *,
+        scan: bool = False,
+        protect: bool = False,
+    ) -> None:
         self._clock = clock
         self._calendar = calendar
         self._scan = scan
+        self._protect = protect
         self.sessions = sessions
 
     async def __aiter__(self) -> AsyncIterator[Tick]:
         for session in self.sessions:
+            if self._protect:
+                self._clock.set(self._calendar.session_open(session))
+                yield Tick.PROTECT
             self._clock.set(self._calendar.session_close(session))
             yield Tick.ITERATE
             if self._scan:
@@ -120,6 +136,7 @@ class Orchestrator:
         on_iteration: Callable[[dict[str, Any]], None] | None = None,
         journal_retention_days: int = 0,
         backups: StateBackups | None = None,
+        protection: ProtectionStep | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock
@@ -144,6 +161,7 @@ class Orchestrator:
         self._on_iteration = on_iteration
         self._journal_retention = timedelta(days=journal_retention_days) if journal_retention_days > 0 else None
         self.backups = backups
+        self.protection = protection  # None with STOP_MODE=close
         self._day: date | None = None  # the session whose once-a-day housekeeping has run
         bus.tap(self._record)
 
@@ -171,6 +189,11 @@ class Orchestrator:
                 try:
                     if tick is Tick.SCAN:
                         await self._scan_tick()
+                        if self.protection is not None and self.protection.on_closed_ticks:
+                            await self._protect_tick()
+                        continue
+                    if tick is Tick.PROTECT:
+                        await self._protect_tick()
                         continue
                     await self.run_iteration(self._completed + 1)
                 except AuthenticationError:
@@ -247,6 +270,30 @@ class Orchestrator:
         if symbols != self.data.symbols:
             await self.set_focus(symbols)
 
+    async def _protect_tick(self) -> None:
+        """The stop step alone (no bars, no equity mark, no strategy), then its own store transaction."""
+        if self.protection is None:
+            return
+        outcome = await self.protection.run()
+        with self.store.transaction():
+            self.execution.record_stops(outcome.placed)
+            journal, self._journal = self._journal, []
+            self.store.journal(journal)
+            self.store.save_positions(self.portfolio.snapshot.positions)
+
+    async def _stop_exits(
+        self, validated: list[SignalGenerated], positions: Mapping[str, Position]
+    ) -> list[SignalGenerated]:
+        """The exits risk decides on besides the validated signals: the intraday stop check's (while the market is
+        open: outside a session the latest trade is an old price), and those an unconfirmed stop cancel held back
+        last time (unless a fresh exit of the same symbol replaces them)."""
+        intraday: list[SignalGenerated] = []
+        if self.protection is not None and self.calendar.is_open(self.clock.now()):
+            intraday = await self.protection.stops.intraday_exits(positions)
+        fresh = {signal.symbol for signal in (*intraday, *validated) if signal.is_exit}
+        deferred = [s for s in self.execution.take_deferred_exits() if s.symbol not in fresh]
+        return [*deferred, *intraday]
+
     async def set_focus(self, symbols: tuple[str, ...]) -> None:
         """Watch a new list of symbols from the next iteration on (assets looked up for newcomers).
 
@@ -301,6 +348,8 @@ class Orchestrator:
             with self.store.transaction():
                 fills = self.execution.apply_updates(updates)
         snapshot = await self.portfolio.refresh()
+        if self.protection is not None:
+            self.protection.check(snapshot.positions, snapshot.open_orders, checked="refresh")
         await self._watch_holdings(snapshot.positions, snapshot.open_orders)
         equity = snapshot.account.equity
         mark = self.store.mark_equity(session, equity)
@@ -320,16 +369,22 @@ class Orchestrator:
             except Exception as error:  # display-only scores must never cost a trading iteration
                 log.warning("rescore_failed", error=str(error), kind=type(error).__name__)
         bars = await self.data.fetch(iteration)
+        if self.protection is not None:
+            self.protection.stops.observe_bars(bars.frame, snapshot.positions)
         signals = self._signals(bars, iteration)
         validated = self.validator.validate(signals)
         lap("data_scan_validate_ms")
-        # The exits `tradingd close` and a breaker's flatten asked for go straight to risk, ahead of the strategy's.
+        # Exits the daemon makes itself go straight to risk, ahead of the strategy's: no strategy made them to
+        # validate. The exits `tradingd close` and a breaker's flatten asked for come first, then the intraday stops.
         requested = self.exit_requests.signals(snapshot)
-        decisions = self.risk.decide([*requested, *validated], bars.frame)
+        stop_exits = await self._stop_exits([*requested, *validated], snapshot.positions)
+        decisions = self.risk.decide([*requested, *stop_exits, *validated], bars.frame)
         self.exit_requests.note_refusals(decisions.denied)
         lap("risk_ms")
         placed = await self.execution.submit(decisions.approved)
         lap("execution_ms")
+        stops = await self.protection.run() if self.protection is not None else StopOutcome()
+        lap("stops_ms")
 
         self._completed = iteration
         stats = IterationStats(
@@ -343,12 +398,13 @@ class Orchestrator:
         )
         with self.store.transaction():
             self.execution.record_placed(placed)
+            self.execution.record_stops(stops.placed)
             self.bus.publish(
                 IterationCompleted(ts_event=now, ts_init=self.clock.now(), iteration=iteration, stats=stats)
             )
             journal, self._journal = self._journal, []
             self.store.journal(journal)
-            self.store.save_positions(snapshot.positions)
+            self.store.save_positions(self.portfolio.snapshot.positions)
         failpoint("iteration.committed")
         lap("store_ms")
         total_ms = round((time.perf_counter() - t0) * 1000, 3)

@@ -3,7 +3,8 @@
 A strategy sees the same numpy `BarFrame` the ScannerAgent receives on `BarsFetched` (rows oldest first, one column
 per focus symbol, NaN where no valid bar) and a read-only `Holdings` view, and answers with boolean entry and exit
 masks and a score per column. It publishes nothing, keeps no clock and does no I/O: the ScannerAgent turns its answer
-into `SignalGenerated` events and adds the protective stop-loss (`STOP_LOSS_PCT`), which is risk policy, not strategy.
+into `SignalGenerated` events; the stop-loss (`STOP_LOSS_PCT`, `STOP_MODE`) is risk policy, not strategy: stop orders
+at the broker (`agents/stops.py`), or with `STOP_MODE=close` the ScannerAgent's close-based exit.
 
 Parameters are a frozen dataclass whose fields are declared with `param()` (default and description), so the registry
 can list them (`tradingd strategies`) and build them from settings.

@@ -12,13 +12,22 @@ shared by concurrent threads. Other processes (`tradingd status`, `tradingd halt
 time.
 
 One module per concern: `schema.py` (tables, migrations, opening and checking a file), `orders.py` (orders and
-fills), `positions.py`, `equity.py`, `journal.py` (with its retention pruning) and `flags.py`; `state_store.py`
-composes them into the `StateStore` everyone uses.
+fills), `positions.py`, `equity.py`, `journal.py` (with its retention pruning), `flags.py` and `high_water.py` (the
+trailing stops' high-water marks); `state_store.py` composes them into the `StateStore` everyone uses.
 """
 
 from core.store.equity import EquityMark
+from core.store.high_water import HighWaterMark
 from core.store.orders import OrderRecord
 from core.store.schema import SCHEMA_VERSION, StateStoreError, check_state_db
 from core.store.state_store import StateStore
 
-__all__ = ["SCHEMA_VERSION", "EquityMark", "OrderRecord", "StateStore", "StateStoreError", "check_state_db"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "EquityMark",
+    "HighWaterMark",
+    "OrderRecord",
+    "StateStore",
+    "StateStoreError",
+    "check_state_db",
+]

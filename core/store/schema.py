@@ -19,7 +19,7 @@ from typing import Final
 
 from core.sqlite_db import SqliteDb, connect_read_only, verify_migratable, verify_schema
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 STATE_DB_WHAT: Final = "a tradingd state database"
 
 
@@ -110,6 +110,15 @@ _MIGRATIONS: Final[tuple[tuple[str | _AddColumn, ...], ...]] = (
         _AddColumn("orders", "time_in_force", "TEXT NOT NULL DEFAULT 'day'"),
         _AddColumn("orders", "stop_price", "TEXT"),
         _AddColumn("orders", "trail_percent", "TEXT"),
+    ),
+    # 3 → 4: the trailing stops' high-water marks (core/store/high_water.py).
+    (
+        """CREATE TABLE IF NOT EXISTS high_water_marks (
+            symbol TEXT PRIMARY KEY,
+            opened_by TEXT NOT NULL,
+            price TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
     ),
 )
 

@@ -1,14 +1,14 @@
 """`StateStore`: the one object the daemon and the CLI hold for the state DB.
 
 It owns the connection and the transaction and composes the parts, one per table or concern (`orders.py`,
-`positions.py`, `equity.py`, `journal.py`, `flags.py`), which all work on its connection: whatever runs inside
-`transaction()` commits together, whichever parts it touches. Its methods are the parts' methods under the names the
-callers use; `summary()` reads a little of every part for `tradingd status`.
+`positions.py`, `equity.py`, `journal.py`, `flags.py`, `high_water.py`), which all work on its connection: whatever
+runs inside `transaction()` commits together, whichever parts it touches. Its methods are the parts' methods under
+the names the callers use; `summary()` reads a little of every part for `tradingd status`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +19,7 @@ from core.messages import Message
 from core.sqlite_db import SqliteOwner, wall_clock_utc
 from core.store.equity import EquityMark, EquityMarks
 from core.store.flags import Flags
+from core.store.high_water import HighWaterMark, HighWaterMarks
 from core.store.journal import Journal
 from core.store.orders import Fills, OrderRecord, Orders
 from core.store.positions import Positions
@@ -42,6 +43,7 @@ class StateStore(SqliteOwner):
         self._equity = EquityMarks(self._db)
         self._journal = Journal(self._db)
         self._flags = Flags(self._db)
+        self._high_water = HighWaterMarks(self._db)
 
     def transaction(self) -> AbstractContextManager[None]:
         """All writes inside commit together or not at all. Nested use is a savepoint inside the outer transaction."""
@@ -121,6 +123,16 @@ class StateStore(SqliteOwner):
     def latest_equity_mark(self) -> EquityMark | None:
         """The mark of the most recent session."""
         return self._equity.latest()
+
+    def save_high_water(self, mark: HighWaterMark) -> None:
+        """Insert or replace the trailing stop's high-water mark of `mark.symbol`."""
+        self._high_water.save(mark)
+
+    def high_water_marks(self) -> dict[str, HighWaterMark]:
+        return self._high_water.load()
+
+    def delete_high_water(self, symbols: Iterable[str]) -> None:
+        self._high_water.delete(symbols)
 
     # ------------------------------------------------------------------------------------------------------------------
     # JOURNAL AND FLAGS

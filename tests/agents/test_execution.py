@@ -1,21 +1,38 @@
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from agents.execution import ExecutionAgent
+from agents.execution import CANCEL_TRIES, CANCEL_WAIT_SECONDS, ExecutionAgent
+from agents.stop_plan import StopCancel, StopPlacement, StopPlan
 from core.broker.sim import SimBroker
 from core.bus import EventBus
 from core.clock import NyseCalendar, SimClock
-from core.messages import OrderApproved, OrderFilled, OrderRejected, OrderSubmitted, SignalGenerated, SizedOrder
-from core.order_ids import client_order_id, signal_correlation_id
+from core.messages import (
+    ExitWithheld,
+    OrderApproved,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    SignalGenerated,
+    SizedOrder,
+    StopCancelRequested,
+    StopPlaced,
+)
+from core.order_ids import client_order_id, protective_stop_id, signal_correlation_id
 from core.portfolio import PortfolioView
-from core.reasons import RejectionReason
+from core.reasons import ExitWithheldReason, RejectionReason, StopReason
 from core.store import StateStore
-from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, OrderUpdate, Tier
+from core.types import BarFrame, BrokerOrder, Fill, OrderSide, OrderStatus, OrderType, OrderUpdate, Tier, TimeInForce
+from tests.fakes.clock import FakeClock
+from tests.fakes.stop_broker import StopBroker
 
 BAR_TS = datetime(2016, 3, 1, 5, tzinfo=UTC)
 
@@ -188,3 +205,163 @@ async def test_a_fill_after_a_restart_still_names_its_signal(world, calendar, tm
     clock.set(calendar.session_close(date(2016, 3, 2)))
     assert len(await restarted.sync_updates()) == 1
     assert [f.correlation_id for f in fills] == [approval.signal.correlation_id]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Protective stops and cancel-before-exit (against the stop-contract double)
+# ----------------------------------------------------------------------------------------------------------------------
+
+D = Decimal
+T_OPEN = datetime(2017, 8, 2, 14, tzinfo=UTC)
+SESSION = date(2017, 8, 2)
+
+
+class StopWorld:
+    """An execution agent over the `StopBroker` double, holding `qty` AAPL bought by one entry."""
+
+    def __init__(self, tmp_path: Path, qty: str = "10.5") -> None:
+        self.clock = FakeClock(T_OPEN)
+        self.broker = StopBroker(self.clock, prices={"AAPL": D(100)})
+        self.store = StateStore(tmp_path / "state.db")
+        self.bus = EventBus()
+        self.portfolio = PortfolioView(self.broker)
+        self.agent = ExecutionAgent(self.bus, self.broker, self.store, self.portfolio, self.clock)
+        self.events: list[object] = []
+        self.bus.tap(self.events.append)
+        self.entry = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, BAR_TS)
+        self.qty = D(qty)
+
+    async def buy(self) -> None:
+        await self.agent.submit([approved(qty=str(self.qty), notional=None)])
+        await self.agent.sync_updates()
+
+    def stop(self, part: str, qty: str, seq: int = 1) -> StopPlacement:
+        return StopPlacement(
+            client_order_id=protective_stop_id("AAPL", self.entry, SESSION, part, seq),
+            symbol="AAPL",
+            qty=D(qty),
+            order_type=OrderType.STOP,
+            time_in_force=TimeInForce.GTC if part == "g" else TimeInForce.DAY,
+            stop_price=D(95),
+            trail_percent=None,
+            reason=StopReason.UNCOVERED,
+        )
+
+    async def protected(self) -> list[str]:
+        """Bought, and covered by a GTC stop for the whole shares and a DAY stop for the fraction."""
+        await self.buy()
+        whole = self.qty.to_integral_value(rounding="ROUND_FLOOR")
+        placements = [self.stop("g", str(whole))] + (
+            [self.stop("d", str(self.qty - whole))] if whole != self.qty else []
+        )
+        outcome = await self.agent.protect(StopPlan((), tuple(placements)))
+        self.agent.record_stops(outcome.placed)
+        await self.portfolio.refresh()
+        return [p.order.client_order_id for p in outcome.placed]
+
+    def exit(self) -> OrderApproved:
+        sized = SizedOrder("AAPL", OrderSide.SELL, Tier.TIER3, self.qty, None, D(100), self.qty * 100, True)
+        sig = replace(approved().signal, side=OrderSide.SELL, is_exit=True)
+        return OrderApproved(
+            ts_event=T_OPEN,
+            ts_init=T_OPEN,
+            correlation_id="exit",
+            signal=sig,
+            order=sized,
+            client_order_id=client_order_id("zscore_mr", "AAPL", OrderSide.SELL, BAR_TS),
+        )
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture
+def stops(tmp_path: Path) -> Iterator[StopWorld]:
+    w = StopWorld(tmp_path)
+    yield w
+    w.store.close()
+
+
+async def test_stops_are_written_ahead_as_ps_orders_and_announced(stops: StopWorld) -> None:
+    placed = await stops.protected()
+    assert [o.qty for o in stops.broker.resting_stops("AAPL")] == [D(10), D("0.5")]
+    records = [stops.store.order_record(coid) for coid in placed]
+    assert [(r.strategy, r.order.status) for r in records if r is not None] == [("ps", OrderStatus.ACCEPTED)] * 2
+    announced = stops.of(StopPlaced)
+    assert [(e.client_order_id, e.qty, e.time_in_force) for e in announced] == [
+        (placed[0], D(10), TimeInForce.GTC),
+        (placed[1], D("0.5"), TimeInForce.DAY),
+    ]
+
+
+async def test_an_exit_cancels_the_stops_first_and_sells_exactly_the_owned_quantity_once(stops: StopWorld) -> None:
+    await stops.protected()
+    [placed] = await stops.agent.submit([stops.exit()])
+    assert placed.order.qty == D("10.5")
+    assert [e.reason for e in stops.of(StopCancelRequested)] == [StopReason.EXIT, StopReason.EXIT]
+    assert len(stops.of(OrderCanceled)) == 2  # both confirmed (and recorded) before the exit went
+    await stops.agent.sync_updates()
+    assert stops.broker.sold("AAPL") == D("10.5")
+    assert stops.broker.refused == []
+    assert stops.portfolio.ledger.qty("AAPL") == 0
+
+
+async def test_a_stop_that_fills_before_its_cancel_drops_the_exit(stops: StopWorld) -> None:
+    gtc, day = await stops.protected()
+    stops.broker.fill_before_cancel = {gtc, day}
+    assert await stops.agent.submit([stops.exit()]) == []
+    assert [(e.reason, e.symbol) for e in stops.of(ExitWithheld)] == [(ExitWithheldReason.STOP_FILLED, "AAPL")]
+    assert stops.broker.sold("AAPL") == D("10.5")  # by the stops, once
+    assert len(stops.store.fills()) == 3  # the entry and the two stop fills, each recorded once
+    assert stops.agent.take_deferred_exits() == []
+
+
+async def test_a_partial_stop_fill_leaves_the_exit_only_what_is_still_owned(stops: StopWorld) -> None:
+    gtc, _ = await stops.protected()
+    stops.broker.trigger(gtc, qty=D(4))  # triggered and partly filled, not yet reported to the daemon
+    [placed] = await stops.agent.submit([stops.exit()])
+    assert placed.order.qty == D("6.5")
+    await stops.agent.sync_updates()
+    assert stops.broker.sold("AAPL") == D("10.5")
+    assert stops.broker.refused == []
+
+
+async def test_an_unconfirmed_cancel_holds_the_exit_for_the_next_iteration_without_a_real_wait(
+    stops: StopWorld,
+) -> None:
+    await stops.protected()
+    stops.broker.cancel_lag = 10  # the broker is slow to confirm
+    before = stops.clock.now()
+    assert await stops.agent.submit([stops.exit()]) == []
+    assert stops.clock.now() - before == timedelta(seconds=CANCEL_WAIT_SECONDS * (CANCEL_TRIES - 1))  # virtual
+    assert [e.reason for e in stops.of(ExitWithheld)] == [ExitWithheldReason.CANCEL_UNCONFIRMED]
+    assert stops.broker.sold("AAPL") == 0  # the position is left to its stops meanwhile
+    [deferred] = stops.agent.take_deferred_exits()
+    assert deferred.symbol == "AAPL"
+    assert deferred.is_exit
+    assert stops.agent.take_deferred_exits() == []
+
+    # Next iteration: the cancels were confirmed meanwhile, and the same exit goes.
+    await stops.agent.sync_updates()
+    await stops.portfolio.refresh()
+    [placed] = await stops.agent.submit([stops.exit()])
+    assert placed.order.qty == D("10.5")
+
+
+async def test_a_resized_stop_is_placed_only_once_the_old_ones_cancel_is_confirmed(stops: StopWorld) -> None:
+    gtc, day = await stops.protected()
+    old = {o.client_order_id: o for o in stops.broker.resting_stops("AAPL")}
+    plan = StopPlan(
+        (StopCancel(old[gtc], StopReason.RESIZED), StopCancel(old[day], StopReason.RESIZED)),
+        (stops.stop("g", "10", seq=2), stops.stop("d", "0.5", seq=2)),
+    )
+    stops.broker.cancel_lag = 10
+    outcome = await stops.agent.protect(plan)
+    assert outcome.placed == ()
+    assert outcome.canceled == frozenset()
+    stops.broker.cancel_lag = 0
+    await stops.agent.sync_updates()
+    outcome = await stops.agent.protect(plan)
+    assert outcome.canceled == {gtc, day}
+    assert [p.order.qty for p in outcome.placed] == [D(10), D("0.5")]
+    assert stops.broker.refused == []

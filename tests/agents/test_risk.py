@@ -21,6 +21,7 @@ from agents.risk import (
     sellable_qty,
 )
 from agents.sizing import TierConfig, TieredPositionSizer, TierExposureTracker
+from agents.stop_plan import StopCancel, StopPlacement, StopPlan
 from core.bus import EventBus
 from core.close_requests import ALL, CloseRequests
 from core.flags import FLAG_DAILY_LOSS, FLAG_DRAWDOWN, FLAG_DRAWDOWN_PEAK, FLAG_HALTED
@@ -31,9 +32,11 @@ from core.messages import (
     OrderApproved,
     OrderDenied,
     SignalGenerated,
+    StopDenied,
     TradingStateChanged,
 )
-from core.order_ids import client_order_id
+from core.order_ids import client_order_id, protective_stop_id
+from core.reasons import StopReason
 from core.types import (
     Account,
     Asset,
@@ -41,9 +44,11 @@ from core.types import (
     BrokerOrder,
     OrderSide,
     OrderStatus,
+    OrderType,
     PortfolioSnapshot,
     Position,
     Tier,
+    TimeInForce,
     TradingState,
     bar_price,
 )
@@ -691,3 +696,89 @@ def test_no_approved_order_is_short_oversold_or_below_the_minimum(world: dict[st
             if order.notional is not None:
                 assert order.notional >= 1
                 assert order.notional == order.notional.quantize(D("0.01"))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Protective stops
+# ----------------------------------------------------------------------------------------------------------------------
+
+STOP_DAY = date(2017, 7, 5)
+AAPL_ENTRY = client_order_id("zscore_mr", "AAPL", OrderSide.BUY, datetime(2017, 6, 30, 4, tzinfo=UTC))
+
+
+def resting_stop(qty: str, seq: int = 1, symbol: str = "AAPL") -> BrokerOrder:
+    return BrokerOrder(
+        protective_stop_id(symbol, AAPL_ENTRY, MON, "g", seq),
+        f"b-{seq}",
+        symbol,
+        OrderSide.SELL,
+        OrderStatus.ACCEPTED,
+        D(qty),
+        None,
+        order_type=OrderType.STOP,
+        time_in_force=TimeInForce.GTC,
+        stop_price=D(95),
+    )
+
+
+def stop_placement(qty: str, seq: int = 2) -> StopPlacement:
+    return StopPlacement(
+        client_order_id=protective_stop_id("AAPL", AAPL_ENTRY, STOP_DAY, "g", seq),
+        symbol="AAPL",
+        qty=D(qty),
+        order_type=OrderType.STOP,
+        time_in_force=TimeInForce.GTC,
+        stop_price=D(95),
+        trail_percent=None,
+        reason=StopReason.UNCOVERED,
+    )
+
+
+def test_a_resting_protective_stop_does_not_block_an_exit_but_another_open_sell_does() -> None:
+    held = {s: Position(s, D(10), D(100), D(100)) for s in ("AAPL", "MSFT")}
+    other_sell = BrokerOrder("o-msft", "b-2", "MSFT", OrderSide.SELL, OrderStatus.ACCEPTED, D(10), None)
+    out = Harness().iterate(
+        snapshot(positions=held, open_orders=(resting_stop("10"), other_sell)),
+        [signal("AAPL", is_exit=True), signal("MSFT", is_exit=True)],
+    )
+    assert answers(out) == [("AAPL", "approved"), ("MSFT", "order_pending")]
+    [approved] = [m for m in out if isinstance(m, OrderApproved)]
+    assert approved.order.qty == D(10)  # the whole position: execution cancels the stop before it sells
+
+
+@pytest.mark.parametrize("reduce_only", [False, True])
+def test_stops_are_placed_and_canceled_while_active_or_reducing(reduce_only: bool) -> None:
+    h = Harness()
+    if reduce_only:
+        halt_trading(h.flags, "risk off", reduce_only=True)
+    held = {"AAPL": Position("AAPL", D(10), D(100), D(100))}
+    plan = StopPlan((StopCancel(resting_stop("4"), StopReason.RESIZED),), (stop_placement("10"),))
+    assert h.risk.decide_stops(plan, snapshot(positions=held, open_orders=(resting_stop("4"),)), session=MON) == plan
+    assert h.risk.state is (TradingState.REDUCING if reduce_only else TradingState.ACTIVE)
+
+
+def test_halted_places_and_cancels_no_stop_and_says_so_once() -> None:
+    h = Harness()
+    denied: list[StopDenied] = []
+    h.bus.subscribe(StopDenied, denied.append)
+    halt_trading(h.flags, "operator")
+    held = {"AAPL": Position("AAPL", D(10), D(100), D(100))}
+    plan = StopPlan((StopCancel(resting_stop("4"), StopReason.RESIZED),), (stop_placement("10"),))
+    snap = snapshot(positions=held, open_orders=(resting_stop("4"),))
+    assert not h.risk.decide_stops(plan, snap, session=MON)
+    assert not h.risk.decide_stops(plan, snap, session=MON)  # planned again next iteration: not announced again
+    assert [(d.action, d.reason) for d in denied] == [("cancel", "halted"), ("place", "halted")]
+
+
+def test_no_stop_placement_may_oversell() -> None:
+    h = Harness()
+    denied: list[StopDenied] = []
+    h.bus.subscribe(StopDenied, denied.append)
+    held = {"AAPL": Position("AAPL", D(10), D(100), D(100))}
+    # A 4-share stop rests and is not canceled by the plan: a 10-share one on top would offer 14 of 10.
+    snap = snapshot(positions=held, open_orders=(resting_stop("4"),))
+    assert h.risk.decide_stops(StopPlan((), (stop_placement("10"),)), snap, session=MON).placements == ()
+    assert [(d.action, d.reason) for d in denied] == [("place", "oversell")]
+    # With the 4-share stop canceled first, the same placement fits.
+    plan = StopPlan((StopCancel(resting_stop("4"), StopReason.RESIZED),), (stop_placement("10"),))
+    assert h.risk.decide_stops(plan, snap, session=MON).placements == plan.placements

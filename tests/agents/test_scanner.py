@@ -37,11 +37,16 @@ class _Fixed:
 
 
 def _run(
-    strategy: object, frame: BarFrame, positions: dict[str, Position], *, new_rows: int = 1
+    strategy: object,
+    frame: BarFrame,
+    positions: dict[str, Position],
+    *,
+    new_rows: int = 1,
+    stop_loss_pct: float | None = 0.05,
 ) -> list[SignalGenerated]:
     bus = EventBus()
     clock = SimClock(datetime(2018, 3, 1, tzinfo=UTC))
-    agent = ScannerAgent(bus, _Portfolio(positions), clock, strategy, tag="zscore_mr", stop_loss_pct=0.05)  # type: ignore[arg-type]
+    agent = ScannerAgent(bus, _Portfolio(positions), clock, strategy, tag="zscore_mr", stop_loss_pct=stop_loss_pct)  # type: ignore[arg-type]
     published: list[SignalGenerated] = []
     bus.subscribe(SignalGenerated, published.append)
     signals = agent.on_bars(frame, new_rows=new_rows)
@@ -95,6 +100,8 @@ def test_the_stop_loss_exits_below_average_entry_whatever_the_strategy_says(smal
         assert len(signals) == 1
         assert signals[0].is_exit
         assert signals[0].reason.startswith("stop_loss: close ")
+    # STOP_MODE fixed or trailing: the stops sit at the broker, the scanner adds no close-based exit.
+    assert [s for s in _run(silent, frame, held, stop_loss_pct=None) if s.symbol == "XOM"] == []
 
 
 def test_no_signal_at_all_on_a_frame_shorter_than_the_lookback_or_without_new_rows(small_history: BarFrame) -> None:

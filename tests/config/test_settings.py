@@ -25,6 +25,8 @@ def test_defaults_match_the_design() -> None:
     assert s.max_position_pct == Decimal("0.10")
     assert s.max_open_positions == 20
     assert s.stop_loss_pct == Decimal("0.05")
+    assert s.stop_mode == "fixed"
+    assert s.trailing_stop_pct == Decimal("0.05")
     assert s.tier_max_position_pct == Decimal("0.20")
     assert s.min_order_notional == Decimal("10.0")
     assert s.baseline_symbols == ("SPY", "QQQ")
@@ -43,6 +45,9 @@ def test_defaults_match_the_design() -> None:
         ({"BAR_TIMEFRAME": "2Day"}, "BAR_TIMEFRAME"),
         ({"ON_MAX_DRAWDOWN": "sell"}, "ON_MAX_DRAWDOWN: Input should be 'reduce' or 'flatten'"),
         ({"ON_DAILY_LOSS": "halt"}, "ON_DAILY_LOSS"),
+        ({"STOP_MODE": "bracket"}, "STOP_MODE"),
+        ({"TRAILING_STOP_PCT": "0"}, "TRAILING_STOP_PCT"),
+        ({"TRAILING_STOP_PCT": "5"}, "TRAILING_STOP_PCT"),
         ({"SCAN_SECTOR_MIN_MARKET_CAP": "Energy=5e9"}, "SCAN_SECTOR_MIN_MARKET_CAP"),
         ({"TRADING_MODE": "paper"}, "ALPACA_API_KEY"),
         ({"TRADING_MODE": "live", "ALPACA_API_KEY": "k", "ALPACA_SECRET_KEY": "s"}, "LIVE_TRADING_CONFIRM"),

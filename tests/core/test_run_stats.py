@@ -8,18 +8,31 @@ from decimal import Decimal
 from core.bus import EventBus
 from core.messages import (
     DataRejected,
+    ExitWithheld,
     IterationCompleted,
     IterationStats,
     OrderCanceled,
     OrderDenied,
+    OrderFilled,
     OrderRejected,
+    OversellDetected,
     SignalGenerated,
     SignalRejected,
     SignalValidated,
+    StopCancelRequested,
+    StopPlaced,
 )
-from core.reasons import CancelReason, DenialReason, RejectionReason, SignalRejectReason
+from core.order_ids import protective_stop_id
+from core.reasons import (
+    CancelReason,
+    DenialReason,
+    ExitWithheldReason,
+    RejectionReason,
+    SignalRejectReason,
+    StopReason,
+)
 from core.run_stats import RunStats
-from core.types import OrderSide
+from core.types import Fill, OrderSide, OrderType, TimeInForce
 
 T0 = datetime(2017, 7, 3, 20, tzinfo=UTC)
 D = Decimal
@@ -80,3 +93,34 @@ def test_return_and_drawdown_are_measured_from_the_exact_equity_marks() -> None:
     assert stats.equity == D(105_000)
     assert stats.peak_equity == D(110_000)
     assert stats.max_drawdown == (D(110_000) - D("99000.005")) / D(110_000)  # not rounded to the cent
+
+
+def test_protective_stops_are_counted_placed_triggered_once_each_and_by_reason() -> None:
+    bus = EventBus()
+    stats = RunStats.observing(bus)
+    stop = protective_stop_id("AAPL", "td-entry", date(2017, 7, 3), "g", 1)
+    bus.publish(
+        StopPlaced(
+            ts_event=T0, ts_init=T0, client_order_id=stop, broker_order_id="b1", symbol="AAPL", qty=D(10),
+            order_type=OrderType.STOP, time_in_force=TimeInForce.GTC, stop_price=D(95), trail_percent=None,
+            reason=StopReason.UNCOVERED,
+        )
+    )  # fmt: skip
+    for qty in (D(4), D(6)):  # one stop, filled in two parts: triggered once
+        bus.publish(
+            OrderFilled(ts_event=T0, ts_init=T0, fill=Fill(f"x{qty}", stop, "AAPL", OrderSide.SELL, qty, D(95), T0))
+        )
+    bus.publish(
+        StopCancelRequested(ts_event=T0, ts_init=T0, client_order_id=stop, symbol="AAPL", reason=StopReason.EXIT)
+    )
+    bus.publish(
+        ExitWithheld(ts_event=T0, ts_init=T0, client_order_id="x", symbol="AAPL", reason=ExitWithheldReason.STOP_FILLED)
+    )
+    bus.publish(
+        OversellDetected(
+            ts_event=T0, ts_init=T0, symbol="AAPL", open_sell_qty=D(11), owned_qty=D(10), checked="refresh"
+        )
+    )
+    assert (stats.stops_placed, len(stats.stops_triggered), stats.fills, stats.oversells) == (1, 1, 2, 1)
+    assert stats.stop_cancels == {"exit": 1}
+    assert stats.exits_withheld == {"stop_filled": 1}

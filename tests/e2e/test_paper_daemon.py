@@ -26,7 +26,7 @@ from tests.core.broker.conftest import RecordingSleep, ServerClock, fast_limiter
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
 from tradingd.app import App, build_live, build_sim, run_app
-from tradingd.orchestrator import Tick
+from tradingd.orchestrator import Schedule, Tick
 
 FIRST, LAST = date(2017, 8, 1), date(2017, 11, 30)
 SYMBOLS = tuple(largest_symbols(29))
@@ -51,11 +51,11 @@ class PreOpenSchedule:
             yield Tick.ITERATE
 
 
-def _settings(**values: Any) -> Settings:
+def _settings(symbols: tuple[str, ...] = SYMBOLS, **values: Any) -> Settings:
     universe = Settings().sim_universe_file
-    tiers = default_sim_tiers(universe, set(SYMBOLS))
+    tiers = default_sim_tiers(universe, set(symbols))
     return Settings(
-        use_scanner=False, symbols=SYMBOLS, symbol_tiers=tiers, sim_slippage_bps=0, log_level="ERROR", **values
+        use_scanner=False, symbols=symbols, symbol_tiers=tiers, sim_slippage_bps=0, log_level="ERROR", **values
     )
 
 
@@ -64,16 +64,20 @@ def _stored_orders(app: App) -> list[BrokerOrder]:
 
 
 def _sim_orders(tmp: Path, sessions: list[date]) -> dict[str, tuple[str, str, Any, Any]]:
-    app = build_sim(_settings(data_dir=tmp), start=sessions[0], end=sessions[-1])
+    app = build_sim(_settings(data_dir=tmp, stop_mode="close"), start=sessions[0], end=sessions[-1])
     asyncio.run(run_app(app))
     orders = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in _stored_orders(app)}
     app.close()
     return orders
 
 
-def _paper_app(server: FakeAlpacaServer, data_dir: Path, sessions: list[date]) -> App:
-    """The daemon in paper mode against the fake, its clock reading the server's, waits that cost nothing."""
+def _paper_app(
+    server: FakeAlpacaServer, data_dir: Path, sessions: list[date], *, schedule: Schedule | None = None, **values: Any
+) -> App:
+    """The daemon in paper mode against the fake, its clock reading the server's, waits that cost nothing; one
+    iteration before each session's open unless another `schedule` is given."""
     settings = _settings(
+        **values,
         data_dir=data_dir,
         trading_mode="paper",
         alpaca_api_key=server.key,
@@ -88,7 +92,7 @@ def _paper_app(server: FakeAlpacaServer, data_dir: Path, sessions: list[date]) -
         "market_data": {"cache": BarCache(None), "limiter": fast_limiter(), "sleep": sleep},
         "broker": {"limiter": fast_limiter(), "retry": RetryPolicy(), "sleep": sleep},
     }
-    schedule = PreOpenSchedule(server, sessions)
+    schedule = schedule or PreOpenSchedule(server, sessions)
     return build_live(settings, clock=ServerClock(server), schedule=schedule, adapter_options=options)
 
 
@@ -102,7 +106,9 @@ def test_paper_against_the_fake_places_what_sim_places(tape: MarketTape, tmp_pat
 
     server = FakeAlpacaServer(tape, now=calendar.session_open(executed_on[0]) - timedelta(hours=1))
     with server:
-        app = _paper_app(server, tmp_path / "paper", executed_on)
+        # The decisions are compared: stops are placed on different ticks here (sim at the open, this harness before
+        # it) and are held to agree with the fake by tests/core/broker/test_stops_sim_vs_fake.py.
+        app = _paper_app(server, tmp_path / "paper", executed_on, stop_mode="close")
         asyncio.run(run_app(app))
         paper = {o.client_order_id: (o.symbol, o.side.value, o.qty, o.notional) for o in _stored_orders(app)}
         server_ids = Counter(o.client_order_id for o in server.orders.values())

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
+from core.clock import NyseCalendar
 from core.messages import OrderApproved, OrderFilled, SignalGenerated
+from core.order_ids import is_protective_stop_id
 from core.store import StateStore
 from core.types import OrderSide
 from tests.state_db import equity_curve, journal_count
@@ -45,7 +47,7 @@ def sim_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "positions": app.store.load_positions(),
         "curve": equity_curve(app.store.path),
         "journal": app.store.summary()["journal"],
-        "journal_orders": journal_count(app.store.path, "OrderSubmitted"),
+        "journal_orders": journal_count(app.store.path, "OrderSubmitted") + journal_count(app.store.path, "StopPlaced"),
         "journal_iterations": journal_count(app.store.path, "IterationCompleted"),
     }
     result = {"app": app, "signals": signals, "approved": approved, "fills": fills, "before": before}
@@ -87,10 +89,20 @@ def test_no_fill_uses_a_price_from_the_signals_own_bar(sim_run: dict[str, object
     slip_bps = app.settings.sim_slippage_bps / Decimal(10_000)
     fills = [event.fill for event in sim_run["fills"]]  # type: ignore[attr-defined]
     assert fills
+    calendar = NyseCalendar()
     with StateStore(app.store.path) as store:
         for fill in fills:
             record = store.order_record(fill.client_order_id)
             assert record is not None
+            if is_protective_stop_id(fill.client_order_id):
+                # A stop has no signal: it fills on a bar that was not complete when it was placed, at its level or
+                # below (a gap opens under it), less the slippage.
+                placed_at, level = record.order.submitted_at, record.order.stop_price
+                assert placed_at is not None
+                assert level is not None
+                assert calendar.session_close(calendar.session_date(fill.ts)) > placed_at
+                assert fill.price <= level
+                continue
             assert record.signal_bar_ts is not None
             col = history.symbols.index(fill.symbol)
             signal_row = int(np.searchsorted(ts_ns, int(record.signal_bar_ts.timestamp() * 1e9)))

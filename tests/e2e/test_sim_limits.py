@@ -43,7 +43,9 @@ def _settings(tmp_path: Path, **limits: Any) -> Settings:
         sim_initial_cash=Decimal(5000),
         enable_fractional_shares=False,
         max_open_positions=6,
-        **limits,
+        # The exits the breakers must let through are the strategy's and the close-based stop-loss: with stops at the
+        # broker (tests/e2e/test_sim_stops.py) those would often sell first. A test may still ask for stops.
+        **{"stop_mode": "close", **limits},
     )
 
 
@@ -76,7 +78,9 @@ def test_drawdown_breaker_blocks_entries_until_resume(tmp_path: Path) -> None:
 
 
 def test_a_drawdown_breaker_set_to_flatten_ends_the_replay_flat(tmp_path: Path) -> None:
-    _, trips, approved = _run(tmp_path, max_drawdown_pct=Decimal("0.01"), on_max_drawdown="flatten")
+    _, trips, approved = _run(
+        tmp_path, max_drawdown_pct=Decimal("0.01"), on_max_drawdown="flatten", stop_mode="fixed"
+    )  # with stops resting at the broker: each flatten exit cancels its stop first
     [trip] = [t for t in trips if t.breaker == "max_drawdown"]
     journal = journal_rows(tmp_path / "sim" / "state.db")
     [flatten] = [row["payload"] for row in journal if row["type"] == "FlattenRequested"]

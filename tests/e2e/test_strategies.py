@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from config.settings import Settings
+from core.order_ids import is_protective_stop_id
 from tests.fakes.plugins import install_plugin
 from tradingd.app import build_sim, run_app
 from tradingd.cli import app
@@ -30,7 +31,8 @@ def _replay(tmp_path: Path, strategy: str) -> dict[str, object]:
         fills = built.store.fills()
         return {
             "trades": {(f.ts, f.symbol, f.side.value) for f in fills},
-            "coids": {f.client_order_id for f in fills},
+            # The strategy's own orders (protective stops, `td-ps-…`, are the daemon's, whatever the strategy).
+            "coids": {f.client_order_id for f in fills if not is_protective_stop_id(f.client_order_id)},
             "signals": built.orchestrator.stats.signals,
         }
     finally:
@@ -77,6 +79,10 @@ def test_the_readme_plug_in_installs_without_pip_and_places_orders(
     assert summary["orders"] > 0
     assert summary["fills"] > 0
     fills = CliRunner().invoke(app, ["fills", "--json"], env=env)
-    coids = [fill["client_order_id"] for fill in json.loads(fills.stdout)["fills"]]
+    coids = [
+        fill["client_order_id"]
+        for fill in json.loads(fills.stdout)["fills"]
+        if not is_protective_stop_id(fill["client_order_id"])
+    ]
     assert coids
     assert all(coid.startswith(f"td-{name[:10]}-") for coid in coids)

@@ -1,6 +1,7 @@
 """Tests for tradingd/configs.py: every component config carries exactly its settings, and secrets stay wrapped."""
 
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,16 +10,19 @@ from pydantic import SecretStr
 
 from agents.daily_scan import ScanConfig
 from agents.risk import BreakerAction, RiskLimits
+from agents.stops import StopConfig, StopMode
 from agents.strategies.rvol_breakout import RvolBreakout
 from config.settings import Settings
 from core.types import Tier
 from tradingd.configs import (
     alpaca_connection,
     alpaca_data_options,
+    close_stop_loss_pct,
     missing_file_message,
     risk_limits,
     scan_config,
     select_strategy,
+    stop_config,
     tier_config,
 )
 
@@ -44,6 +48,31 @@ def test_risk_limits_come_from_settings() -> None:
     assert (limits.on_daily_loss, limits.on_max_drawdown) == (BreakerAction.REDUCE, BreakerAction.REDUCE)
     flattening = risk_limits(Settings(on_max_drawdown="Flatten", on_daily_loss="flatten"))
     assert (flattening.on_daily_loss, flattening.on_max_drawdown) == (BreakerAction.FLATTEN, BreakerAction.FLATTEN)
+
+
+def test_stop_config_comes_from_settings_and_close_mode_builds_none() -> None:
+    trailing = Settings(stop_mode="trailing", trailing_stop_pct=D("0.08"), enable_fractional_shares=False)
+    assert stop_config(trailing) == StopConfig(
+        mode=StopMode.TRAILING,
+        stop_loss_pct=D("0.05"),
+        trailing_stop_pct=D("0.08"),
+        fractional_enabled=False,
+        bar_interval=timedelta(days=1),
+        intraday_check=False,  # sim: no prices within a day
+    )
+    paper = Settings(alpaca_api_key=KEY, alpaca_secret_key=SECRET, bar_timeframe="15Min")
+    assert stop_config(paper) == StopConfig(
+        mode=StopMode.FIXED,
+        stop_loss_pct=D("0.05"),
+        trailing_stop_pct=D("0.05"),
+        fractional_enabled=True,
+        bar_interval=timedelta(minutes=15),
+        intraday_check=True,
+    )
+    assert close_stop_loss_pct(paper) is None  # the broker's stops protect: no close-based exit on top
+    close = Settings(stop_mode="close", stop_loss_pct=D("0.07"))
+    assert stop_config(close) is None
+    assert close_stop_loss_pct(close) == 0.07
 
 
 def test_tier_config_copies_every_knob() -> None:

@@ -14,11 +14,12 @@ from core.broker.base import TransientBrokerError
 from core.broker.sim import _Holding
 from core.clock import NyseCalendar, SimClock
 from core.messages import BarsFetched, SignalGenerated
+from core.order_ids import is_protective_stop_id
 from core.run_stats import RunStats
 from core.types import BarFrame, OrderSide
 from tests.state_db import journal_count
 from tradingd.app import App, build_sim, load_assets
-from tradingd.orchestrator import MarketHoursSchedule, Tick
+from tradingd.orchestrator import MarketHoursSchedule, SimSchedule, Tick
 
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM", "JNJ")
 
@@ -160,9 +161,8 @@ def test_a_position_the_daemon_did_not_buy_is_never_sold(tmp_path: Path) -> None
     app.broker._holdings["AAPL"] = _Holding(qty=Decimal(500), avg_entry_price=Decimal(20))  # type: ignore[attr-defined]
     asyncio.run(_run(app))
     bought = sum(f.qty for f in app.store.fills() if f.symbol == "AAPL" and f.side is OrderSide.BUY)
-    sells = [r.order for r in app.store.order_records() if r.order.symbol == "AAPL" and r.order.side is OrderSide.SELL]
-    sold = sum((o.qty or Decimal(0)) for o in sells)
-    assert sold <= bought  # exits only ever sell what the daemon's own fills bought
+    sold = sum(f.qty for f in app.store.fills() if f.symbol == "AAPL" and f.side is OrderSide.SELL)
+    assert sold <= bought  # exits and stops only ever sell what the daemon's own fills bought
     app.close()
 
 
@@ -185,4 +185,28 @@ def test_scanner_focus_always_keeps_held_symbols_watched(tmp_path: Path) -> None
     assert app.orchestrator.focus.scans > 50  # the focus really moved with the daily scan
     assert app.store.order_records()
     assert unwatched == []
+    app.close()
+
+
+async def test_the_sim_schedule_protects_at_each_open_before_the_close_iteration() -> None:
+    calendar = NyseCalendar()
+    sessions = [date(2017, 7, 3), date(2017, 7, 5)]
+    clock = SimClock(calendar.session_open(sessions[0]))
+    seen = [(tick, clock.now()) async for tick in SimSchedule(clock, calendar, sessions, protect=True)]
+    assert seen == [
+        (Tick.PROTECT, calendar.session_open(sessions[0])),
+        (Tick.ITERATE, calendar.session_close(sessions[0])),
+        (Tick.PROTECT, calendar.session_open(sessions[1])),
+        (Tick.ITERATE, calendar.session_close(sessions[1])),
+    ]
+
+
+def test_stop_mode_close_places_no_stop(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, use_scanner=False, symbols=SYMBOLS, log_level="ERROR", stop_mode="close")
+    app = build_sim(settings, start=date(2016, 1, 4), end=date(2016, 3, 31))
+    assert app.orchestrator.protection is None
+    stats = asyncio.run(_run_stats(app))
+    assert stats.fills > 0
+    assert stats.stops_placed == 0
+    assert not any(is_protective_stop_id(r.order.client_order_id) for r in app.store.order_records())
     app.close()

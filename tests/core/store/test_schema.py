@@ -80,7 +80,7 @@ def test_a_version_2_db_migrates_to_the_schema_a_fresh_db_has(db_path: Path, tmp
     assert sqlite_master(before) == sqlite_master(db_path)
     assert columns(before, "orders") == [*v2_columns, "order_type", "time_in_force", "stop_price", "trail_percent"]
     with closing(sqlite3.connect(before)) as conn:
-        assert schema.schema_version(conn) == SCHEMA_VERSION == 3
+        assert schema.schema_version(conn) == SCHEMA_VERSION == 4
 
 
 def test_a_version_2_backup_checks_sound_and_is_left_as_it_was(tmp_path: Path) -> None:
@@ -112,12 +112,16 @@ def test_a_version_2_file_that_is_not_what_version_2_wrote_is_not_sound(
         schema.check_state_db(backup)
 
 
-def test_only_the_orders_table_changed_since_version_2(db_path: Path, tmp_path: Path) -> None:
+def test_since_version_2_the_orders_table_changed_and_the_high_water_marks_came(db_path: Path, tmp_path: Path) -> None:
     before = tmp_path / "before.db"
     restore_dump(BEFORE_SPLIT, before)
     StateStore(db_path).close()
     changed = sqlite_master(db_path) ^ sqlite_master(before)
-    assert {name for _type, name, _table, _sql in changed} == {"orders"}
+    assert {name for _type, name, _table, _sql in changed} == {
+        "orders",  # schema 3: the stop fields
+        "high_water_marks",  # schema 4: the trailing stops' marks
+        "sqlite_autoindex_high_water_marks_1",
+    }
 
 
 def test_a_state_db_written_before_the_split_opens_and_keeps_working(db_path: Path) -> None:

@@ -1,0 +1,47 @@
+"""The over-sell invariant: per symbol, the daemon's open sells (protective stops included) never add up to more
+than it owns. Pure; the orchestrator checks it after every portfolio refresh and after the stop step's placements,
+and risk holds every stop placement to it.
+
+A breach would mean two orders could sell the same shares (the broker would refuse the second fill, or worse, a
+margin account would go short); it is logged as an error and published (`OversellDetected`), and the stop planner's
+next pass cancels the excess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.order_ids import is_our_client_order_id
+from core.types import BrokerOrder, OrderSide, Position
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Oversell:
+    symbol: str
+    open_sell_qty: Decimal
+    owned_qty: Decimal
+
+
+def open_sell_qty(orders: Iterable[BrokerOrder]) -> dict[str, Decimal]:
+    """The quantity the daemon's open sell orders may still sell, per symbol (stops included; a user's own orders
+    in the same account are not the daemon's and sell the user's shares)."""
+    selling: dict[str, Decimal] = {}
+    for order in orders:
+        if order.side is OrderSide.SELL and order.status.is_open and is_our_client_order_id(order.client_order_id):
+            selling[order.symbol] = selling.get(order.symbol, _ZERO) + order.open_qty
+    return selling
+
+
+def oversells(positions: Mapping[str, Position], open_orders: Iterable[BrokerOrder]) -> list[Oversell]:
+    """Every symbol whose open sell quantity exceeds the owned quantity, by symbol."""
+    breaches = []
+    for symbol, selling in sorted(open_sell_qty(open_orders).items()):
+        position = positions.get(symbol)
+        owned = position.qty if position is not None else _ZERO
+        if selling > owned:
+            breaches.append(Oversell(symbol, selling, owned))
+    return breaches
