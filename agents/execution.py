@@ -165,6 +165,8 @@ class ExecutionAgent:
             if item is not None:
                 staged.append(item)
                 placements[placement.client_order_id] = placement
+        if staged:
+            failpoint("stops.before_place")
         placed = await self._place(staged)
         return StopOutcome(
             placed=tuple(PlacedStop(order, placements[item.request.client_order_id]) for item, order in placed),
@@ -245,6 +247,8 @@ class ExecutionAgent:
         if not stops:
             return [(a, None) for a in approved]
         confirmed, _ = await self.cancel_stops([StopCancel(o, StopReason.EXIT) for o in stops])
+        if confirmed:
+            failpoint("exit.after_cancel")
         ready: list[tuple[OrderApproved, Decimal | None]] = []
         for event in approved:
             symbol, approved_qty = event.order.symbol, event.order.qty

@@ -26,6 +26,8 @@ POINTS: Final = frozenset(
         "updates.between_fills",  # inside the transaction that records fills, after one of them
         "recovery.after_lookup",  # start-up recovery looked an order up; nothing of it is stored yet
         "iteration.committed",  # an iteration's closing transaction is committed
+        "stops.before_place",  # an entry's fill is recorded; its protective stop is not written or placed yet
+        "exit.after_cancel",  # an exit's stops are canceled (confirmed by the broker); the exit is not sent yet
     }
 )
 

@@ -167,3 +167,16 @@ def check_invariants(server: FakeAlpacaServer, state_db: Path) -> dict[str, int]
             held += order.filled_qty if order.side == "buy" else -order.filled_qty
             assert held >= 0, f"{symbol}: sold {-held} of the user's shares"
     return {"server_orders": len(ours), "stored_fills": len(fills), "lost": 0, "duplicates": 0}
+
+
+def stop_coverage(server: FakeAlpacaServer) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """What the daemon owns per symbol (the server's positions less the user's shares), and what its open sells
+    cover: its resting protective stops, or the exit an exit canceled them for (it fills at the fake's next open).
+    Equal when every owned share is protected, or on its way out, exactly once."""
+    covered: dict[str, Decimal] = defaultdict(Decimal)
+    for order in server.orders.values():
+        ours = is_our_client_order_id(order.client_order_id)
+        if ours and order.side == "sell" and order.status in ("new", "accepted", "partially_filled"):
+            covered[order.symbol] += (order.qty or Decimal(0)) - order.filled_qty
+    owned = {s: p.qty - USER_SHARES for s, p in server.positions.items() if p.qty > USER_SHARES}
+    return owned, dict(covered)

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from core.clock import NyseCalendar
-from tests.e2e.kill9 import Outcome, check_invariants, daemon_env, run_daemon, seed_user_positions
+from tests.e2e.kill9 import (
+    Outcome,
+    check_invariants,
+    daemon_env,
+    run_daemon,
+    seed_user_positions,
+    stop_coverage,
+)
+from tests.e2e.oversell import oversell_breaches
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
 
@@ -28,6 +36,8 @@ CYCLES: tuple[tuple[str, bool], ...] = (
     ("submit.before_broker:1", False),  # committed pending, never sent: closed as never_submitted
     ("iteration.committed:6", True),
     ("submit.after_broker:2", True),
+    ("stops.before_place:1", False),  # an entry filled and recorded; its protective stop not placed yet
+    ("exit.after_cancel:1", True),  # an exit's stop canceled at the broker; the exit not sent yet
 )
 
 
@@ -56,6 +66,11 @@ def test_kill9_at_each_failpoint_loses_nothing(tape: MarketTape, tmp_path: Path)
         assert rc == 0, err[-2000:]
         outcome.record("clean", rc)
         counts = check_invariants(server, tmp_path / "paper" / "state.db")
+        owned, covered = stop_coverage(server)
+        breaches = oversell_breaches(server.events)
     assert outcome.killed == len(CYCLES)
+    assert owned, "the run must end holding positions"
+    assert covered == owned, "after the restarts every owned share has its stop (or exit): none missing or orphaned"
+    assert breaches == [], breaches[:5]
     assert counts["server_orders"] >= 10, "the period must exercise entries and exits"
     print(f"kill9: {outcome.runs} runs, {outcome.killed} killed, {counts}")
