@@ -26,7 +26,6 @@ broker's updates (`poll_updates`), so one is never counted twice.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,7 +136,10 @@ class ExecutionAgent:
         broker call, and the broker's answers are committed together after the last. A crash in between leaves
         pending rows that recovery looks up by client order id.
         """
-        ready = await self._clear_stops(approved)
+        # An approval whose id was used already is never placed again (`_known` below): it must not cancel stops.
+        fresh = [a for a in approved if self._store.get_order(a.client_order_id) is None]
+        ready = await self._clear_stops(fresh)
+        ready += [(a, None) for a in approved if a not in fresh]  # logged `order_already_known` when staged
         staged: list[_Staged] = []
         events: dict[str, OrderApproved] = {}
         seen: set[str] = set()
@@ -180,8 +182,14 @@ class ExecutionAgent:
         if not cancels:
             return set(), set()
         for cancel in cancels:
-            with contextlib.suppress(OrderRejectedError):  # already final (or unknown): its state is learnt below
+            try:
                 await self._broker.cancel_order(cancel.client_order_id)
+            except OrderRejectedError:
+                pass  # already final (or unknown): its state is learnt below
+            except BrokerError as error:
+                # The adapter's retries ran out: the cancel may or may not have landed. It counts as unconfirmed
+                # below (the exit waits for the next iteration) instead of aborting the iteration's other orders.
+                log.warning("stop_cancel_failed", client_order_id=cancel.client_order_id, error=str(error))
             log.info(
                 "stop_cancel_requested",
                 client_order_id=cancel.client_order_id,
@@ -204,10 +212,13 @@ class ExecutionAgent:
         for attempt in range(self._cancel_tries):
             if attempt:
                 await self._clock.sleep(self._cancel_wait)
-            await self.sync_updates()
-            for coid in sorted(waiting):
-                if await self._is_final(coid):
-                    confirmed.add(coid)
+            try:
+                await self.sync_updates()
+                for coid in sorted(waiting):
+                    if await self._is_final(coid):
+                        confirmed.add(coid)
+            except BrokerError as error:
+                log.warning("stop_cancel_check_failed", error=str(error), attempt=attempt + 1)
             waiting -= confirmed
             if not waiting:
                 break
@@ -217,6 +228,12 @@ class ExecutionAgent:
             cancel.symbol for cancel in cancels if self._filled_qty(cancel.client_order_id) > cancel.order.filled_qty
         }
         return confirmed, sold
+
+    def defer_exits(self, signals: Sequence[SignalGenerated]) -> None:
+        """Keep exits for the next iteration again (risk turned them down for now, e.g. while halted: their stops
+        may be canceled already, so forgetting them would leave the positions with neither a stop nor an exit)."""
+        for signal in signals:
+            self._deferred.setdefault(signal.symbol, signal)
 
     def take_deferred_exits(self) -> list[SignalGenerated]:
         """The exit signals an unconfirmed stop cancel held back, for risk to decide again (and forget here)."""

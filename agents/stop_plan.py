@@ -23,10 +23,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
+import structlog
+
 from agents.oversell import open_sell_qty
 from core.order_ids import is_protective_stop_id, protective_stop_id
 from core.reasons import StopReason
 from core.types import BrokerOrder, OrderRequest, OrderSide, OrderType, TimeInForce
+
+log = structlog.get_logger(__name__)
 
 GTC_PART, DAY_PART = "g", "d"
 MAX_STOP_SEQ = 999
@@ -170,7 +174,9 @@ def plan_stops(
         replaced = {stop_part(o.client_order_id) for o in dropped}
         for spec in missing:
             assert holding is not None  # a part is only wanted for a holding
-            placements.append(_placement(holding, spec, session, is_used, resized=spec.part in replaced))
+            placement = _placement(holding, spec, session, is_used, resized=spec.part in replaced)
+            if placement is not None:
+                placements.append(placement)
     return StopPlan(tuple(cancels), tuple(placements))
 
 
@@ -215,9 +221,16 @@ def _covers(order: BrokerOrder, spec: _Spec, trail_percent: Decimal | None) -> b
 
 def _placement(
     holding: Holding, spec: _Spec, session: date, is_used: Callable[[str], bool], *, resized: bool
-) -> StopPlacement:
+) -> StopPlacement | None:
+    """The placement of a wanted part; None when its ids for this entry, part and session are all used (a broker
+    refusing every exit, say, made the daemon re-place this stop 999 times today): the intraday check still
+    enforces the level, and the next session has ids again. Never an exception: a plan must not stop the daemon."""
+    coid = fresh_stop_id(holding.symbol, holding.anchor, session, spec.part, is_used)
+    if coid is None:
+        log.warning("stop_ids_exhausted", symbol=holding.symbol, part=spec.part, session=session.isoformat())
+        return None
     return StopPlacement(
-        client_order_id=fresh_stop_id(holding.symbol, holding.anchor, session, spec.part, is_used),
+        client_order_id=coid,
         symbol=holding.symbol,
         qty=spec.qty,
         order_type=spec.order_type,
@@ -228,10 +241,10 @@ def _placement(
     )
 
 
-def fresh_stop_id(symbol: str, anchor: str, session: date, part: str, is_used: Callable[[str], bool]) -> str:
-    """The first protective stop id of (anchor, part, session) not used yet."""
+def fresh_stop_id(symbol: str, anchor: str, session: date, part: str, is_used: Callable[[str], bool]) -> str | None:
+    """The first protective stop id of (anchor, part, session) not used yet (None: all are)."""
     for seq in range(1, MAX_STOP_SEQ + 1):
         coid = protective_stop_id(symbol, anchor, session, part, seq)
         if not is_used(coid):
             return coid
-    raise RuntimeError(f"{symbol}: {MAX_STOP_SEQ} protective stops of one entry, part and session already placed")
+    return None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from agents.execution import StopOutcome
 from core.broker.base import Broker
 from core.close_requests import ALL, CloseRequest, CloseRequests
 from core.messages import Message, OrderDenied, OrderRejected
@@ -137,9 +138,14 @@ async def _close(app: App, symbols: Sequence[str] | None, *, polls: int, poll_se
             break
         await orch.clock.sleep(poll_seconds)
         await orch.execution.sync_updates()
+    # The stop step, as a daemon iteration ends: a position whose exit was refused or held back (its stop's cancel
+    # unconfirmed) gets its stop back before this process leaves, rather than staying bare until a daemon starts.
+    # The planner leaves alone what an open exit is selling.
+    stops = await orch.protection.run() if orch.protection is not None else StopOutcome()
     snapshot = await orch.portfolio.refresh()
     orch.exit_requests.settle(snapshot, targets=targets)
     with app.store.transaction():
+        orch.execution.record_stops(stops.placed)
         app.store.journal(events)
         app.store.save_positions(snapshot.positions)
     report = _Report(app, asked, decisions.denied, events, market_open=market_open, polls=polls)

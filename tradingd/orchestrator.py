@@ -33,6 +33,7 @@ from core.clock import Clock, NyseCalendar, SimClock
 from core.failpoints import failpoint
 from core.messages import IterationCompleted, IterationStarted, IterationStats, Message, SignalGenerated
 from core.portfolio import PortfolioView
+from core.reasons import DenialReason
 from core.run_stats import RunStats
 from core.state_backup import StateBackups
 from core.store import StateStore
@@ -380,6 +381,10 @@ class Orchestrator:
         stop_exits = await self._stop_exits([*requested, *validated], snapshot.positions)
         decisions = self.risk.decide([*requested, *stop_exits, *validated], bars.frame)
         self.exit_requests.note_refusals(decisions.denied)
+        # A held-back exit turned down while halted is kept: its stop may be canceled already.
+        self.execution.defer_exits(
+            [d.signal for d in decisions.denied if d.reason is DenialReason.HALTED and d.signal in stop_exits]
+        )
         lap("risk_ms")
         placed = await self.execution.submit(decisions.approved)
         lap("execution_ms")

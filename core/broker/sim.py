@@ -260,7 +260,10 @@ class SimBroker:
             ),
         )
         if request.trail_percent is not None:
-            order.hwm = last_close  # a trailing stop's mark starts at the last price the sim knows: no lookahead
+            # A trailing stop's mark starts at the last price the sim knows, as Alpaca's starts at the price when it is
+            # placed: the open of a session under way (at the sim's open tick an entry has just filled there), else the
+            # last close. Never a later price of that bar: no lookahead.
+            order.hwm = self._session_open(symbol, started, complete) or last_close
             order.state = replace(order.state, stop_price=order.level)
         self._reserve(order)
         self._orders[request.client_order_id] = order
@@ -412,6 +415,18 @@ class SimBroker:
     # ------------------------------------------------------------------------------------------------------------------
     # STOPS
     # ------------------------------------------------------------------------------------------------------------------
+
+    def _session_open(self, symbol: str, started: int, complete: int) -> Decimal | None:
+        """The open of the bar under way (started, not complete), when it has a tradable one (the sim ticks inside a
+        session at its open or later, never before it)."""
+        if started <= complete:
+            return None
+        column = self._column_of[symbol]
+        row = started - 1
+        raw_open, low, high = (
+            float(a[row, column]) for a in (self._history.open, self._history.low, self._history.high)
+        )
+        return bar_price(raw_open) if _tradable(raw_open, low, high) else None
 
     def _watch(self, order: _Order, complete: int) -> tuple[int, Decimal | None] | None:
         """Follow a resting stop over the complete bars it has not seen: `(row, price)` for the bar that triggers it

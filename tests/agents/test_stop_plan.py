@@ -145,6 +145,15 @@ def test_a_reused_id_is_never_planned_again() -> None:
     assert fresh_stop_id("AAPL", ENTRY, SESSION, "g", lambda _: False) == gtc_id(1)
 
 
+def test_a_part_whose_ids_are_all_used_today_is_left_out_of_the_plan_not_raised() -> None:
+    # 999 re-placements of one entry's stop in one session (a broker refusing every exit): the plan skips that
+    # part until the next session instead of stopping the daemon; the other part is still planned.
+    used = {gtc_id(seq) for seq in range(1, 1000)}
+    [day] = plan({"AAPL": holding("5.5")}, [], used=used).placements
+    assert day.client_order_id == day_id()
+    assert fresh_stop_id("AAPL", ENTRY, SESSION, "g", used.__contains__) is None
+
+
 def test_other_open_sells_leave_less_to_cover_and_an_open_exit_leaves_nothing() -> None:
     exit_order = BrokerOrder(EXIT_ID, "b-x", "AAPL", OrderSide.SELL, OrderStatus.NEW, D(191), None)
     result = plan({"AAPL": holding("191.75")}, [exit_order, resting(gtc_id(), "191"), resting(day_id(), "0.75")])

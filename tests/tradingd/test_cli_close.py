@@ -15,11 +15,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from core.clock import NyseCalendar
-from core.order_ids import client_order_id
+from core.order_ids import client_order_id, is_protective_stop_id
 from core.store import StateStore
 from core.types import BrokerOrder, Fill, OrderSide, OrderStatus, Position
 from tests.core.test_daemon_lock import start_holder
-from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
 from tests.fakes.alpaca_tape import MarketTape, load_tape
 from tests.state_db import journal_rows
 from tradingd.cli import app
@@ -138,6 +138,18 @@ def test_while_halted_nothing_is_sold_and_the_request_says_why(server: FakeAlpac
     assert sells(server) == []
     [request] = status()["close_requests"]
     assert (request["target"], request["tag"], request["refused"]) == ("AAPL", "manual", "halted: kill switch engaged")
+
+
+def test_a_sell_the_broker_refuses_leaves_the_position_under_its_stop_not_bare(
+    server: FakeAlpacaServer, db: Path
+) -> None:
+    server.inject(Fault.http(403, message="account is not allowed to trade"), "POST", "/v2/orders")
+    result = close("AAPL")
+    assert result.exit_code == 1, result.output
+    [stop] = sells(server)  # the refused sell never landed; the close pass's stop step protected the position
+    assert is_protective_stop_id(stop.client_order_id)
+    assert (stop.type, stop.time_in_force, stop.qty, stop.status) == ("stop", "gtc", OWNED, "accepted")
+    assert status()["close_requests"], "the request stays for the daemon"
 
 
 def test_a_running_daemon_is_asked_and_a_restarted_one_still_closes(server: FakeAlpacaServer, db: Path) -> None:

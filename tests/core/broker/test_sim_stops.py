@@ -257,6 +257,18 @@ async def test_a_trailing_stops_level_comes_from_prior_bars_never_from_the_bar_i
     assert filled(await sim.poll_at(closes(5))) == [("ps", Decimal(10), Decimal("104.5000") * SELL, closes(5))]
 
 
+async def test_a_trailing_stop_placed_at_a_sessions_open_starts_its_mark_at_that_open() -> None:
+    # Placed at row 3's open tick (95, a gap down from row 2's close of 103): Alpaca's mark starts at the price when
+    # the stop is placed, the open, not at the close before the gap (which would put the level above the open and
+    # sell at once).
+    sim = Sim()
+    await sim.hold()
+    sim.clock.set(opens(3))
+    placed = await sim.broker.submit_order(trailing("ps", "5"))
+    assert placed.stop_price == Decimal("90.2500")  # 5 % below the open, 95
+    assert await sim.poll_at(closes(3)) == []  # row 3's low, 94, stays above it
+
+
 async def test_a_trailing_stop_refuses_a_fractional_qty_like_alpaca() -> None:
     sim = Sim()
     await sim.hold("10.75")
