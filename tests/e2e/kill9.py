@@ -15,16 +15,19 @@ import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
 from core.bars import default_sim_tiers
+from core.clock import NyseCalendar
 from core.order_ids import is_our_client_order_id
 from core.store import StateStore
 from core.types import OrderSide
 from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.alpaca_tape import MarketTape
 
 # The hang guard of one daemon run: generous on a loaded 2-core machine; a run normally takes a few seconds.
 RUN_TIMEOUT_S = 600
@@ -180,3 +183,13 @@ def stop_coverage(server: FakeAlpacaServer) -> tuple[dict[str, Decimal], dict[st
             covered[order.symbol] += (order.qty or Decimal(0)) - order.filled_qty
     owned = {s: p.qty - USER_SHARES for s, p in server.positions.items() if p.qty > USER_SHARES}
     return owned, dict(covered)
+
+
+def stepping_server(tape: MarketTape, sessions: list[date]) -> FakeAlpacaServer:
+    """The fake for a subprocess daemon: its clock starts before the first session's open, moves 15 minutes at each
+    reading and stops at the last session's close."""
+    calendar = NyseCalendar()
+    server = FakeAlpacaServer(tape, now=calendar.session_open(sessions[0]) - timedelta(minutes=30))
+    server.clock_step = timedelta(minutes=15)
+    server.clock_until = calendar.session_close(sessions[-1])
+    return server

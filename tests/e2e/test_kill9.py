@@ -19,10 +19,10 @@ from tests.e2e.kill9 import (
     daemon_env,
     run_daemon,
     seed_user_positions,
+    stepping_server,
     stop_coverage,
 )
 from tests.e2e.oversell import oversell_breaches
-from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
 
 SYMBOLS = tuple(largest_symbols(29))
@@ -49,9 +49,7 @@ def tape() -> MarketTape:
 def test_kill9_at_each_failpoint_loses_nothing(tape: MarketTape, tmp_path: Path) -> None:
     calendar = NyseCalendar()
     sessions = calendar.sessions_in_range(FIRST, LAST)
-    server = FakeAlpacaServer(tape, now=calendar.session_open(sessions[0]) - timedelta(minutes=30))
-    server.clock_step = timedelta(minutes=15)
-    server.clock_until = calendar.session_close(sessions[-1])
+    server = stepping_server(tape, sessions)
     outcome = Outcome()
     with server:
         seed_user_positions(server, SYMBOLS)

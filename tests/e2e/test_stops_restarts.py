@@ -21,7 +21,15 @@ import pytest
 
 from core.clock import NyseCalendar
 from core.order_ids import is_protective_stop_id
-from tests.e2e.kill9 import Outcome, check_invariants, daemon_env, run_daemon, seed_user_positions, stop_coverage
+from tests.e2e.kill9 import (
+    Outcome,
+    check_invariants,
+    daemon_env,
+    run_daemon,
+    seed_user_positions,
+    stepping_server,
+    stop_coverage,
+)
 from tests.e2e.oversell import oversell_breaches
 from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
@@ -57,9 +65,7 @@ def test_twenty_restarts_with_faults_never_oversell_and_leave_every_position_pro
     rng = random.Random(12)
     calendar = NyseCalendar()
     sessions = calendar.sessions_in_range(FIRST, LAST)
-    server = FakeAlpacaServer(tape, now=calendar.session_open(sessions[0]) - timedelta(minutes=30))
-    server.clock_step = timedelta(minutes=15)
-    server.clock_until = calendar.session_close(sessions[-1])
+    server = stepping_server(tape, sessions)
     outcome = Outcome()
     with server:
         seed_user_positions(server, SYMBOLS)

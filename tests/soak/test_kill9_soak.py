@@ -23,8 +23,8 @@ from tests.e2e.kill9 import (
     run_daemon,
     seed_user_positions,
     start_daemon,
+    stepping_server,
 )
-from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.alpaca_tape import largest_symbols, load_tape
 
 pytestmark = pytest.mark.soak
@@ -48,9 +48,7 @@ def test_fifty_kill9_cycles_lose_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261202)
     calendar = NyseCalendar()
     sessions = calendar.sessions_in_range(FIRST, LAST)
-    server = FakeAlpacaServer(load_tape(SYMBOLS), now=calendar.session_open(sessions[0]) - timedelta(minutes=30))
-    server.clock_step = timedelta(minutes=15)
-    server.clock_until = calendar.session_close(sessions[-1])
+    server = stepping_server(load_tape(SYMBOLS), sessions)
     outcome = Outcome()
     points = sorted(POINTS)
     with server:
