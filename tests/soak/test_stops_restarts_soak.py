@@ -1,4 +1,4 @@
-"""Protective stops across restarts, kills and broker faults: never an over-sell, never an unprotected position left.
+"""Soak (`make soak`): protective stops across restarts, kills and broker faults: never an over-sell, never an unprotected position left.
 
 The real daemon (`tradingd run`, paper, STOP_MODE=fixed) runs as a subprocess against the fake Alpaca server, in the
 server's time (see `tests/e2e/kill9.py`), 20 times over two months of real bars. Before each run the fake is told to
@@ -33,6 +33,8 @@ from tests.e2e.kill9 import (
 from tests.e2e.oversell import oversell_breaches
 from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
 from tests.fakes.alpaca_tape import MarketTape, largest_symbols, load_tape
+
+pytestmark = pytest.mark.soak
 
 SYMBOLS = tuple(largest_symbols(29))
 FIRST, LAST = date(2017, 8, 1), date(2017, 12, 29)  # more sessions than the runs use: the clock never runs out
