@@ -1,4 +1,5 @@
-"""Soak (`make soak`): protective stops across restarts, kills and broker faults: never an over-sell, never an unprotected position left.
+"""Soak (`make soak`): protective stops across restarts, kills and broker faults: never an over-sell, never an
+unprotected position left.
 
 The real daemon (`tradingd run`, paper, STOP_MODE=fixed) runs as a subprocess against the fake Alpaca server, in the
 server's time (see `tests/e2e/kill9.py`), 20 times over two months of real bars. Before each run the fake is told to
