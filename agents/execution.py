@@ -137,9 +137,9 @@ class ExecutionAgent:
         pending rows that recovery looks up by client order id.
         """
         # An approval whose id was used already is never placed again (`_known` below): it must not cancel stops.
-        fresh = [a for a in approved if self._store.get_order(a.client_order_id) is None]
-        ready = await self._clear_stops(fresh)
-        ready += [(a, None) for a in approved if a not in fresh]  # logged `order_already_known` when staged
+        used = {a.client_order_id for a in approved if self._store.get_order(a.client_order_id) is not None}
+        ready = await self._clear_stops([a for a in approved if a.client_order_id not in used])
+        ready += [(a, None) for a in approved if a.client_order_id in used]  # `_stage_approval` logs and skips them
         staged: list[_Staged] = []
         events: dict[str, OrderApproved] = {}
         seen: set[str] = set()
