@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from agents.scan_scoring import (
@@ -44,13 +45,13 @@ from agents.scan_scoring import (
 from agents.strategies.base import RanksEntries
 from agents.strategies.registry import SelectedStrategy
 from agents.strategies.zscore_mean_reversion import zscore
-from core.broker.base import MarketData, Snapshot
+from core.broker.base import MarketData, Snapshot, SnapshotArraySource, SnapshotColumns
 from core.clock import NyseCalendar
-from core.daily_window import fetch_daily_window, last_sessions
+from core.daily_window import fetch_daily_window, last_sessions, ny_day_bounds
 from core.timeconv import datetime_to_ns, ny_dates
 from core.types import BarFrame, FloatArray
-from core.universe import Universe, UniverseSource
-from core.volume_cache import CachedVolumes, VolumeCache, cache_target
+from core.universe import SECTOR_ALIASES, Universe, UniverseSource, canonical_sector
+from core.volume_cache import CachedVolumes, VolumeLookup, cache_target
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +68,8 @@ class ScanConfig:
     min_dollar_volume: float = 1_000_000.0
     min_market_cap: float = 0.0
     sector_min_market_cap: Mapping[str, float] = field(default_factory=dict)
+    max_price_to_dollar_volume: float = 0.0  # 0: off (the daemon's default, from Settings, is 0.0001)
+    max_prescreen_volatility: float = 0.0  # 0: off (the daemon's default, from Settings, is 0.15)
     symbol_pattern: str = DEFAULT_SYMBOL_PATTERN
     prerank_keep: int = 1000
     min_rvol: float = 1.5
@@ -179,37 +182,103 @@ class Prescreened:
     index: IntArray  # rows of the universe that passed
     rejected: dict[str, int]
     cache: dict[str, Any]
+    skipped: dict[str, int]  # filters that could not apply for lack of data: symbols per filter, never guessed
+
+
+@dataclass(frozen=True, slots=True)
+class StaticScreen:
+    """What a universe gives before any market data, computed once per universe (and config): the rules' masks, the
+    symbols that pass them, and the per-symbol columns the later stages read, as arrays."""
+
+    checks: tuple[tuple[str, BoolArray], ...]
+    passed: BoolArray
+    skipped: dict[str, int]
+    symbols: tuple[str, ...]
+    symbol_array: npt.NDArray[np.object_]
+    sectors: npt.NDArray[np.object_]
+
+    @property
+    def screened(self) -> list[str]:
+        return self.symbol_array[self.passed].tolist()  # type: ignore[no-any-return]
+
+
+def _sector_floors(universe: Universe, config: ScanConfig) -> FloatArray:
+    """Each row's sector floor (NaN: none), sector names of any scheme mapped onto the floors' keys (vectorised)."""
+    floors = {canonical_sector(name) or name: amount for name, amount in config.sector_min_market_cap.items()}
+    sector = universe.frame["sector"].astype("string")
+    key = sector.str.split().str.join(" ").str.lower().map(SECTOR_ALIASES).fillna(sector)
+    return np.asarray(key.map(floors).to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+
+
+def _compute_static(universe: Universe, config: ScanConfig) -> StaticScreen:
+    frame = universe.frame
+    n = len(frame)
+    symbols = frame["symbol"].astype("string")
+    odd = ~symbols.str.fullmatch(config.symbol_pattern).fillna(False).to_numpy(dtype=bool)
+    cap = frame["market_cap"].to_numpy(dtype=np.float64)
+    floors = _sector_floors(universe, config)
+    has_cap = universe.has_market_cap
+    wants_cap = config.min_market_cap > 0 or bool(config.sector_min_market_cap)
+    needs_cap = has_cap & ((config.min_market_cap > 0) | np.isfinite(floors))
+    with np.errstate(invalid="ignore"):
+        checks = (
+            ("odd_symbol", odd),
+            ("market_cap_unknown", needs_cap & np.isnan(cap)),
+            ("market_cap_below_min", has_cap & (cap < config.min_market_cap)),
+            ("sector_floor", has_cap & (cap < floors)),
+        )
+    passed, _ = first_failure(n, checks)
+    skipped: dict[str, int] = {}
+    if wants_cap and not has_cap:
+        skipped["market_cap"] = n  # the source has no market caps: neither MIN_MARKET_CAP nor a floor can apply
+    elif config.sector_min_market_cap:
+        no_floor = int(np.count_nonzero(~odd & ~np.isfinite(floors)))
+        if no_floor:
+            skipped["sector_floor"] = no_floor  # no sector, or one no floor is set for
+    symbol_array = frame["symbol"].to_numpy(dtype=object)
+    return StaticScreen(
+        checks=checks,
+        passed=passed,
+        skipped=skipped,
+        symbols=tuple(symbol_array.tolist()),
+        symbol_array=symbol_array,
+        sectors=frame["sector"].to_numpy(dtype=object),
+    )
+
+
+# One entry: the daemon and a replay scan the same universe object (FileUniverse re-reads only a changed file), so
+# the regex and the sector mapping run once per universe, not once per scan. Keyed by identity and the config.
+_static_cache: list[tuple[Universe, ScanConfig, StaticScreen]] = []
+
+
+def static_screening(universe: Universe, config: ScanConfig) -> StaticScreen:
+    if _static_cache and _static_cache[0][0] is universe and _static_cache[0][1] == config:
+        return _static_cache[0][2]
+    screen = _compute_static(universe, config)
+    _static_cache[:] = [(universe, config, screen)]
+    return screen
 
 
 def static_checks(universe: Universe, config: ScanConfig) -> list[tuple[str, BoolArray]]:
     """Rules that need no market data: symbol shape, market cap and per-sector market-cap floors."""
-    frame = universe.frame
-    symbols = frame["symbol"].astype("string")
-    odd = ~symbols.str.fullmatch(config.symbol_pattern).fillna(False).to_numpy(dtype=bool)
-    cap = frame["market_cap"].to_numpy(dtype=np.float64)
-    floors = frame["sector"].map(dict(config.sector_min_market_cap)).to_numpy(dtype=np.float64, na_value=np.nan)
-    needs_cap = universe.has_market_cap & ((config.min_market_cap > 0) | np.isfinite(floors))
-    with np.errstate(invalid="ignore"):
-        return [
-            ("odd_symbol", odd),
-            ("market_cap_unknown", needs_cap & np.isnan(cap)),
-            ("market_cap_below_min", universe.has_market_cap & (cap < config.min_market_cap)),
-            ("sector_floor", universe.has_market_cap & (cap < floors)),
-        ]
+    return list(static_screening(universe, config).checks)
 
 
 def static_screen(universe: Universe, config: ScanConfig) -> list[str]:
     """The symbols worth caching volumes for: those that pass the rules needing no market data."""
-    passed, _ = first_failure(len(universe), static_checks(universe, config))
-    return [str(symbol) for symbol in universe.frame["symbol"].to_numpy(dtype=object)[passed]]
+    return static_screening(universe, config).screened
 
 
 def prescreen(universe: Universe, cached: CachedVolumes, expected_cache: date, config: ScanConfig) -> Prescreened:
-    """Cheap rules before any market-data call: symbol shape, market cap (+ sector floors), cached liquidity."""
+    """Cheap rules before any market-data call: symbol shape, market cap (+ sector floors), cached liquidity, the
+    price-to-dollar-volume ratio and the 20-day volatility."""
     n = len(universe)
-    reached_cache, rejected = first_failure(n, static_checks(universe, config))
+    static = static_screening(universe, config)
+    reached_cache, rejected = first_failure(n, static.checks)
     status = cached.classify(expected_cache)
-    with np.errstate(invalid="ignore"):
+    price_to_dollar_volume = config.max_price_to_dollar_volume > 0
+    volatility = config.max_prescreen_volatility > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
         cache_checks: list[tuple[str, BoolArray]] = [
             ("no_cached_average", status["missing"]),
             ("cache_stale", status["stale"]),
@@ -217,10 +286,21 @@ def prescreen(universe: Universe, cached: CachedVolumes, expected_cache: date, c
             ("price_below_min", cached.last_close < config.min_price),
             ("dollar_volume_below_min", cached.avg_dollar_volume < config.min_dollar_volume),
         ]
+        if price_to_dollar_volume:
+            ratio = cached.last_close / cached.avg_dollar_volume
+            cache_checks.append(("price_to_dollar_volume", ratio > config.max_price_to_dollar_volume))
+        if volatility:
+            # NaN (no 21st close) never fails: the filter is skipped for that symbol and counted below.
+            cache_checks.append(("volatility_above_max", cached.volatility > config.max_prescreen_volatility))
     passed, cache_rejected = first_failure(n, [(reason, mask & reached_cache) for reason, mask in cache_checks])
     passed &= reached_cache
     for reason, count in cache_rejected.items():
         rejected[reason] = rejected.get(reason, 0) + count
+    skipped = dict(static.skipped)
+    if volatility:
+        unknown = int(np.count_nonzero(passed & np.isnan(cached.volatility)))
+        if unknown:
+            skipped["volatility"] = unknown
     looked_up = int(np.count_nonzero(reached_cache))
     hits = int(np.count_nonzero(status["fresh"] & reached_cache))
     cache = {
@@ -232,7 +312,7 @@ def prescreen(universe: Universe, cached: CachedVolumes, expected_cache: date, c
         "ahead": int(np.count_nonzero(status["ahead"] & reached_cache)),
         "hit_rate": round(hits / looked_up, 4) if looked_up else None,
     }
-    return Prescreened(index=np.flatnonzero(passed), rejected=rejected, cache=cache)
+    return Prescreened(index=np.flatnonzero(passed), rejected=rejected, cache=cache, skipped=skipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +325,20 @@ class SnapshotArrays:
     price: FloatArray
     prev_close: FloatArray
     volume: FloatArray
+
+
+def snapshot_columns_arrays(columns: SnapshotColumns, symbols: Sequence[str], as_of: date) -> SnapshotArrays:
+    """An adapter's array snapshots (`SnapshotArraySource`) → the scan's arrays, with no per-symbol Python."""
+    lo, hi = ny_day_bounds([as_of])  # "of the scanned session" = stamped within its New York date
+    current = columns.present & (columns.ts_ns >= lo[0]) & (columns.ts_ns < hi[0])
+    return SnapshotArrays(tuple(symbols), columns.present, current, columns.price, columns.prev_close, columns.volume)
+
+
+async def fetch_snapshot_arrays(market_data: MarketData, symbols: Sequence[str], as_of: date) -> SnapshotArrays:
+    """The snapshot stage: the adapter's array fast path where it has one, else its `Snapshot` objects."""
+    if isinstance(market_data, SnapshotArraySource):
+        return snapshot_columns_arrays(await market_data.get_snapshot_columns(symbols), symbols, as_of)
+    return snapshot_arrays(await market_data.get_snapshots(symbols), symbols, as_of)
 
 
 def snapshot_arrays(snapshots: Mapping[str, Snapshot], symbols: Sequence[str], as_of: date) -> SnapshotArrays:
@@ -507,7 +601,7 @@ class DailyScanner:
     def __init__(
         self,
         market_data: MarketData,
-        cache: VolumeCache,
+        cache: VolumeLookup,
         calendar: NyseCalendar,
         config: ScanConfig,
         *,
@@ -530,15 +624,14 @@ class DailyScanner:
         universe = await universe_source.load()
         laps.lap("universe", len(universe), len(universe))
 
-        symbols = universe.symbols
+        static = static_screening(universe, config)
         expected_cache = cache_target(self._calendar, as_of)
-        cached = self._cache.lookup(symbols)
+        cached = self._cache.lookup(static.symbols)
         screened = prescreen(universe, cached, expected_cache, config)
         laps.lap("prescreen", len(universe), screened.index.size, screened.rejected)
 
-        pool = _take(symbols, screened.index)
-        snapshots = await self._md.get_snapshots(pool)
-        snap = snapshot_arrays(snapshots, pool, as_of)
+        pool = static.symbol_array[screened.index].tolist()
+        snap = await fetch_snapshot_arrays(self._md, pool, as_of)
         laps.lap("snapshot", len(pool), int(np.count_nonzero(snap.present)))
 
         entry = ranker(self._strategy)
@@ -551,7 +644,7 @@ class DailyScanner:
         extra = dict(await self._factors.factors(survivors, as_of)) if self._factors and survivors else {}
         laps.lap("bars", len(survivors), len(survivors))
 
-        sectors = universe.frame["sector"].to_numpy(dtype=object)[screened.index][short.index]
+        sectors = static.sectors[screened.index][short.index]
         candidates, boom = rank_shortlist(
             short, survivors, frame, extra, sectors.tolist(), config, laps, self._strategy
         )
@@ -569,6 +662,7 @@ class DailyScanner:
             "session_complete": now >= self._calendar.session_close(as_of),
             "stages": [s.as_dict() for s in stages],
             "rejected": rejected,
+            "skipped_filters": screened.skipped,
             "cache": screened.cache,
             "explosion_factors_available": list(boom.names),
             "api_calls": self._md.api_calls - calls0,

@@ -42,6 +42,20 @@ CsvList = Annotated[tuple[str, ...], NoDecode]
 TierMap = Annotated[dict[str, Tier], NoDecode]
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 SectorFloors = Annotated[dict[str, float], NoDecode]
+# Per-sector market-cap floors of the scanner optimisation plan (dollars), keyed by core/universe.py CANONICAL_SECTORS.
+DEFAULT_SECTOR_FLOORS: dict[str, float] = {
+    "Technology": 200e6,
+    "Healthcare": 200e6,
+    "Financial Services": 300e6,
+    "Consumer Cyclical": 150e6,
+    "Industrials": 150e6,
+    "Energy": 200e6,
+    "Real Estate": 100e6,
+    "Utilities": 500e6,
+    "Basic Materials": 150e6,
+    "Communication Services": 200e6,
+    "Consumer Defensive": 200e6,
+}
 StrategyParams = Annotated[dict[str, str], NoDecode]
 BreakerActionName = Literal["reduce", "flatten"]  # agents/risk.py::BreakerAction (config sits below agents)
 
@@ -158,8 +172,15 @@ class Settings(BaseSettings):
     scan_universe: Path | None = None
     min_price: float = Field(default=5.0, ge=0)
     min_dollar_volume: float = Field(default=1_000_000.0, ge=0)
-    min_market_cap: float = Field(default=0.0, ge=0)
-    scan_sector_min_market_cap: SectorFloors = Field(default_factory=dict)
+    # The pre-screen defaults of the scanner optimisation plan (README §The scanner); each also removes work.
+    min_market_cap: float = Field(default=150_000_000.0, ge=0)
+    # Floors by sector (keys: core/universe.py CANONICAL_SECTORS; a universe file's GICS names are mapped onto them).
+    # Setting the variable replaces the whole table; an empty value sets no floor.
+    scan_sector_min_market_cap: SectorFloors = Field(default_factory=lambda: dict(DEFAULT_SECTOR_FLOORS))
+    # Reject price / 20-day average dollar volume above this (0.0001: fewer than 10,000 shares a day); 0 = off.
+    max_price_to_dollar_volume: float = Field(default=0.0001, ge=0)
+    # Reject a 20-day daily volatility (sample std of 20 close-to-close returns) above this; 0 = off.
+    max_prescreen_volatility: float = Field(default=0.15, ge=0)
     prerank_keep: int = Field(default=1000, ge=1)
     min_rvol: float = Field(default=1.5, ge=0)
     scanner_top_n: int = Field(default=10, ge=1)

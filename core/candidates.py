@@ -209,8 +209,12 @@ def read_candidates(path: Path, max_bytes: int = MAX_FILE_BYTES) -> CandidatesFi
 # ---- writing ------------------------------------------------------------------------------------------------------
 
 
-def write_candidates(path: Path, payload: Mapping[str, Any]) -> None:
-    """Validate, then replace `path` atomically. On any failure the previous file is left as it was."""
+def write_candidates(path: Path, payload: Mapping[str, Any], *, durable: bool = True) -> None:
+    """Validate, then replace `path` atomically. On any failure the previous file is left as it was.
+
+    `durable=False` (a sim replay's own file, deleted when the next replay starts) skips the two fsyncs: readers still
+    see the old file or the new one, never half of one; only survival of a power loss is given up.
+    """
     errors = validate_candidates(dict(payload))
     if errors:
         raise CandidatesError("refusing to write an invalid candidates file: " + "; ".join(errors))
@@ -222,12 +226,14 @@ def write_candidates(path: Path, payload: Mapping[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
 
 
 # ---- reading for the daemon ---------------------------------------------------------------------------------------

@@ -7,17 +7,45 @@ instant an adapter stamps a daily bar with; a session a symbol has no bar for st
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from core.broker.base import MarketData, Progress
 from core.clock import NyseCalendar
-from core.timeconv import ny_dates, ny_midnights
+from core.timeconv import datetime_to_ns, ny_instant
 from core.types import BarFrame
 
 _FIELDS = ("open", "high", "low", "close", "volume")
+
+
+@functools.lru_cache(maxsize=8192)
+def _midnight_ns(day: date) -> int:
+    # zoneinfo per date, cached: a replay asks for the same few hundred sessions over and over, and this replaced a
+    # pandas tz conversion per call that cost more than the rest of the scan.
+    return datetime_to_ns(ny_instant(day))
+
+
+def ny_day_bounds(days: Sequence[date]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """For each date, the UTC epoch-ns interval [midnight, next midnight) New York: an instant is on that New York
+    date exactly when it falls inside (DST days are 23 or 25 hours long, and the bounds say so)."""
+    lo = np.fromiter((_midnight_ns(day) for day in days), dtype=np.int64, count=len(days))
+    hi = np.fromiter((_midnight_ns(day + timedelta(days=1)) for day in days), dtype=np.int64, count=len(days))
+    return lo, hi
+
+
+def match_sessions(
+    stamps_ns: npt.NDArray[np.int64], sessions: Sequence[date]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """(row, match): the index into the sorted `sessions` of each stamp's New York date, and whether it is one."""
+    lo, hi = ny_day_bounds(sessions)
+    rows = np.searchsorted(lo, stamps_ns, side="right") - 1
+    safe = np.maximum(rows, 0)
+    match = (rows >= 0) & (stamps_ns < hi[safe])
+    return safe, match
 
 
 def last_sessions(calendar: NyseCalendar, through: date, count: int) -> list[date]:
@@ -43,8 +71,8 @@ async def fetch_daily_window(
     symbols and tells `on_progress(symbols_done, symbols_total)` after each: a whole-market download takes a while)."""
     if not sessions:
         raise ValueError("fetch_daily_window needs at least one session")
-    expected = np.array(sessions, dtype="datetime64[D]")
-    stamps = ny_midnights(expected)
+    lo, _ = ny_day_bounds(sessions)
+    stamps = lo.view("datetime64[ns]")
     shape = (len(sessions), len(symbols))
     arrays = {name: np.full(shape, np.nan) for name in _FIELDS}
     start = calendar.daily_bar_ts(sessions[0])
@@ -53,9 +81,11 @@ async def fetch_daily_window(
         return BarFrame(symbols=(), timestamps=stamps, **arrays)
     frame = await market_data.get_bars(tuple(symbols), start, end, on_progress=on_progress)
     if frame.n_rows:
-        days = ny_dates(frame.timestamps)
-        rows = np.minimum(np.searchsorted(expected, days), len(expected) - 1)
-        match = expected[rows] == days
+        rows, match = match_sessions(np.asarray(frame.timestamps).view(np.int64), sessions)
+        if frame.symbols == tuple(symbols):  # the usual answer: the columns asked for, in order
+            for name in _FIELDS:
+                arrays[name][rows[match]] = getattr(frame, name)[match]
+            return BarFrame(symbols=tuple(symbols), timestamps=stamps, **arrays)
         # An adapter answers with the symbols it was asked for; anything else in the frame is ignored.
         position = {symbol: i for i, symbol in enumerate(symbols)}
         known = np.array([symbol in position for symbol in frame.symbols], dtype=bool)

@@ -40,6 +40,7 @@ from core.flags import FLAG_HALTED, FLAG_REDUCE_ONLY
 from core.order_ids import is_our_client_order_id
 from core.portfolio import OwnedLedger, PortfolioView
 from core.private_files import SQLITE_SIDECARS
+from core.rolling_volumes import RollingVolumes
 from core.state_backup import BackupWhen, StateBackups
 from core.state_guard import open_guarded_state
 from core.store import StateStore
@@ -439,7 +440,18 @@ def _assemble(
     )
     store = guarded.store
     focus = (
-        build_focus(settings, strategy, clock, calendar, market_data, broker, store, candidates, fallback=tuple(tiers))
+        build_focus(
+            settings,
+            strategy,
+            clock,
+            calendar,
+            market_data,
+            broker,
+            store,
+            candidates,
+            fallback=tuple(tiers),
+            last_session=schedule.sessions[-1] if isinstance(schedule, SimSchedule) and schedule.sessions else None,
+        )
         if settings.scanner_enabled
         else None
     )
@@ -578,10 +590,13 @@ def build_focus(
     candidates: Path,
     *,
     fallback: tuple[str, ...],
+    last_session: date | None = None,
 ) -> FocusManager:
     """The daily scan job (ranking by the strategy's entry score) and the intraday scorer, for USE_SCANNER=true."""
     cache = VolumeCache(daemon_volume_cache_path(settings))
     replay = settings.mode is TradingMode.SIM  # starts from an empty state: no history, no candidates yet
+    # A replay keeps its averages in a rolling window (core/rolling_volumes.py); paper/live read the SQLite cache.
+    rolling = RollingVolumes() if replay else None
     universe_file = settings.scan_universe or settings.sim_universe_file
     if settings.mode is not TradingMode.SIM and settings.scan_universe is None and isinstance(broker, AssetDirectory):
         universe: UniverseSource = DirectoryUniverse(broker)
@@ -589,13 +604,15 @@ def build_focus(
         universe = FileUniverse(universe_file)
     job = DailyScanJob(
         schedule=ScanSchedule(calendar, store),
-        scanner=DailyScanner(market_data, cache, calendar, scan_config(settings), strategy=strategy),
+        scanner=DailyScanner(market_data, rolling or cache, calendar, scan_config(settings), strategy=strategy),
         universe=universe,
         cache=cache,
         market_data=market_data,
         calendar=calendar,
         candidates_path=candidates,
         warmup=replay,
+        rolling=rolling,
+        last_session=last_session,  # a replay's end: its rolling volume window is written to the cache file then
     )
     scorer = FocusScorer(
         market_data,

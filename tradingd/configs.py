@@ -31,6 +31,8 @@ def scan_config(settings: Settings) -> ScanConfig:
         min_dollar_volume=settings.min_dollar_volume,
         min_market_cap=settings.min_market_cap,
         sector_min_market_cap=dict(settings.scan_sector_min_market_cap),
+        max_price_to_dollar_volume=settings.max_price_to_dollar_volume,
+        max_prescreen_volatility=settings.max_prescreen_volatility,
         prerank_keep=settings.prerank_keep,
         min_rvol=settings.min_rvol,
         top_n=settings.scanner_top_n,

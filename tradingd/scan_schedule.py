@@ -10,10 +10,12 @@ A failed scan is retried after `retry_after` (not in a tight loop).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import structlog
 
 from agents.daily_scan import DailyScanner, ScanResult, static_screen
@@ -21,13 +23,15 @@ from core.broker.base import MarketData
 from core.candidates import required_as_of, write_candidates
 from core.clock import NyseCalendar
 from core.flags import FlagStore
-from core.universe import LoadedUniverse, UniverseSource
-from core.volume_cache import VolumeCache, cache_target, refresh_volume_cache
+from core.rolling_volumes import RollingVolumes
+from core.universe import LoadedUniverse, Universe, UniverseSource
+from core.volume_cache import RefreshStats, VolumeCache, cache_target, refresh_volume_cache
 
 log = structlog.get_logger(__name__)
 
 LAST_SCAN_FLAG = "last_scan_date"
 DEFAULT_RETRY_AFTER = timedelta(minutes=15)
+DEFAULT_PERSIST_EVERY = 20  # sessions between writes of a replay's rolling volume window to its cache file
 
 
 class ScanSchedule:
@@ -114,10 +118,25 @@ class DailyScanJob:
         calendar: NyseCalendar,
         candidates_path: Path,
         warmup: bool = False,
+        rolling: RollingVolumes | None = None,
+        last_session: date | None = None,
+        persist_every: int = DEFAULT_PERSIST_EVERY,
     ) -> None:
         """`warmup`: a replay starting from nothing, whose first sessions cannot have a 20-day volume history; its
-        scans skipped for that reason before the first one succeeds are normal (info), not a problem (warning)."""
+        scans skipped for that reason before the first one succeeds are normal (info), not a problem (warning).
+
+        `rolling`: a sim replay's in-memory window (the scanner reads its averages from it too): advanced by one
+        session per scan instead of a cache-first SQLite refresh, and written to `cache` in one batched transaction
+        every `persist_every` scans and at the scan of `last_session` (the replay's end): the file, which only a
+        person reads, shows what the scans used at most `persist_every` sessions late after an interrupted replay.
+        A replay also writes candidates.json without fsync (still atomic: temp file + rename): the file is its own,
+        deleted when the next replay starts, so durability across a power loss would protect nothing.
+        """
         self._warmup = warmup
+        self._rolling = rolling
+        self._last_session = last_session
+        self._persist_every = persist_every
+        self._unsaved = 0
         self.warmup_skipped = 0
         self.schedule = schedule
         self._scanner = scanner
@@ -135,17 +154,10 @@ class DailyScanJob:
         session = self.schedule.due_session(now)
         if session is None:
             return None
+        t0 = time.perf_counter()
         try:
             universe = await self._universe.load()
-            refresh = await refresh_volume_cache(
-                self._cache,
-                self._md,
-                self._calendar,
-                static_screen(universe, self._scanner.config),
-                through=cache_target(self._calendar, session),
-                now=now,
-                stale_only=True,
-            )
+            refresh = await self._refresh(universe, session, now)
             result = await self._scanner.run(LoadedUniverse(universe), as_of=session, now=now)
             payload = result.payload()
             if not payload["stats"]["cache"]["hits"]:
@@ -153,7 +165,7 @@ class DailyScanJob:
                 # the baseline would steer the daemon away from its fallback symbols for nothing.
                 raise NoVolumeHistoryError(f"no fresh 20-day volume averages for {session}")
             payload["stats"]["cache_refresh"] = refresh.as_dict()
-            write_candidates(self._path, payload)
+            write_candidates(self._path, payload, durable=self._rolling is None)
         except NoVolumeHistoryError as error:
             in_warmup = self._warmup and self.schedule.last_scan_date() is None
             self.schedule.mark_failed(session, now)
@@ -171,5 +183,42 @@ class DailyScanJob:
             # One line that sums up the warm-up, whose per-session lines are only in the log file.
             log.info("daily_scan_warmup_done", first_scan=session.isoformat(), skipped_sessions=self.warmup_skipped)
         self.schedule.mark_done(session)
-        log.info("daily_scan_written", session=session.isoformat(), path=str(self._path), symbols=result.symbols)
+        log.info(
+            "daily_scan_written",
+            session=session.isoformat(),
+            path=str(self._path),
+            symbols=result.symbols,
+            job_ms=round((time.perf_counter() - t0) * 1000, 3),  # refresh + scan + write: the scan's share of a tick
+        )
         return JobOutcome(session=session, result=result, path=self._path)
+
+    async def _refresh(self, universe: Universe, session: date, now: datetime) -> RefreshStats:
+        """Bring the averages up to the session before `session`: paper/live refresh the SQLite cache (missing or
+        stale entries only); a replay advances its rolling window by the new session (and persists it, see above)."""
+        through = cache_target(self._calendar, session)
+        symbols = static_screen(universe, self._scanner.config)
+        if self._rolling is None:
+            return await refresh_volume_cache(
+                self._cache, self._md, self._calendar, symbols, through=through, now=now, stale_only=True
+            )
+        t0 = time.perf_counter()
+        calls0 = self._md.api_calls
+        fetched = await self._rolling.advance(self._md, self._calendar, symbols, through)
+        averages = self._rolling.averages
+        written = incomplete = 0
+        if averages is not None:
+            written = int(np.count_nonzero(averages.complete))
+            incomplete = len(symbols) - written
+            self._unsaved += 1 if fetched else 0
+            if self._unsaved and (self._unsaved >= self._persist_every or session == self._last_session):
+                self._cache.replace_all(self._rolling.symbols, through, averages, now=now)
+                self._unsaved = 0
+        return RefreshStats(
+            through=through,
+            requested=len(symbols),
+            skipped_fresh=0 if fetched else len(symbols),
+            written=written,
+            incomplete=incomplete,
+            api_calls=self._md.api_calls - calls0,
+            elapsed_ms=(time.perf_counter() - t0) * 1000,
+        )

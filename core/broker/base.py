@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
 from core.reasons import RejectionReason
-from core.types import Account, Asset, BarFrame, BrokerOrder, OrderRequest, OrderUpdate, Position
+from core.types import Account, Asset, BarFrame, BrokerOrder, FloatArray, OrderRequest, OrderUpdate, Position
 
 
 class BrokerError(Exception):
@@ -47,6 +50,25 @@ class Snapshot:
     prev_close: float
     volume: float
     ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotColumns:
+    """Snapshots of many symbols as arrays aligned with the symbols asked for: the scan's fast path for an adapter
+    that holds its data as arrays (the sim replay), instead of one `Snapshot` object per symbol."""
+
+    present: npt.NDArray[np.bool_]
+    price: FloatArray  # NaN where absent
+    prev_close: FloatArray
+    volume: FloatArray
+    ts_ns: npt.NDArray[np.int64]  # 0 where absent
+
+
+@runtime_checkable
+class SnapshotArraySource(Protocol):
+    """Optional on a `MarketData`: `get_snapshots` as arrays (one request per chunk of symbols, counted the same)."""
+
+    async def get_snapshot_columns(self, symbols: Sequence[str]) -> SnapshotColumns: ...
 
 
 # on_progress(symbols_done, symbols_total), after each request of a batched download.

@@ -16,10 +16,12 @@ import numpy as np
 import numpy.typing as npt
 
 from core.bars import last_valid_row
-from core.broker.base import Progress, Snapshot
+from core.broker.base import Progress, Snapshot, SnapshotColumns
 from core.clock import Clock
 from core.timeconv import datetime_to_ns, ns_to_datetime
 from core.types import BarFrame, FloatArray
+
+_COLUMN_CACHE_SIZE = 8
 
 
 def _read_only(array: FloatArray) -> FloatArray:
@@ -44,6 +46,8 @@ class ReplayMarketData:
         self._cached_columns: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._cached_unknown: npt.NDArray[np.bool_] | None = None  # None when every requested symbol is known
         self._cached_is_identity = False
+        self._column_cache: dict[tuple[str, ...], tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_] | None, bool]] = {}
+        self._snapshot_request: tuple[tuple[str, ...], npt.NDArray[np.int64], npt.NDArray[np.bool_]] | None = None
 
     @property
     def api_calls(self) -> int:
@@ -114,6 +118,40 @@ class ReplayMarketData:
             )
         return snapshots
 
+    async def get_snapshot_columns(self, symbols: Sequence[str]) -> SnapshotColumns:
+        """`get_snapshots` as arrays: the same rows (latest visible close, the close before it), one gather."""
+        requested = symbols if isinstance(symbols, tuple) else tuple(symbols)
+        n = len(requested)
+        self._count_requests(n, None)
+        visible = self.visible_rows()
+        if self._snapshot_request is None or self._snapshot_request[0] != requested:
+            # Its own one-entry cache: the scan's pool must not evict the pipeline's every-iteration request.
+            positions = np.array([self._column_of.get(symbol, -1) for symbol in requested], dtype=np.int64)
+            self._snapshot_request = (requested, np.maximum(positions, 0), positions < 0)
+        _, columns, unknown = self._snapshot_request
+        if visible == 0 or self._history.n_symbols == 0:
+            return SnapshotColumns(
+                present=np.zeros(n, dtype=bool),
+                price=np.full(n, np.nan),
+                prev_close=np.full(n, np.nan),
+                volume=np.full(n, np.nan),
+                ts_ns=np.zeros(n, dtype=np.int64),
+            )
+        rows = self._last_close_row[visible - 1][columns].astype(np.int64)
+        present = (rows >= 0) & ~unknown
+        safe_rows = np.where(present, rows, 0)
+        previous = np.where(
+            present & (safe_rows > 0), self._last_close_row[np.maximum(safe_rows - 1, 0), columns], -1
+        ).astype(np.int64)
+        close, volume = self._history.close, self._history.volume
+        return SnapshotColumns(
+            present=present,
+            price=np.where(present, close[safe_rows, columns], np.nan),
+            prev_close=np.where(present & (previous >= 0), close[np.maximum(previous, 0), columns], np.nan),
+            volume=np.where(present, volume[safe_rows, columns], np.nan),
+            ts_ns=np.where(present, self._ts_ns[safe_rows], 0).astype(np.int64),
+        )
+
     def _count_requests(self, n_symbols: int, on_progress: Progress | None) -> None:
         # Like the Alpaca adapter: no request for no symbol.
         chunk = self._chunk_size or max(n_symbols, 1)
@@ -127,15 +165,25 @@ class ReplayMarketData:
     def _columns_for(
         self, requested: tuple[str, ...]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_] | None, bool]:
-        if requested is not self._cached_request and requested != self._cached_request:
+        if requested is self._cached_request:
+            return self._cached_columns, self._cached_unknown, self._cached_is_identity
+        # A few entries: the pipeline's every-iteration request must survive the daily scan's own requests.
+        entry = self._column_cache.get(requested)
+        if entry is None:
             positions = [self._column_of.get(symbol, -1) for symbol in requested]
             columns = np.array(positions, dtype=np.int64)
             unknown = columns < 0
-            self._cached_unknown = unknown if unknown.any() else None
-            self._cached_columns = np.where(unknown, 0, columns)
-            self._cached_is_identity = requested == self._history.symbols
-            self._cached_request = requested
-        return self._cached_columns, self._cached_unknown, self._cached_is_identity
+            entry = (
+                np.where(unknown, 0, columns),
+                unknown if unknown.any() else None,
+                requested == self._history.symbols,
+            )
+            if len(self._column_cache) >= _COLUMN_CACHE_SIZE:
+                self._column_cache.pop(next(iter(self._column_cache)))
+            self._column_cache[requested] = entry
+        self._cached_request = requested
+        self._cached_columns, self._cached_unknown, self._cached_is_identity = entry
+        return entry
 
     @staticmethod
     def _take(
