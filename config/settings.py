@@ -224,6 +224,8 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         floors: dict[str, float] = {}
+        if value.strip().lower() == "none":  # an empty value means the defaults (env_ignore_empty)
+            return floors
         for entry in _entries(value):
             sector, sep, floor = entry.rpartition(":")
             try:

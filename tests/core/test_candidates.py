@@ -117,6 +117,21 @@ def test_crash_before_the_rename_leaves_the_previous_file_intact(
     assert [p.name for p in tmp_path.iterdir()] == ["candidates.json"]  # no temp file left behind
 
 
+def test_a_replays_own_file_is_replaced_atomically_without_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "candidates.json"
+    write_candidates(path, payload())
+
+    def no_fsync(fd: int) -> None:
+        raise AssertionError("a sim replay's candidates file is not fsynced")
+
+    monkeypatch.setattr(os, "fsync", no_fsync)
+    write_candidates(path, payload(picks=("AAPL",)), durable=False)
+    assert read_candidates(path).symbols[0] == "AAPL"
+    assert [p.name for p in tmp_path.iterdir()] == ["candidates.json"]  # renamed over, no temp file left
+
+
 def test_a_killed_writer_leaves_only_a_temp_file_that_readers_ignore(tmp_path: Path) -> None:
     path = tmp_path / "candidates.json"
     write_candidates(path, payload())

@@ -18,10 +18,11 @@ from config.settings import Settings
 from core.broker.replay import ReplayMarketData
 from core.candidates import read_candidates
 from core.clock import LiveClock, NyseCalendar, SimClock
+from core.rolling_volumes import RollingVolumes
 from core.store import StateStore
 from core.types import BarFrame
 from core.universe import FileUniverse, Universe, UniverseSource
-from core.volume_cache import VolumeCache
+from core.volume_cache import VolumeCache, cache_target
 from tradingd.configs import scan_config
 from tradingd.scan_runtime import ScanRuntime, bundled_history, open_runtime
 from tradingd.scan_schedule import LAST_SCAN_FLAG, DailyScanJob, ScanSchedule
@@ -274,3 +275,46 @@ async def test_skip_without_history_is_info_only_during_a_replay_warm_up(
     cache.close()
     skipped = [entry for entry in logs if entry["event"] == "daily_scan_skipped"]
     assert [entry["log_level"] for entry in skipped] == [level]
+
+
+async def test_a_replay_job_with_a_rolling_window_picks_what_the_sqlite_job_picks(
+    tmp_path: Path, small_history: BarFrame, calendar: NyseCalendar
+) -> None:
+    """Session by session through July 2016 (FTV's first weeks), the same candidates; the window reaches its cache
+    file every `persist_every` scans and at the replay's last session."""
+    sessions = calendar.sessions_in_range(date(2016, 7, 1), date(2016, 8, 12))
+    outputs: dict[str, list[object]] = {}
+    for kind in ("sqlite", "rolling"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        clock = SimClock(calendar.scan_time(sessions[0]))
+        market = ReplayMarketData(small_history, clock)
+        cache = VolumeCache(folder / "volume_cache.db")
+        rolling = RollingVolumes() if kind == "rolling" else None
+        with StateStore(folder / "state.db") as store:
+            job = DailyScanJob(
+                schedule=ScanSchedule(calendar, store),
+                scanner=DailyScanner(market, rolling or cache, calendar, ScanConfig()),
+                universe=_Small(small_history),
+                cache=cache,
+                market_data=market,
+                calendar=calendar,
+                candidates_path=folder / "candidates.json",
+                rolling=rolling,
+                last_session=sessions[-1],
+                persist_every=7,
+            )
+            picks: list[object] = []
+            for session in sessions:
+                clock.set(calendar.scan_time(session))
+                outcome = await job.run(clock.now())
+                assert outcome is not None
+                picks.append([c.as_dict() for c in outcome.result.candidates])
+                if kind == "rolling" and session == sessions[9]:
+                    assert cache.summary()["newest"] == cache_target(calendar, sessions[6]).isoformat()
+        outputs[kind] = picks
+        summary = cache.summary()
+        assert summary["newest"] == cache_target(calendar, sessions[-1]).isoformat()
+        assert summary["entries"] == 6
+        cache.close()
+    assert outputs["rolling"] == outputs["sqlite"]
