@@ -7,7 +7,16 @@ import json
 import sys
 import time
 
-BENCHMARKS = ("bench_bus", "bench_micro", "bench_replay", "bench_memory", "bench_scan", "bench_api_calls")
+BENCHMARKS = (
+    "bench_bus",
+    "bench_micro",
+    "bench_replay",
+    "bench_memory",
+    "bench_scan",
+    "bench_scan_e2e",
+    "bench_scan_run",
+    "bench_api_calls",
+)
 
 
 def main(names: list[str]) -> int:
