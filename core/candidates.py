@@ -254,15 +254,20 @@ def load_focus_symbols(
     fallback: Sequence[str],
     baseline: Sequence[str],
     top_n: int,
+    *,
+    document: CandidatesFile | None = None,
 ) -> tuple[tuple[str, ...], str, str | None]:
     """(symbols, source, warning): the file's top `top_n` candidates + its baseline, or `fallback` with a warning.
 
     Never raises. `source` is "candidates" or "fallback". A valid, fresh file whose baseline lacks some of the
     configured `baseline` symbols is still used (the daemon only watches what the file holds), with a warning.
+    `document`: the file's content already in hand (a sim replay's own scan, parsed and validated): not read again,
+    judged the same way.
     """
     fallen_back = tuple(fallback)
     try:
-        document = read_candidates(path)
+        if document is None:
+            document = read_candidates(path)
         required = required_as_of(calendar, now)
         today = calendar.session_date(now)
     except CandidatesError as error:

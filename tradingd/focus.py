@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from agents.focus_scoring import FocusScorer
-from core.candidates import load_focus_symbols
+from core.candidates import CandidatesFile, load_focus_symbols
 from core.clock import NyseCalendar
 from tradingd.scan_schedule import DailyScanJob
 
@@ -48,11 +48,19 @@ class FocusManager:
         self._top_n = top_n
         self.source = "fallback"
         self.scans = 0
+        # A replay's latest scan, in memory: its job writes the file only every few sessions (scan_schedule.py).
+        self._document: CandidatesFile | None = None
 
     def load(self, now: datetime, held: Iterable[str] = ()) -> tuple[str, ...]:
         """The focus list as of `now`: candidates (top N + baseline) or the fallback, plus held symbols."""
         symbols, self.source, warning = load_focus_symbols(
-            self._path, self._calendar, now, fallback=self._fallback, baseline=self._baseline, top_n=self._top_n
+            self._path,
+            self._calendar,
+            now,
+            fallback=self._fallback,
+            baseline=self._baseline,
+            top_n=self._top_n,
+            document=self._document,
         )
         if warning:
             if self._warmup and self.scans == 0 and not self._path.exists():
@@ -63,8 +71,12 @@ class FocusManager:
 
     async def on_scan_tick(self, now: datetime, held: Iterable[str]) -> tuple[str, ...]:
         """Run the daily scan if it is due, then the focus list as of now (a stale file has fallen back)."""
-        if self.job.due(now) and await self.job.run(now) is not None:
-            self.scans += 1
+        if self.job.due(now):
+            outcome = await self.job.run(now)
+            if outcome is not None:
+                self.scans += 1
+                if self.job.in_memory:
+                    self._document = outcome.document
         return self.load(now, held)
 
     async def rescore(self, symbols: tuple[str, ...], now: datetime) -> None:

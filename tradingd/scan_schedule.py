@@ -20,7 +20,7 @@ import structlog
 
 from agents.daily_scan import DailyScanner, ScanResult, static_screen
 from core.broker.base import MarketData
-from core.candidates import required_as_of, write_candidates
+from core.candidates import CandidatesFile, parse_candidates, required_as_of, write_candidates
 from core.clock import NyseCalendar
 from core.flags import FlagStore
 from core.rolling_volumes import RollingVolumes
@@ -98,6 +98,7 @@ class JobOutcome:
     session: date
     result: ScanResult
     path: Path
+    document: CandidatesFile  # what the file holds (or, in a replay between two writes, would hold)
 
 
 class NoVolumeHistoryError(RuntimeError):
@@ -127,16 +128,18 @@ class DailyScanJob:
 
         `rolling`: a sim replay's in-memory window (the scanner reads its averages from it too): advanced by one
         session per scan instead of a cache-first SQLite refresh, and written to `cache` in one batched transaction
-        every `persist_every` scans and at the scan of `last_session` (the replay's end): the file, which only a
-        person reads, shows what the scans used at most `persist_every` sessions late after an interrupted replay.
-        A replay also writes candidates.json without fsync (still atomic: temp file + rename): the file is its own,
-        deleted when the next replay starts, so durability across a power loss would protect nothing.
+        every `persist_every` scans and at the scan of `last_session` (the replay's end). A replay's candidates.json
+        follows the same rhythm, without fsync (still atomic: temp file + rename), and the replay's focus takes each
+        scan's document from the outcome (`JobOutcome.document`), not from the file: both files are the replay's own,
+        deleted when the next replay starts, read by a person only, and after an interrupted replay they show its
+        scans at most `persist_every` sessions late.
         """
         self._warmup = warmup
         self._rolling = rolling
         self._last_session = last_session
         self._persist_every = persist_every
         self._unsaved = 0
+        self._scans_unwritten = 0
         self.warmup_skipped = 0
         self.schedule = schedule
         self._scanner = scanner
@@ -148,6 +151,11 @@ class DailyScanJob:
 
     def due(self, now: datetime) -> bool:
         return self.schedule.due(now)
+
+    @property
+    def in_memory(self) -> bool:
+        """A replay's job: its latest scan is in its outcome, the file may be a few sessions behind."""
+        return self._rolling is not None
 
     async def run(self, now: datetime) -> JobOutcome | None:
         """Run the due scan; None when none is due or it failed (logged, retried after `retry_after`)."""
@@ -165,7 +173,13 @@ class DailyScanJob:
                 # the baseline would steer the daemon away from its fallback symbols for nothing.
                 raise NoVolumeHistoryError(f"no fresh 20-day volume averages for {session}")
             payload["stats"]["cache_refresh"] = refresh.as_dict()
-            write_candidates(self._path, payload, durable=self._rolling is None)
+            document = parse_candidates(payload)  # validated as a write would, so an invalid scan is never used
+            self._scans_unwritten += 1
+            if self._rolling is None:
+                write_candidates(self._path, payload)
+            elif self._scans_unwritten >= self._persist_every or session == self._last_session:
+                write_candidates(self._path, payload, durable=False)
+                self._scans_unwritten = 0
         except NoVolumeHistoryError as error:
             in_warmup = self._warmup and self.schedule.last_scan_date() is None
             self.schedule.mark_failed(session, now)
@@ -190,7 +204,7 @@ class DailyScanJob:
             symbols=result.symbols,
             job_ms=round((time.perf_counter() - t0) * 1000, 3),  # refresh + scan + write: the scan's share of a tick
         )
-        return JobOutcome(session=session, result=result, path=self._path)
+        return JobOutcome(session=session, result=result, path=self._path, document=document)
 
     async def _refresh(self, universe: Universe, session: date, now: datetime) -> RefreshStats:
         """Bring the averages up to the session before `session`: paper/live refresh the SQLite cache (missing or
