@@ -228,6 +228,10 @@ def _compute_static(universe: Universe, config: ScanConfig) -> StaticScreen:
             ("sector_floor", has_cap & (cap < floors)),
         )
     passed, _ = first_failure(n, checks)
+    symbol_array = frame["symbol"].to_numpy(dtype=object)
+    sectors = frame["sector"].to_numpy(dtype=object)
+    for array in (passed, symbol_array, sectors, *(mask for _, mask in checks)):
+        array.setflags(write=False)  # shared by every scan of this universe
     skipped: dict[str, int] = {}
     if wants_cap and not has_cap:
         skipped["market_cap"] = n  # the source has no market caps: neither MIN_MARKET_CAP nor a floor can apply
@@ -235,14 +239,13 @@ def _compute_static(universe: Universe, config: ScanConfig) -> StaticScreen:
         no_floor = int(np.count_nonzero(~odd & ~np.isfinite(floors)))
         if no_floor:
             skipped["sector_floor"] = no_floor  # no sector, or one no floor is set for
-    symbol_array = frame["symbol"].to_numpy(dtype=object)
     return StaticScreen(
         checks=checks,
         passed=passed,
         skipped=skipped,
         symbols=tuple(symbol_array.tolist()),
         symbol_array=symbol_array,
-        sectors=frame["sector"].to_numpy(dtype=object),
+        sectors=sectors,
     )
 
 

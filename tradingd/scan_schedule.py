@@ -175,10 +175,10 @@ class DailyScanJob:
             payload["stats"]["cache_refresh"] = refresh.as_dict()
             document = parse_candidates(payload)  # validated as a write would, so an invalid scan is never used
             self._scans_unwritten += 1
-            if self._rolling is None:
-                write_candidates(self._path, payload)
-            elif self._scans_unwritten >= self._persist_every or session == self._last_session:
-                write_candidates(self._path, payload, durable=False)
+            written = self._rolling is None or self._scans_unwritten >= self._persist_every
+            written = written or session == self._last_session
+            if written:
+                write_candidates(self._path, payload, durable=self._rolling is None)
                 self._scans_unwritten = 0
         except NoVolumeHistoryError as error:
             in_warmup = self._warmup and self.schedule.last_scan_date() is None
@@ -201,6 +201,7 @@ class DailyScanJob:
             "daily_scan_written",
             session=session.isoformat(),
             path=str(self._path),
+            file_written=written,  # a replay writes its file every `persist_every` scans
             symbols=result.symbols,
             job_ms=round((time.perf_counter() - t0) * 1000, 3),  # refresh + scan + write: the scan's share of a tick
         )

@@ -33,7 +33,14 @@ D = Decimal
 def test_scan_config_maps_the_scanner_variables() -> None:
     settings = Settings(min_price=7.0, prerank_keep=50, min_rvol=2.0, scanner_top_n=5, baseline_symbols="SPY")
     assert replace(scan_config(settings), sector_min_market_cap={}) == ScanConfig(
-        min_price=7.0, prerank_keep=50, min_rvol=2.0, top_n=5, baseline=("SPY",)
+        min_price=7.0,
+        min_market_cap=150e6,
+        max_price_to_dollar_volume=0.0001,
+        max_prescreen_volatility=0.15,
+        prerank_keep=50,
+        min_rvol=2.0,
+        top_n=5,
+        baseline=("SPY",),
     )
 
 
