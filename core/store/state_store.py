@@ -26,6 +26,9 @@ from core.store.positions import Positions
 from core.store.schema import open_state_db, schema_version
 from core.types import BrokerOrder, Fill, OrderStatus, Position
 
+# What the daemon knew of an order when it wrote it ahead of the broker call: strategy, tier, signal bar time.
+OrderInfo = tuple[str, str | None, datetime | None]
+
 
 class StateStore(SqliteOwner):
     """SQLite-backed state of the daemon. Open it, use it, `close()` it (or use it as a context manager).
@@ -63,6 +66,20 @@ class StateStore(SqliteOwner):
     ) -> bool:
         """Insert or update an order. Returns False when the update was refused because the order is already final."""
         return self._orders.upsert(order, strategy=strategy, tier=tier, signal_bar_ts=signal_bar_ts)
+
+    def upsert_orders(
+        self, orders: Sequence[BrokerOrder], *, strategy: str = "", info: Sequence[OrderInfo] | None = None
+    ) -> None:
+        """`upsert_order` of many orders in one statement (same rules); `info`: each order's (strategy, tier, signal
+        bar time), else `strategy` for all and no tier or bar time."""
+        if info is None:
+            self._orders.upsert_many([(order, strategy, None, None) for order in orders])
+        else:
+            self._orders.upsert_many([(order, *extra) for order, extra in zip(orders, info, strict=True)])
+
+    def has_order(self, client_order_id: str) -> bool:
+        """Whether an order under this id was ever stored (cheaper than `get_order`: nothing is decoded)."""
+        return self._orders.exists(client_order_id)
 
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
         record = self._orders.record(client_order_id)
