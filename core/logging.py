@@ -135,7 +135,7 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         size = len(data.encode()) if not data.isascii() else len(data)
         self.acquire()
         try:
-            if self.stream is None:  # type: ignore[has-type]  # closed by a rollover that failed to reopen
+            if self.stream is None:  # closed by a rollover that failed to reopen
                 self.stream = self._open()
             if self.maxBytes > 0 and self._size > 0 and self._size + size >= self.maxBytes:
                 self.doRollover()  # reopens through `_open`, which resets the count
