@@ -156,6 +156,8 @@ class SimBroker:
         self._marks: dict[str, Decimal] = {}
         self._version = 0
         self._equity_key = (-1, -1)
+        self._positions: dict[str, Position] = {}
+        self._positions_key = (-1, -1)
         self._equity = initial_cash
 
     # ------------------------------------------------------------------------------------------------------------------
@@ -176,15 +178,19 @@ class SimBroker:
     async def get_positions(self) -> dict[str, Position]:
         self._settle()
         complete = self._complete_rows()
-        return {
-            symbol: Position(
-                symbol=symbol,
-                qty=h.qty,
-                avg_entry_price=h.avg_entry_price,
-                market_price=self._mark(symbol, complete),
-            )
-            for symbol, h in self._holdings.items()
-        }
+        key = (complete, self._version)
+        if key != self._positions_key:  # like equity: a function of the marks and the holdings
+            self._positions = {
+                symbol: Position(
+                    symbol=symbol,
+                    qty=h.qty,
+                    avg_entry_price=h.avg_entry_price,
+                    market_price=self._mark(symbol, complete),
+                )
+                for symbol, h in self._holdings.items()
+            }
+            self._positions_key = key
+        return dict(self._positions)  # the caller's own dict (of frozen positions)
 
     async def get_asset(self, symbol: str) -> Asset | None:
         return self._asset(symbol)
