@@ -137,7 +137,7 @@ class ExecutionAgent:
         pending rows that recovery looks up by client order id.
         """
         # An approval whose id was used already is never placed again (`_known` below): it must not cancel stops.
-        used = {a.client_order_id for a in approved if self._store.get_order(a.client_order_id) is not None}
+        used = {a.client_order_id for a in approved if self._store.has_order(a.client_order_id)}
         ready = await self._clear_stops([a for a in approved if a.client_order_id not in used])
         ready += [(a, None) for a in approved if a.client_order_id in used]  # `_stage_approval` logs and skips them
         staged: list[_Staged] = []
@@ -303,10 +303,10 @@ class ExecutionAgent:
         if not staged:
             return []
         with self._store.transaction():  # committed before any broker call: a crash after it loses nothing
-            for item in staged:
-                self._store.upsert_order(
-                    item.pending, strategy=item.strategy, tier=item.tier, signal_bar_ts=item.signal_bar_ts
-                )
+            self._store.upsert_orders(
+                [item.pending for item in staged],
+                info=[(item.strategy, item.tier, item.signal_bar_ts) for item in staged],
+            )
         failpoint("submit.before_broker")
         answered: list[tuple[_Staged, BrokerOrder]] = []
         for item in staged:
@@ -316,9 +316,9 @@ class ExecutionAgent:
                 answered.append((item, order))
                 self._portfolio.note_submitted(order)
         if answered:
-            with self._store.transaction():
+            with self._store.transaction():  # the answers, committed together right after the last broker call
+                self._store.upsert_orders([order for _, order in answered])
                 for item, order in answered:
-                    self._store.upsert_order(order)
                     if order.filled_qty > 0:
                         # Found filled after an ambiguous failure (the reply was lost, the order was not): its fill
                         # is derived like any recovered one, so a later report of the same totals is not a new fill.
@@ -369,8 +369,8 @@ class ExecutionAgent:
 
     def _known(self, coid: str, seen: set[str]) -> bool:
         """Whether an order under `coid` was stored already or staged in this batch (it is never placed twice)."""
-        known = self._store.get_order(coid)
-        if known is not None or coid in seen:
+        if coid in seen or self._store.has_order(coid):
+            known = self._store.get_order(coid)  # decoded only to say its status (rare: a retried approval)
             status = known.status.value if known is not None else OrderStatus.PENDING_SUBMIT.value
             log.info("order_already_known", client_order_id=coid, status=status)
             return True
@@ -529,7 +529,7 @@ class ExecutionAgent:
         return kept
 
     def _is_ours(self, coid: str) -> bool:
-        return is_our_client_order_id(coid) or self._store.get_order(coid) is not None
+        return is_our_client_order_id(coid) or self._store.has_order(coid)
 
     async def sync_updates(self) -> list[Fill]:
         """Fetch and apply in one go (its own transaction); returns the new fills."""
@@ -540,9 +540,11 @@ class ExecutionAgent:
     def apply_updates(self, updates: Sequence[OrderUpdate]) -> list[Fill]:
         """Record fills and state changes, feed new fills to the owned-positions ledger and publish their events;
         returns the new fills (a fill reported again is not new)."""
+        # Every order row in one statement, in update order (an order updated twice ends in its last state); then the
+        # fills, one by one: whether each is new decides what is fed to the ledger. One transaction either way.
+        self._store.upsert_orders([update.order for update in updates])
         fresh: list[bool] = []
         for update in updates:
-            self._store.upsert_order(update.order)
             is_new = update.fill is not None and self._store.record_fill(update.fill)
             fresh.append(is_new)
             if is_new:

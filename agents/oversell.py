@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.order_ids import is_our_client_order_id
-from core.types import BrokerOrder, OrderSide, Position
+from core.types import BrokerOrder, OrderSide, OrderStatus, Position
 
 _ZERO = Decimal(0)
+_OPEN_STATUSES = frozenset(status for status in OrderStatus if status.is_open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +31,15 @@ def open_sell_qty(orders: Iterable[BrokerOrder]) -> dict[str, Decimal]:
     """The quantity the daemon's open sell orders may still sell, per symbol (stops included; a user's own orders
     in the same account are not the daemon's and sell the user's shares)."""
     selling: dict[str, Decimal] = {}
-    for order in orders:
-        if order.side is OrderSide.SELL and order.status.is_open and is_our_client_order_id(order.client_order_id):
-            selling[order.symbol] = selling.get(order.symbol, _ZERO) + order.open_qty
+    sell = OrderSide.SELL
+    for order in orders:  # asked at every invariant check and stop plan: plain attribute reads, no property calls
+        if order.side is not sell or order.status not in _OPEN_STATUSES:
+            continue
+        if is_our_client_order_id(order.client_order_id):
+            qty = order.qty
+            # `BrokerOrder.open_qty`, inlined: what a qty order may still sell; 0 for a notional one.
+            remaining = _ZERO if qty is None else max(qty - order.filled_qty, _ZERO)
+            selling[order.symbol] = selling.get(order.symbol, _ZERO) + remaining
     return selling
 
 

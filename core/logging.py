@@ -83,7 +83,7 @@ class _Router:
         *,
         console_level: int,
         human: bool,
-        file_handler: logging.handlers.RotatingFileHandler | None,
+        file_handler: _PrivateRotatingFileHandler | None,
     ) -> None:
         self._console = console
         self._console_level = console_level
@@ -102,9 +102,7 @@ class _Router:
                 line = orjson.dumps(event_dict, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
             except TypeError:  # e.g. an int too large for orjson: still one JSON object per line
                 line = orjson.dumps({k: str(v) for k, v in event_dict.items()}).decode()
-            handler.handle(
-                logging.makeLogRecord({"msg": line, "levelno": level, "levelname": logging.getLevelName(level)})
-            )
+            handler.write_line(line)
         if file_only or level < self._console_level:
             raise structlog.DropEvent
         if self._human and event_dict.get("event") == FILL_EVENT:
@@ -119,14 +117,36 @@ class _Router:
 
 
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """Log files are 0600, the first one and every file a rollover opens."""
+    """Log files are 0600, the first one and every file a rollover opens.
+
+    The router hands it finished lines (`write_line`): no `LogRecord`, no formatter, and the size kept as a count
+    of the bytes written instead of a seek and two `stat`s per line (the stdlib's `shouldRollover`), so a replay's
+    tens of thousands of order lines cost a write each. Each line is flushed, as before: a crash loses none.
+    """
 
     def _open(self) -> Any:
         private_file(Path(self.baseFilename))
-        return super()._open()
+        stream = super()._open()
+        self._size = stream.seek(0, 2)  # appending: the file's size so far counts towards the rollover
+        return stream
+
+    def write_line(self, line: str) -> None:
+        data = line + "\n"
+        size = len(data.encode()) if not data.isascii() else len(data)
+        self.acquire()
+        try:
+            if self.stream is None:  # closed by a rollover that failed to reopen
+                self.stream = self._open()
+            if self.maxBytes > 0 and self._size > 0 and self._size + size >= self.maxBytes:
+                self.doRollover()  # reopens through `_open`, which resets the count
+            self.stream.write(data)
+            self.stream.flush()
+            self._size += size
+        finally:
+            self.release()
 
 
-def open_log_file(path: Path) -> logging.handlers.RotatingFileHandler:
+def open_log_file(path: Path) -> _PrivateRotatingFileHandler:
     private_dir(path.parent)
     handler = _PrivateRotatingFileHandler(
         path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
@@ -177,7 +197,7 @@ def configure_logging(
     )
 
 
-def current_log_file() -> logging.handlers.RotatingFileHandler | None:
+def current_log_file() -> _PrivateRotatingFileHandler | None:
     """The open log file's handler (tests check its rotation settings), or None."""
     return _router.file_handler if _router is not None else None
 

@@ -401,7 +401,7 @@ async def recover_orders(app: App) -> None:
     second net: ours closed at the broker that the store has no row for (see `core/broker/reconcile.py`)."""
     net = ClosedNet(
         last_fill_at=app.store.last_fill_ts(),
-        is_known=lambda coid: app.store.get_order(coid) is not None,
+        is_known=app.store.has_order,
         is_ours=is_our_client_order_id,
     )
     report = await reconcile_orders(app.broker, app.store.open_orders(), app.orchestrator.clock.now(), net)
@@ -553,7 +553,7 @@ def _protection(
         config,
         marks=store,
         ledger=portfolio.ledger,
-        is_used=lambda coid: store.get_order(coid) is not None,
+        is_used=store.has_order,
         market_data=market_data if config.intraday_check else None,
     )
     return ProtectionStep(

@@ -134,6 +134,7 @@ class SimBroker:
         self._last_close_row = last_valid_row(history.close)
         self._non_fractionable = frozenset(non_fractionable)
         self._known = frozenset(history.symbols if known_symbols is None else known_symbols)
+        self._assets: dict[str, Asset] = {}
         self._buy_factor = _ONE + slippage_bps / _BPS
         self._sell_factor = _ONE - slippage_bps / _BPS
 
@@ -146,12 +147,17 @@ class SimBroker:
         self._queued: list[OrderUpdate] = []  # outcomes since the last poll, handed out by the next one
         self._sequence = 0
         self._settled_ns = -1  # the book is up to date as of this instant
+        # The row counts of the last instant asked (the arrays never change): (epoch ns, rows).
+        self._started_at: tuple[int, int] = (-1, 0)
+        self._complete_at: tuple[int, int] = (-1, 0)
 
         # Marks are a pure function of the complete bar count; equity also of the holdings (`_version`).
         self._marks_row = -1
         self._marks: dict[str, Decimal] = {}
         self._version = 0
         self._equity_key = (-1, -1)
+        self._positions: dict[str, Position] = {}
+        self._positions_key = (-1, -1)
         self._equity = initial_cash
 
     # ------------------------------------------------------------------------------------------------------------------
@@ -172,15 +178,19 @@ class SimBroker:
     async def get_positions(self) -> dict[str, Position]:
         self._settle()
         complete = self._complete_rows()
-        return {
-            symbol: Position(
-                symbol=symbol,
-                qty=h.qty,
-                avg_entry_price=h.avg_entry_price,
-                market_price=self._mark(symbol, complete),
-            )
-            for symbol, h in self._holdings.items()
-        }
+        key = (complete, self._version)
+        if key != self._positions_key:  # like equity: a function of the marks and the holdings
+            self._positions = {
+                symbol: Position(
+                    symbol=symbol,
+                    qty=h.qty,
+                    avg_entry_price=h.avg_entry_price,
+                    market_price=self._mark(symbol, complete),
+                )
+                for symbol, h in self._holdings.items()
+            }
+            self._positions_key = key
+        return dict(self._positions)  # the caller's own dict (of frozen positions)
 
     async def get_asset(self, symbol: str) -> Asset | None:
         return self._asset(symbol)
@@ -188,11 +198,14 @@ class SimBroker:
     def _asset(self, symbol: str) -> Asset | None:
         if symbol not in self._known:
             return None
-        return Asset(
-            symbol=symbol,
-            tradable=symbol in self._column_of,
-            fractionable=symbol not in self._non_fractionable,
-        )
+        asset = self._assets.get(symbol)  # looked up by every order: built once per symbol (frozen)
+        if asset is None:
+            asset = self._assets[symbol] = Asset(
+                symbol=symbol,
+                tradable=symbol in self._column_of,
+                fractionable=symbol not in self._non_fractionable,
+            )
+        return asset
 
     # ------------------------------------------------------------------------------------------------------------------
     # ORDERS
@@ -525,14 +538,19 @@ class SimBroker:
         return self._started_rows_ns(datetime_to_ns(now))
 
     def _started_rows_ns(self, now_ns: int) -> int:
-        return int(np.searchsorted(self._ts_ns, now_ns, side="right"))
+        # Asked for every order and every settle at the same instant: one search per clock reading.
+        if now_ns != self._started_at[0]:
+            self._started_at = (now_ns, int(np.searchsorted(self._ts_ns, now_ns, side="right")))
+        return self._started_at[1]
 
     def _complete_rows(self, now: datetime | None = None) -> int:
         """How many bars are complete (their session closed by now): their closes, lows and highs are known."""
         return self._complete_rows_ns(datetime_to_ns(self._clock.now() if now is None else now))
 
     def _complete_rows_ns(self, now_ns: int) -> int:
-        return int(np.searchsorted(self._complete_ns, now_ns, side="right"))
+        if now_ns != self._complete_at[0]:
+            self._complete_at = (now_ns, int(np.searchsorted(self._complete_ns, now_ns, side="right")))
+        return self._complete_at[1]
 
     def _last_close(self, symbol: str, complete: int) -> Decimal | None:
         if complete == 0:

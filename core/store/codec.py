@@ -13,6 +13,21 @@ from decimal import Decimal
 
 def time_text(value: datetime) -> str:
     """Fixed-width UTC ISO-8601 (always with microseconds), so that string order is time order."""
+    # An iteration's rows share a handful of instants (the clock's now, a bar's stamp): each is formatted once.
+    text = _TIME_TEXT.get(value)
+    if text is None:
+        if len(_TIME_TEXT) >= _TIME_TEXT_MAX:
+            _TIME_TEXT.clear()
+        text = _TIME_TEXT[value] = _format_time(value)
+    return text
+
+
+# Keyed by the aware datetime (equal instants in different zones are equal keys and give the same UTC text).
+_TIME_TEXT: dict[datetime, str] = {}
+_TIME_TEXT_MAX = 4096
+
+
+def _format_time(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: the store only takes timezone-aware datetimes")
     if value.tzinfo is not UTC:

@@ -7,7 +7,8 @@ JSON payload (a nested message by reference, a bar frame as a summary, money as 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -64,32 +65,34 @@ class Journal:
 
 def _journal_row(event: Message) -> tuple[int, str, str, str, str]:
     cls = type(event)
-    names = _PAYLOAD_FIELDS.get(cls)
-    if names is None:
-        names = _PAYLOAD_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _JOURNAL_COLUMNS)
-    payload = {name: getattr(event, name) for name in names}
+    fields = _PAYLOAD_FIELDS.get(cls)
+    if fields is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _JOURNAL_COLUMNS)
+        fields = _PAYLOAD_FIELDS[cls] = (names, _values_of(names))
+    names, values = fields
+    payload = dict(zip(names, values(event), strict=True))
     return (
         event.id,
         cls.__name__,
-        _ts_cached(event.ts_event),
+        time_text(event.ts_event),
         event.correlation_id,
         # Rejection reasons and error details travel in payloads; one scan of the text masks any secret in them.
         redact(orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS).decode()),
     )
 
 
-_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
-_TS_CACHE: dict[datetime, str] = {}
+# Per message class: its payload's field names and one getter reading them all (the journal writes every message
+# the pipeline publishes, a hundred thousand and more in a replay).
+_PAYLOAD_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
-def _ts_cached(value: datetime) -> str:
-    # One iteration's messages share a handful of instants (the clock's now): format each once.
-    text = _TS_CACHE.get(value)
-    if text is None:
-        if len(_TS_CACHE) >= 4096:
-            _TS_CACHE.clear()
-        text = _TS_CACHE[value] = time_text(value)
-    return text
+def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) == 1:  # attrgetter of one name returns the value, not a tuple
+        name = names[0]
+        return lambda event: (getattr(event, name),)
+    if not names:
+        return lambda event: ()
+    return operator.attrgetter(*names)
 
 
 # orjson serialises str/int/float/bool/None, datetimes, enums, lists and dicts natively (NaN/inf become null: JSON has
@@ -98,6 +101,8 @@ _JSON_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEY
 
 
 def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):  # the common case first: money and quantities
+        return str(value)
     if isinstance(value, Message):
         # A message nested in another (the signal inside SignalValidated, OrderDenied, …) is journaled on its own,
         # so a reference by id is enough here.
@@ -106,8 +111,6 @@ def _json_default(value: Any) -> Any:
         # The bars themselves are market data, not state; the journal records what the agents saw.
         last = str(value.timestamps[-1]) if value.n_rows else None
         return {"symbols": value.n_symbols, "rows": value.n_rows, "last_bar": last}
-    if isinstance(value, Decimal):
-        return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, np.ndarray):

@@ -51,6 +51,7 @@ _UPSERT_ORDER: Final = f"""
     WHERE status NOT IN ({", ".join(f"'{s}'" for s in _FINAL_STATUS_VALUES)}) OR excluded.status = status
 """  # noqa: S608 - the interpolated values are our own enum constants, never input
 _SELECT_ORDERS: Final = f"SELECT {_ORDER_COLUMNS} FROM orders"  # noqa: S608 - constant column list
+_ORDER_EXISTS: Final = "SELECT 1 FROM orders WHERE client_order_id = ?"
 _SELECT_OPEN_ORDERS: Final = (
     f"{_SELECT_ORDERS} WHERE status IN ({', '.join('?' * len(_OPEN_STATUS_VALUES))}) ORDER BY rowid"
 )
@@ -79,32 +80,18 @@ class Orders:
 
     def upsert(self, order: BrokerOrder, *, strategy: str, tier: str | None, signal_bar_ts: datetime | None) -> bool:
         """Insert or update an order. Returns False when the update was refused because the order is already final."""
-        cur = self._conn.execute(
-            _UPSERT_ORDER,
-            (
-                order.client_order_id,
-                order.broker_order_id,
-                order.symbol,
-                order.side.value,
-                order.status.value,
-                decimal_text_or_none(order.qty),
-                decimal_text_or_none(order.notional),
-                str(order.filled_qty),
-                decimal_text_or_none(order.filled_avg_price),
-                time_text_or_none(order.submitted_at),
-                time_text_or_none(order.updated_at),
-                # A broker's refusal text can echo the request (keys included): scrubbed before it is stored.
-                redact(order.reason) if order.reason else order.reason,
-                strategy,
-                None if tier is None else Tier(tier).value,
-                time_text_or_none(signal_bar_ts),
-                order.order_type.value,
-                order.time_in_force.value,
-                decimal_text_or_none(order.stop_price),
-                decimal_text_or_none(order.trail_percent),
-            ),
-        )
+        cur = self._conn.execute(_UPSERT_ORDER, _order_row(order, strategy, tier, signal_bar_ts))
         return cur.rowcount > 0
+
+    def upsert_many(self, rows: Sequence[tuple[BrokerOrder, str, str | None, datetime | None]]) -> None:
+        """`upsert` of many orders (order, strategy, tier, signal bar time) in one statement, in order; the same SQL
+        (a final order is never reopened), one call into SQLite instead of one per order."""
+        if rows:
+            self._conn.executemany(_UPSERT_ORDER, [_order_row(*row) for row in rows])
+
+    def exists(self, client_order_id: str) -> bool:
+        """Whether a row holds this id (no row decoded: the stop planner asks this for every id it considers)."""
+        return self._conn.execute(_ORDER_EXISTS, (client_order_id,)).fetchone() is not None
 
     def record(self, client_order_id: str) -> OrderRecord | None:
         row = self._conn.execute(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,)).fetchone()
@@ -179,6 +166,33 @@ class Fills:
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+
+
+def _order_row(
+    order: BrokerOrder, strategy: str, tier: str | None, signal_bar_ts: datetime | None
+) -> tuple[str | None, ...]:
+    return (
+        order.client_order_id,
+        order.broker_order_id,
+        order.symbol,
+        order.side.value,
+        order.status.value,
+        decimal_text_or_none(order.qty),
+        decimal_text_or_none(order.notional),
+        str(order.filled_qty),
+        decimal_text_or_none(order.filled_avg_price),
+        time_text_or_none(order.submitted_at),
+        time_text_or_none(order.updated_at),
+        # A broker's refusal text can echo the request (keys included): scrubbed before it is stored.
+        redact(order.reason) if order.reason else order.reason,
+        strategy,
+        None if tier is None else Tier(tier).value,
+        time_text_or_none(signal_bar_ts),
+        order.order_type.value,
+        order.time_in_force.value,
+        decimal_text_or_none(order.stop_price),
+        decimal_text_or_none(order.trail_percent),
+    )
 
 
 def _order_record(row: tuple[Any, ...]) -> OrderRecord:

@@ -8,8 +8,8 @@ the names the callers use; `summary()` reads a little of every part for `trading
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 from core.messages import Message
 from core.sqlite_db import SqliteOwner, wall_clock_utc
+from core.store.checkpoint import BACKSTOP_PAGES, WAL_SIZE_LIMIT_BYTES, WalCheckpointer
 from core.store.equity import EquityMark, EquityMarks
 from core.store.flags import Flags
 from core.store.high_water import HighWaterMark, HighWaterMarks
@@ -25,6 +26,9 @@ from core.store.orders import Fills, OrderRecord, Orders
 from core.store.positions import Positions
 from core.store.schema import open_state_db, schema_version
 from core.types import BrokerOrder, Fill, OrderStatus, Position
+
+# What the daemon knew of an order when it wrote it ahead of the broker call: strategy, tier, signal bar time.
+OrderInfo = tuple[str, str | None, datetime | None]
 
 
 class StateStore(SqliteOwner):
@@ -37,6 +41,9 @@ class StateStore(SqliteOwner):
 
     def __init__(self, path: Path, *, utc_now: Callable[[], datetime] = wall_clock_utc) -> None:
         self._db = open_state_db(Path(path), utc_now=utc_now)
+        # Checkpoints off the committing thread (`core/store/checkpoint.py`), started by the first transaction: a
+        # store only read (`tradingd status`) starts no thread.
+        self._checkpointer: WalCheckpointer | None = None
         self._orders = Orders(self._db)
         self._fills = Fills(self._db)
         self._positions = Positions(self._db)
@@ -45,9 +52,22 @@ class StateStore(SqliteOwner):
         self._flags = Flags(self._db)
         self._high_water = HighWaterMarks(self._db)
 
-    def transaction(self) -> AbstractContextManager[None]:
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all. Nested use is a savepoint inside the outer transaction."""
-        return self._db.transaction()
+        if self._checkpointer is None:
+            self._db.conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+            self._db.conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+            self._checkpointer = WalCheckpointer(self._db.path)
+        with self._db.transaction():
+            yield
+        self._checkpointer.notify()
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+        super().close()
 
     # ------------------------------------------------------------------------------------------------------------------
     # ORDERS AND FILLS
@@ -63,6 +83,20 @@ class StateStore(SqliteOwner):
     ) -> bool:
         """Insert or update an order. Returns False when the update was refused because the order is already final."""
         return self._orders.upsert(order, strategy=strategy, tier=tier, signal_bar_ts=signal_bar_ts)
+
+    def upsert_orders(
+        self, orders: Sequence[BrokerOrder], *, strategy: str = "", info: Sequence[OrderInfo] | None = None
+    ) -> None:
+        """`upsert_order` of many orders in one statement (same rules); `info`: each order's (strategy, tier, signal
+        bar time), else `strategy` for all and no tier or bar time."""
+        if info is None:
+            self._orders.upsert_many([(order, strategy, None, None) for order in orders])
+        else:
+            self._orders.upsert_many([(order, *extra) for order, extra in zip(orders, info, strict=True)])
+
+    def has_order(self, client_order_id: str) -> bool:
+        """Whether an order under this id was ever stored (cheaper than `get_order`: nothing is decoded)."""
+        return self._orders.exists(client_order_id)
 
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
         record = self._orders.record(client_order_id)

@@ -124,3 +124,28 @@ def test_reconfiguring_closes_the_previous_file(tmp_path: Path) -> None:
     close_logging()
     assert (tmp_path / "a.log").read_text() == ""
     assert "second" in (tmp_path / "b.log").read_text()
+
+
+def test_the_file_rolls_over_counting_what_it_held_before_the_daemon_opened_it(tmp_path: Path) -> None:
+    path = tmp_path / "tradingd.log"
+    path.write_text("x" * 900 + "\n")  # an earlier run's lines: they count towards the size limit
+    configure_logging("json", "INFO", log_file=path)
+    handler = current_log_file()
+    assert handler is not None
+    handler.maxBytes = 950
+    log.info("first")  # 901 + this line > 950: the old file becomes .1 and this line starts a new one
+    log.info("second")
+    close_logging()
+    assert [e["event"] for e in _events(path)] == ["first", "second"]
+    assert (tmp_path / "tradingd.log.1").read_text() == "x" * 900 + "\n"
+    assert not (tmp_path / "tradingd.log.2").exists()
+
+
+def test_non_ascii_lines_count_their_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "tradingd.log"
+    configure_logging("json", "INFO", log_file=path)
+    handler = current_log_file()
+    assert handler is not None
+    log.info("näive", note="é" * 10)
+    assert handler.stream.tell() == path.stat().st_size == len(path.read_bytes())
+    close_logging()

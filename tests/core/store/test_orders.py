@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -241,3 +242,57 @@ def test_last_fill_ts_is_the_latest_fill_time(store: StateStore) -> None:
     assert store.last_fill_ts() is None
     store.record_fills([make_fill("x-late", ts=T0 + timedelta(days=2)), make_fill("x-early", ts=T0)])
     assert store.last_fill_ts() == T0 + timedelta(days=2)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# BATCHES (the write-ahead rows and the broker's answers of a whole step, one statement each)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_a_batch_applies_its_rows_in_order_and_never_reopens_a_final_order(store: StateStore) -> None:
+    store.upsert_orders(
+        [
+            make_order("a", status=OrderStatus.PENDING_SUBMIT, broker_order_id=""),
+            make_order("b", status=OrderStatus.PENDING_SUBMIT, broker_order_id=""),
+        ],
+        info=[("zscore", Tier.TIER1, T0), ("ps", None, None)],
+    )
+    store.upsert_orders(
+        [
+            make_order("a", status=OrderStatus.NEW, broker_order_id="b-a"),
+            make_order("a", status=OrderStatus.FILLED, broker_order_id="b-a", filled_qty=Decimal(3)),
+            make_order("a", status=OrderStatus.NEW, broker_order_id="b-a"),  # stale: the fill stands
+            make_order("b", status=OrderStatus.EXPIRED, broker_order_id="b-b"),
+        ]
+    )
+
+    a, b = store.order_record("a"), store.order_record("b")
+    assert a is not None
+    assert b is not None
+    assert (a.order.status, a.order.filled_qty, a.order.broker_order_id) == (OrderStatus.FILLED, Decimal(3), "b-a")
+    assert (a.strategy, a.tier, a.signal_bar_ts) == ("zscore", Tier.TIER1, T0)  # kept from the write-ahead row
+    assert (b.order.status, b.strategy) == (OrderStatus.EXPIRED, "ps")
+
+
+def test_a_batch_is_what_one_upsert_per_order_writes(store: StateStore, tmp_path: Path) -> None:
+    orders = [make_order(f"o{i}", status=OrderStatus.NEW, updated_at=T0 + timedelta(seconds=i)) for i in range(5)]
+    other = StateStore(tmp_path / "one_by_one.db")
+    try:
+        store.upsert_orders(orders, strategy="zscore")
+        for order in orders:
+            other.upsert_order(order, strategy="zscore")
+        assert store.order_records() == other.order_records()
+    finally:
+        other.close()
+
+
+def test_an_empty_batch_writes_nothing(store: StateStore) -> None:
+    store.upsert_orders([])
+    assert store.order_records() == []
+
+
+def test_has_order_says_whether_an_id_was_ever_stored(store: StateStore) -> None:
+    assert not store.has_order("a")
+    store.upsert_order(make_order("a", status=OrderStatus.CANCELED))
+    assert store.has_order("a")
+    assert not store.has_order("A")
