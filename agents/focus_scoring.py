@@ -19,11 +19,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from agents.daily_scan import snapshot_arrays
 from agents.scan_scoring import (
     change_pct,
     explosion_probability,
@@ -35,11 +34,13 @@ from agents.scan_scoring import (
     relative_volume,
 )
 from agents.strategies.zscore_mean_reversion import zscore
-from core.broker.base import MarketData, Snapshot
-from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
 from core.flags import FlagStore
 from core.types import BarFrame
+
+if TYPE_CHECKING:
+    from core.broker.base import MarketData, Snapshot
+    from core.clock import NyseCalendar
 
 SCORES_FLAG: Final = "focus_scores"
 
@@ -168,6 +169,9 @@ class FocusScorer:
         snapshots: dict[str, Snapshot],
         now: datetime,
     ) -> FocusScores:
+        # The daily scan's module loads the universe reader (pandas); `tradingd status` reads persisted_scores only.
+        from agents.daily_scan import snapshot_arrays  # noqa: PLC0415
+
         snap = snapshot_arrays(snapshots, symbols, session)
         price, prev, volume = snap.price, snap.prev_close, snap.volume
         with np.errstate(invalid="ignore"):

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 NEW_YORK: Final = ZoneInfo("America/New_York")
 
@@ -58,12 +57,16 @@ def ny_instant(day: date, at: time = _MIDNIGHT) -> datetime:
 
 def ny_dates(stamps: npt.NDArray[np.datetime64] | npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
     """The New York dates (`datetime64[D]`) of UTC instants given as naive `datetime64[ns]` or epoch nanoseconds."""
+    import pandas as pd  # noqa: PLC0415 - imported on first use: `status`, `halt` and `resume` never need it
+
     index = pd.DatetimeIndex(np.asarray(stamps).view("datetime64[ns]")).tz_localize("UTC").tz_convert(NEW_YORK)
     return index.tz_localize(None).normalize().to_numpy(dtype="datetime64[D]")
 
 
 def ny_midnights(days: npt.ArrayLike) -> npt.NDArray[np.datetime64]:
     """Daily-bar stamps of many dates: midnight New York of each, in UTC, as naive `datetime64[ns]`."""
+    import pandas as pd  # noqa: PLC0415 - imported on first use, like `ny_dates`
+
     return (
         pd.DatetimeIndex(np.asarray(days, dtype="datetime64[ns]"))
         .tz_localize(NEW_YORK)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.daily_scan import ScanConfig
 from agents.risk import BreakerAction, RiskLimits
 from agents.sizing import TierConfig
 from agents.stops import StopConfig, StopMode
@@ -21,11 +20,16 @@ from config.settings import BAR_INTERVALS, Settings
 from core.broker.alpaca_options import AlpacaConnection, AlpacaDataOptions
 from core.types import Tier, TradingMode
 
+if TYPE_CHECKING:
+    from agents.daily_scan import ScanConfig
+
 BAR_CACHE_FILE = "bars.sqlite"  # under DATA_DIR, shared by paper and live
 
 
 def scan_config(settings: Settings) -> ScanConfig:
     """The daily scan's filters and ranking knobs."""
+    from agents.daily_scan import ScanConfig  # noqa: PLC0415 - pandas (the universe reader): scans only
+
     return ScanConfig(
         min_price=settings.min_price,
         min_dollar_volume=settings.min_dollar_volume,
