@@ -47,9 +47,11 @@ _PANDAS_NA: Final = frozenset(
         "null",
     }
 )
-# Integers of up to 15 digits: exact as a float in both parsers (pandas' own float parser may round a long decimal
-# fraction differently from Python's by one unit in the last place; such a file is left to pandas).
-_PLAIN_NUMBER: Final = re.compile(r"-?[0-9]{1,15}(\.0*)?")
+# Plain decimals of up to 15 digits: both parsers read these as the nearest double (15 digits fit a double's mantissa
+# exactly, so one correctly rounded scaling by a power of ten gives the answer); longer ones, exponents and the like
+# are left to pandas, whose own float parser may round them differently from Python's `float`.
+_PLAIN_NUMBER: Final = re.compile(r"-?([0-9]+)(?:\.([0-9]*))?")
+_MAX_DIGITS: Final = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +87,11 @@ def read_plain_constituents(path: Path) -> list[Constituent] | None:
             return None  # pandas makes it "NAN"; not worth copying
         if cap in _PANDAS_NA:
             value = math.nan
-        elif _PLAIN_NUMBER.fullmatch(cap):
-            value = float(cap)
         else:
-            return None
+            number = _PLAIN_NUMBER.fullmatch(cap)
+            if number is None or len(number[1]) + len(number[2] or "") > _MAX_DIGITS:
+                return None
+            value = float(cap)
         found.append(Constituent(symbol.strip().upper(), value))
     return found
 

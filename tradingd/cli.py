@@ -20,7 +20,6 @@ from typing import Annotated
 import typer
 
 from core.types import OrderStatus, TradingMode
-from tradingd import __version__
 from tradingd.cli_options import DATE_FORMATS, EXIT_BAD_INPUT, JsonOpt, ModeOpt, as_date
 from tradingd.cli_scan import register as register_scan_commands
 from tradingd.cli_strategies import register as register_strategy_commands
@@ -37,6 +36,8 @@ register_strategy_commands(app)  # strategies
 
 def _version(value: bool) -> None:
     if value:
+        from tradingd import __version__
+
         typer.echo(f"tradingd {__version__}")
         raise typer.Exit
 
