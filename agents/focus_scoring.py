@@ -23,18 +23,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from agents.scan_scoring import (
-    change_pct,
-    explosion_probability,
-    first_failure,
-    market_factors,
-    momentum,
-    oversold_score,
-    percentile_rank,
-    relative_volume,
-)
-from agents.strategies.zscore_mean_reversion import zscore
-from core.daily_window import fetch_daily_window, last_sessions
 from core.flags import FlagStore
 from core.types import BarFrame
 
@@ -154,6 +142,8 @@ class FocusScorer:
         return self._latest
 
     async def _previous_sessions(self, symbols: tuple[str, ...], session: date) -> BarFrame:
+        from core.daily_window import fetch_daily_window, last_sessions  # noqa: PLC0415 - see _score
+
         key = (session, symbols)
         if self._history is None or self._history_key != key:
             sessions = last_sessions(self._calendar, self._calendar.previous_session(session), self._window)
@@ -169,8 +159,20 @@ class FocusScorer:
         snapshots: dict[str, Snapshot],
         now: datetime,
     ) -> FocusScores:
-        # The daily scan's module loads the universe reader (pandas); `tradingd status` reads persisted_scores only.
+        # Imported by the scorer, not the module: `tradingd status` reads `persisted_scores` only, and the daily
+        # scan's module loads the universe reader (pandas).
         from agents.daily_scan import snapshot_arrays  # noqa: PLC0415
+        from agents.scan_scoring import (  # noqa: PLC0415
+            change_pct,
+            explosion_probability,
+            first_failure,
+            market_factors,
+            momentum,
+            oversold_score,
+            percentile_rank,
+            relative_volume,
+        )
+        from agents.strategies.zscore_mean_reversion import zscore  # noqa: PLC0415
 
         snap = snapshot_arrays(snapshots, symbols, session)
         price, prev, volume = snap.price, snap.prev_close, snap.volume

@@ -7,7 +7,15 @@ import json
 import sys
 import time
 
-BENCHMARKS = ("bench_bus", "bench_micro", "bench_replay", "bench_memory", "bench_scan", "bench_api_calls")
+BENCHMARKS = (
+    "bench_bus",
+    "bench_micro",
+    "bench_replay",
+    "bench_memory",
+    "bench_scan",
+    "bench_api_calls",
+    "bench_startup",
+)
 
 
 def main(names: list[str]) -> int:
