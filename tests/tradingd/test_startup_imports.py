@@ -68,9 +68,16 @@ def test_help_and_version_load_only_typer_and_the_option_types(tmp_path: Path, a
     assert _loaded(tmp_path, *args) == []
 
 
-def test_status_halt_and_resume_load_no_pandas_calendar_or_alpaca(tmp_path: Path) -> None:
+def test_the_local_state_commands_load_no_pandas_calendar_or_alpaca(tmp_path: Path) -> None:
     # halt first: status then reads a state DB holding a flag, resume lifts it (each a fresh process)
-    for args in (["halt", "--reason", "test"], ["status"], ["status", "--json"], ["resume"]):
+    for args in (
+        ["halt", "--reason", "test"],
+        ["status"],
+        ["status", "--json"],
+        ["resume"],
+        ["orders"],
+        ["fills", "--since", "2026-01-02"],
+    ):
         loaded = _loaded(tmp_path, *args)
         assert not set(loaded) & set(DAEMON_ONLY), (args, loaded)
         assert "core.store" in loaded  # the probe sees the modules the command did load
