@@ -16,12 +16,11 @@ snapshot call (one request per chunk of symbols). Outside market hours `due` is 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
-
-import numpy as np
 
 from core.flags import FlagStore
 from core.types import BarFrame
@@ -74,7 +73,7 @@ class FocusScores:
 
 
 def _maybe(value: float, digits: int) -> float | None:
-    return round(value, digits) if np.isfinite(value) else None
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def with_age(document: dict[str, Any] | None, now: datetime, interval_minutes: int) -> dict[str, Any]:
@@ -161,6 +160,8 @@ class FocusScorer:
     ) -> FocusScores:
         # Imported by the scorer, not the module: `tradingd status` reads `persisted_scores` only, and the daily
         # scan's module loads the universe reader (pandas).
+        import numpy as np  # noqa: PLC0415
+
         from agents.daily_scan import snapshot_arrays  # noqa: PLC0415
         from agents.scan_scoring import (  # noqa: PLC0415
             change_pct,

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
-
 from core.timeconv import datetime_to_ns, ny_date, ny_dates, ny_instant, require_aware
 
-if TYPE_CHECKING:  # pandas and exchange-calendars load with the calendar, not with the clock (start-up)
+if TYPE_CHECKING:  # pandas, exchange-calendars and numpy load with the calendar, not with the clock (start-up)
     import exchange_calendars as xcals
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
 # The bundled replay data starts in 2013; 2010 leaves room for look-back windows before it.
@@ -214,6 +213,8 @@ class NyseCalendar:
     def daily_bar_closes_ns(self, stamps: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """When each daily bar (stamped `daily_bar_ts`, epoch ns) is complete: its session's close, epoch ns. A bar
         of a day that is no session here completes at the next New York midnight (the end of its day)."""
+        import numpy as np  # noqa: PLC0415 - see the imports at the top
+
         closes = [
             bounds[1] if (bounds := self._s.by_session.get(day)) is not None else ny_instant(day + timedelta(days=1))
             for day in ny_dates(stamps).tolist()

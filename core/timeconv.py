@@ -9,11 +9,12 @@ time survives any round trip and a client order id built from it never changes.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported by the functions of arrays: `tradingd status` loads this module, not numpy
+    import numpy as np
+    import numpy.typing as npt
 
 NEW_YORK: Final = ZoneInfo("America/New_York")
 
@@ -41,7 +42,7 @@ def ns_to_datetime(ns: int) -> datetime:
 
 def datetime64_to_datetime(stamp: np.datetime64) -> datetime:
     """A bar frame's timestamp (naive datetime64, UTC) as a UTC-aware datetime."""
-    return ns_to_datetime(int(stamp.astype("datetime64[ns]").astype(np.int64)))
+    return ns_to_datetime(int(stamp.astype("datetime64[ns]").astype("int64")))
 
 
 def ny_date(moment: datetime) -> date:
@@ -57,7 +58,8 @@ def ny_instant(day: date, at: time = _MIDNIGHT) -> datetime:
 
 def ny_dates(stamps: npt.NDArray[np.datetime64] | npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
     """The New York dates (`datetime64[D]`) of UTC instants given as naive `datetime64[ns]` or epoch nanoseconds."""
-    import pandas as pd  # noqa: PLC0415 - imported on first use: `status`, `halt` and `resume` never need it
+    import numpy as np  # noqa: PLC0415 - imported on first use: `status`, `halt` and `resume` never need it
+    import pandas as pd  # noqa: PLC0415
 
     index = pd.DatetimeIndex(np.asarray(stamps).view("datetime64[ns]")).tz_localize("UTC").tz_convert(NEW_YORK)
     return index.tz_localize(None).normalize().to_numpy(dtype="datetime64[D]")
@@ -65,7 +67,8 @@ def ny_dates(stamps: npt.NDArray[np.datetime64] | npt.NDArray[np.int64]) -> npt.
 
 def ny_midnights(days: npt.ArrayLike) -> npt.NDArray[np.datetime64]:
     """Daily-bar stamps of many dates: midnight New York of each, in UTC, as naive `datetime64[ns]`."""
-    import pandas as pd  # noqa: PLC0415 - imported on first use, like `ny_dates`
+    import numpy as np  # noqa: PLC0415 - imported on first use, like `ny_dates`
+    import pandas as pd  # noqa: PLC0415
 
     return (
         pd.DatetimeIndex(np.asarray(days, dtype="datetime64[ns]"))

@@ -6,7 +6,7 @@ on stdout at the end and logs stay on stderr.
 This module declares the commands and their options only; each command imports its implementation when it runs
 (`cli_daemon`, `cli_state`, `cli_close`, `cli_restore`, `cli_scan`, `cli_strategies`). So `--help` and `--version`
 load typer and the option types and nothing else, and `status`, `halt` and `resume` load the settings and the state
-store but not the daemon (pandas, exchange-calendars, alpaca-py): docs/ARCHITECTURE.md §Performance, start-up.
+store but not the daemon (numpy, pandas, exchange-calendars, alpaca-py): docs/ARCHITECTURE.md §Performance, start-up.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`tradingd status`, `halt`, `resume`, `orders` and `fills`: the local state DB only, never the broker or the daemon.
 
-What these need is the settings, the SQLite store and the tables, so this module imports no pandas, no
+What these need is the settings, the SQLite store and the tables, so this module imports no numpy, no pandas, no
 exchange-calendars and no alpaca-py (checked by tests/tradingd/test_startup_imports.py): they start in a fraction of
 the time `run` needs.
 """

@@ -22,11 +22,12 @@ from core.constituents import read_plain_constituents
 from core.errors import SetupError
 from tradingd.local_state import configured_tiers
 
-# What the daemon (run, replay, scan, close) needs and the local-only commands must not pay for.
-DAEMON_ONLY = ("pandas", "exchange_calendars", "alpaca", "agents.daily_scan", "tradingd.app")
+# What the daemon (run, replay, scan, close) needs and the local-only commands must not pay for: numpy too, since the
+# state store, the flags and the tables need no arrays.
+DAEMON_ONLY = ("numpy", "pandas", "exchange_calendars", "alpaca", "agents.daily_scan", "tradingd.app")
 # `--help` and `--version` read no settings and open no store either. (Not pydantic itself: typer loads it to parse a
 # command's options, `status --help` included.)
-SETTINGS_AND_STORE = ("numpy", "pydantic_settings", "config.settings", "core.store", "structlog")
+SETTINGS_AND_STORE = ("pydantic_settings", "config.settings", "core.store", "structlog")
 
 # Runs one command in this interpreter and reports, on the last line of stderr, the heavy modules it loaded.
 PROBE = """
@@ -68,7 +69,7 @@ def test_help_and_version_load_only_typer_and_the_option_types(tmp_path: Path, a
     assert _loaded(tmp_path, *args) == []
 
 
-def test_the_local_state_commands_load_no_pandas_calendar_or_alpaca(tmp_path: Path) -> None:
+def test_the_local_state_commands_load_no_numpy_pandas_calendar_or_alpaca(tmp_path: Path) -> None:
     # halt first: status then reads a state DB holding a flag, resume lifts it (each a fresh process)
     for args in (
         ["halt", "--reason", "test"],
