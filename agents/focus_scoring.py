@@ -16,30 +16,18 @@ snapshot call (one request per chunk of symbols). Outside market hours `due` is 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
-
-from agents.daily_scan import snapshot_arrays
-from agents.scan_scoring import (
-    change_pct,
-    explosion_probability,
-    first_failure,
-    market_factors,
-    momentum,
-    oversold_score,
-    percentile_rank,
-    relative_volume,
-)
-from agents.strategies.zscore_mean_reversion import zscore
-from core.broker.base import MarketData, Snapshot
-from core.clock import NyseCalendar
-from core.daily_window import fetch_daily_window, last_sessions
 from core.flags import FlagStore
 from core.types import BarFrame
+
+if TYPE_CHECKING:
+    from core.broker.base import MarketData, Snapshot
+    from core.clock import NyseCalendar
 
 SCORES_FLAG: Final = "focus_scores"
 
@@ -85,7 +73,7 @@ class FocusScores:
 
 
 def _maybe(value: float, digits: int) -> float | None:
-    return round(value, digits) if np.isfinite(value) else None
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def with_age(document: dict[str, Any] | None, now: datetime, interval_minutes: int) -> dict[str, Any]:
@@ -153,6 +141,8 @@ class FocusScorer:
         return self._latest
 
     async def _previous_sessions(self, symbols: tuple[str, ...], session: date) -> BarFrame:
+        from core.daily_window import fetch_daily_window, last_sessions  # noqa: PLC0415 - see _score
+
         key = (session, symbols)
         if self._history is None or self._history_key != key:
             sessions = last_sessions(self._calendar, self._calendar.previous_session(session), self._window)
@@ -168,6 +158,23 @@ class FocusScorer:
         snapshots: dict[str, Snapshot],
         now: datetime,
     ) -> FocusScores:
+        # Imported by the scorer, not the module: `tradingd status` reads `persisted_scores` only, and the daily
+        # scan's module loads the universe reader (pandas).
+        import numpy as np  # noqa: PLC0415
+
+        from agents.daily_scan import snapshot_arrays  # noqa: PLC0415
+        from agents.scan_scoring import (  # noqa: PLC0415
+            change_pct,
+            explosion_probability,
+            first_failure,
+            market_factors,
+            momentum,
+            oversold_score,
+            percentile_rank,
+            relative_volume,
+        )
+        from agents.strategies.zscore_mean_reversion import zscore  # noqa: PLC0415
+
         snap = snapshot_arrays(snapshots, symbols, session)
         price, prev, volume = snap.price, snap.prev_close, snap.volume
         with np.errstate(invalid="ignore"):

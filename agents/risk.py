@@ -34,7 +34,6 @@ from datetime import date
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import structlog
 
 from agents.oversell import open_sell_qty
@@ -703,6 +702,8 @@ def _last_close(frame: BarFrame | None, symbol: str) -> Decimal | None:
     """The symbol's latest valid close in the frame: the price of last resort for an open whole-share order."""
     if frame is None or symbol not in frame.symbols:
         return None
+    import numpy as np  # noqa: PLC0415 - here only: `halt`, `resume` and `status` import this module, not numpy
+
     column = frame.close[:, frame.column(symbol)]
     finite = column[np.isfinite(column) & (column > 0)]
     return bar_price(finite[-1]) if finite.size else None

@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench_scan_e2e",
     "bench_scan_run",
     "bench_api_calls",
+    "bench_startup",
 )
 
 

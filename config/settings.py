@@ -444,9 +444,14 @@ MAX_TYPO_DISTANCE = 2
 _WARNED: set[str] = set()
 
 
-def osa_distance(a: str, b: str) -> int:
+def osa_distance(a: str, b: str, cutoff: int | None = None) -> int:
     """Damerau-Levenshtein distance, optimal string alignment variant: insertions, deletions, substitutions and
-    transpositions of adjacent characters, each costing 1 (no substring edited twice). O(len(a) * len(b))."""
+    transpositions of adjacent characters, each costing 1 (no substring edited twice). O(len(a) * len(b)).
+
+    With `cutoff`, a distance above it may come back as `cutoff + 1` without being computed to the end: every entry
+    of a row is at least the smaller of the last row's minimum and the row before's minimum plus one, so once two
+    rows in a row are above the cutoff, the distance is too. Every command's settings load compares each variable of
+    the environment with the settings' names this way (`misspelt_variables`): most pairs stop after a few rows."""
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
@@ -456,6 +461,8 @@ def osa_distance(a: str, b: str) -> int:
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 current[j] = min(current[j], previous2[j - 2] + 1)
+        if cutoff is not None and min(current) > cutoff and min(previous) > cutoff:
+            return cutoff + 1
         previous2, previous = previous, current
     return previous[len(b)]
 
@@ -468,7 +475,7 @@ def misspelt_variables(names: Iterable[str]) -> list[tuple[str, str]]:
             continue
         # The length gap is a lower bound on the distance: most names are ruled out without computing it.
         near = [s for s in SETTING_NAMES if abs(len(s) - len(name)) <= MAX_TYPO_DISTANCE]
-        scored = sorted((osa_distance(name, setting), setting) for setting in near)
+        scored = sorted((osa_distance(name, setting, MAX_TYPO_DISTANCE), setting) for setting in near)
         if scored and scored[0][0] <= MAX_TYPO_DISTANCE:
             found.append((name, scored[0][1]))
     return found

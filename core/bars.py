@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from core.constituents import sim_tier_total, tiers_by_rank
 from core.errors import SetupError
 from core.timeconv import ny_midnights
 from core.types import BarFrame, FloatArray, Tier
@@ -26,9 +27,6 @@ IntArray = npt.NDArray[np.int64]
 _T = TypeVar("_T")
 
 _BAR_FIELDS = ("open", "high", "low", "close", "volume")
-
-# Default sim universe shape (docs/ARCHITECTURE.md §Modes and universes): 4 / 5 / 20, largest market caps first.
-SIM_TIER_SHAPE: tuple[tuple[Tier, int], ...] = ((Tier.TIER1, 4), (Tier.TIER2, 5), (Tier.TIER3, 20))
 
 
 def last_valid_row(values: FloatArray) -> IntArray:
@@ -158,12 +156,5 @@ def largest_by_market_cap(universe: pd.DataFrame, n: int, available: set[str]) -
 
 def default_sim_tiers(universe_path: Path, available_symbols: set[str] | Sequence[str]) -> dict[str, Tier]:
     """The sim default universe: the 29 largest caps the data has, as TIER1 ×4, TIER2 ×5, TIER3 ×20 (largest first)."""
-    total = sum(count for _, count in SIM_TIER_SHAPE)
-    ranked = largest_by_market_cap(load_universe(universe_path), total, set(available_symbols))
-    tiers: dict[str, Tier] = {}
-    position = 0
-    for tier, count in SIM_TIER_SHAPE:
-        for symbol in ranked[position : position + count]:
-            tiers[symbol] = tier
-        position += count
-    return tiers
+    ranked = largest_by_market_cap(load_universe(universe_path), sim_tier_total(), set(available_symbols))
+    return tiers_by_rank(ranked)

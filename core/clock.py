@@ -14,14 +14,15 @@ import warnings
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
-
-import exchange_calendars as xcals
-import numpy as np
-import numpy.typing as npt
-import pandas as pd
+from typing import TYPE_CHECKING, Protocol
 
 from core.timeconv import datetime_to_ns, ny_date, ny_dates, ny_instant, require_aware
+
+if TYPE_CHECKING:  # pandas, exchange-calendars and numpy load with the calendar, not with the clock (start-up)
+    import exchange_calendars as xcals
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
 
 # The bundled replay data starts in 2013; 2010 leaves room for look-back windows before it.
 CALENDAR_START = date(2010, 1, 1)
@@ -94,6 +95,8 @@ class _Schedule:
 @functools.cache
 def _xnys() -> xcals.ExchangeCalendar:
     # Construction takes most of a second; build it once per process.
+    import exchange_calendars as xcals  # noqa: PLC0415 - only a command that needs sessions pays for the import
+
     with warnings.catch_warnings():
         # exchange-calendars 4.x reads tz-aware Series.values, which pandas 3 deprecates; that is the library's
         # concern and its schedule is unaffected, so keep the warning out of our logs.
@@ -210,6 +213,8 @@ class NyseCalendar:
     def daily_bar_closes_ns(self, stamps: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """When each daily bar (stamped `daily_bar_ts`, epoch ns) is complete: its session's close, epoch ns. A bar
         of a day that is no session here completes at the next New York midnight (the end of its day)."""
+        import numpy as np  # noqa: PLC0415 - see the imports at the top
+
         closes = [
             bounds[1] if (bounds := self._s.by_session.get(day)) is not None else ny_instant(day + timedelta(days=1))
             for day in ny_dates(stamps).tolist()

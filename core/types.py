@@ -10,11 +10,13 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypeAlias
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported where arrays are made: `tradingd --help` needs the enums here, not numpy
+    import numpy as np
+    import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray: TypeAlias = "npt.NDArray[np.float64]"
 
 QTY_DECIMALS = 9
 QTY_QUANTUM = Decimal(1).scaleb(-QTY_DECIMALS)
@@ -107,7 +109,7 @@ class BarFrame:
     @property
     def timestamps_ns(self) -> npt.NDArray[np.int64]:
         """Timestamps as int64 nanoseconds since the epoch (UTC): what `np.searchsorted` compares cheaply."""
-        return self.timestamps.view(np.int64)
+        return self.timestamps.view("int64")
 
     @property
     def n_symbols(self) -> int:
@@ -118,6 +120,8 @@ class BarFrame:
 
     @classmethod
     def empty(cls, symbols: tuple[str, ...]) -> BarFrame:
+        import numpy as np  # noqa: PLC0415 - see the import at the top
+
         shape = (0, len(symbols))
         return cls(
             symbols=symbols,

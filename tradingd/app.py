@@ -60,6 +60,7 @@ from tradingd.configs import (
     tier_config,
 )
 from tradingd.focus import FocusManager
+from tradingd.local_state import resolve_universe, state_db_path
 from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from tradingd.protection import ProtectionStep
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
@@ -86,12 +87,6 @@ class App:
 
     def close(self) -> None:
         self.store.close()
-
-
-def state_db_path(settings: Settings) -> Path:
-    """Sim keeps its own DB, replaced at the start of every replay, so it never mixes with paper/live state."""
-    mode = settings.mode
-    return settings.data_dir / ("sim" if mode is TradingMode.SIM else mode.value) / "state.db"
 
 
 REPLAY_VOLUME_CACHE = "volume_cache.db"
@@ -141,34 +136,11 @@ def reset_sim_state(path: Path) -> None:
             fresh.set_flag(name, value)
 
 
-def resolve_universe(settings: Settings, available: Sequence[str], default_tiers: dict[str, Tier]) -> dict[str, Tier]:
-    """Focus symbols with their tiers: SYMBOLS (or the mode's default), tiers from SYMBOL_TIERS, else the default."""
-    if settings.symbols == ("*",):
-        symbols: tuple[str, ...] = tuple(available)
-    elif settings.symbols:
-        symbols = settings.symbols
-    else:
-        symbols = tuple(default_tiers)
-    return {s: settings.symbol_tiers.get(s, default_tiers.get(s, Tier.TIER3)) for s in symbols}
-
-
 def check_sim_files(settings: Settings) -> None:
     """The sim data files exist, or a SetupError naming the variable (a wheel install does not ship `data/`)."""
     for name, path in (("SIM_DATA_FILE", settings.sim_data_file), ("SIM_UNIVERSE_FILE", settings.sim_universe_file)):
         if not path.is_file():
             raise SetupError(missing_file_message(settings, name, path))
-
-
-def configured_tiers(settings: Settings) -> dict[str, Tier]:
-    """The focus symbols and tiers the daemon would use, without loading any bars (for `tradingd status`)."""
-    if settings.mode is TradingMode.SIM:
-        if not settings.sim_universe_file.is_file():
-            raise SetupError(missing_file_message(settings, "SIM_UNIVERSE_FILE", settings.sim_universe_file))
-        from core.bars import default_sim_tiers, load_universe  # noqa: PLC0415 - sim only
-
-        available = [str(s) for s in load_universe(settings.sim_universe_file)["symbol"]]
-        return resolve_universe(settings, available, default_sim_tiers(settings.sim_universe_file, set(available)))
-    return resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Option types shared by every `tradingd` command, so each option reads and renders the same everywhere.
+"""Option types and exit codes shared by every `tradingd` command, so each option reads and renders the same
+everywhere.
 
 Flags carry an empty metavar: typer would otherwise show `--json <bool>` in `--help`, which reads as if the flag
 took a value (`--json true` is a usage error). Dates are typer datetimes with one format, so `--help` shows the
@@ -15,6 +16,9 @@ import typer
 from core.types import TradingMode
 
 DATE_FORMATS = ["%Y-%m-%d"]
+
+EXIT_BAD_INPUT = 2  # bad input or configuration
+EXIT_FAILURE = 1  # any other failure
 
 ModeOpt = Annotated[TradingMode | None, typer.Option("--mode", help="sim | paper | live (overrides TRADING_MODE)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end", metavar="")]

@@ -13,34 +13,27 @@ any FAIL). With `--json` one JSON object is printed on stdout at the end; logs s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Coroutine
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import numpy as np
-import structlog
 import typer
 
-from agents.daily_scan import ScanResult, static_screen
-from config.settings import ConfigError, Settings, load_settings
-from core.broker.base import AuthenticationError, BrokerError
-from core.candidates import CandidatesError, read_candidates, required_as_of, write_candidates
-from core.console import DownloadProgress
-from core.logging import configure_logging
-from core.redact import redact
-from core.types import TradingMode
-from core.universe import LoadedUniverse, UniverseError
-from core.volume_cache import RefreshStats
-from tradingd.app import SetupError, check_setup
 from tradingd.cli_options import AsOfOpt, JsonOpt, ModeOpt, RefreshAsOfOpt, as_date
-from tradingd.configs import scan_config
-from tradingd.scan_runtime import ScanRuntime, ScanSetupError, bundled_history, open_runtime
 
-log = structlog.get_logger(__name__)
+# The commands import what they run when they run: registering them onto the app (for `tradingd --help`, or any
+# other command) loads no pandas, numpy, settings or market data (docs/ARCHITECTURE.md §Performance, start-up).
+if TYPE_CHECKING:
+    from datetime import date
+
+    from agents.daily_scan import ScanResult
+    from config.settings import Settings
+    from core.types import TradingMode
+    from core.volume_cache import RefreshStats
+    from tradingd.scan_runtime import ScanRuntime
+
 T = TypeVar("T")
 
 EXIT_BAD_INPUT = 2
@@ -55,6 +48,10 @@ def _mode_override(mode: TradingMode | None) -> dict[str, Any]:
 
 
 def _settings(mode: TradingMode | None) -> Settings:
+    from config.settings import ConfigError, load_settings
+    from core.logging import configure_logging
+    from core.redact import redact
+
     try:
         settings = load_settings(mode_source="--mode {}" if mode else "TRADING_MODE={}", **_mode_override(mode))
     except ConfigError as error:
@@ -65,6 +62,9 @@ def _settings(mode: TradingMode | None) -> Settings:
 
 
 def _runtime(settings: Settings, as_of: date | None) -> ScanRuntime:
+    from core.redact import redact
+    from tradingd.scan_runtime import ScanSetupError, open_runtime
+
     try:
         return open_runtime(settings, as_of)
     except ScanSetupError as error:
@@ -73,12 +73,20 @@ def _runtime(settings: Settings, as_of: date | None) -> ScanRuntime:
 
 
 def _fail(message: str) -> typer.Exit:
+    from core.redact import redact
+
     typer.echo(redact(f"error: {message}"), err=True)
     return typer.Exit(EXIT_FAILURE)
 
 
 def _run(step: Coroutine[Any, Any, T]) -> T:
     """Run a scan or refresh; a bad universe or rejected keys are bad input (2), unreachable data a failure (1)."""
+    import asyncio
+
+    from core.broker.base import AuthenticationError, BrokerError
+    from core.redact import redact
+    from core.universe import UniverseError
+
     try:
         return asyncio.run(step)
     except (UniverseError, AuthenticationError) as error:
@@ -141,10 +149,12 @@ def format_scan(payload: dict[str, Any], mode: str, path: Path) -> str:
 
 
 def _log_refresh(stats: RefreshStats, entries_before: int, path: Path) -> None:
+    import structlog
+
     if not (stats.written or stats.incomplete):
         return  # every entry was already current: nothing was fetched, nothing to report
     # Info, not a warning: building the cache on the first scan (or catching up a day) is the normal path.
-    log.info(
+    structlog.get_logger(__name__).info(
         "volume_cache_built" if entries_before == 0 else "volume_cache_refreshed",
         symbols=stats.written,
         without_20_sessions=stats.incomplete,
@@ -161,6 +171,8 @@ async def scan_with_fresh_cache(
     """Refresh the missing or out-of-date volume averages (one batched pass), then scan with them.
 
     The universe is loaded once for both. On a cache that is already current this fetches nothing."""
+    from core.universe import LoadedUniverse
+
     universe = await runtime.universe.load()
     with runtime.open_cache() as cache:
         entries_before = int(cache.summary()["entries"])
@@ -174,6 +186,9 @@ async def scan_with_fresh_cache(
 
 def scan(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Refresh the volume cache where needed, scan the whole universe once and write candidates.json."""
+    from core.candidates import CandidatesError, write_candidates
+    from core.console import DownloadProgress
+
     settings = _settings(mode)
     runtime = _runtime(settings, as_date(as_of))
     progress = DownloadProgress("volume cache refresh")
@@ -228,6 +243,8 @@ def cache_refresh(
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute the 20-day average volumes the scan's RVOL needs (`scan` refreshes stale entries by itself)."""
+    from core.console import DownloadProgress
+
     settings = _settings(mode)
     runtime = _runtime(settings, as_date(as_of))
     progress = DownloadProgress("volume cache refresh")
@@ -248,11 +265,15 @@ def cache_refresh(
 
 
 def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    from core.redact import redact
+
     # Details quote exception text (an unreachable broker's answer), printed on stdout: scrub it of the keys.
     return {"name": name, "status": "PASS" if ok else "FAIL", "detail": redact(detail)}
 
 
 async def _check_market_data(runtime: ScanRuntime) -> dict[str, Any]:
+    import numpy as np
+
     majors = list(runtime.major_symbols)
     snapshots = await runtime.market_data.get_snapshots(majors)
     missing = [s for s in majors if s not in snapshots]
@@ -281,6 +302,8 @@ def _check_cache(summary: dict[str, Any], fix: str) -> dict[str, Any]:
 
 
 async def _check_rvol(runtime: ScanRuntime, symbols: list[str], fix: str) -> dict[str, Any]:
+    import numpy as np
+
     with runtime.open_cache() as cache:
         cached = cache.lookup(symbols)
     rows = np.flatnonzero(cached.classify(runtime.cache_as_of)["fresh"])[:RVOL_SAMPLE]
@@ -306,6 +329,8 @@ async def _check_rvol(runtime: ScanRuntime, symbols: list[str], fix: str) -> dic
 
 
 def _check_candidates(runtime: ScanRuntime, fix: str) -> dict[str, Any]:
+    from core.candidates import CandidatesError, read_candidates, required_as_of
+
     path = runtime.settings.candidates_file
     try:
         document = read_candidates(path)
@@ -323,6 +348,9 @@ def _check_candidates(runtime: ScanRuntime, fix: str) -> dict[str, Any]:
 
 
 async def _validate(runtime: ScanRuntime, as_of: date | None) -> list[dict[str, Any]]:
+    from agents.daily_scan import static_screen
+    from tradingd.configs import scan_config
+
     # Validate reports, it does not repair: a validator that quietly refreshed the cache would hide a broken
     # refresh. Every FAIL it can point at a command for says which one.
     scan_cmd = f"run `tradingd scan{_as_of_flag(as_of)}`"
@@ -346,6 +374,13 @@ async def _validate(runtime: ScanRuntime, as_of: date | None) -> list[dict[str, 
 
 def validate(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Check the data path end to end; PASS/FAIL per check, exit 1 on any FAIL (2 on bad configuration)."""
+    import asyncio
+
+    from config.settings import ConfigError, load_settings
+    from core.logging import configure_logging
+    from tradingd.app import SetupError, check_setup
+    from tradingd.scan_runtime import ScanSetupError, bundled_history, open_runtime
+
     try:
         settings = load_settings(**_mode_override(mode))
         configure_logging(settings.log_format, settings.log_level)

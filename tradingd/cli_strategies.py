@@ -14,10 +14,6 @@ from typing import Any
 
 import typer
 
-from agents.strategies.registry import ALIASES, StrategyError, catalog
-from config.settings import ConfigError, load_settings
-from core.console import parameters_table, print_table, strategies_table
-from core.redact import redact
 from tradingd.cli_options import JsonOpt
 
 EXIT_BAD_INPUT = 2
@@ -25,6 +21,12 @@ EXIT_BAD_INPUT = 2
 
 def strategies(as_json: JsonOpt = False) -> None:
     """List the strategies STRATEGY_NAME can select (built-ins and plug-ins) with their parameters."""
+    # Imported here, not at the top: registering the command must not load the strategies (`tradingd --help`).
+    from agents.strategies.registry import ALIASES, StrategyError, catalog
+    from config.settings import ConfigError, load_settings
+    from core.console import parameters_table, print_table, strategies_table
+    from core.redact import redact
+
     try:
         # Only for STRATEGY_NAME (which one is selected): the listing needs no keys and contacts nothing.
         name = load_settings(broker=False).strategy_name

@@ -10,22 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.daily_scan import ScanConfig
 from agents.risk import BreakerAction, RiskLimits
 from agents.sizing import TierConfig
-from agents.stops import StopConfig, StopMode
-from agents.strategies.registry import SelectedStrategy, select
 from config.settings import BAR_INTERVALS, Settings
-from core.broker.alpaca_options import AlpacaConnection, AlpacaDataOptions
 from core.types import Tier, TradingMode
+
+# Imported by the functions that build them: `tradingd status` needs `tier_config` only, and these bring numpy, the
+# strategies, the stops and (for `ScanConfig`) pandas (docs/ARCHITECTURE.md §Performance, start-up).
+if TYPE_CHECKING:
+    from agents.daily_scan import ScanConfig
+    from agents.stops import StopConfig
+    from agents.strategies.registry import SelectedStrategy
+    from core.broker.alpaca_options import AlpacaConnection, AlpacaDataOptions
 
 BAR_CACHE_FILE = "bars.sqlite"  # under DATA_DIR, shared by paper and live
 
 
 def scan_config(settings: Settings) -> ScanConfig:
     """The daily scan's filters and ranking knobs."""
+    from agents.daily_scan import ScanConfig  # noqa: PLC0415
+
     return ScanConfig(
         min_price=settings.min_price,
         min_dollar_volume=settings.min_dollar_volume,
@@ -56,6 +62,8 @@ def risk_limits(settings: Settings) -> RiskLimits:
 def stop_config(settings: Settings) -> StopConfig | None:
     """The protective stops' settings (STOP_MODE, STOP_LOSS_PCT, TRAILING_STOP_PCT); None with STOP_MODE=close,
     which places no stops. The intraday price check runs in paper/live only: sim has no prices within a day."""
+    from agents.stops import StopConfig, StopMode  # noqa: PLC0415
+
     mode = StopMode(settings.stop_mode)
     if mode is StopMode.CLOSE:
         return None
@@ -71,6 +79,8 @@ def stop_config(settings: Settings) -> StopConfig | None:
 
 def close_stop_loss_pct(settings: Settings) -> float | None:
     """The scanner's close-based stop-loss exit: STOP_MODE=close only (the other modes' stops sit at the broker)."""
+    from agents.stops import StopMode  # noqa: PLC0415
+
     return float(settings.stop_loss_pct) if StopMode(settings.stop_mode) is StopMode.CLOSE else None
 
 
@@ -91,6 +101,7 @@ def tier_config(settings: Settings, tiers: Mapping[str, Tier]) -> TierConfig:
 
 def select_strategy(settings: Settings) -> SelectedStrategy:
     """The strategy STRATEGY_NAME names, its parameters from their settings and STRATEGY_PARAMS (or a StrategyError)."""
+    from agents.strategies.registry import select  # noqa: PLC0415
 
     def setting(variable: str) -> Any:
         name = variable.lower()
@@ -103,6 +114,8 @@ def select_strategy(settings: Settings) -> SelectedStrategy:
 
 def alpaca_connection(settings: Settings) -> AlpacaConnection:
     """The Alpaca account the settings name: paper unless TRADING_MODE=live. The keys stay `SecretStr`."""
+    from core.broker.alpaca_options import AlpacaConnection  # noqa: PLC0415
+
     return AlpacaConnection(
         api_key=settings.alpaca_api_key,
         secret_key=settings.alpaca_secret_key,
@@ -118,6 +131,8 @@ def alpaca_connection(settings: Settings) -> AlpacaConnection:
 
 def alpaca_data_options(settings: Settings) -> AlpacaDataOptions:
     """BAR_TIMEFRAME, ALPACA_DATA_FEED, DATA_CHUNK_SIZE and the bar cache under DATA_DIR."""
+    from core.broker.alpaca_options import AlpacaDataOptions  # noqa: PLC0415
+
     return AlpacaDataOptions(
         timeframe=settings.bar_timeframe,
         feed=settings.alpaca_data_feed,

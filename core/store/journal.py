@@ -14,7 +14,6 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
-import numpy as np
 import orjson
 
 from core.messages import Message
@@ -113,6 +112,8 @@ def _json_default(value: Any) -> Any:
         return {"symbols": value.n_symbols, "rows": value.n_rows, "last_bar": last}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    import numpy as np  # noqa: PLC0415 - reached by arrays and sets only; `tradingd status` never loads numpy
+
     if isinstance(value, np.ndarray):
         return {"shape": list(value.shape), "dtype": str(value.dtype)}
     if isinstance(value, np.generic):

@@ -1,0 +1,209 @@
+"""`tradingd run` and `tradingd replay`: build the daemon for the mode, run it under the state's lock, summarise.
+
+Imported by those two commands only (it loads the whole daemon: pandas, the calendar, the agents, alpaca-py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+import typer
+
+from config.settings import ConfigError, Settings
+from core.broker.base import AuthenticationError, BrokerError
+from core.console import ReplayProgress, print_summary, replay_header
+from core.logging import close_logging, configure_logging, log_file_path
+from core.redact import redact
+from core.run_stats import RunStats
+from core.store import StateStore
+from core.types import TradingMode
+from tradingd.app import App, SetupError, build_live, build_sim, run_app
+from tradingd.cli_common import daemon_lock_or_exit
+from tradingd.cli_options import EXIT_BAD_INPUT, EXIT_FAILURE
+from tradingd.orchestrator import SimSchedule
+
+log = structlog.get_logger("tradingd")
+
+
+def run_summary(app_: App, stats: RunStats, elapsed: float) -> dict[str, Any]:
+    orch = app_.orchestrator
+    start = stats.start_equity or Decimal(0)
+    ret = (stats.equity / start - 1) * 100 if start else Decimal(0)
+    return {
+        "mode": app_.settings.mode.value,
+        "strategy": app_.strategy.name,
+        "symbols": len(app_.symbols),
+        "focus": {
+            "source": orch.focus.source if orch.focus else "settings",
+            "daily_scans": orch.focus.scans if orch.focus else 0,
+            "symbols": list(orch.data.symbols),
+        },
+        "iterations": stats.iterations,
+        "bars": stats.bars,
+        "signals": stats.signals,
+        "validated": stats.validated,
+        "rejected": dict(stats.rejected),
+        "orders_approved": stats.approved,
+        "denied": dict(stats.denied),
+        "orders": stats.orders,
+        "orders_rejected": dict(stats.orders_rejected),
+        "orders_canceled": dict(stats.orders_canceled),
+        "fills": stats.fills,
+        "stops": {
+            "mode": app_.settings.stop_mode,
+            "placed": stats.stops_placed,
+            "triggered": len(stats.stops_triggered),
+            "cancels": dict(stats.stop_cancels),
+            "denied": dict(stats.stops_denied),
+            "exits_withheld": dict(stats.exits_withheld),
+            "oversells": stats.oversells,
+        },
+        "bad_bars": dict(stats.bad_bars),
+        "errors": dict(stats.errors),
+        "start_equity": str(start.quantize(Decimal("0.01"))),
+        "final_equity": str(stats.equity.quantize(Decimal("0.01"))),
+        "return_pct": float(round(ret, 3)),
+        "max_drawdown_pct": float(round(stats.max_drawdown * 100, 3)),
+        "exposure_by_tier": orch.risk.exposure().get("tiers", {}),
+        "elapsed_s": round(elapsed, 3),
+        "bars_per_s": round(stats.bars / elapsed, 1) if elapsed > 0 else 0.0,
+    }
+
+
+class _IterationSink:
+    """The orchestrator's per-iteration callback: the `iteration` log event (file; console in real time only) and
+    the replay's progress display."""
+
+    def __init__(self) -> None:
+        self.progress: ReplayProgress | None = None
+
+    def __call__(self, stats: dict[str, Any]) -> None:
+        log.info("iteration", **stats)
+        if self.progress is not None:
+            self.progress.update(stats["iteration"], stats["session"], stats["equity"])
+
+
+async def _run_app(app_: App, iterations: int | None) -> RunStats:
+    await run_app(app_, iterations)
+    return app_.orchestrator.stats
+
+
+def _replay_sessions(app_: App, iterations: int | None) -> list[date]:
+    schedule = app_.orchestrator.schedule
+    sessions = list(schedule.sessions) if isinstance(schedule, SimSchedule) else []
+    return sessions[:iterations] if iterations is not None else sessions
+
+
+def run_daemon(
+    settings: Settings,
+    *,
+    iterations: int | None,
+    start: date | None,
+    end: date | None,
+    as_json: bool,
+    trades_csv: Path | None,
+    command: str,
+) -> None:
+    t0 = time.perf_counter()
+    log_file = log_file_path(settings.data_dir, settings.mode.value)
+    # Before anything touches the state (a sim build deletes the DB files): a second daemon on this state exits 2.
+    lock = daemon_lock_or_exit(settings, command, log_file)
+    try:
+        _run_locked(
+            settings,
+            iterations=iterations,
+            start=start,
+            end=end,
+            as_json=as_json,
+            trades_csv=trades_csv,
+            t0=t0,
+            log_file=log_file,
+        )
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    settings: Settings,
+    *,
+    iterations: int | None,
+    start: date | None,
+    end: date | None,
+    as_json: bool,
+    trades_csv: Path | None,
+    t0: float,
+    log_file: Path,
+) -> None:
+    replaying = settings.mode is TradingMode.SIM
+    configure_logging(settings.log_format, settings.log_level, log_file=log_file, replay=replaying)
+    sink = _IterationSink()
+    try:
+        if replaying:
+            app_ = build_sim(settings, start=start, end=end, on_iteration=sink, range_names=("--start", "--end"))
+        else:
+            app_ = build_live(settings, on_iteration=sink)
+    except (SetupError, ConfigError) as error:
+        log.error("setup_failed", error=str(error), file_only=True)
+        close_logging()
+        typer.echo(redact(f"error: {error}"), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    try:
+        log.info(
+            "daemon_starting",
+            mode=settings.mode.value,
+            symbols=len(app_.symbols),
+            db=str(app_.store.path),
+            log_file=str(log_file),
+        )
+        if replaying:
+            sessions = _replay_sessions(app_, iterations)
+            sink.progress = ReplayProgress(len(sessions))
+            scanning = app_.orchestrator.focus is not None
+            sink.progress.announce(replay_header(sessions, len(app_.symbols), str(log_file), scanning=scanning))
+        try:
+            stats = asyncio.run(_run_app(app_, iterations))
+        except (SetupError, AuthenticationError) as error:
+            log.error("startup_failed", error=str(error), kind=type(error).__name__, file_only=True)
+            typer.echo(redact(f"error: {error}"), err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except BrokerError as error:  # e.g. the broker unreachable at start-up, after the adapter's retries
+            log.error("broker_unavailable", error=str(error), kind=type(error).__name__, file_only=True)
+            typer.echo(redact(f"error: broker unavailable: {error}"), err=True)
+            raise typer.Exit(EXIT_FAILURE) from None
+        finally:
+            if sink.progress is not None:
+                sink.progress.close()
+        summary = run_summary(app_, stats, time.perf_counter() - t0)
+        summary["log_file"] = str(log_file)
+        if trades_csv is not None:
+            write_trades_csv(app_.store, trades_csv)
+            summary["trades_csv"] = str(trades_csv)
+        log.info("run_summary", **summary)
+    finally:
+        app_.close()
+        close_logging()
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+    else:
+        print_summary(summary)
+
+
+def write_trades_csv(store: StateStore, path: Path) -> int:
+    fills = store.fills()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ts", "symbol", "side", "qty", "price", "client_order_id"])
+        for fill in fills:
+            writer.writerow(
+                [fill.ts.isoformat(), fill.symbol, fill.side.value, fill.qty, fill.price, fill.client_order_id]
+            )
+    return len(fills)
