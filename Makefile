@@ -4,14 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
+# The optional peers of `make bench-peers` (extra `peers`): their own lock, so the main one and `make test` never see them.
+PEERS_LOCK  := requirements-peers.lock
+PEERS_STAMP := $(VENV)/.peers-installed
 # The lock pins pip's inputs, not pip itself: its "new release available" notice is noise here.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test lint typecheck pytest bench soak scan status clean
+.PHONY: help install lock run test lint typecheck pytest bench bench-peers lock-peers soak scan status clean
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 # Exactly the tested versions (hashes checked), build backend included; then the project itself, editable, with no
 # dependency resolution and no build isolation, so nothing unpinned is downloaded.
@@ -48,6 +51,21 @@ pytest: $(STAMP) ## pytest (exit 5 = no tests collected fails the target)
 
 bench: $(STAMP) ## Benchmarks: bus, scan, replay, API calls (prints medians and ratios)
 	$(BIN)/python -m benchmarks
+
+$(PEERS_STAMP): $(STAMP) $(PEERS_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(PEERS_LOCK)
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP) ## Same z-score strategy in tradingd, backtesting.py and backtrader (optional extra; minutes)
+	$(BIN)/python -m benchmarks bench_peers
+
+# requirements-peers.in is constrained by requirements.lock: the peers never move a version the project pins.
+lock-peers: ## Regenerate requirements-peers.lock from requirements-peers.in (after make lock)
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet 'pip-tools>=7.4'
+	$(VENV)-lock/bin/pip-compile --quiet --upgrade --allow-unsafe --generate-hashes --strip-extras \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--output-file $(PEERS_LOCK) requirements-peers.in
 
 soak: $(STAMP) ## Long soak tests (memory flat over a long run)
 	$(BIN)/pytest -q -m soak -p no:cacheprovider
