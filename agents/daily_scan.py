@@ -48,9 +48,10 @@ from agents.strategies.zscore_mean_reversion import zscore
 from core.broker.base import MarketData, Snapshot, SnapshotArraySource, SnapshotColumns
 from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions, ny_day_bounds
+from core.sectors import SECTOR_ALIASES, canonical_sector
 from core.timeconv import datetime_to_ns, ny_dates
 from core.types import BarFrame, FloatArray
-from core.universe import SECTOR_ALIASES, Universe, UniverseSource, canonical_sector
+from core.universe import Universe, UniverseSource
 from core.volume_cache import CachedVolumes, VolumeLookup, cache_target
 
 log = structlog.get_logger(__name__)

@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.redact import register_settings
+from core.sectors import CANONICAL_SECTORS, canonical_sector
 from core.types import Tier, TradingMode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ CsvList = Annotated[tuple[str, ...], NoDecode]
 TierMap = Annotated[dict[str, Tier], NoDecode]
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 SectorFloors = Annotated[dict[str, float], NoDecode]
-# Per-sector market-cap floors of the scanner optimisation plan (dollars), keyed by core/universe.py CANONICAL_SECTORS.
+# Per-sector market-cap floors of the scanner optimisation plan (dollars), keyed by core/sectors.py CANONICAL_SECTORS.
 DEFAULT_SECTOR_FLOORS: dict[str, float] = {
     "Technology": 200e6,
     "Healthcare": 200e6,
@@ -174,8 +175,9 @@ class Settings(BaseSettings):
     min_dollar_volume: float = Field(default=1_000_000.0, ge=0)
     # The pre-screen defaults of the scanner optimisation plan (README §The scanner); each also removes work.
     min_market_cap: float = Field(default=150_000_000.0, ge=0)
-    # Floors by sector (keys: core/universe.py CANONICAL_SECTORS; a universe file's GICS names are mapped onto them).
-    # Setting the variable replaces the whole table; an empty value sets no floor.
+    # Floors by sector (keys: core/sectors.py CANONICAL_SECTORS; a universe file's GICS names are mapped onto them).
+    # Setting the variable replaces the whole table (known sector names only); empty keeps the defaults, `none` sets
+    # no floor.
     scan_sector_min_market_cap: SectorFloors = Field(default_factory=lambda: dict(DEFAULT_SECTOR_FLOORS))
     # Reject price / 20-day average dollar volume above this (0.0001: fewer than 10,000 shares a day); 0 = off.
     max_price_to_dollar_volume: float = Field(default=0.0001, ge=0)
@@ -232,9 +234,17 @@ class Settings(BaseSettings):
                 amount = float(floor)
             except ValueError:
                 amount = -1.0
-            if not sep or not sector.strip() or not amount >= 0:
+            if not sep or not sector.strip() or not (amount >= 0 and math.isfinite(amount)):
                 raise ValueError(f"entry {entry!r} is not SECTOR:MIN_MARKET_CAP (e.g. Energy:5e9)")
-            floors[sector.strip()] = amount
+            # Setting the variable replaces the default table: a misspelt sector would silently drop every floor.
+            key = canonical_sector(sector)
+            if key is None:
+                raise ValueError(
+                    f"entry {entry!r}: unknown sector {sector.strip()!r} (known: {', '.join(CANONICAL_SECTORS)})"
+                )
+            if key in floors:
+                raise ValueError(f"entry {entry!r}: sector {key!r} given twice")
+            floors[key] = amount
         return floors
 
     @field_validator("strategy_params", mode="before")
@@ -391,7 +401,8 @@ _SECRET_FIELDS = frozenset(
 def _describe(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
-        name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        # The variable is the field: deeper parts of `loc` are a dict's keys or a list's positions, not names.
+        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
         message = item["msg"].removeprefix("Value error, ")
         value = item.get("input")
         # Also any unknown ALPACA_*KEY* variable (a typo of a key name still holds a key).

@@ -23,6 +23,7 @@ from core.types import Tier
 SIM_TIER_SHAPE: tuple[tuple[Tier, int], ...] = ((Tier.TIER1, 4), (Tier.TIER2, 5), (Tier.TIER3, 20))
 
 _SYMBOL, _MARKET_CAP = "Symbol", "Market Cap"
+_LOADER_COLUMNS: Final = (_SYMBOL, "Name", "Sector", _MARKET_CAP)
 # pandas' default missing-value strings (`read_csv(na_values=...)` left at its default).
 _PANDAS_NA: Final = frozenset(
     {
@@ -75,7 +76,8 @@ def read_plain_constituents(path: Path) -> list[Constituent] | None:
     header, body = rows[0], rows[1:]
     if header and header[0].startswith("\ufeff"):
         return None  # a byte-order mark: pandas strips it from the first name, left to it
-    if header.count(_SYMBOL) != 1 or header.count(_MARKET_CAP) != 1:
+    # Every column `core/bars.py::load_universe` asks pandas for: a file it refuses must be refused here too.
+    if any(header.count(name) != 1 for name in _LOADER_COLUMNS):
         return None
     at_symbol, at_cap = header.index(_SYMBOL), header.index(_MARKET_CAP)
     found: list[Constituent] = []

@@ -142,8 +142,14 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             self.stream.write(data)
             self.stream.flush()
             self._size += size
+        except Exception:
+            self._report_failure()
         finally:
             self.release()
+
+    def _report_failure(self) -> None:
+        # `handleError` wants a record only to print it; the line is lost either way, the caller goes on.
+        self.handleError(logging.makeLogRecord({"msg": "log file write failed"}))
 
 
 def open_log_file(path: Path) -> _PrivateRotatingFileHandler:

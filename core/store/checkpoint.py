@@ -65,7 +65,10 @@ class WalCheckpointer:
                     return
                 if self._stopping.is_set() or self._stopping.wait(self._min_gap):
                     if self._due.is_set():
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        try:
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        except sqlite3.Error as error:  # the main connection's close checkpoints anyway
+                            log.warning("wal_checkpoint_failed", error=str(error))
                     return
         finally:
             conn.close()

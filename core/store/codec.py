@@ -14,6 +14,8 @@ from decimal import Decimal
 def time_text(value: datetime) -> str:
     """Fixed-width UTC ISO-8601 (always with microseconds), so that string order is time order."""
     # An iteration's rows share a handful of instants (the clock's now, a bar's stamp): each is formatted once.
+    if value.tzinfo is not UTC:  # a local time's fold is not part of its hash: 01:30 EDT and EST would collide
+        return _format_time(value)
     text = _TIME_TEXT.get(value)
     if text is None:
         if len(_TIME_TEXT) >= _TIME_TEXT_MAX:
@@ -22,7 +24,7 @@ def time_text(value: datetime) -> str:
     return text
 
 
-# Keyed by the aware datetime (equal instants in different zones are equal keys and give the same UTC text).
+# Keyed by the UTC datetime (only UTC values are cached: local ones are formatted each time).
 _TIME_TEXT: dict[datetime, str] = {}
 _TIME_TEXT_MAX = 4096
 

@@ -22,8 +22,9 @@ from agents.daily_scan import (
 from config.settings import DEFAULT_SECTOR_FLOORS, Settings
 from core.broker.replay import ReplayMarketData
 from core.clock import NyseCalendar, SimClock
+from core.sectors import CANONICAL_SECTORS, canonical_sector
 from core.types import BarFrame
-from core.universe import CANONICAL_SECTORS, Universe, canonical_sector, read_universe_file
+from core.universe import Universe, read_universe_file
 from core.volume_cache import VolumeCache, refresh_volume_cache
 from tradingd.configs import scan_config
 

@@ -49,6 +49,9 @@ def test_defaults_match_the_design() -> None:
         ({"TRAILING_STOP_PCT": "0"}, "TRAILING_STOP_PCT"),
         ({"TRAILING_STOP_PCT": "5"}, "TRAILING_STOP_PCT"),
         ({"SCAN_SECTOR_MIN_MARKET_CAP": "Energy=5e9"}, "SCAN_SECTOR_MIN_MARKET_CAP"),
+        ({"SCAN_SECTOR_MIN_MARKET_CAP": "Enregy:5e9"}, "SCAN_SECTOR_MIN_MARKET_CAP: .*unknown sector 'Enregy'"),
+        ({"SCAN_SECTOR_MIN_MARKET_CAP": "Technology:1e12,Information Technology:1"}, "'Technology' given twice"),
+        ({"SCAN_SECTOR_MIN_MARKET_CAP": "Energy:inf"}, "^invalid configuration: SCAN_SECTOR_MIN_MARKET_CAP: "),
         ({"TRADING_MODE": "paper"}, "ALPACA_API_KEY"),
         ({"TRADING_MODE": "live", "ALPACA_API_KEY": "k", "ALPACA_SECRET_KEY": "s"}, "LIVE_TRADING_CONFIRM"),
     ],
@@ -87,7 +90,10 @@ def test_lists_and_tiers_parse(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sector_floors_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCAN_SECTOR_MIN_MARKET_CAP", "Information Technology:1e10, Energy:5e9")
-    assert load_settings().scan_sector_min_market_cap == {"Information Technology": 1e10, "Energy": 5e9}
+    # Keys in either naming, kept under the floors' own names.
+    assert load_settings().scan_sector_min_market_cap == {"Technology": 1e10, "Energy": 5e9}
+    monkeypatch.setenv("SCAN_SECTOR_MIN_MARKET_CAP", "none")
+    assert load_settings().scan_sector_min_market_cap == {}
 
 
 def test_settings_are_frozen() -> None:

@@ -3,6 +3,7 @@ short, and one FILL line per fill in real time."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -149,3 +150,25 @@ def test_non_ascii_lines_count_their_bytes(tmp_path: Path) -> None:
     log.info("näive", note="é" * 10)
     assert handler.stream.tell() == path.stat().st_size == len(path.read_bytes())
     close_logging()
+
+
+def test_a_failed_log_write_never_raises_into_the_code_that_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tradingd.log"
+    configure_logging("json", "INFO", log_file=path)
+    handler = current_log_file()
+    assert handler is not None
+
+    class FullDisk(io.StringIO):
+        def write(self, _text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+    real = handler.stream
+    handler.stream = FullDisk()
+    log.info("lost")  # like logging's own handlers: reported on stderr, the caller goes on
+    handler.stream = real
+    log.info("kept")
+    close_logging()
+    assert "log file write failed" in capsys.readouterr().err
+    assert [e["event"] for e in _events(path)] == ["kept"]

@@ -68,3 +68,11 @@ def test_store_times_are_the_same_text_for_the_same_instant_in_any_zone() -> Non
     assert time_text(eastern) == time_text(moment) == "2020-03-08T07:00:00.000000+00:00"
     with pytest.raises(ValueError, match="naive"):
         time_text(datetime(2020, 3, 8, 7, 0))
+
+
+def test_time_text_tells_the_two_instants_of_a_repeated_wall_time_apart() -> None:
+    # 01:30 happens twice in New York on 2024-11-03; equal as datetimes (fold is not compared), not as instants.
+    first = datetime(2024, 11, 3, 1, 30, tzinfo=NEW_YORK)
+    second = first.replace(fold=1)
+    assert time_text(first) == "2024-11-03T05:30:00.000000+00:00"
+    assert time_text(second) == "2024-11-03T06:30:00.000000+00:00"

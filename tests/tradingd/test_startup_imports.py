@@ -117,6 +117,7 @@ def test_status_tiers_equal_the_daemons(name: str) -> None:
         ("Symbol,Name,Sector,Market Cap\nAAA,A,Tech\n", "a short row"),
         ("Symbol,Name,Sector,Market Cap\nAAA,A,Tech,lots\n", "not a number: pandas says why"),
         ("\ufeffSymbol,Name,Sector,Market Cap\nAAA,A,Tech,100\n", "a byte-order mark"),
+        ("Symbol,Sector,Market Cap\nAAA,Tech,100\n", "no Name column: the daemon's loader refuses the file"),
     ],
 )
 def test_the_csv_reader_declines_what_it_cannot_read_exactly(tmp_path: Path, text: str, why: str) -> None:
