@@ -31,11 +31,11 @@ from agents.strategies.zscore_mean_reversion import zscore
 from config.settings import Settings
 from core.broker.replay import ReplayMarketData
 from core.candidates import validate_candidates
-from core.clock import NyseCalendar, SimClock
+from core.clock import NyseCalendar
 from core.daily_window import fetch_daily_window, last_sessions
 from core.types import BarFrame, FloatArray
 from core.universe import Universe, read_universe_file
-from core.volume_cache import VolumeCache, refresh_volume_cache
+from core.volume_cache import VolumeCache
 from tests.frames import frame_at
 from tradingd.configs import select_strategy
 
@@ -66,20 +66,6 @@ def list_universe(symbols: Sequence[str]) -> Universe:
     frame = pd.DataFrame({"symbol": list(symbols), "sector": [pd.NA] * len(symbols), "market_cap": np.nan})
     frame["sector"] = frame["sector"].astype(object)
     return Universe(frame, has_market_cap=False, source="list")
-
-
-@pytest.fixture
-def market(small_history: BarFrame, calendar: NyseCalendar) -> ReplayMarketData:
-    return ReplayMarketData(small_history, SimClock(calendar.scan_time(AS_OF)))
-
-
-@pytest.fixture
-async def cache(tmp_path: Path, market: ReplayMarketData, calendar: NyseCalendar) -> VolumeCache:
-    volume_cache = VolumeCache(tmp_path / "volume_cache.db")
-    await refresh_volume_cache(
-        volume_cache, market, calendar, SCANNABLE, through=THROUGH, now=calendar.scan_time(AS_OF)
-    )
-    return volume_cache
 
 
 def cap_of(symbol: str) -> float:

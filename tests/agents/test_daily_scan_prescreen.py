@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from agents.daily_scan import (
     ScanConfig,
@@ -25,7 +24,7 @@ from core.clock import NyseCalendar, SimClock
 from core.sectors import CANONICAL_SECTORS, canonical_sector
 from core.types import BarFrame
 from core.universe import Universe, read_universe_file
-from core.volume_cache import VolumeCache, refresh_volume_cache
+from core.volume_cache import VolumeCache
 from tradingd.configs import scan_config
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -33,20 +32,6 @@ CONSTITUENTS = DATA / "sp500_constituents_2018-02.csv"
 AS_OF = date(2018, 2, 7)
 THROUGH = date(2018, 2, 6)
 SCANNABLE = ("AAPL", "MSFT", "DHR", "XOM", "JPM", "FTV")
-
-
-@pytest.fixture
-def market(small_history: BarFrame, calendar: NyseCalendar) -> ReplayMarketData:
-    return ReplayMarketData(small_history, SimClock(calendar.scan_time(AS_OF)))
-
-
-@pytest.fixture
-async def cache(tmp_path: Path, market: ReplayMarketData, calendar: NyseCalendar) -> VolumeCache:
-    volume_cache = VolumeCache(tmp_path / "volume_cache.db")
-    await refresh_volume_cache(
-        volume_cache, market, calendar, SCANNABLE, through=THROUGH, now=calendar.scan_time(AS_OF)
-    )
-    return volume_cache
 
 
 def universe_of(rows: Sequence[tuple[str, str | None, float]]) -> Universe:
