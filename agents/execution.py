@@ -137,14 +137,18 @@ class ExecutionAgent:
         pending rows that recovery looks up by client order id.
         """
         # An approval whose id was used already is never placed again (`_known` below): it must not cancel stops.
-        used = {a.client_order_id for a in approved if self._store.has_order(a.client_order_id)}
+        # Which ids are stored is asked once for the whole batch (not once per approval), and again after stops were
+        # cleared: applying the broker's updates there may have stored rows.
+        ids = [a.client_order_id for a in approved]
+        used = self._store.known_order_ids(ids) if ids else set()
         ready = await self._clear_stops([a for a in approved if a.client_order_id not in used])
         ready += [(a, None) for a in approved if a.client_order_id in used]  # `_stage_approval` logs and skips them
+        stored = self._store.known_order_ids(ids) if len(used) < len(ids) else used
         staged: list[_Staged] = []
         events: dict[str, OrderApproved] = {}
         seen: set[str] = set()
         for event, qty in ready:
-            item = self._stage_approval(event, seen, qty)
+            item = self._stage_approval(event, seen, qty, stored)
             if item is not None:
                 staged.append(item)
                 events[event.client_order_id] = event
@@ -367,9 +371,11 @@ class ExecutionAgent:
                 )
             )
 
-    def _known(self, coid: str, seen: set[str]) -> bool:
-        """Whether an order under `coid` was stored already or staged in this batch (it is never placed twice)."""
-        if coid in seen or self._store.has_order(coid):
+    def _known(self, coid: str, seen: set[str], stored: set[str] | None = None) -> bool:
+        """Whether an order under `coid` was stored already or staged in this batch (it is never placed twice).
+        `stored`: the batch's ids known to be stored, looked up together beforehand (None: ask the store)."""
+        in_store = coid in stored if stored is not None else self._store.has_order(coid)
+        if coid in seen or in_store:
             known = self._store.get_order(coid)  # decoded only to say its status (rare: a retried approval)
             status = known.status.value if known is not None else OrderStatus.PENDING_SUBMIT.value
             log.info("order_already_known", client_order_id=coid, status=status)
@@ -377,10 +383,13 @@ class ExecutionAgent:
         seen.add(coid)
         return False
 
-    def _stage_approval(self, event: OrderApproved, seen: set[str], qty: Decimal | None) -> _Staged | None:
-        """`qty`: what an exit may still sell when a stop sold part of the position first (None: as approved)."""
+    def _stage_approval(
+        self, event: OrderApproved, seen: set[str], qty: Decimal | None, stored: set[str]
+    ) -> _Staged | None:
+        """`qty`: what an exit may still sell when a stop sold part of the position first (None: as approved);
+        `stored`: the batch's ids already stored."""
         sized, coid = event.order, event.client_order_id
-        if self._known(coid, seen):
+        if self._known(coid, seen, stored):
             return None
         self._correlations[coid] = event.correlation_id
         request = OrderRequest(

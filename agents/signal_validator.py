@@ -10,7 +10,7 @@ broker can trade, and does not duplicate an open order, a held position or anoth
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar
@@ -39,6 +39,8 @@ class SignalValidator:
         self._assets = assets
         self._seen: set[tuple[str, OrderSide]] = set()
         self._seen_bar: object = None
+        self._stale_key: tuple[datetime, datetime] | None = None  # (bar time, now) of the last staleness answer
+        self._stale = False
 
     def rejection_reason(self, signal: SignalGenerated) -> SignalRejectReason | None:
         now = self._clock.now()
@@ -47,7 +49,7 @@ class SignalValidator:
         if self._calendar is not None:
             # Daily bars: fresh means the bar of the last session that has closed. A fixed age would call Friday's
             # bar stale on Monday morning, and would accept Thursday's bar after Friday's close.
-            if self._calendar.session_date(signal.bar_ts) < self._calendar.last_completed_session(now):
+            if self._stale_daily(self._calendar, signal.bar_ts, now):
                 return SignalRejectReason.STALE_SIGNAL
         elif now - signal.bar_ts > self._max_age:
             return SignalRejectReason.STALE_SIGNAL
@@ -68,6 +70,15 @@ class SignalValidator:
         if (signal.symbol, signal.side) in self._seen:
             return SignalRejectReason.DUPLICATE_SIGNAL
         return None
+
+    def _stale_daily(self, calendar: NyseCalendar, bar_ts: datetime, now: datetime) -> bool:
+        """Whether a daily bar is older than the last completed session's. An iteration's signals share one bar time
+        and one now: the calendar is asked once per pair, not once per signal."""
+        key = (bar_ts, now)
+        if key != self._stale_key:
+            self._stale_key = key
+            self._stale = calendar.session_date(bar_ts) < calendar.last_completed_session(now)
+        return self._stale
 
     def validate(self, signals: Sequence[SignalGenerated]) -> list[SignalGenerated]:
         """The signals that pass, in their order."""

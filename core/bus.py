@@ -56,11 +56,18 @@ class EventBus:
     def publish(self, message: Message) -> None:
         if len(self._pending) >= self._max_pending:
             raise BusOverflowError(f"{len(self._pending)} messages pending; handlers are not keeping up")
-        self._pending.append(message)
         if self._dispatching:
+            self._pending.append(message)
             return
         self._dispatching = True
         try:
+            # The common case, a publish from outside any handler, is delivered at once (no round trip through the
+            # queue); what its handlers publish meanwhile is queued behind it. Leftovers of an interrupted delivery
+            # (a BaseException out of a handler) still go first.
+            if self._pending:
+                self._pending.append(message)
+            else:
+                self._deliver(message)
             while self._pending:
                 self._deliver(self._pending.popleft())
         finally:

@@ -31,6 +31,13 @@ def _hex(text: str, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+@lru_cache(maxsize=256)
+def _utc_minute(bar_ts: datetime) -> str:
+    # An iteration's signals share one bar time: formatted once, not once per order. Keyed by the instant (equal
+    # instants in different zones are equal keys), which is all a UTC stamp depends on.
+    return f"{bar_ts.astimezone(UTC):%Y%m%d%H%M}"
+
+
 def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetime) -> str:
     """Deterministic id: the same signal always maps to the same order.
 
@@ -38,7 +45,7 @@ def client_order_id(strategy: str, symbol: str, side: OrderSide, bar_ts: datetim
     cut to fit, so `key` (5 hex of the full signal key) keeps two long names apart, and `check` (5 hex over
     everything before it) lets `is_our_client_order_id` prove an id is ours from the id alone, after a state loss.
     """
-    stamp = f"{bar_ts.astimezone(UTC):%Y%m%d%H%M}"
+    stamp = _utc_minute(bar_ts)
     key = _hex(f"{strategy}|{symbol}|{side.value}|{stamp}", 5)
     body = f"{CLIENT_ORDER_ID_PREFIX}-{strategy[:10]}-{symbol[:8]}-{side.value[0]}-{stamp}-{key}"
     return body + _hex(body, 5)

@@ -37,7 +37,7 @@ from decimal import ROUND_DOWN, Decimal
 import numpy as np
 import numpy.typing as npt
 
-from core.bar_sanity import OHLC_REL_TOLERANCE, outside_range
+from core.bar_sanity import OHLC_REL_TOLERANCE
 from core.bars import last_valid_row
 from core.broker.base import BrokerError, OrderRejectedError
 from core.broker.order_shape import check_order_shape
@@ -376,7 +376,7 @@ class SimBroker:
         low, high = float(self._history.low[row, column]), float(self._history.high[row, column])
         # The data agent rejects such a bar (`ohlc_inconsistent`), but the fill reads the history itself: an open
         # outside [low, high] (1e6 under a high of 498 once filled a sell at 999,500) is no tradable open either.
-        inconsistent = bool(outside_range(np.array(raw_open), np.array(low), np.array(high)))
+        inconsistent = _outside_range(raw_open, low, high)
         if not np.isfinite(raw_open) or raw_open <= 0 or inconsistent:
             # A day order with no tradable open on its bar cannot fill: it expires rather than fill at a made-up price.
             return OrderUpdate(order=self._close(order, OrderStatus.EXPIRED, bar_ts, CancelReason.NO_BAR), ts=bar_ts)
@@ -481,13 +481,25 @@ class SimBroker:
     def _record_fill(self, order: _Order, qty: Decimal, price: Decimal, ts: datetime, reason: str) -> OrderUpdate:
         self._version += 1
         del self._open[order.request.client_order_id]
-        order.state = replace(
-            order.state,
+        state = order.state
+        # Built field by field, not by `dataclasses.replace` (which inspects the fields on every call): once per fill.
+        order.state = BrokerOrder(
+            client_order_id=state.client_order_id,
+            broker_order_id=state.broker_order_id,
+            symbol=state.symbol,
+            side=state.side,
             status=OrderStatus.FILLED,
+            qty=state.qty,
+            notional=state.notional,
             filled_qty=qty,
             filled_avg_price=price,
+            submitted_at=state.submitted_at,
             updated_at=ts,
             reason=reason,
+            order_type=state.order_type,
+            time_in_force=state.time_in_force,
+            stop_price=state.stop_price,
+            trail_percent=state.trail_percent,
         )
         fill = Fill(
             execution_id=f"{order.request.client_order_id}-1",
@@ -587,6 +599,12 @@ def _tradable(raw_open: float, low: float, high: float) -> bool:
         return False
     slack = OHLC_REL_TOLERANCE * abs(high)
     return low - slack <= raw_open <= high + slack
+
+
+def _outside_range(price: float, low: float, high: float) -> bool:
+    """`core/bar_sanity.py::outside_range` on scalars (once per fill: no arrays made), the same float arithmetic."""
+    slack = OHLC_REL_TOLERANCE * abs(high)
+    return price > high + slack or price < low - slack
 
 
 def _checked_closes(closes_ns: npt.NDArray[np.int64], stamps_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

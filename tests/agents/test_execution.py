@@ -120,6 +120,18 @@ async def test_the_same_approval_twice_places_one_order(world) -> None:  # type:
     assert len(await broker.get_open_orders()) == 1
 
 
+async def test_a_batch_places_its_new_approvals_and_skips_the_ones_already_stored(world) -> None:  # type: ignore[no-untyped-def]
+    _, broker, store, _bus, agent, _ = world
+    [first] = await agent.submit([approved("AAPL")])
+    with capture_logs() as logs:
+        placed = await agent.submit([approved("MSFT"), approved("AAPL"), approved("MSFT")])
+    assert [p.order.symbol for p in placed] == ["MSFT"]  # the stored one and the repeat are skipped, in one batch
+    known = [e for e in logs if e["event"] == "order_already_known"]
+    assert sorted(e["client_order_id"] for e in known) == [first.order.client_order_id, placed[0].order.client_order_id]
+    assert len(store.order_records()) == 2
+    assert len(await broker.get_open_orders()) == 2
+
+
 async def test_broker_rejection_becomes_an_event_with_the_reason(world) -> None:  # type: ignore[no-untyped-def]
     _, _, store, _bus, agent, events = world
     assert await agent.submit([approved("XOM", notional="500")]) == []  # XOM is not fractionable in this world

@@ -296,3 +296,12 @@ def test_has_order_says_whether_an_id_was_ever_stored(store: StateStore) -> None
     store.upsert_order(make_order("a", status=OrderStatus.CANCELED))
     assert store.has_order("a")
     assert not store.has_order("A")
+
+
+def test_known_order_ids_answers_a_whole_batch_in_chunks(store: StateStore) -> None:
+    stored = [f"o{i}" for i in range(0, 1200, 3)]  # more ids than one IN (...) query takes
+    store.upsert_orders([make_order(coid) for coid in stored])
+    asked = [f"o{i}" for i in range(1200)] + ["o0", "O3"]  # a repeated id, and case matters
+    assert store.known_order_ids(asked) == set(stored)
+    assert store.known_order_ids([]) == set()
+    assert store.known_order_ids(asked) == {coid for coid in asked if store.has_order(coid)}  # has_order of many
