@@ -60,7 +60,7 @@ from tradingd.configs import (
     tier_config,
 )
 from tradingd.focus import FocusManager
-from tradingd.local_state import bars_cache_dir, resolve_universe, state_db_path
+from tradingd.local_state import resolve_universe, state_db_path
 from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from tradingd.protection import ProtectionStep
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
@@ -69,6 +69,7 @@ from tradingd.scan_schedule import DailyScanJob, ScanSchedule
 log = structlog.get_logger(__name__)
 
 CARRIED_FLAGS = (FLAG_HALTED, FLAG_REDUCE_ONLY)  # the kill switch and reduce-only outlive a sim reset
+BARS_CACHE_DIR = "bars-cache"  # the parsed bundled bars (`load_daily_bars_cached`), beside the replay's state
 SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
 
 
@@ -198,7 +199,7 @@ def check_sim_setup(
     end = end if end is not None else settings.sim_end
     if load is None:
         # The parsed bars are kept beside the replay's state (`core/bars.py`): a restart skips the CSV.
-        history = load_daily_bars_cached(settings.sim_data_file, bars_cache_dir(settings))
+        history = load_daily_bars_cached(settings.sim_data_file, state_db_path(settings).parent / BARS_CACHE_DIR)
     else:
         history = load(settings.sim_data_file)
     default_tiers = default_sim_tiers(settings.sim_universe_file, set(history.symbols))

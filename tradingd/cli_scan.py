@@ -379,14 +379,13 @@ def validate(mode: ModeOpt = None, as_of: AsOfOpt = None, as_json: JsonOpt = Fal
     from config.settings import ConfigError, load_settings
     from core.logging import configure_logging
     from tradingd.app import SetupError, check_setup
-    from tradingd.local_state import bars_cache_dir
     from tradingd.scan_runtime import ScanSetupError, bundled_history, open_runtime
 
     try:
         settings = load_settings(**_mode_override(mode))
         configure_logging(settings.log_format, settings.log_level)
         # The same set-up checks as `run`: validate must not pass settings the daemon refuses to start with.
-        check_setup(settings, load=lambda path: bundled_history(path, bars_cache_dir(settings)))
+        check_setup(settings, load=bundled_history)
         runtime = open_runtime(settings, as_date(as_of))
     except (ConfigError, SetupError, ScanSetupError) as error:
         checks = [_check("settings", False, str(error))]

@@ -16,13 +16,6 @@ from core.errors import SetupError
 from core.types import Tier, TradingMode
 from tradingd.configs import missing_file_message
 
-BARS_CACHE_DIR = "bars-cache"  # the parsed bundled bars (`core/bars.py::load_daily_bars_cached`)
-
-
-def bars_cache_dir(settings: Settings) -> Path:
-    """Where sim keeps the parsed bundled bars: beside the replay's state, `DATA_DIR/sim/bars-cache/`."""
-    return settings.data_dir / "sim" / BARS_CACHE_DIR
-
 
 def state_db_path(settings: Settings) -> Path:
     """Sim keeps its own DB, replaced at the start of every replay, so it never mixes with paper/live state."""

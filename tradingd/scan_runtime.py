@@ -20,7 +20,7 @@ from pathlib import Path
 from agents.daily_scan import DailyScanner, static_screen
 from agents.strategies.registry import SelectedStrategy, StrategyError
 from config.settings import Settings
-from core.bars import load_daily_bars, load_daily_bars_cached
+from core.bars import load_daily_bars
 from core.broker.base import MarketData
 from core.clock import Clock, LiveClock, NyseCalendar, SimClock
 from core.errors import SetupError
@@ -37,7 +37,6 @@ from core.universe import (
 )
 from core.volume_cache import AVERAGE_SESSIONS, RefreshStats, VolumeCache, cache_target, refresh_volume_cache
 from tradingd.configs import alpaca_connection, alpaca_data_options, missing_file_message, scan_config, select_strategy
-from tradingd.local_state import bars_cache_dir
 
 # In paper/live the market-data check asks for the baseline (SPY, QQQ) and these large caps.
 LIVE_MAJOR_SYMBOLS = ("AAPL", "MSFT")
@@ -121,11 +120,10 @@ def open_runtime(settings: Settings, as_of: date | None = None) -> ScanRuntime:
 
 
 @functools.lru_cache(maxsize=1)
-def bundled_history(path: Path, cache_dir: Path | None = None) -> BarFrame:
-    """The bundled bars, read once per process (a process that scans and validates reads them once); with
-    `cache_dir`, through the parsed-bars cache `tradingd run` keeps there (`load_daily_bars_cached`)."""
+def bundled_history(path: Path) -> BarFrame:
+    # Decompressing five years of bars takes a second or two; a process that scans and validates reads them once.
     try:
-        return load_daily_bars(path) if cache_dir is None else load_daily_bars_cached(path, cache_dir)
+        return load_daily_bars(path)
     except SetupError as error:  # the scan commands report ScanSetupError (exit 2) like their other set-up faults
         raise ScanSetupError(str(error)) from None
 
@@ -177,7 +175,7 @@ def _sim_runtime(
 
     if not settings.sim_data_file.is_file():
         raise ScanSetupError(missing_file_message(settings, "SIM_DATA_FILE", settings.sim_data_file))
-    history = bundled_history(settings.sim_data_file, bars_cache_dir(settings))
+    history = bundled_history(settings.sim_data_file)
     sessions = sorted({calendar.session_date(ns_to_datetime(int(ns))) for ns in history.timestamps_ns})
     if not sessions:
         raise ScanSetupError(f"SIM_DATA_FILE: {settings.sim_data_file} holds no bars")
