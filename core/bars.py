@@ -7,7 +7,10 @@ agent rejects it with a reason, so the loader can never invent a price.
 
 from __future__ import annotations
 
+import hashlib
 import lzma
+import os
+import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -17,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import structlog
 
 from core.constituents import sim_tier_total, tiers_by_rank
 from core.errors import SetupError
@@ -25,6 +29,8 @@ from core.types import BarFrame, FloatArray, Tier
 
 IntArray = npt.NDArray[np.int64]
 _T = TypeVar("_T")
+
+log = structlog.get_logger(__name__)
 
 _BAR_FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -130,6 +136,72 @@ def _load_daily_bars(
     stamps = ny_midnights(category_days[chosen_days])
     stamps.setflags(write=False)
     return BarFrame(symbols=columns, timestamps=stamps, **arrays)
+
+
+# Bumped whenever the parse or the cache's layout changes: an old cache then no longer matches and is rebuilt.
+_CACHE_FORMAT = "tradingd-bars-1"
+_HASH_CHUNK = 1 << 20
+
+
+def load_daily_bars_cached(path: Path, cache_dir: Path, *, name: str = "SIM_DATA_FILE") -> BarFrame:
+    """`load_daily_bars(path)` (the whole file), answered from a parsed copy in `cache_dir` when it is one of this
+    very file: a replay's start-up then reads five arrays instead of decompressing and parsing the CSV.
+
+    The copy is keyed by the source's size, mtime and SHA-256 (a changed, replaced or touched file is parsed again),
+    written to a temporary file and renamed into place (a crash never leaves half a cache), and only ever a cache:
+    one that is missing, unreadable or stale is rebuilt, one that cannot be written is skipped with a warning.
+    """
+    key = _source_key(path)
+    cache = cache_dir / f"{path.name}.npz"
+    cached = _read_cache(cache, key)
+    if cached is not None:
+        return cached
+    history = load_daily_bars(path, name=name)
+    _write_cache(cache, key, history)
+    return history
+
+
+def _source_key(path: Path) -> str:
+    stat = path.stat()  # a missing file raises its own OSError, which the CLI prints as one line
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return f"{_CACHE_FORMAT} size={stat.st_size} mtime_ns={stat.st_mtime_ns} sha256={digest.hexdigest()}"
+
+
+def _read_cache(cache: Path, key: str) -> BarFrame | None:
+    try:
+        with np.load(cache, allow_pickle=False) as stored:
+            if str(stored["key"]) != key:
+                return None
+            arrays = {name: stored[name] for name in ("timestamps", *_BAR_FIELDS)}
+            symbols = tuple(str(symbol) for symbol in stored["symbols"])
+    except FileNotFoundError:
+        return None
+    except _BAD_FILE_ERRORS as error:
+        log.warning("bars_cache_unreadable", path=str(cache), error=_reason(error))
+        return None
+    for array in arrays.values():
+        array.setflags(write=False)
+    return BarFrame(symbols=symbols, **arrays)
+
+
+def _write_cache(cache: Path, key: str, history: BarFrame) -> None:
+    arrays = {name: getattr(history, name) for name in ("timestamps", *_BAR_FIELDS)}
+    tmp_name = ""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cache.parent, prefix=cache.name, suffix=".tmp", delete=False) as tmp:
+            tmp_name = tmp.name
+            np.savez(tmp, key=np.array(key), symbols=np.array(history.symbols, dtype=str), **arrays)
+        os.replace(tmp_name, cache)
+        tmp_name = ""
+    except OSError as error:
+        log.warning("bars_cache_not_written", path=str(cache), error=_reason(error))
+    finally:
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
 
 
 def load_universe(path: Path, *, name: str = "SIM_UNIVERSE_FILE") -> pd.DataFrame:

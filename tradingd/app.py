@@ -69,6 +69,7 @@ from tradingd.scan_schedule import DailyScanJob, ScanSchedule
 log = structlog.get_logger(__name__)
 
 CARRIED_FLAGS = (FLAG_HALTED, FLAG_REDUCE_ONLY)  # the kill switch and reduce-only outlive a sim reset
+BARS_CACHE_DIR = "bars-cache"  # the parsed bundled bars (`load_daily_bars_cached`), beside the replay's state
 SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
 
 
@@ -181,7 +182,7 @@ def check_sim_setup(
     caller's user gave `start` and `end` (the CLI passes its option names); `load` reads the bar file (default: a
     fresh read; `validate` passes the scan's cached reader).
     """
-    from core.bars import default_sim_tiers, load_daily_bars  # noqa: PLC0415 - sim only
+    from core.bars import default_sim_tiers, load_daily_bars_cached  # noqa: PLC0415 - sim only
 
     strategy = select_strategy(settings)  # first: it needs no data, and a wrong name is the likeliest mistake
     check_sim_files(settings)
@@ -196,7 +197,11 @@ def check_sim_setup(
     end_name = range_names[1] if end is not None else "SIM_END"
     start = start if start is not None else settings.sim_start
     end = end if end is not None else settings.sim_end
-    history = (load or load_daily_bars)(settings.sim_data_file)
+    if load is None:
+        # The parsed bars are kept beside the replay's state (`core/bars.py`): a restart skips the CSV.
+        history = load_daily_bars_cached(settings.sim_data_file, state_db_path(settings).parent / BARS_CACHE_DIR)
+    else:
+        history = load(settings.sim_data_file)
     default_tiers = default_sim_tiers(settings.sim_universe_file, set(history.symbols))
     tiers = resolve_universe(settings, history.symbols, default_tiers)
     if not tiers:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -8,7 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bars import default_sim_tiers, largest_by_market_cap, last_valid_row, load_daily_bars, load_universe
+from core import bars as bars_module
+from core.bars import (
+    default_sim_tiers,
+    largest_by_market_cap,
+    last_valid_row,
+    load_daily_bars,
+    load_daily_bars_cached,
+    load_universe,
+)
 from core.errors import SetupError
 from core.timeconv import NEW_YORK, datetime_to_ns
 from core.types import BarFrame, Tier
@@ -216,3 +225,56 @@ def test_unreadable_universe_file_is_a_setup_error_naming_the_variable(tmp_path:
     path = _wrong_columns(tmp_path)
     with pytest.raises(SetupError, match=r"^SIM_UNIVERSE_FILE: .*: not a valid constituents file \(Usecols"):
         load_universe(path)
+
+
+# -- the parsed-bars cache ---------------------------------------------------------------------------------------
+_SMALL_CSV = "date,symbol,open,high,low,close,volume\n2016-01-04,AAA,1,2,0.5,1.5,100\n2016-01-05,AAA,,,,1.6,90\n"
+
+
+def _same(a: BarFrame, b: BarFrame) -> None:
+    assert a.symbols == b.symbols
+    np.testing.assert_array_equal(a.timestamps, b.timestamps)
+    for name in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))  # NaN where NaN: bit for bit
+        assert not getattr(b, name).flags.writeable
+
+
+def test_cached_bars_equal_the_parse_and_are_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "bars.csv"
+    source.write_text(_SMALL_CSV)
+    cache_dir = tmp_path / "cache"
+    first = load_daily_bars_cached(source, cache_dir)
+    _same(load_daily_bars(source), first)
+    assert [p.name for p in cache_dir.iterdir()] == ["bars.csv.npz"]  # no temporary file left behind
+
+    def no_parse(*args: object, **kwargs: object) -> BarFrame:
+        raise AssertionError("parsed again although the cache matches")
+
+    monkeypatch.setattr(bars_module, "load_daily_bars", no_parse)
+    _same(first, load_daily_bars_cached(source, cache_dir))
+
+
+def test_cached_bars_follow_a_changed_source(tmp_path: Path) -> None:
+    source = tmp_path / "bars.csv"
+    source.write_text(_SMALL_CSV)
+    cache_dir = tmp_path / "cache"
+    load_daily_bars_cached(source, cache_dir)
+    source.write_text(_SMALL_CSV.replace("1.6,90", "1.7,90"))  # same size: the mtime and the hash tell
+    assert load_daily_bars_cached(source, cache_dir).close[1, 0] == 1.7
+    stat = source.stat()
+    source.write_text(_SMALL_CSV.replace("1.6,90", "1.8,90"))
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and mtime: the hash still tells
+    assert load_daily_bars_cached(source, cache_dir).close[1, 0] == 1.8
+
+
+def test_a_corrupt_or_unwritable_cache_is_only_a_cache(tmp_path: Path) -> None:
+    source = tmp_path / "bars.csv"
+    source.write_text(_SMALL_CSV)
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    (cache_dir / "bars.csv.npz").write_bytes(b"not a zip")
+    _same(load_daily_bars(source), load_daily_bars_cached(source, cache_dir))
+    _same(load_daily_bars(source), load_daily_bars_cached(source, cache_dir))  # rewritten: read back this time
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the cache directory should be: nothing is written, the bars still load
+    _same(load_daily_bars(source), load_daily_bars_cached(source, blocked / "cache"))
