@@ -43,10 +43,11 @@ class WalCheckpointer:
         self._due.set()
 
     def close(self) -> None:
-        """Run a last checkpoint and stop the thread (before the main connection closes)."""
+        """Run a last checkpoint and stop the thread (before the main connection closes); a second call does nothing."""
         self._stopping.set()
         self._due.set()
-        self._thread.join()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
 
     def _run(self) -> None:
         try:

@@ -8,6 +8,7 @@ the names the callers use; `summary()` reads a little of every part for `trading
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -59,6 +60,8 @@ class StateStore(SqliteOwner):
             self._db.conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
             self._db.conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
             self._checkpointer = WalCheckpointer(self._db.path)
+            # A store dropped without `close()` (a test, a tool) must not leave the thread and its connection behind.
+            weakref.finalize(self, self._checkpointer.close)
         with self._db.transaction():
             yield
         self._checkpointer.notify()

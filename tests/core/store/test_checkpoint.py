@@ -3,6 +3,7 @@ worker, the daemon's own connection only as a backstop, and closing the store st
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 from contextlib import closing
@@ -67,3 +68,14 @@ def test_the_store_starts_its_worker_with_its_first_transaction_and_stops_it_on_
     assert _workers() == before
     with StateStore(tmp_path / "state.db") as again:
         assert again.has_order("a")
+
+
+def test_a_store_dropped_without_close_stops_its_worker(tmp_path: Path) -> None:
+    before = _workers()
+    store = StateStore(tmp_path / "state.db")
+    with store.transaction():
+        store.upsert_order(make_order("a", status=OrderStatus.NEW))
+    assert _workers() == before + 1
+    del store
+    gc.collect()
+    assert _workers() == before  # the finaliser joined the worker
