@@ -193,6 +193,7 @@ class StaticScreen:
 
     checks: tuple[tuple[str, BoolArray], ...]
     passed: BoolArray
+    rejected: dict[str, int]  # by the first rule each symbol fails (copied by each scan that adds to it)
     skipped: dict[str, int]
     symbols: tuple[str, ...]
     symbol_array: npt.NDArray[np.object_]
@@ -228,7 +229,7 @@ def _compute_static(universe: Universe, config: ScanConfig) -> StaticScreen:
             ("market_cap_below_min", has_cap & (cap < config.min_market_cap)),
             ("sector_floor", has_cap & (cap < floors)),
         )
-    passed, _ = first_failure(n, checks)
+    passed, rejected = first_failure(n, checks)
     symbol_array = frame["symbol"].to_numpy(dtype=object)
     sectors = frame["sector"].to_numpy(dtype=object)
     for array in (passed, symbol_array, sectors, *(mask for _, mask in checks)):
@@ -243,6 +244,7 @@ def _compute_static(universe: Universe, config: ScanConfig) -> StaticScreen:
     return StaticScreen(
         checks=checks,
         passed=passed,
+        rejected=rejected,
         skipped=skipped,
         symbols=tuple(symbol_array.tolist()),
         symbol_array=symbol_array,
@@ -263,11 +265,6 @@ def static_screening(universe: Universe, config: ScanConfig) -> StaticScreen:
     return screen
 
 
-def static_checks(universe: Universe, config: ScanConfig) -> list[tuple[str, BoolArray]]:
-    """Rules that need no market data: symbol shape, market cap and per-sector market-cap floors."""
-    return list(static_screening(universe, config).checks)
-
-
 def static_screen(universe: Universe, config: ScanConfig) -> list[str]:
     """The symbols worth caching volumes for: those that pass the rules needing no market data."""
     return static_screening(universe, config).screened
@@ -278,7 +275,7 @@ def prescreen(universe: Universe, cached: CachedVolumes, expected_cache: date, c
     price-to-dollar-volume ratio and the 20-day volatility."""
     n = len(universe)
     static = static_screening(universe, config)
-    reached_cache, rejected = first_failure(n, static.checks)
+    reached_cache, rejected = static.passed, dict(static.rejected)
     status = cached.classify(expected_cache)
     price_to_dollar_volume = config.max_price_to_dollar_volume > 0
     volatility = config.max_prescreen_volatility > 0

@@ -30,6 +30,11 @@ def _replay(data_dir: Path, latencies: list[float], stop_mode: str) -> tuple[App
 
     settings = Settings(data_dir=data_dir, use_scanner=False, symbols=("*",), log_level="ERROR", stop_mode=stop_mode)
     app = build_sim(settings, on_iteration=on_iteration)
+    return app, timed_replay(app)
+
+
+def timed_replay(app: App) -> float:
+    """Run a built sim app to its end; the seconds of the orchestrator's run (loading the assets excluded)."""
 
     async def go() -> float:
         await load_assets(app)
@@ -37,8 +42,7 @@ def _replay(data_dir: Path, latencies: list[float], stop_mode: str) -> tuple[App
         await app.orchestrator.run()
         return time.perf_counter() - t
 
-    elapsed = asyncio.run(go())
-    return app, elapsed
+    return asyncio.run(go())
 
 
 def _mode(stop_mode: str, repeats: int) -> dict[str, Any]:

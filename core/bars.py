@@ -147,7 +147,8 @@ def load_daily_bars_cached(path: Path, cache_dir: Path, *, name: str = "SIM_DATA
     """`load_daily_bars(path)` (the whole file), answered from a parsed copy in `cache_dir` when it is one of this
     very file: a replay's start-up then reads five arrays instead of decompressing and parsing the CSV.
 
-    The copy is keyed by the source's size, mtime and SHA-256 (a changed, replaced or touched file is parsed again),
+    The copy is keyed by the source's SHA-256 (hashed on every call, so a file whose content changed is parsed again,
+    whatever its size or mtime say),
     written to a temporary file and renamed into place (a crash never leaves half a cache), and only ever a cache:
     one that is missing, unreadable or stale is rebuilt, one that cannot be written is skipped with a warning.
     """
@@ -162,12 +163,11 @@ def load_daily_bars_cached(path: Path, cache_dir: Path, *, name: str = "SIM_DATA
 
 
 def _source_key(path: Path) -> str:
-    stat = path.stat()  # a missing file raises its own OSError, which the CLI prints as one line
-    digest = hashlib.sha256()
+    digest = hashlib.sha256()  # a missing file raises its own OSError, which the CLI prints as one line
     with path.open("rb") as source:
         while chunk := source.read(_HASH_CHUNK):
             digest.update(chunk)
-    return f"{_CACHE_FORMAT} size={stat.st_size} mtime_ns={stat.st_mtime_ns} sha256={digest.hexdigest()}"
+    return f"{_CACHE_FORMAT} sha256={digest.hexdigest()}"
 
 
 def _read_cache(cache: Path, key: str) -> BarFrame | None:

@@ -11,20 +11,19 @@ counted in `notes`), and fractional shares (notional orders in cents).
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
-import time
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from benchmarks.bench_replay import timed_replay
 from benchmarks.peers.rules import CASH, ENTRY_FRACTION, ENTRY_Z, EXIT_Z, STOP_LOSS, WINDOW, EngineRun, pair_fills
 from config.settings import Settings
 from core.logging import configure_logging
 from core.timeconv import NEW_YORK
 from core.types import OrderSide
-from tradingd.app import build_sim, load_assets
+from tradingd.app import build_sim
 
 
 def bench_settings(data_dir: Path, symbols: tuple[str, ...]) -> Settings:
@@ -55,14 +54,7 @@ def run_ours(symbols: tuple[str, ...]) -> EngineRun:
     with tempfile.TemporaryDirectory() as tmp:
         app = build_sim(bench_settings(Path(tmp), symbols))
         try:
-
-            async def go() -> float:
-                await load_assets(app)
-                t = time.perf_counter()
-                await app.orchestrator.run()
-                return time.perf_counter() - t
-
-            seconds = asyncio.run(go())
+            seconds = timed_replay(app)
             stats = app.orchestrator.stats
             by_symbol: dict[str, list[tuple[date, bool]]] = defaultdict(list)
             for fill in sorted(app.store.fills(), key=lambda f: f.ts):

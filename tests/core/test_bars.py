@@ -259,7 +259,7 @@ def test_cached_bars_follow_a_changed_source(tmp_path: Path) -> None:
     source.write_text(_SMALL_CSV)
     cache_dir = tmp_path / "cache"
     load_daily_bars_cached(source, cache_dir)
-    source.write_text(_SMALL_CSV.replace("1.6,90", "1.7,90"))  # same size: the mtime and the hash tell
+    source.write_text(_SMALL_CSV.replace("1.6,90", "1.7,90"))  # same size: the hash tells
     assert load_daily_bars_cached(source, cache_dir).close[1, 0] == 1.7
     stat = source.stat()
     source.write_text(_SMALL_CSV.replace("1.6,90", "1.8,90"))
