@@ -163,11 +163,14 @@ class ExecutionAgent:
         staged: list[_Staged] = []
         placements: dict[str, StopPlacement] = {}
         seen: set[str] = set()
+        # Which ids are stored already: one query for the plan (the planner chose ids not used, so this is rare).
+        ids = [p.client_order_id for p in plan.placements]
+        stored = self._store.known_order_ids(ids) if ids else set()
         for placement in plan.placements:
             if placement.symbol in held_back:
                 log.info("stop_placement_deferred", symbol=placement.symbol, client_order_id=placement.client_order_id)
                 continue
-            item = self._stage_stop(placement, seen)
+            item = self._stage_stop(placement, seen, stored)
             if item is not None:
                 staged.append(item)
                 placements[placement.client_order_id] = placement
@@ -402,9 +405,10 @@ class ExecutionAgent:
         signal = event.signal
         return self._staged(request, event.correlation_id, signal.strategy, sized.tier, signal.bar_ts)
 
-    def _stage_stop(self, placement: StopPlacement, seen: set[str]) -> _Staged | None:
+    def _stage_stop(self, placement: StopPlacement, seen: set[str], stored: set[str]) -> _Staged | None:
+        """`stored`: the plan's ids already stored."""
         coid = placement.client_order_id
-        if self._known(coid, seen):
+        if self._known(coid, seen, stored):
             return None
         # A stop has no signal: it goes by its own client order id, as an adopted order does.
         self._correlations[coid] = coid

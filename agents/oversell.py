@@ -17,7 +17,7 @@ from core.order_ids import is_our_client_order_id
 from core.types import BrokerOrder, OrderSide, OrderStatus, Position
 
 _ZERO = Decimal(0)
-_OPEN_STATUSES = frozenset(status for status in OrderStatus if status.is_open)
+OPEN_STATUSES = frozenset(status for status in OrderStatus if status.is_open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +33,17 @@ def open_sell_qty(orders: Iterable[BrokerOrder]) -> dict[str, Decimal]:
     selling: dict[str, Decimal] = {}
     sell = OrderSide.SELL
     for order in orders:  # asked at every invariant check and stop plan: plain attribute reads, no property calls
-        if order.side is not sell or order.status not in _OPEN_STATUSES:
+        if order.side is not sell or order.status not in OPEN_STATUSES:
             continue
         if is_our_client_order_id(order.client_order_id):
-            qty = order.qty
-            # `BrokerOrder.open_qty`, inlined: what a qty order may still sell; 0 for a notional one.
-            remaining = _ZERO if qty is None else max(qty - order.filled_qty, _ZERO)
-            selling[order.symbol] = selling.get(order.symbol, _ZERO) + remaining
+            selling[order.symbol] = selling.get(order.symbol, _ZERO) + remaining_sell_qty(order)
     return selling
+
+
+def remaining_sell_qty(order: BrokerOrder) -> Decimal:
+    """`BrokerOrder.open_qty` on plain attribute reads: what a qty order may still sell; 0 for a notional one."""
+    qty = order.qty
+    return _ZERO if qty is None else max(qty - order.filled_qty, _ZERO)
 
 
 def oversells(positions: Mapping[str, Position], open_orders: Iterable[BrokerOrder]) -> list[Oversell]:

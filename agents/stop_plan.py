@@ -18,15 +18,15 @@ sequence number whose id is not used yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
 import structlog
 
-from agents.oversell import open_sell_qty
-from core.order_ids import is_protective_stop_id, protective_stop_id
+from agents.oversell import OPEN_STATUSES, remaining_sell_qty
+from core.order_ids import is_our_client_order_id, is_protective_stop_id, protective_stop_id
 from core.reasons import StopReason
 from core.types import BrokerOrder, OrderRequest, OrderSide, OrderType, TimeInForce
 
@@ -136,19 +136,17 @@ def plan_stops(
     trail_percent: Decimal | None,
     session: date,
     is_used: Callable[[str], bool],
+    used_among: Callable[[Collection[str]], set[str]] | None = None,
 ) -> StopPlan:
     """The cancels and placements that leave every holding covered exactly once (see the module docstring).
 
     `trail_percent`: None for fixed stops, else the broker trailing stop's percent (5 = 5%). `session`: the session
-    new stops are for (part of their id). `is_used(coid)`: whether an id was ever used (the store holds it).
+    new stops are for (part of their id). `is_used(coid)`: whether an id was ever used (the store holds it);
+    `used_among(coids)`: the same for many ids at once (one query for the plan's first-choice ids, not one each).
     """
-    resting: dict[str, list[BrokerOrder]] = {}
-    for order in open_orders:
-        if is_resting_stop(order):
-            resting.setdefault(order.symbol, []).append(order)
-    other_sells = open_sell_qty(o for o in open_orders if not is_resting_stop(o))
+    resting, other_sells = _resting_and_other_sells(open_orders)
     cancels: list[StopCancel] = []
-    placements: list[StopPlacement] = []
+    wanted_placements: list[tuple[Holding, _Spec, bool]] = []
     for symbol in sorted(resting.keys() | holdings.keys()):
         holding = holdings.get(symbol)
         stops = resting.get(symbol, [])
@@ -174,10 +172,50 @@ def plan_stops(
         replaced = {stop_part(o.client_order_id) for o in dropped}
         for spec in missing:
             assert holding is not None  # a part is only wanted for a holding
-            placement = _placement(holding, spec, session, is_used, resized=spec.part in replaced)
-            if placement is not None:
-                placements.append(placement)
+            wanted_placements.append((holding, spec, spec.part in replaced))
+    if used_among is not None and wanted_placements:
+        # Nearly every placement takes sequence 1 (a new session, a new entry): those ids are asked in one query,
+        # the rare later sequence numbers one by one as before.
+        first_ids = {
+            protective_stop_id(holding.symbol, holding.anchor, session, spec.part, 1)
+            for holding, spec, _ in wanted_placements
+        }
+        is_used = _answered_first(first_ids, used_among(first_ids), is_used)
+    placements: list[StopPlacement] = []
+    for holding, spec, resized in wanted_placements:
+        placement = _placement(holding, spec, session, is_used, resized=resized)
+        if placement is not None:
+            placements.append(placement)
     return StopPlan(tuple(cancels), tuple(placements))
+
+
+def _answered_first(asked: set[str], used: set[str], is_used: Callable[[str], bool]) -> Callable[[str], bool]:
+    """`is_used` with the ids in `asked` answered from `used` (their batched answer)."""
+
+    def answered(coid: str) -> bool:
+        return coid in used if coid in asked else is_used(coid)
+
+    return answered
+
+
+def _resting_and_other_sells(
+    open_orders: Sequence[BrokerOrder],
+) -> tuple[dict[str, list[BrokerOrder]], dict[str, Decimal]]:
+    """The resting protective stops by symbol, and what the daemon's other open sells may still sell by symbol
+    (`open_sell_qty` of the orders that are not resting stops), in one pass: this runs twice a session over every
+    open order."""
+    resting: dict[str, list[BrokerOrder]] = {}
+    other_sells: dict[str, Decimal] = {}
+    sell = OrderSide.SELL
+    for order in open_orders:
+        if order.side is not sell or order.status not in OPEN_STATUSES:
+            continue  # neither a resting stop nor an open sell
+        coid = order.client_order_id
+        if order.filled_qty == 0 and is_protective_stop_id(coid):
+            resting.setdefault(order.symbol, []).append(order)
+        elif is_our_client_order_id(coid):
+            other_sells[order.symbol] = other_sells.get(order.symbol, _ZERO) + remaining_sell_qty(order)
+    return resting, other_sells
 
 
 def _wanted(holding: Holding, other_sells: Decimal, trail_percent: Decimal | None) -> list[_Spec]:

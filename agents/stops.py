@@ -14,7 +14,7 @@ snapshot of the held symbols with their levels: a price at or below the level is
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -89,11 +89,13 @@ class StopAgent:
         marks: HighWaterStore,
         ledger: OwnedLedger,
         is_used: Callable[[str], bool],
+        used_among: Callable[[Collection[str]], set[str]] | None = None,
         market_data: MarketData | None = None,
     ) -> None:
         """`ledger`: the owned positions' entries (a stop's id derives from the latest, the high-water mark starts
-        at the first); `is_used(coid)`: whether a client order id was ever used (the store holds it);
-        `market_data`: the intraday check's snapshots (needed with `config.intraday_check`)."""
+        at the first); `is_used(coid)`: whether a client order id was ever used (the store holds it); `used_among`:
+        the same for many ids in one query (the store's `known_order_ids`; None: asked one by one); `market_data`: the
+        intraday check's snapshots (needed with `config.intraday_check`)."""
         if config.intraday_check and market_data is None:
             raise ValueError("the intraday check needs market data")
         self._bus = bus
@@ -103,6 +105,7 @@ class StopAgent:
         self._marks = marks.high_water_marks()
         self._ledger = ledger
         self._is_used = is_used
+        self._used_among = used_among
         self._market_data = market_data
 
     # -- levels ---------------------------------------------------------------------------------------------------
@@ -188,7 +191,12 @@ class StopAgent:
             for symbol in gone:
                 del self._marks[symbol]
         return plan_stops(
-            holdings, open_orders, trail_percent=self.config.trail_percent, session=session, is_used=self._is_used
+            holdings,
+            open_orders,
+            trail_percent=self.config.trail_percent,
+            session=session,
+            is_used=self._is_used,
+            used_among=self._used_among,
         )
 
     # -- the intraday check ---------------------------------------------------------------------------------------

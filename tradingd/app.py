@@ -531,6 +531,7 @@ def _protection(
         marks=store,
         ledger=portfolio.ledger,
         is_used=store.has_order,
+        used_among=store.known_order_ids,
         market_data=market_data if config.intraday_check else None,
     )
     return ProtectionStep(

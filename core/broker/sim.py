@@ -523,7 +523,27 @@ class SimBroker:
         """Move an open order to a final state without a fill."""
         self._release(order)
         self._open.pop(order.request.client_order_id, None)
-        order.state = replace(order.state, status=status, updated_at=ts, reason=reason)
+        state = order.state
+        # Field by field, like `_record_fill`: `dataclasses.replace` inspects the fields on every call, and every
+        # expiring DAY stop (~19,000 a default replay) comes through here.
+        order.state = BrokerOrder(
+            client_order_id=state.client_order_id,
+            broker_order_id=state.broker_order_id,
+            symbol=state.symbol,
+            side=state.side,
+            status=status,
+            qty=state.qty,
+            notional=state.notional,
+            filled_qty=state.filled_qty,
+            filled_avg_price=state.filled_avg_price,
+            submitted_at=state.submitted_at,
+            updated_at=ts,
+            reason=reason,
+            order_type=state.order_type,
+            time_in_force=state.time_in_force,
+            stop_price=state.stop_price,
+            trail_percent=state.trail_percent,
+        )
         return order.state
 
     def _reserve(self, order: _Order) -> None:
