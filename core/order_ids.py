@@ -61,6 +61,7 @@ RESERVED_ORDER_TAGS = frozenset({PROTECTIVE_STOP_TAG, STOP_EXIT_TAG, MANUAL_EXIT
 STOP_PARTS = ("g", "d")  # the GTC whole-share part, the DAY part (fractional, or all of a re-placed DAY stop)
 
 
+@lru_cache(maxsize=1 << 10)  # the plan asks its first-choice ids in one batch, then makes them
 def protective_stop_id(symbol: str, anchor: str, session: date, part: str, seq: int) -> str:
     """The client order id of a protective stop: `td-ps-<symbol>-<part><seq>-<session yymmdd>-<key><check>`.
 
