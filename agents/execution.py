@@ -39,6 +39,7 @@ from core.broker.reconcile import updates_between
 from core.bus import EventBus
 from core.clock import Clock
 from core.failpoints import failpoint
+from core.logging import info_enabled
 from core.messages import (
     ExitWithheld,
     OrderApproved,
@@ -197,12 +198,13 @@ class ExecutionAgent:
                 # The adapter's retries ran out: the cancel may or may not have landed. It counts as unconfirmed
                 # below (the exit waits for the next iteration) instead of aborting the iteration's other orders.
                 log.warning("stop_cancel_failed", client_order_id=cancel.client_order_id, error=str(error))
-            log.info(
-                "stop_cancel_requested",
-                client_order_id=cancel.client_order_id,
-                symbol=cancel.symbol,
-                reason=cancel.reason.value,
-            )
+            if info_enabled():
+                log.info(
+                    "stop_cancel_requested",
+                    client_order_id=cancel.client_order_id,
+                    symbol=cancel.symbol,
+                    reason=cancel.reason.value,
+                )
             now = self._clock.now()
             self._bus.publish(
                 StopCancelRequested(
@@ -345,17 +347,18 @@ class ExecutionAgent:
         """Announce placed protective stops (`StopPlaced`), like `record_placed`."""
         for item in placed:
             order, placement = item.order, item.placement
-            log.info(
-                "stop_placed",
-                client_order_id=order.client_order_id,
-                symbol=order.symbol,
-                qty=str(placement.qty),
-                order_type=placement.order_type.value,
-                time_in_force=placement.time_in_force.value,
-                stop_price=None if placement.stop_price is None else str(placement.stop_price),
-                trail_percent=None if placement.trail_percent is None else str(placement.trail_percent),
-                reason=placement.reason.value,
-            )
+            if info_enabled():
+                log.info(
+                    "stop_placed",
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    qty=str(placement.qty),
+                    order_type=placement.order_type.value,
+                    time_in_force=placement.time_in_force.value,
+                    stop_price=None if placement.stop_price is None else str(placement.stop_price),
+                    trail_percent=None if placement.trail_percent is None else str(placement.trail_percent),
+                    reason=placement.reason.value,
+                )
             now = self._clock.now()
             self._bus.publish(
                 StopPlaced(
@@ -476,14 +479,15 @@ class ExecutionAgent:
 
     def _announce(self, order: BrokerOrder, event: OrderApproved) -> None:
         now = self._clock.now()
-        log.info(
-            "order_submitted",
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side.value,
-            qty=str(order.qty) if order.qty is not None else None,
-            notional=str(order.notional) if order.notional is not None else None,
-        )
+        if info_enabled():
+            log.info(
+                "order_submitted",
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side.value,
+                qty=str(order.qty) if order.qty is not None else None,
+                notional=str(order.notional) if order.notional is not None else None,
+            )
         self._bus.publish(
             OrderSubmitted(
                 ts_event=now,
@@ -572,16 +576,17 @@ class ExecutionAgent:
                     new_fills.append(fill)
                     # Logged once per new fill (a re-reported fill is not new): the log file's trade record, and
                     # the console's FILL line in paper/live.
-                    log.info(
-                        "order_filled",
-                        client_order_id=fill.client_order_id,
-                        symbol=fill.symbol,
-                        side=fill.side.value,
-                        qty=str(fill.qty),
-                        price=str(fill.price),
-                        fill_ts=fill.ts.isoformat(),
-                        execution_id=fill.execution_id,
-                    )
+                    if info_enabled():
+                        log.info(
+                            "order_filled",
+                            client_order_id=fill.client_order_id,
+                            symbol=fill.symbol,
+                            side=fill.side.value,
+                            qty=str(fill.qty),
+                            price=str(fill.price),
+                            fill_ts=fill.ts.isoformat(),
+                            execution_id=fill.execution_id,
+                        )
                     self._bus.publish(
                         OrderFilled(
                             ts_event=update.ts,

@@ -18,6 +18,7 @@ from core.logging import (
     close_logging,
     configure_logging,
     current_log_file,
+    info_enabled,
     log_file_path,
 )
 
@@ -102,6 +103,17 @@ def test_json_console_and_log_level_still_apply(tmp_path: Path, capsys: pytest.C
     lines = capsys.readouterr().err.splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["focus_fallback"]
     assert [e["event"] for e in _events(path)] == ["focus_fallback"]
+
+
+def test_info_enabled_follows_the_configured_level_and_never_drops_more_than_structlog() -> None:
+    assert info_enabled()  # nothing configured: structlog's defaults keep every level
+    configure_logging("json", "ERROR")
+    assert not info_enabled()
+    configure_logging("json", "INFO")
+    assert info_enabled()
+    configure_logging("json", "WARNING")
+    close_logging()
+    assert info_enabled()  # a later structlog reset keeps every level again: the check must not skip lines then
 
 
 def test_values_json_cannot_encode_natively_are_strings(tmp_path: Path) -> None:
