@@ -169,9 +169,8 @@ class SimBroker:
         complete = self._complete_rows()
         key = (complete, self._version)
         if key != self._equity_key:
-            self._equity = self._cash + sum(
-                (h.qty * self._mark(symbol, complete) for symbol, h in self._holdings.items()), _ZERO
-            )
+            marks = self._held_marks(complete)
+            self._equity = self._cash + sum((h.qty * marks[symbol] for symbol, h in self._holdings.items()), _ZERO)
             self._equity_key = key
         return Account(equity=self._equity, cash=self._cash, buying_power=self._cash - self._reserved_cash)
 
@@ -180,12 +179,13 @@ class SimBroker:
         complete = self._complete_rows()
         key = (complete, self._version)
         if key != self._positions_key:  # like equity: a function of the marks and the holdings
+            marks = self._held_marks(complete)
             self._positions = {
                 symbol: Position(
                     symbol=symbol,
                     qty=h.qty,
                     avg_entry_price=h.avg_entry_price,
-                    market_price=self._mark(symbol, complete),
+                    market_price=marks[symbol],
                 )
                 for symbol, h in self._holdings.items()
             }
@@ -591,19 +591,26 @@ class SimBroker:
         row = int(self._last_close_row[complete - 1, column])
         return bar_price(self._history.close[row, column]) if row >= 0 else None
 
-    def _mark(self, symbol: str, complete: int) -> Decimal:
-        """Last complete close of a held symbol (cached per complete bar count)."""
+    def _held_marks(self, complete: int) -> dict[str, Decimal]:
+        """The marks of every held symbol (`_mark` of each), the ones not cached yet read in one numpy gather: a
+        new session asks them all at once, ~200 holdings in the peer bench."""
         if complete != self._marks_row:
             self._marks_row = complete
             self._marks = {}
-        mark = self._marks.get(symbol)
-        if mark is None:
-            mark = self._last_close(symbol, complete)
-            if mark is None:
+        marks = self._marks
+        missing = [symbol for symbol in self._holdings if symbol not in marks]
+        if missing and complete > 0:
+            columns = np.fromiter((self._column_of[symbol] for symbol in missing), dtype=np.intp, count=len(missing))
+            rows = self._last_close_row[complete - 1, columns]
+            closes = self._history.close[rows, columns].tolist()
+            for symbol, row, close in zip(missing, rows.tolist(), closes, strict=True):
+                if row >= 0:
+                    marks[symbol] = bar_price(close)
+        for symbol in missing:
+            if symbol not in marks:
                 # A holding implies a fill after a complete close, so this is a broken invariant, not missing data.
                 raise BrokerError(f"no complete close for held symbol {symbol}")
-            self._marks[symbol] = mark
-        return mark
+        return marks
 
     @staticmethod
     def _require(value: Decimal | None) -> Decimal:
