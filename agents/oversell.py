@@ -36,7 +36,9 @@ def open_sell_qty(orders: Iterable[BrokerOrder]) -> dict[str, Decimal]:
         if order.side is not sell or order.status not in OPEN_STATUSES:
             continue
         if is_our_client_order_id(order.client_order_id):
-            selling[order.symbol] = selling.get(order.symbol, _ZERO) + remaining_sell_qty(order)
+            qty = order.qty  # `remaining_sell_qty`, inlined: this loop sees every open order at every check
+            remaining = _ZERO if qty is None else max(qty - order.filled_qty, _ZERO)
+            selling[order.symbol] = selling.get(order.symbol, _ZERO) + remaining
     return selling
 
 
