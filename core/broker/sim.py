@@ -449,9 +449,9 @@ class SimBroker:
         trailing = order.request.trail_percent is not None
         day = order.request.time_in_force == TimeInForce.DAY
         hwm = order.hwm
-        history = self._history
-        for row in range(order.fill_row, complete):
-            raw_open, low, high = (float(a[row, column]) for a in (history.open, history.low, history.high))
+        opens, lows, highs = self._history.open, self._history.low, self._history.high
+        for row in range(order.fill_row, complete):  # per resting stop per session: three scalar reads, no generator
+            raw_open, low, high = float(opens[row, column]), float(lows[row, column]), float(highs[row, column])
             if _tradable(raw_open, low, high):
                 level = order.level
                 opened = bar_price(raw_open)
