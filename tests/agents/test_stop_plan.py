@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal
 
@@ -213,3 +214,27 @@ def test_what_stays_plus_what_is_placed_covers_the_room_exactly_and_never_overse
         assert covered == (room if fractional else room.to_integral_value(rounding=ROUND_FLOOR))  # exactly once
     else:
         assert covered == 0  # an over-sized other sell leaves no room: no stop stays
+
+
+def test_the_batched_id_lookup_plans_the_same_stops_and_asks_one_by_one_only_past_sequence_1() -> None:
+    used = {gtc_id(1), gtc_id(2)}
+    holdings = {"AAPL": holding("5.5"), "MSFT": Holding("MSFT", D("3"), D("40.00"), True, ENTRY)}
+    asked_one: list[str] = []
+    asked_many: list[set[str]] = []
+
+    def is_used(coid: str) -> bool:
+        asked_one.append(coid)
+        return coid in used
+
+    def used_among(coids: Collection[str]) -> set[str]:
+        ids = set(coids)
+        asked_many.append(ids)
+        return ids & used
+
+    one_by_one = plan_stops(holdings, [], trail_percent=None, session=SESSION, is_used=used.__contains__)
+    batched = plan_stops(holdings, [], trail_percent=None, session=SESSION, is_used=is_used, used_among=used_among)
+    assert batched == one_by_one
+    assert [p.client_order_id for p in batched.placements if p.symbol == "AAPL"] == [gtc_id(3), day_id(1)]
+    assert len(asked_many) == 1  # every first choice in one query
+    assert gtc_id(1) in asked_many[0]
+    assert asked_one == [gtc_id(2), gtc_id(3)]  # past sequence 1, one by one as before
