@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import os
 import signal
 from datetime import UTC, date, datetime
@@ -45,6 +46,16 @@ def test_stop_request_finishes_the_iteration_and_flushes_the_store(tmp_path: Pat
     app = holder["app"] = _app(tmp_path, on_iteration)
     assert asyncio.run(_run(app)) == 5
     assert journal_count(app.store.path, "IterationCompleted") == 5
+    app.close()
+
+
+def test_the_run_freezes_start_up_objects_for_the_gc_and_unfreezes_them_at_the_end(tmp_path: Path) -> None:
+    frozen: list[int] = []
+    app = _app(tmp_path, lambda _stats: frozen.append(gc.get_freeze_count()))
+    assert asyncio.run(_run(app, 3)) == 3
+    assert len(frozen) == 3
+    assert all(count > 0 for count in frozen)  # during the run, start-up's objects are out of the GC's scans
+    assert gc.get_freeze_count() == 0  # collectable again afterwards
     app.close()
 
 
