@@ -74,15 +74,23 @@ async def fetch_daily_window(
     lo, _ = ny_day_bounds(sessions)
     stamps = lo.view("datetime64[ns]")
     shape = (len(sessions), len(symbols))
-    arrays = {name: np.full(shape, np.nan) for name in _FIELDS}
     start = calendar.daily_bar_ts(sessions[0])
     end = calendar.daily_bar_ts(sessions[-1] + timedelta(days=1))
     if not symbols:
-        return BarFrame(symbols=(), timestamps=stamps, **arrays)
+        return BarFrame(symbols=(), timestamps=stamps, **{name: np.full(shape, np.nan) for name in _FIELDS})
     frame = await market_data.get_bars(tuple(symbols), start, end, on_progress=on_progress)
     if frame.n_rows:
         rows, match = match_sessions(np.asarray(frame.timestamps).view(np.int64), sessions)
-        if frame.symbols == tuple(symbols):  # the usual answer: the columns asked for, in order
+        if frame.symbols == tuple(symbols) and frame.n_rows == len(sessions) and _one_bar_per_session(rows, match):
+            # The usual answer of a daily source (and always the replay's): one bar per session, in order. Its
+            # arrays already are the window (copied: the caller owns what it gets, the replay's are its history).
+            return BarFrame(
+                symbols=tuple(symbols),
+                timestamps=stamps,
+                **{name: np.array(getattr(frame, name), dtype=np.float64) for name in _FIELDS},
+            )
+        arrays = {name: np.full(shape, np.nan) for name in _FIELDS}
+        if frame.symbols == tuple(symbols):  # the columns asked for, in order (some sessions without a bar)
             for name in _FIELDS:
                 arrays[name][rows[match]] = getattr(frame, name)[match]
             return BarFrame(symbols=tuple(symbols), timestamps=stamps, **arrays)
@@ -92,4 +100,10 @@ async def fetch_daily_window(
         columns = np.array([position[symbol] for symbol in frame.symbols if symbol in position], dtype=np.intp)
         for name in _FIELDS:
             arrays[name][np.ix_(rows[match], columns)] = getattr(frame, name)[np.ix_(match, known)]
-    return BarFrame(symbols=tuple(symbols), timestamps=stamps, **arrays)
+        return BarFrame(symbols=tuple(symbols), timestamps=stamps, **arrays)
+    return BarFrame(symbols=tuple(symbols), timestamps=stamps, **{name: np.full(shape, np.nan) for name in _FIELDS})
+
+
+def _one_bar_per_session(rows: npt.NDArray[np.intp], match: npt.NDArray[np.bool_]) -> bool:
+    """Whether bar i is on session i for every i (the caller checked there are as many bars as sessions)."""
+    return bool(match.all()) and bool((rows == np.arange(rows.size)).all())
