@@ -12,6 +12,7 @@ why the others were dropped; a symbol missing data is dropped and counted, never
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -551,51 +552,60 @@ def rank_shortlist(
     laps.lap("explosion", short.index.size, int(np.count_nonzero(np.isfinite(boom.probability))))
     best = top_k(np.where(ranked, score, np.nan), config.top_n)
     scored_by = strategy.name if strategy is not None and ranker(strategy) is not None else None
-    candidates = tuple(
-        _candidate(short, symbols, sectors, z, score, boom, i, rank, scored_by)
-        for rank, i in enumerate(best.tolist(), 1)
-    )
+    candidates = _candidates(short, symbols, sectors, z, score, boom, best, scored_by)
     laps.lap("output", int(np.count_nonzero(ranked)), len(candidates))
     return candidates, boom
 
 
-def _candidate(
+def _candidates(
     short: Shortlist,
     symbols: Sequence[str],
     sectors: Sequence[object],
     z: FloatArray,
     score: FloatArray,
     boom: Explosion,
-    i: int,
-    position: int,
+    best: IntArray,
     scored_by: str | None,
-) -> Candidate:
-    factors = boom.factors_of(i)
-    probability = float(boom.probability[i])
-    sector = sectors[i]
-    return Candidate(
-        symbol=symbols[i],
-        rank=position,
-        score=float(score[i]),
-        zscore=float(z[i]),
-        rvol=float(short.rvol[i]),
-        price=float(short.price[i]),
-        change_pct=float(short.change[i]),
-        momentum=float(short.momentum[i]),
-        momentum_pct=float(short.momentum_pct[i]),
-        explosion_probability=probability if np.isfinite(probability) else None,
-        explosion_factors=tuple(factors),
-        sector=sector if isinstance(sector, str) else None,
-        reason=explain(
-            float(z[i]),
-            float(short.rvol[i]),
-            float(short.change[i]),
-            float(short.momentum_pct[i]),
-            short.scanned,
-            factors,
-            score_clause(float(z[i]), float(short.rvol[i]), float(short.momentum_pct[i]), float(score[i]), scored_by),
-        ),
-    )
+) -> tuple[Candidate, ...]:
+    """The top rows as candidates, best first. Their numbers are gathered once per array (`tolist` gives the same
+    Python floats `float()` of each element would), not read element by element for each candidate."""
+    rows = best.tolist()
+    zs, scores, rvols = z[best].tolist(), score[best].tolist(), short.rvol[best].tolist()
+    prices, changes = short.price[best].tolist(), short.change[best].tolist()
+    momenta, momentum_pcts = short.momentum[best].tolist(), short.momentum_pct[best].tolist()
+    probabilities = boom.probability[best].tolist()
+    candidates = []
+    for position, i in enumerate(rows):
+        factors = boom.factors_of(i)
+        probability = probabilities[position]
+        sector = sectors[i]
+        z_i, rvol, change, momentum_pct = zs[position], rvols[position], changes[position], momentum_pcts[position]
+        candidates.append(
+            Candidate(
+                symbol=symbols[i],
+                rank=position + 1,
+                score=scores[position],
+                zscore=z_i,
+                rvol=rvol,
+                price=prices[position],
+                change_pct=change,
+                momentum=momenta[position],
+                momentum_pct=momentum_pct,
+                explosion_probability=probability if math.isfinite(probability) else None,
+                explosion_factors=tuple(factors),
+                sector=sector if isinstance(sector, str) else None,
+                reason=explain(
+                    z_i,
+                    rvol,
+                    change,
+                    momentum_pct,
+                    short.scanned,
+                    factors,
+                    score_clause(z_i, rvol, momentum_pct, scores[position], scored_by),
+                ),
+            )
+        )
+    return tuple(candidates)
 
 
 class DailyScanner:

@@ -74,22 +74,37 @@ async def fetch_daily_window(
     lo, _ = ny_day_bounds(sessions)
     stamps = lo.view("datetime64[ns]")
     shape = (len(sessions), len(symbols))
-    arrays = {name: np.full(shape, np.nan) for name in _FIELDS}
     start = calendar.daily_bar_ts(sessions[0])
     end = calendar.daily_bar_ts(sessions[-1] + timedelta(days=1))
     if not symbols:
-        return BarFrame(symbols=(), timestamps=stamps, **arrays)
-    frame = await market_data.get_bars(tuple(symbols), start, end, on_progress=on_progress)
+        return BarFrame(symbols=(), timestamps=stamps, **{name: np.full(shape, np.nan) for name in _FIELDS})
+    wanted = tuple(symbols)
+    frame = await market_data.get_bars(wanted, start, end, on_progress=on_progress)
     if frame.n_rows:
         rows, match = match_sessions(np.asarray(frame.timestamps).view(np.int64), sessions)
-        if frame.symbols == tuple(symbols):  # the usual answer: the columns asked for, in order
+        if frame.symbols == wanted and frame.n_rows == len(sessions) and _one_bar_per_session(rows, match):
+            # The usual answer of a daily source (and always the replay's): one bar per session, in order. Its
+            # arrays already are the window (copied: the caller owns what it gets, the replay's are its history).
+            return BarFrame(
+                symbols=wanted,
+                timestamps=stamps,
+                **{name: np.array(getattr(frame, name), dtype=np.float64) for name in _FIELDS},
+            )
+        arrays = {name: np.full(shape, np.nan) for name in _FIELDS}
+        if frame.symbols == wanted:  # the columns asked for, in order (some sessions without a bar)
             for name in _FIELDS:
                 arrays[name][rows[match]] = getattr(frame, name)[match]
-            return BarFrame(symbols=tuple(symbols), timestamps=stamps, **arrays)
+            return BarFrame(symbols=wanted, timestamps=stamps, **arrays)
         # An adapter answers with the symbols it was asked for; anything else in the frame is ignored.
         position = {symbol: i for i, symbol in enumerate(symbols)}
         known = np.array([symbol in position for symbol in frame.symbols], dtype=bool)
         columns = np.array([position[symbol] for symbol in frame.symbols if symbol in position], dtype=np.intp)
         for name in _FIELDS:
             arrays[name][np.ix_(rows[match], columns)] = getattr(frame, name)[np.ix_(match, known)]
-    return BarFrame(symbols=tuple(symbols), timestamps=stamps, **arrays)
+        return BarFrame(symbols=wanted, timestamps=stamps, **arrays)
+    return BarFrame(symbols=wanted, timestamps=stamps, **{name: np.full(shape, np.nan) for name in _FIELDS})
+
+
+def _one_bar_per_session(rows: npt.NDArray[np.intp], match: npt.NDArray[np.bool_]) -> bool:
+    """Whether bar i is on session i for every i (the caller checked there are as many bars as sessions)."""
+    return bool(match.all()) and bool((rows == np.arange(rows.size)).all())

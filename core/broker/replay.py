@@ -9,6 +9,7 @@ adapter would make it: one request per `chunk_size` symbols, so a sim scan repor
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -170,8 +171,9 @@ class ReplayMarketData:
         # A few entries: the pipeline's every-iteration request must survive the daily scan's own requests.
         entry = self._column_cache.get(requested)
         if entry is None:
-            positions = [self._column_of.get(symbol, -1) for symbol in requested]
-            columns = np.array(positions, dtype=np.int64)
+            # The scan asks for a new shortlist every session: one C-level pass over the names.
+            n = len(requested)
+            columns = np.fromiter(map(self._column_of.get, requested, itertools.repeat(-1, n)), np.int64, count=n)
             unknown = columns < 0
             entry = (
                 np.where(unknown, 0, columns),

@@ -49,3 +49,20 @@ async def test_sessions_the_data_does_not_have_yet_stay_missing(
     frame = await fetch_daily_window(market, calendar, ("AAPL",), last_sessions(calendar, date(2018, 2, 7), 3))
     assert np.isfinite(frame.close[:2, 0]).all()
     assert np.isnan(frame.close[2, 0])
+
+
+async def test_a_one_bar_per_session_answer_is_the_window_owned_by_the_caller(
+    small_history: BarFrame, calendar: NyseCalendar
+) -> None:
+    # Asking for the history's own symbols in its order: the replay answers with views of its history. The window
+    # built from them holds the same numbers in arrays of its own (the history is never written through it).
+    market = ReplayMarketData(small_history, SimClock(datetime(2018, 2, 8, tzinfo=UTC)))
+    sessions = last_sessions(calendar, date(2018, 2, 7), 5)
+    frame = await fetch_daily_window(market, calendar, small_history.symbols, sessions)
+    for name in ("open", "high", "low", "close", "volume"):
+        window = getattr(frame, name)
+        np.testing.assert_array_equal(window, getattr(small_history, name)[-5:])
+        assert window.dtype == np.float64
+        assert window.flags.writeable
+        assert window.flags.c_contiguous
+        assert not np.shares_memory(window, getattr(small_history, name))
