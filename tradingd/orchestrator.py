@@ -209,6 +209,9 @@ class Orchestrator:
                     # alive, try again at the next one. Broker updates already fetched were stored first.
                     self.stats.error(type(error).__name__)
                     log.error("iteration_failed", tick=tick.value, error=str(error), kind=type(error).__name__)
+                finally:
+                    # Right after the tick, before waiting for the next one: the WAL copy never delays an order.
+                    self.store.checkpoint_if_due()
                 # Sim adapters never suspend; yielding once per iteration lets the loop deliver signals (SIGTERM).
                 await asyncio.sleep(0)
                 if max_iterations is not None and self._completed >= max_iterations:

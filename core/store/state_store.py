@@ -8,7 +8,6 @@ the names the callers use; `summary()` reads a little of every part for `trading
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -18,7 +17,7 @@ from typing import Any
 
 from core.messages import Message
 from core.sqlite_db import SqliteOwner, wall_clock_utc
-from core.store.checkpoint import BACKSTOP_PAGES, WAL_SIZE_LIMIT_BYTES, WalCheckpointer
+from core.store.checkpoint import BACKSTOP_PAGES, WAL_SIZE_LIMIT_BYTES, IdleCheckpointer
 from core.store.equity import EquityMark, EquityMarks
 from core.store.flags import Flags
 from core.store.high_water import HighWaterMark, HighWaterMarks
@@ -42,9 +41,9 @@ class StateStore(SqliteOwner):
 
     def __init__(self, path: Path, *, utc_now: Callable[[], datetime] = wall_clock_utc) -> None:
         self._db = open_state_db(Path(path), utc_now=utc_now)
-        # Checkpoints off the committing thread (`core/store/checkpoint.py`), started by the first transaction: a
-        # store only read (`tradingd status`) starts no thread.
-        self._checkpointer: WalCheckpointer | None = None
+        # WAL checkpoints between ticks (`core/store/checkpoint.py`), set up by the first transaction: a store only read
+        # (`tradingd status`) changes no setting.
+        self._checkpointer: IdleCheckpointer | None = None
         self._orders = Orders(self._db)
         self._fills = Fills(self._db)
         self._positions = Positions(self._db)
@@ -59,18 +58,14 @@ class StateStore(SqliteOwner):
         if self._checkpointer is None:
             self._db.conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
             self._db.conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
-            self._checkpointer = WalCheckpointer(self._db.path)
-            # A store dropped without `close()` (a test, a tool) must not leave the thread and its connection behind.
-            weakref.finalize(self, self._checkpointer.close)
+            self._checkpointer = IdleCheckpointer(self._db.conn)
         with self._db.transaction():
             yield
-        self._checkpointer.notify()
+        self._checkpointer.committed()
 
-    def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
-        super().close()
+    def checkpoint_if_due(self) -> bool:
+        """Between ticks (the orchestrator's call): copy the WAL into the database file when due; whether it ran."""
+        return self._checkpointer is not None and self._checkpointer.run_if_due()
 
     # ------------------------------------------------------------------------------------------------------------------
     # ORDERS AND FILLS

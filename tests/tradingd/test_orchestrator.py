@@ -59,6 +59,23 @@ def test_the_run_freezes_start_up_objects_for_the_gc_and_unfreezes_them_at_the_e
     app.close()
 
 
+def test_the_store_is_asked_for_a_wal_checkpoint_after_every_tick_never_during_one(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    asked: list[bool] = []
+    store = app.orchestrator.store
+    original = store.checkpoint_if_due
+
+    def checkpoint_if_due() -> bool:
+        asked.append(store._db.in_transaction)  # the SQLite wrapper's own view of an open transaction
+        return original()
+
+    store.checkpoint_if_due = checkpoint_if_due  # type: ignore[method-assign]
+    assert asyncio.run(_run(app, 4)) == 4
+    assert len(asked) >= 4  # each iteration's tick (and any scan or stop tick between them)
+    assert not any(asked)
+    app.close()
+
+
 def test_sigterm_stops_the_loop_gracefully(tmp_path: Path) -> None:
     def on_iteration(stats: dict[str, Any]) -> None:
         if stats["iteration"] == 3:

@@ -1,81 +1,98 @@
-"""The state DB's WAL checkpoints off the committing thread: the WAL gets copied into the database file by the
-worker, the daemon's own connection only as a backstop, and closing the store stops the worker."""
+"""The state DB's WAL checkpoints between ticks: asked for by the orchestrator after each tick, run on the store's own
+connection only after a commit, at most every `min_gap` seconds, never inside a transaction, never raising."""
 
 from __future__ import annotations
 
-import gc
 import sqlite3
-import threading
 from contextlib import closing
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from core.store import StateStore
-from core.store.checkpoint import WalCheckpointer
+from core.store.checkpoint import IdleCheckpointer
 from core.types import OrderStatus
 from tests.core.store.records import make_order
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _wal_db(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")  # only the worker copies the WAL
+    conn.execute("PRAGMA wal_autocheckpoint = 0")  # only the checkpointer under test copies the WAL
     conn.execute("CREATE TABLE t (v TEXT)")
     return conn
 
 
-def _uncopied_frames(conn: sqlite3.Connection) -> int:
-    # A PASSIVE checkpoint of nothing new reports (busy, frames in the WAL, frames copied so far).
-    _, in_wal, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return int(in_wal) - int(copied)
+def test_a_checkpoint_after_a_commit_copies_the_wal_into_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    with closing(_wal_db(path)) as conn:
+        checkpointer = IdleCheckpointer(conn, monotonic=_Clock())
+        conn.execute("INSERT INTO t VALUES (?)", ("marker-in-the-wal",))
+        checkpointer.committed()
+        assert b"marker-in-the-wal" not in path.read_bytes()  # committed: in the -wal file only
+        assert checkpointer.run_if_due()
+        assert b"marker-in-the-wal" in path.read_bytes()
 
 
-def test_the_worker_copies_the_wal_into_the_database_file(tmp_path: Path) -> None:
+def test_nothing_committed_since_the_last_checkpoint_means_none(tmp_path: Path) -> None:
     with closing(_wal_db(tmp_path / "x.db")) as conn:
-        for i in range(50):
-            conn.execute("INSERT INTO t VALUES (?)", ("x" * 500 + str(i),))
-        worker = WalCheckpointer(tmp_path / "x.db", min_gap=0.0)
-        worker.notify()
-        worker.close()  # its last checkpoint runs before close returns
-        with closing(sqlite3.connect(tmp_path / "x.db", isolation_level=None)) as other:
-            assert _uncopied_frames(other) == 0
+        clock = _Clock()
+        checkpointer = IdleCheckpointer(conn, monotonic=clock)
+        assert not checkpointer.run_if_due()  # nothing committed yet
+        checkpointer.committed()
+        assert checkpointer.run_if_due()
+        clock.now += 60
+        assert not checkpointer.run_if_due()  # however long after: nothing new to copy
 
 
-def _workers() -> int:
-    # Counted, not looked for: a store another test left open keeps its own worker, the same before and after.
-    return sum(t.name == "state-db-checkpoint" for t in threading.enumerate())
+def test_at_most_one_checkpoint_per_min_gap(tmp_path: Path) -> None:
+    with closing(_wal_db(tmp_path / "x.db")) as conn:
+        clock = _Clock()
+        checkpointer = IdleCheckpointer(conn, min_gap=0.5, monotonic=clock)
+        checkpointer.committed()
+        assert checkpointer.run_if_due()
+        checkpointer.committed()
+        clock.now += 0.1
+        assert not checkpointer.run_if_due()  # a replay's next tick: too soon, the frames wait
+        clock.now += 0.4
+        assert checkpointer.run_if_due()  # the frames committed meanwhile were kept for this one
 
 
-def test_closing_without_a_commit_stops_the_worker(tmp_path: Path) -> None:
-    before = _workers()
-    with closing(_wal_db(tmp_path / "x.db")):
-        worker = WalCheckpointer(tmp_path / "x.db")
-        assert _workers() == before + 1
-        worker.close()
-    assert _workers() == before
+def test_never_inside_an_open_transaction(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "state.db") as store:
+        with store.transaction():
+            store.upsert_order(make_order("a", status=OrderStatus.NEW))
+        with store.transaction():
+            store.upsert_order(make_order("b", status=OrderStatus.NEW))
+            assert not store.checkpoint_if_due()
+        assert store.checkpoint_if_due()
 
 
-def test_the_store_starts_its_worker_with_its_first_transaction_and_stops_it_on_close(tmp_path: Path) -> None:
-    before = _workers()
-    store = StateStore(tmp_path / "state.db")
-    assert store.get_flag("halted") is None
-    assert _workers() == before  # a store only read (`tradingd status`) starts none
-    with store.transaction():
-        store.upsert_order(make_order("a", status=OrderStatus.NEW))
-    assert _workers() == before + 1
-    with closing(sqlite3.connect(tmp_path / "state.db")) as other:
-        assert other.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 1  # committed, seen by anyone
-    store.close()
-    assert _workers() == before
-    with StateStore(tmp_path / "state.db") as again:
-        assert again.has_order("a")
+def test_a_store_only_read_never_checkpoints(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "state.db") as store:
+        assert store.get_flag("halted") is None
+        assert not store.checkpoint_if_due()  # `tradingd status` changes nothing, not even the WAL settings
 
 
-def test_a_store_dropped_without_close_stops_its_worker(tmp_path: Path) -> None:
-    before = _workers()
-    store = StateStore(tmp_path / "state.db")
-    with store.transaction():
-        store.upsert_order(make_order("a", status=OrderStatus.NEW))
-    assert _workers() == before + 1
-    del store
-    gc.collect()
-    assert _workers() == before  # the finaliser joined the worker
+class _FailingConnection:
+    in_transaction = False
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+def test_a_failed_checkpoint_is_logged_never_raised() -> None:
+    checkpointer = IdleCheckpointer(_FailingConnection(), monotonic=_Clock())  # type: ignore[arg-type]
+    checkpointer.committed()
+    with capture_logs() as logs:
+        assert checkpointer.run_if_due()
+    assert [entry["event"] for entry in logs] == ["wal_checkpoint_failed"]
+    assert logs[0]["error"] == "disk I/O error"
