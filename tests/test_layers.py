@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Who may import whom. A package missing from a set may not be imported by it, directly or under TYPE_CHECKING.
 ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset({"core"}),
-    "agents": frozenset({"core", "agents"}),
+    "analytics": frozenset({"core", "analytics"}),
+    "agents": frozenset({"core", "analytics", "agents"}),
     "config": frozenset({"core", "config"}),
-    "tradingd": frozenset({"core", "agents", "config", "tradingd"}),
+    "tradingd": frozenset({"core", "analytics", "agents", "config", "tradingd"}),
     "scripts": frozenset({"tradingd"}),
 }
 OURS = frozenset(ALLOWED) | {"tests", "benchmarks"}
