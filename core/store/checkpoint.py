@@ -4,16 +4,18 @@ In WAL mode with `synchronous=NORMAL` a commit only appends to the `-wal` file (
 process, as before); copying the WAL back into the database file, a *checkpoint*, is where SQLite syncs to disk.
 SQLite runs one inside whichever commit takes the WAL past `wal_autocheckpoint` pages, so an order's write-ahead
 commit would wait on the copy and its fsync. Here the orchestrator asks for one after each tick (an iteration, a scan,
-a stop step), when no order waits: a PASSIVE checkpoint on the store's own connection, only after a commit and at most
-every `min_gap` seconds. Paper and live spend most of their time between ticks, so the copy costs them nothing; a
-replay's loop pays the same copy (~30 ms per 0.5 s of replay, ~8,000 pages) as before, outside every iteration.
+a stop step), when no order waits: a PASSIVE checkpoint on the store's own connection, only after a
+`StateStore.transaction()` commit (every tick commits through one) and at most every `min_gap` seconds. Paper and
+live spend most of their time between ticks, so the copy costs them nothing; a replay's loop pays the same copy
+(~30 ms per 0.5 s of replay, ~8,000 pages) as before, outside every iteration.
 
 Why not a worker thread with a second connection (the way before): measured on the 505-symbol replay on an idle
 2-core machine, each of the worker's checkpoints coincided with a 20-38 ms stall of the iteration running at that
 moment, and those stalls were the replay's slowest 1% (iteration p99 13.0 ms with the worker, 9.6 ms with the
 same checkpoints between ticks, in one session). The main connection keeps a higher `wal_autocheckpoint` as a backstop,
-should one tick write more than it. Nothing about durability changes: a commit is as durable as before the moment it
-returns.
+should one tick write more than it (only then does a commit wait on a copy). Nothing about durability against a
+process crash changes: a commit is as durable as before the moment it returns; against power loss, what a tick
+committed reaches the disk at its checkpoint (right after the tick, or within `min_gap`), as it did with the worker.
 """
 
 from __future__ import annotations
