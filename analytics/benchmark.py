@@ -14,7 +14,7 @@ uses, cached in DATA_DIR; when they cannot be had, no benchmark (a reason instea
 from __future__ import annotations
 
 import contextlib
-import csv
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,32 +156,42 @@ def summarize(series: BenchmarkSeries) -> BenchmarkSummary:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def read_closes_cache(path: Path) -> dict[date, float]:
-    """The cached `date,close` rows (empty when the file is missing or unreadable: a cache is only a cache)."""
+@dataclass(frozen=True, slots=True)
+class ClosesCache:
+    """Closes fetched before: `covers_from` is the earliest day asked (a close may start later: a holiday)."""
+
+    covers_from: date | None
+    closes: dict[date, float]
+
+
+def read_closes_cache(path: Path) -> ClosesCache:
+    """The cache (empty when the file is missing or unreadable: a cache is only a cache)."""
     try:
-        with path.open(newline="") as handle:
-            return {date.fromisoformat(row["date"]): float(row["close"]) for row in csv.DictReader(handle)}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+        stored = json.loads(path.read_text())
+        closes = {date.fromisoformat(day): float(close) for day, close in stored["closes"].items()}
+        return ClosesCache(date.fromisoformat(stored["covers_from"]), closes)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ClosesCache(None, {})
 
 
-def write_closes_cache(path: Path, closes: dict[date, float]) -> None:
+def write_closes_cache(path: Path, cache: ClosesCache) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["date", "close"])
-        writer.writerows([day.isoformat(), repr(closes[day])] for day in sorted(closes))
+    covers = None if cache.covers_from is None else cache.covers_from.isoformat()
+    closes = {day.isoformat(): cache.closes[day] for day in sorted(cache.closes)}
+    tmp.write_text(json.dumps({"symbol": SPY, "covers_from": covers, "closes": closes}))
     os.replace(tmp, path)  # a crash never leaves half a cache
 
 
 async def load_spy_benchmark(market_data: MarketData, cache_path: Path, start: date, end: date) -> BenchmarkSource:
-    """SPY's closes over [start − 10 days, end]: from `cache_path` when it covers them, else fetched (and the cache
-    extended). When the fetch fails, what the cache has (with a note), or `UnavailableBenchmark` saying why."""
-    cached = read_closes_cache(cache_path)
+    """SPY's closes over [start − 10 days, end]: from `cache_path` when it covers them (asked from that day, a close on
+    or after `end`), else fetched and the cache extended. When the fetch fails, what the cache has (with a note), or
+    `UnavailableBenchmark` saying why."""
+    cache = read_closes_cache(cache_path)
+    cached = dict(cache.closes)
     want_from = start - _LOOKBACK
     fetch_from: date | None = None
-    if not cached or min(cached) > want_from:
+    if not cached or cache.covers_from is None or cache.covers_from > want_from:
         fetch_from = want_from
     elif max(cached) < end:
         fetch_from = max(cached) + timedelta(days=1)
@@ -194,11 +204,10 @@ async def load_spy_benchmark(market_data: MarketData, cache_path: Path, start: d
                 return UnavailableBenchmark(f"{SPY} closes could not be fetched: {error}")
             note = f"{SPY} closes from the cache up to {max(cached)}: the fetch failed ({error})."
         else:
-            fetched = _closes_of(bars, SPY)
-            if fetched:
-                cached.update(fetched)
-                with contextlib.suppress(OSError):  # the benchmark is still right; the next report fetches again
-                    write_closes_cache(cache_path, cached)
+            cached.update(_closes_of(bars, SPY))
+            covers = fetch_from if cache.covers_from is None else min(fetch_from, cache.covers_from)
+            with contextlib.suppress(OSError):  # the benchmark is still right; the next report fetches again
+                write_closes_cache(cache_path, ClosesCache(covers, cached))
     if not cached:
         return UnavailableBenchmark(f"no {SPY} closes from the market-data adapter")
     days = tuple(sorted(cached))
