@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 
@@ -26,13 +25,13 @@ from analytics.ledger import OrderTags, build_ledger
 from analytics.model import PriceMarks, Report, ReportSeries, RoundTrip
 from analytics.returns import alpha_beta, daily_returns, return_stats
 from analytics.trades import by_symbol, by_tier, trade_stats
-from core.broker.base import BrokerError, MarketData
+from core.broker.base import MarketData
 from core.store import StateStore
 from core.timeconv import ny_date, ny_dates, ny_instant
 from core.types import BarFrame
 
 TOP_SYMBOLS = 5
-SPY_CACHE_NAME = "benchmark_spy.csv"
+SPY_CACHE_NAME = "benchmark_spy.json"  # beside the state DB: DATA_DIR/<mode>/
 
 
 class ReportDataError(ValueError):
@@ -157,13 +156,13 @@ def sim_report_inputs(history: BarFrame, universe: Sequence[str]) -> tuple[BarFr
 async def live_report_inputs(
     store: StateStore,
     market_data: MarketData,
-    data_dir: Path,
     *,
     from_date: date | None = None,
     to_date: date | None = None,
 ) -> tuple[BarFrame, BenchmarkSource]:
-    """Paper/live: the traded symbols' daily bars over the period from the market-data port, and SPY (cached in
-    `data_dir`). Raises `ReportDataError` without equity marks, `BrokerError` when the bars cannot be fetched."""
+    """Paper/live: the traded symbols' daily bars over the period from the market-data port, and SPY (cached beside
+    the state DB, `DATA_DIR/<mode>/benchmark_spy.json`). Raises `ReportDataError` without equity marks; the port's
+    `BrokerError` when the bars cannot be fetched (SPY's absence is no error: the report says why it has none)."""
     marks = store.equity_marks(from_date, to_date)
     if not marks:
         raise ReportDataError("no equity marks in the state store: nothing to report")
@@ -171,15 +170,5 @@ async def live_report_inputs(
     symbols = sorted({f.symbol for f in store.fills()})
     start, end = ny_instant(first - timedelta(days=10)), ny_instant(last + timedelta(days=1))
     bars = await market_data.get_bars(symbols, start, end)
-    benchmark = await load_spy_benchmark(market_data, data_dir / SPY_CACHE_NAME, first, last)
+    benchmark = await load_spy_benchmark(market_data, store.path.parent / SPY_CACHE_NAME, first, last)
     return bars, benchmark
-
-
-__all__ = [
-    "BrokerError",
-    "ReportDataError",
-    "build_report",
-    "live_report_inputs",
-    "price_marks",
-    "sim_report_inputs",
-]

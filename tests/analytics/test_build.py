@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from analytics.benchmark import UnavailableBenchmark
-from analytics.build import ReportDataError, build_report, sim_report_inputs
+from analytics.build import ReportDataError, build_report, live_report_inputs, sim_report_inputs
 from analytics.ledger import OrderTags, build_ledger
 from analytics.model import ExitReason, Report, report_json
 from config.settings import Settings
+from core.broker.replay import ReplayMarketData
+from core.clock import SimClock
 from core.store import StateStore
 from core.timeconv import NEW_YORK
 from core.types import BarFrame
@@ -126,3 +128,16 @@ def test_without_a_benchmark_the_report_says_why(replayed: App, small_history: B
 def test_an_empty_store_is_a_one_line_error(tmp_path: Path, small_history: BarFrame) -> None:
     with StateStore(tmp_path / "state.db") as store, pytest.raises(ReportDataError, match="no equity marks"):
         build_report(store, mode="sim", bars=small_history, benchmark=UnavailableBenchmark("none"))
+
+
+def test_paper_live_inputs_come_from_the_market_data_port(replayed: App, small_history: BarFrame) -> None:
+    """The port answers the traded symbols' bars; it has no SPY, so the report has no benchmark and says why."""
+    port = ReplayMarketData(small_history, SimClock(datetime(2017, 1, 3, tzinfo=UTC)))
+    bars, benchmark = asyncio.run(live_report_inputs(replayed.store, port))
+    assert set(bars.symbols) == {trip.symbol for trip in _report(replayed, small_history).ledger} | set(
+        replayed.store.load_positions()
+    )
+    assert benchmark == UnavailableBenchmark("no SPY closes from the market-data adapter")
+    report = build_report(replayed.store, mode="paper", bars=bars, benchmark=benchmark)
+    assert report.returns.exposure_avg_pct == _report(replayed, small_history).returns.exposure_avg_pct
+    assert "No benchmark: no SPY closes from the market-data adapter." in report.notes
