@@ -74,8 +74,8 @@ class EqualWeightBenchmark:
         days = _day_index(self.bars)
         first = int(np.searchsorted(days, np.datetime64(sessions[0], "D"), side="left"))
         last = int(np.searchsorted(days, np.datetime64(sessions[-1], "D"), side="right"))
-        present = set(self.bars.symbols)
-        columns = [i for i, s in enumerate(self.bars.symbols) if s in set(self.symbols) and s in present]
+        wanted = set(self.symbols)
+        columns = [i for i, symbol in enumerate(self.bars.symbols) if symbol in wanted]
         if first >= last or not columns:
             return "no bars of the universe in the report's period"
         opens = self.bars.open[first:last][:, columns]

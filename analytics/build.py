@@ -84,10 +84,12 @@ def build_report(
         alpha, beta = alpha_beta(daily_returns(equity), daily_returns(np.concatenate(([1.0], growth))))
         if returns.total_return_pct is not None and summary.total_return_pct is not None:
             excess = returns.total_return_pct - summary.total_return_pct
-    open_lots = [lot for lot in ledger.open_lots if ny_date(lot.entry_time) <= last]
-    if open_lots:
-        symbols = len({lot.symbol for lot in open_lots})
-        notes.append(f"{len(open_lots)} open lot(s) in {symbols} symbol(s) are not in the ledger (no exit yet).")
+    # Held at the period's end: lots never closed, and (for a period ending in the past) lots closed after it.
+    still_open = [lot.symbol for lot in ledger.open_lots if ny_date(lot.entry_time) <= last]
+    still_open += [t.symbol for t in ledger.trips if ny_date(t.entry_time) <= last < ny_date(t.exit_time)]
+    if still_open:
+        symbols = len(set(still_open))
+        notes.append(f"{len(still_open)} open lot(s) in {symbols} symbol(s) are not in the ledger (no exit yet).")
     if ledger.unmatched_sell_qty > 0:
         notes.append(f"{ledger.unmatched_sell_qty} shares sold without a recorded buy are not in the ledger.")
 
