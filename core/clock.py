@@ -221,6 +221,17 @@ class NyseCalendar:
         ]
         return np.array([datetime_to_ns(close) for close in closes], dtype=np.int64)
 
+    def daily_bar_opens_ns(self, stamps: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """When each daily bar's session opens (the time of a fill at its open), epoch ns. A bar of a day that is no
+        session here keeps its stamp (midnight New York)."""
+        import numpy as np  # noqa: PLC0415 - see the imports at the top
+
+        opens = [
+            bounds[0] if (bounds := self._s.by_session.get(day)) is not None else ny_instant(day)
+            for day in ny_dates(stamps).tolist()
+        ]
+        return np.array([datetime_to_ns(opened) for opened in opens], dtype=np.int64)
+
     # ---- helpers --------------------------------------------------------------------------------------------------
 
     def _check_in_range(self, d: date) -> None:

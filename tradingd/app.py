@@ -273,6 +273,7 @@ def build_sim(
         slippage_bps=settings.sim_slippage_bps,
         non_fractionable=set(settings.sim_non_fractionable),
         bar_closes_ns=calendar.daily_bar_closes_ns(history.timestamps_ns),
+        bar_opens_ns=calendar.daily_bar_opens_ns(history.timestamps_ns),
     )
     db = state_db_path(settings)
     if fresh_state:

@@ -119,9 +119,11 @@ class SimBroker:
         non_fractionable: Collection[str] = frozenset(),
         known_symbols: Collection[str] | None = None,
         bar_closes_ns: npt.NDArray[np.int64] | None = None,
+        bar_opens_ns: npt.NDArray[np.int64] | None = None,
     ) -> None:
         """`bar_closes_ns`: when each row of `history` is complete (its session's close, epoch ns); without it a row
-        is complete at its stamp."""
+        is complete at its stamp. `bar_opens_ns`: when each row's session opens (epoch ns), the time an order filling at
+        a bar's open is stamped with; without it, the bar's stamp."""
         if initial_cash < 0:
             raise ValueError(f"initial_cash must not be negative, got {initial_cash}")
         if slippage_bps < 0:
@@ -130,6 +132,7 @@ class SimBroker:
         self._clock = clock
         self._ts_ns = history.timestamps_ns
         self._complete_ns = self._ts_ns if bar_closes_ns is None else _checked_closes(bar_closes_ns, self._ts_ns)
+        self._open_ns = self._ts_ns if bar_opens_ns is None else _checked_opens(bar_opens_ns, self._ts_ns)
         self._column_of = {symbol: i for i, symbol in enumerate(history.symbols)}
         self._last_close_row = last_valid_row(history.close)
         self._non_fractionable = frozenset(non_fractionable)
@@ -369,7 +372,7 @@ class SimBroker:
     def _execute(self, order: _Order) -> OrderUpdate:
         request = order.request
         row = order.fill_row
-        bar_ts = ns_to_datetime(int(self._ts_ns[row]))
+        bar_ts = ns_to_datetime(int(self._open_ns[row]))  # the fill's real time: the open it fills at
         self._release(order)
         column = self._column_of[request.symbol]
         raw_open = float(self._history.open[row, column])
@@ -469,10 +472,13 @@ class SimBroker:
         return None
 
     def _trigger(self, order: _Order, row: int, price: Decimal) -> OrderUpdate:
-        # Stamped at the session's close, when the bar that triggered it is complete: the sim does not know the
-        # moment within the day, and a stop placed at the open must not fill before it was placed.
+        # A gap through the stop fills at the open, so it is stamped at the session's open (a stop placed at that open
+        # watches the bar from then on: never before it was placed). One that triggers within the bar is stamped at
+        # the session's close, when the bar is complete: the sim does not know the moment within the day.
         self._release(order)
-        return self._fill_sell(order, price * self._sell_factor, ns_to_datetime(int(self._complete_ns[row])))
+        opened = bar_price(float(self._history.open[row, self._column_of[order.request.symbol]]))
+        at = self._open_ns[row] if price == opened else self._complete_ns[row]
+        return self._fill_sell(order, price * self._sell_factor, ns_to_datetime(int(at)))
 
     def _expire(self, order: _Order, row: int) -> OrderUpdate:
         closed_at = ns_to_datetime(int(self._complete_ns[row]))
@@ -632,6 +638,12 @@ def _outside_range(price: float, low: float, high: float) -> bool:
     """`core/bar_sanity.py::outside_range` on scalars (once per fill: no arrays made), the same float arithmetic."""
     slack = OHLC_REL_TOLERANCE * abs(high)
     return price > high + slack or price < low - slack
+
+
+def _checked_opens(opens_ns: npt.NDArray[np.int64], stamps_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    if opens_ns.shape != stamps_ns.shape or bool(np.any(opens_ns < stamps_ns)):
+        raise ValueError("bar_opens_ns must give one time per bar, none before the bar's stamp")
+    return opens_ns
 
 
 def _checked_closes(closes_ns: npt.NDArray[np.int64], stamps_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -59,6 +59,14 @@ class EquityMarks:
         row = self._conn.execute(f"{_SELECT_EQUITY} ORDER BY session DESC LIMIT 1").fetchone()
         return None if row is None else _equity_mark(row)
 
+    def between(self, start: date | None = None, end: date | None = None) -> list[EquityMark]:
+        """The marks of the sessions from `start` to `end` (inclusive; None: unbounded), oldest first."""
+        rows = self._conn.execute(
+            f"{_SELECT_EQUITY} WHERE session >= ? AND session <= ? ORDER BY session",
+            ("" if start is None else start.isoformat(), "9999-12-31" if end is None else end.isoformat()),
+        )
+        return [_equity_mark(row) for row in rows]
+
     def peak(self) -> Decimal | None:
         """The all-time peak: held by the most recently written mark, whatever its session."""
         row = self._conn.execute("SELECT peak_equity FROM equity_marks ORDER BY write_seq DESC LIMIT 1").fetchone()

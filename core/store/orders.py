@@ -140,6 +140,12 @@ class Orders:
             rows = self._conn.execute(f"{_SELECT_ORDERS} WHERE status IN ({marks}) ORDER BY rowid", values)
         return [_order_record(row) for row in rows]
 
+    def tags(self) -> dict[str, tuple[str, Tier | None]]:
+        """Every stored order's (strategy tag, tier) by client order id, without decoding whole orders (the report's
+        ledger reads tens of thousands)."""
+        rows = self._conn.execute("SELECT client_order_id, strategy, tier FROM orders")
+        return {order_id: (strategy, None if tier is None else Tier(tier)) for order_id, strategy, tier in rows}
+
     def counts(self) -> dict[str, Any]:
         """How many orders in all, open, and per status (for `tradingd status`)."""
         by_status = dict(self._conn.execute("SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY status"))

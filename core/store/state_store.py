@@ -25,7 +25,7 @@ from core.store.journal import Journal
 from core.store.orders import Fills, OrderRecord, Orders
 from core.store.positions import Positions
 from core.store.schema import open_state_db, schema_version
-from core.types import BrokerOrder, Fill, OrderStatus, Position
+from core.types import BrokerOrder, Fill, OrderStatus, Position, Tier
 
 # What the daemon knew of an order when it wrote it ahead of the broker call: strategy, tier, signal bar time.
 OrderInfo = tuple[str, str | None, datetime | None]
@@ -122,6 +122,10 @@ class StateStore(SqliteOwner):
         """Forget a write-ahead row the broker certainly never took; returns whether one was deleted."""
         return self._orders.discard_pending(client_order_id)
 
+    def order_tags(self) -> dict[str, tuple[str, Tier | None]]:
+        """Every stored order's (strategy tag, tier) by client order id (what the report's ledger needs)."""
+        return self._orders.tags()
+
     def record_fill(self, fill: Fill) -> bool:
         """Record one execution. Returns False if this execution id was already recorded (nothing changes)."""
         return self._fills.record(fill)
@@ -155,6 +159,10 @@ class StateStore(SqliteOwner):
 
     def equity_mark(self, session: date) -> EquityMark | None:
         return self._equity.get(session)
+
+    def equity_marks(self, start: date | None = None, end: date | None = None) -> list[EquityMark]:
+        """The marks of the sessions from `start` to `end` (inclusive; None: unbounded), oldest first."""
+        return self._equity.between(start, end)
 
     def latest_equity_mark(self) -> EquityMark | None:
         """The mark of the most recent session."""

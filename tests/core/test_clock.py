@@ -234,6 +234,16 @@ def test_a_daily_bar_is_complete_at_its_sessions_close(cal: NyseCalendar) -> Non
     assert closes[3] == ny(2013, 11, 29)  # no session that day: the bar is complete when the day ends
 
 
+def test_daily_bar_opens_are_the_sessions_opens_and_a_non_session_keeps_its_stamp(cal: NyseCalendar) -> None:
+    days = [date(2013, 6, 14), BLACK_FRIDAY_2013, THANKSGIVING_2013]
+    stamps = np.array([datetime_to_ns(cal.daily_bar_ts(d)) for d in days], dtype=np.int64)
+
+    opens = [ns_to_datetime(int(ns)) for ns in cal.daily_bar_opens_ns(stamps)]
+
+    assert opens[:2] == [utc(2013, 6, 14, 13, 30), utc(2013, 11, 29, 14, 30)]  # 09:30 New York, EDT then EST
+    assert opens[2] == cal.daily_bar_ts(THANKSGIVING_2013)
+
+
 def test_calendar_instances_share_one_schedule() -> None:
     a, b = NyseCalendar(), NyseCalendar()
 

@@ -106,7 +106,8 @@ def test_no_fill_uses_a_price_from_the_signals_own_bar(sim_run: dict[str, object
             assert record.signal_bar_ts is not None
             col = history.symbols.index(fill.symbol)
             signal_row = int(np.searchsorted(ts_ns, int(record.signal_bar_ts.timestamp() * 1e9)))
-            fill_row = int(np.searchsorted(ts_ns, int(fill.ts.timestamp() * 1e9)))
+            # The fill's bar: the last one started at or before it (a fill is stamped at its session's open, 09:30).
+            fill_row = int(np.searchsorted(ts_ns, int(fill.ts.timestamp() * 1e9), side="right")) - 1
             assert fill_row == signal_row + 1, "a signal from bar t fills at bar t+1"
             own_bar = {float(getattr(history, f)[signal_row, col]) for f in ("open", "high", "low", "close")}
             sign = 1 if fill.side is OrderSide.BUY else -1

@@ -59,7 +59,7 @@ def closes(row: int) -> datetime:
 
 
 class Sim:
-    """A SimBroker that knows its sessions' closes, and its clock."""
+    """A SimBroker that knows its sessions' opens and closes (as the daemon builds it), and its clock."""
 
     def __init__(self, history: BarFrame | None = None) -> None:
         self.history = history or frame()
@@ -70,6 +70,7 @@ class Sim:
             CASH,
             BPS,
             bar_closes_ns=CALENDAR.daily_bar_closes_ns(self.history.timestamps_ns),
+            bar_opens_ns=CALENDAR.daily_bar_opens_ns(self.history.timestamps_ns),
         )
 
     async def hold(self, qty: str = "10") -> None:
@@ -121,13 +122,22 @@ async def test_a_stop_the_low_reaches_fills_at_its_level_less_slippage_when_the_
     assert account.cash == CASH - 10 * Decimal(101) * (2 - SELL) + 10 * Decimal("98.00") * SELL
 
 
+async def test_a_market_fill_is_stamped_at_the_open_of_its_bar_not_at_the_bars_midnight_stamp() -> None:
+    sim = Sim()
+    await sim.broker.submit_order(market("entry", OrderSide.BUY, "10"))
+    [update] = await sim.poll_at(closes(1))
+    assert update.fill is not None
+    assert update.fill.ts == opens(1) == update.ts
+
+
 async def test_a_bar_that_opens_through_the_stop_fills_it_at_the_open() -> None:
     sim = Sim()
     await sim.hold()
     await sim.broker.submit_order(stop("ps", "96.00"))  # row 2's low, 97, stays above it; row 3 opens at 95
 
     assert await sim.poll_at(closes(2)) == []
-    assert filled(await sim.poll_at(closes(3))) == [("ps", Decimal(10), Decimal(95) * SELL, closes(3))]
+    # Known once row 3 is complete, stamped at the open it filled at.
+    assert filled(await sim.poll_at(closes(3))) == [("ps", Decimal(10), Decimal(95) * SELL, opens(3))]
 
 
 async def test_a_stop_never_sees_the_bar_that_was_complete_when_it_was_placed() -> None:
@@ -137,7 +147,8 @@ async def test_a_stop_never_sees_the_bar_that_was_complete_when_it_was_placed() 
     await sim.broker.submit_order(stop("ps", "98.00"))  # row 2 went down to 97 earlier today: too late for it
 
     assert await sim.broker.poll_updates() == []
-    assert filled(await sim.poll_at(closes(3))) == [("ps", Decimal(10), Decimal(95) * SELL, closes(3))]
+    # Known once row 3 is complete, stamped at the open it filled at.
+    assert filled(await sim.poll_at(closes(3))) == [("ps", Decimal(10), Decimal(95) * SELL, opens(3))]
 
 
 async def test_a_stop_placed_at_the_open_watches_that_sessions_bar_and_marks_ignore_its_close() -> None:
@@ -190,7 +201,7 @@ async def test_a_bar_with_no_tradable_prices_cannot_trigger_a_stop() -> None:
     updates = await sim.poll_at(closes(2))
 
     assert [(u.order.client_order_id, u.order.status, u.fill) for u in updates] == [("day", OrderStatus.EXPIRED, None)]
-    assert filled(await sim.poll_at(closes(3))) == [("gtc", Decimal(6), Decimal(95) * SELL, closes(3))]
+    assert filled(await sim.poll_at(closes(3))) == [("gtc", Decimal(6), Decimal(95) * SELL, opens(3))]  # a gap
 
 
 # ----------------------------------------------------------------------------------------------------------------------
