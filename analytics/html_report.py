@@ -21,7 +21,7 @@ from analytics.model import GroupStats, Report
 CHART_CONFIG = {"displaylogo": False, "responsive": True}
 
 STYLE = """
-body { background: #fff; color: #1b1b1b; margin: 0 auto; max-width: 1200px; padding: 16px 24px 48px;
+body { background: #fff; color: #1b1b1b; margin: 0 auto; max-width: 1320px; padding: 16px 24px 48px;
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
 h1 { font-size: 22px; margin: 8px 0 2px; } h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; }
 p.meta, p.note { color: #444; margin: 4px 0; } p.note { font-size: 13px; }
@@ -32,6 +32,7 @@ th { background: #f3f5f8; color: #1b1b1b; font-weight: 600; position: sticky; to
 td.l, th.l { text-align: left; } tr:nth-child(even) td { background: #fafafa; }
 td.pos { color: #137333; } td.neg { color: #b3261e; }
 .chart { border: 1px solid #e4e4e4; border-radius: 4px; margin: 12px 0; }
+.ledger td, .ledger th { padding: 2px 7px; }
 .ledger { max-height: 640px; overflow: auto; border: 1px solid #e4e4e4; width: fit-content; max-width: 100%; }
 """
 
@@ -41,18 +42,19 @@ def _e(value: object) -> str:
 
 
 def _table(
-    header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1, *, sign_cols: Sequence[int] = ()
+    header: Sequence[str], rows: Iterable[Sequence[str]], left: Sequence[int] = (0,), *, sign_cols: Sequence[int] = ()
 ) -> str:
-    """A plain table; the first `left` columns left-aligned, `sign_cols` coloured by the sign of their text."""
+    """A plain table; the `left` columns (text) left-aligned, the rest (numbers) right; `sign_cols` coloured by the
+    sign of their text."""
 
     def cell(i: int, value: str) -> str:
-        classes = ["l"] if i < left else []
+        classes = ["l"] if i in left else []
         if i in sign_cols and value[:1] in ("+", "-"):
             classes.append("pos" if value[0] == "+" else "neg")
         attr = f' class="{" ".join(classes)}"' if classes else ""
         return f"<td{attr}>{_e(value)}</td>"
 
-    head = "".join(f"<th{' class=l' if i < left else ''}>{_e(h)}</th>" for i, h in enumerate(header))
+    head = "".join(f"<th{' class=l' if i in left else ''}>{_e(h)}</th>" for i, h in enumerate(header))
     body = "\n".join("<tr>" + "".join(cell(i, v) for i, v in enumerate(row)) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
 
@@ -83,7 +85,7 @@ def _tables(report: Report) -> str:
     by_symbol = _table(
         ("symbol", "tier", *group_header[2:]),
         (_group_row(s.symbol, s.tier.value if s.tier else "", s.stats) for s in report.by_symbol),
-        left=2,
+        left=(0, 1),
         sign_cols=(7,),
     )
     return (
@@ -130,7 +132,7 @@ def _ledger(report: Report) -> str:
         )
         for t in report.ledger
     )
-    table = _table(LEDGER_HEADER, rows, left=4, sign_cols=(7, 8))
+    table = _table(LEDGER_HEADER, rows, left=(0, 1, 2, 3, 10, 11, 12), sign_cols=(7, 8))
     return f'<h2>Round trips ({len(report.ledger):,}, by exit time)</h2><div id="ledger" class="ledger">{table}</div>'
 
 
