@@ -11,7 +11,7 @@ PEERS_STAMP := $(VENV)/.peers-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test lint typecheck pytest bench bench-peers lock-peers soak scan status clean
+.PHONY: help install lock run test lint typecheck pytest bench bench-peers lock-peers soak scan status report clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ scan: $(STAMP) ## Run the daily scanner once and write candidates.json
 
 status: $(STAMP) ## Show the daemon's persisted state
 	$(BIN)/tradingd status
+
+report: $(STAMP) ## The last run's report: statistics against a benchmark, round trips (tables)
+	$(BIN)/tradingd report
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) $(VENV)-lock .mypy_cache .ruff_cache .pytest_cache

@@ -72,11 +72,12 @@ def exposure(
     values = np.where(held != 0, held * np.nan_to_num(marks), 0.0)
 
     # The tier of each position: its latest buy's, carried forward.
-    names = sorted({_NO_TIER if t is None else t.value for t in tiers_kept})
-    codes = np.full(shape, np.nan)
     is_buy = signed > 0
-    tier_codes = np.array([names.index(_NO_TIER if t is None else t.value) for t in tiers_kept], dtype=np.float64)
-    codes[rows[is_buy], cols[is_buy]] = tier_codes[is_buy]
+    # Named by the buys only: an exit's order (a protective stop, a flatten) carries no tier of its own.
+    buy_tiers = [_NO_TIER if t is None else t.value for t, buy in zip(tiers_kept, is_buy.tolist(), strict=True) if buy]
+    names = sorted(set(buy_tiers))
+    codes = np.full(shape, np.nan)
+    codes[rows[is_buy], cols[is_buy]] = np.array([names.index(t) for t in buy_tiers], dtype=np.float64)
     carried = np.take_along_axis(codes, np.maximum(last_valid_row(codes), 0), axis=0)
 
     with np.errstate(divide="ignore", invalid="ignore"):

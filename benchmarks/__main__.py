@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench_scan_run",
     "bench_api_calls",
     "bench_startup",
+    "bench_report",
 )
 
 

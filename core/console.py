@@ -195,9 +195,38 @@ def summary_table(summary: dict[str, Any]) -> Table:
         rows.append(("trades csv", str(summary["trades_csv"])))
     if "log_file" in summary:
         rows.append(("log file", str(summary["log_file"])))
+    rows.extend(_report_rows(summary))
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _opt(value: float | None, spec: str, suffix: str = "") -> str:
+    """A report figure; None (an undefined ratio, see analytics/model.py) reads n/a."""
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _report_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The report's headline (`summary["report"]`, the `tradingd report --json` object) and where its HTML is."""
+    report = summary.get("report")
+    if report is None:
+        return []
+    benchmark = report["benchmark"]
+    versus = (
+        "no benchmark"
+        if benchmark is None
+        else f"{_opt(benchmark['total_return_pct'], '+.2f', '%')} {benchmark['name']}"
+        f" (excess {_opt(report['excess_return_pct'], '+.2f', ' pts')})"
+    )
+    rows = [
+        ("return vs benchmark", f"{_opt(report['total_return_pct'], '+.2f', '%')} vs {versus}"),
+        ("Sharpe", f"{_opt(report['sharpe'], '.2f')} (benchmark {_opt(benchmark and benchmark['sharpe'], '.2f')})"),
+        ("max drawdown (daily)", _opt(report["max_drawdown_pct"], ".2f", "%")),
+        ("round trips", f"{report['trades']:,}, win rate {_opt(report['win_rate_pct'], '.1f', '%')}"),
+    ]
+    if "report_html" in summary:
+        rows.append(("report", str(summary["report_html"])))
+    return rows
 
 
 def _stops(stops: dict[str, Any]) -> str:

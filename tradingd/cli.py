@@ -4,9 +4,10 @@ Exit codes: 0 success, 2 bad input or configuration, 1 any other failure. With `
 on stdout at the end and logs stay on stderr.
 
 This module declares the commands and their options only; each command imports its implementation when it runs
-(`cli_daemon`, `cli_state`, `cli_close`, `cli_restore`, `cli_scan`, `cli_strategies`). So `--help` and `--version`
-load typer and the option types and nothing else, and `status`, `halt` and `resume` load the settings and the state
-store but not the daemon (numpy, pandas, exchange-calendars, alpaca-py): docs/ARCHITECTURE.md §Performance, start-up.
+(`cli_daemon`, `cli_state`, `cli_report`, `cli_close`, `cli_restore`, `cli_scan`, `cli_strategies`). So `--help` and
+`--version` load typer and the option types and nothing else, and `status`, `halt` and `resume` load the settings and
+the state store but not the daemon (numpy, pandas, exchange-calendars, alpaca-py): docs/ARCHITECTURE.md §Performance,
+start-up.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def run(
         as_json=as_json,
         trades_csv=None,
         command="run",
+        report_html=None,  # run writes DATA_DIR/<mode>/report.html (tradingd.cli_report.run_report_path)
     )
 
 
@@ -84,13 +86,19 @@ def replay(
         datetime | None, typer.Option(formats=DATE_FORMATS, help="Last session (default: the last bundled one)")
     ] = None,
     trades_csv: Annotated[Path | None, typer.Option("--trades-csv", help="Write every fill to this CSV")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the HTML report (tradingd report --html) here at the end")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the bundled real bars through the whole pipeline (sim mode), as fast as it goes."""
     from tradingd.cli_common import load_cli_settings
     from tradingd.cli_daemon import run_daemon
+    from tradingd.cli_report import check_writable
 
     settings = load_cli_settings(trading_mode=TradingMode.SIM)
+    if report is not None:
+        check_writable("--report", report)  # exit 2 now, not after the replay
     run_daemon(
         settings,
         iterations=None,
@@ -99,6 +107,7 @@ def replay(
         as_json=as_json,
         trades_csv=trades_csv,
         command="replay",
+        report_html=report,
     )
 
 
@@ -131,6 +140,32 @@ def resume(mode: ModeOpt = None) -> None:
     from tradingd.cli_state import resume as resume_trading
 
     resume_trading(mode)
+
+
+@app.command()
+def report(
+    mode: ModeOpt = None,
+    from_: Annotated[
+        datetime | None, typer.Option("--from", formats=DATE_FORMATS, help="First session (default: the first one)")
+    ] = None,
+    to: Annotated[
+        datetime | None, typer.Option("--to", formats=DATE_FORMATS, help="Last session (default: the last one)")
+    ] = None,
+    as_json: JsonOpt = False,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report (opens offline) here")] = None,
+    ledger_csv: Annotated[
+        Path | None, typer.Option("--ledger-csv", help="Write the round trips here, one row each")
+    ] = None,
+    equity_csv: Annotated[
+        Path | None,
+        typer.Option("--equity-csv", help="Write session,equity,benchmark_equity here, one row per session"),
+    ] = None,
+) -> None:
+    """How the strategy did, from the mode's state DB: statistics against a benchmark, round trips, by tier and
+    symbol; --json, an HTML tearsheet and CSVs. Reads the local state DB only."""
+    from tradingd.cli_report import show_report
+
+    show_report(mode, as_date(from_), as_date(to), as_json, html, ledger_csv, equity_csv)
 
 
 # ---- close: sell positions by hand ----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from core.types import TradingMode
 from tradingd.app import App, SetupError, build_live, build_sim, run_app
 from tradingd.cli_common import daemon_lock_or_exit
 from tradingd.cli_options import EXIT_BAD_INPUT, EXIT_FAILURE
+from tradingd.cli_report import add_report_to_summary, run_report_path, write_run_report
 from tradingd.orchestrator import SimSchedule
 
 log = structlog.get_logger("tradingd")
@@ -111,6 +112,7 @@ def run_daemon(
     as_json: bool,
     trades_csv: Path | None,
     command: str,
+    report_html: Path | None = None,
 ) -> None:
     t0 = time.perf_counter()
     log_file = log_file_path(settings.data_dir, settings.mode.value)
@@ -124,6 +126,7 @@ def run_daemon(
             end=end,
             as_json=as_json,
             trades_csv=trades_csv,
+            report_html=run_report_path(settings) if command == "run" else report_html,
             t0=t0,
             log_file=log_file,
         )
@@ -139,6 +142,7 @@ def _run_locked(
     end: date | None,
     as_json: bool,
     trades_csv: Path | None,
+    report_html: Path | None,
     t0: float,
     log_file: Path,
 ) -> None:
@@ -186,6 +190,7 @@ def _run_locked(
         if trades_csv is not None:
             write_trades_csv(app_.store, trades_csv)
             summary["trades_csv"] = str(trades_csv)
+        add_report_to_summary(summary, write_run_report(app_.store, settings, report_html), report_html)
         log.info("run_summary", **summary)
     finally:
         app_.close()

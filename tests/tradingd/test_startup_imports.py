@@ -1,4 +1,4 @@
-"""The fast commands stay fast: which modules `--help`, `--version`, `status`, `halt` and `resume` load.
+"""The fast commands stay fast: which modules `--help`, `--version`, `status`, `halt`, `resume` and `report` load.
 
 Start-up time is the import of what a command does not need (docs/ARCHITECTURE.md §Performance, start-up). These tests
 never time anything: each runs the command in a fresh interpreter and asserts which heavy packages it left unloaded,
@@ -28,6 +28,7 @@ DAEMON_ONLY = ("numpy", "pandas", "exchange_calendars", "alpaca", "agents.daily_
 # `--help` and `--version` read no settings and open no store either. (Not pydantic itself: typer loads it to parse a
 # command's options, `status --help` included.)
 SETTINGS_AND_STORE = ("pydantic_settings", "config.settings", "core.store", "structlog")
+PLOTTING = ("plotly", "matplotlib")  # only when `report` writes a file
 
 # Runs one command in this interpreter and reports, on the last line of stderr, the heavy modules it loaded.
 PROBE = """
@@ -50,7 +51,7 @@ def _loaded(tmp_path: Path, *args: str) -> list[str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "TRADING_MODE", "SIM_", "SYMBOLS"))}
     env = {**keep, "DATA_DIR": str(tmp_path / "var"), "LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps([*DAEMON_ONLY, *SETTINGS_AND_STORE]), *args],
+        [sys.executable, "-c", PROBE, json.dumps([*DAEMON_ONLY, *SETTINGS_AND_STORE, *PLOTTING]), *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -64,7 +65,7 @@ def _loaded(tmp_path: Path, *args: str) -> list[str]:
     return list(report["loaded"])
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["status", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["status", "--help"], ["report", "--help"]])
 def test_help_and_version_load_only_typer_and_the_option_types(tmp_path: Path, args: list[str]) -> None:
     assert _loaded(tmp_path, *args) == []
 
@@ -82,6 +83,15 @@ def test_the_local_state_commands_load_no_numpy_pandas_calendar_or_alpaca(tmp_pa
         loaded = _loaded(tmp_path, *args)
         assert not set(loaded) & set(DAEMON_ONLY), (args, loaded)
         assert "core.store" in loaded  # the probe sees the modules the command did load
+
+
+def test_report_loads_no_daemon_and_no_plotting_until_it_writes_a_file(tmp_path: Path) -> None:
+    # No state DB here: the command answers "nothing to report" (exit 0) having loaded its own module only; the
+    # analytics builder may need numpy, but never the daemon, the calendar, alpaca-py, plotly or matplotlib.
+    for args in (["report"], ["report", "--json"]):
+        loaded = _loaded(tmp_path, *args)
+        assert not set(loaded) & {*DAEMON_ONLY, *PLOTTING}, (args, loaded)
+        assert "config.settings" in loaded
 
 
 # ---- the sim tiers `status` reads without pandas are the ones the daemon reads with it -----------------------------

@@ -1,0 +1,258 @@
+"""`tradingd report`, and the report `run` and `replay` write at their end: what a run did, from the state store.
+
+The command reads the mode's state DB only (never the broker, never the daemon lock: a report of a running daemon's
+state is a read). plotly and matplotlib are imported when a file is written, not when the command starts.
+
+The analytics builder (`analytics/build.py`) is called by `_build` (the command) and `_build_run` (the end of
+`run`/`replay`); everything else here is the presentation (tables, JSON, HTML, CSVs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from analytics.model import Report, report_json
+from config.settings import Settings
+from core.errors import SetupError
+from core.redact import redact
+from core.store import StateStore
+from core.types import TradingMode
+from tradingd.cli_common import load_cli_settings, open_store
+from tradingd.cli_options import EXIT_BAD_INPUT
+from tradingd.local_state import state_db_path
+
+RUN_REPORT_NAME = "report.html"  # `run` writes DATA_DIR/<mode>/report.html, beside the mode's state DB
+
+
+# ---- the analytics builder (analytics/build.py) ---------------------------------------------------------------------
+
+
+def _build(settings: Settings, mode: TradingMode, from_: date | None, to: date | None) -> Report | None:
+    """The report of the mode's state DB between `from_` and `to` (inclusive, either open), or None when the store
+    holds no end-of-day equity in that window. A SetupError is printed as one line and exits 2."""
+    with open_store(settings) as store:
+        if mode is TradingMode.SIM:
+            return _sim_report(store, settings, from_, to)
+        return _live_report(store, settings, from_, to)
+
+
+def _build_run(store: StateStore, settings: Settings) -> Report | None:
+    """The report of the run that just ended, from its still-open store; None when there is nothing to report."""
+    if settings.mode is TradingMode.SIM:
+        return _sim_report(store, settings, None, None)
+    return _live_report(store, settings, None, None)
+
+
+def _sim_report(store: StateStore, settings: Settings, from_: date | None, to: date | None) -> Report | None:
+    from analytics.build import ReportDataError, build_report, sim_report_inputs
+    from core.bars import load_daily_bars_cached
+    from tradingd.app import BARS_CACHE_DIR
+
+    try:
+        history = load_daily_bars_cached(settings.sim_data_file, state_db_path(settings).parent / BARS_CACHE_DIR)
+    except (OSError, ValueError) as error:
+        raise SetupError(f"SIM_DATA_FILE: {settings.sim_data_file}: {error}") from None
+    bars, benchmark = sim_report_inputs(history, sim_tradable_symbols(settings, history.symbols))
+    try:
+        return build_report(
+            store, mode=settings.mode.value, bars=bars, benchmark=benchmark, from_date=from_, to_date=to
+        )
+    except ReportDataError:
+        return None
+
+
+def sim_tradable_symbols(settings: Settings, available: Sequence[str]) -> tuple[str, ...]:
+    """The symbols a sim run could trade (the benchmark's universe): with the scanner the whole scanned universe
+    (its file's symbols the bundled bars have), else SYMBOLS as the run resolves it."""
+    from core.bars import default_sim_tiers
+    from core.universe import UniverseError, read_universe_file
+    from tradingd.local_state import resolve_universe
+
+    have = set(available)
+    if settings.scanner_enabled:
+        path = settings.scan_universe or settings.sim_universe_file
+        try:
+            listed = read_universe_file(path).symbols
+        except UniverseError as error:
+            raise SetupError(str(error)) from None
+        return tuple(symbol for symbol in listed if symbol in have)
+    tiers = resolve_universe(settings, list(available), default_sim_tiers(settings.sim_universe_file, have))
+    return tuple(symbol for symbol in tiers if symbol in have)
+
+
+def _live_report(store: StateStore, settings: Settings, from_: date | None, to: date | None) -> Report | None:
+    """Paper/live: the traded symbols' daily bars and SPY through the Alpaca market-data adapter (keys needed)."""
+    import asyncio
+    import importlib
+
+    from analytics.build import ReportDataError, build_report, live_report_inputs
+    from core.broker.base import BrokerError
+    from core.clock import LiveClock
+    from tradingd.configs import alpaca_connection, alpaca_data_options
+
+    if store.equity_marks(from_, to) == []:
+        return None
+    if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
+        raise SetupError(
+            f"report --mode {settings.mode.value}: ALPACA_API_KEY and ALPACA_SECRET_KEY are needed to fetch the traded "
+            "symbols' daily bars and SPY from the market-data API"
+        )
+    adapter = importlib.import_module("core.broker.alpaca_data")
+    market_data = adapter.AlpacaMarketData(alpaca_connection(settings), alpaca_data_options(settings), LiveClock())
+    try:
+        bars, benchmark = asyncio.run(live_report_inputs(store, market_data, from_date=from_, to_date=to))
+        return build_report(
+            store, mode=settings.mode.value, bars=bars, benchmark=benchmark, from_date=from_, to_date=to
+        )
+    except ReportDataError:
+        return None
+    except BrokerError as error:
+        raise SetupError(f"report --mode {settings.mode.value}: the daily bars could not be fetched: {error}") from None
+
+
+# ---- the command ----------------------------------------------------------------------------------------------------
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(redact(f"error: {message}"), err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def check_writable(option: str, path: Path) -> None:
+    """Exit 2 naming `option` when `path` cannot be written, before any work is done (the folder is created).
+
+    An empty probe file is removed again, so a failed report leaves nothing behind."""
+    existed = path.exists()
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory", str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except FileExistsError as error:  # mkdir's EEXIST: a folder on the way is a file
+        raise _fail(f"{option} {path}: {error.filename} exists and is not a directory") from None
+    except OSError as error:
+        raise _fail(f"{option} {path}: {error.strerror or error}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def _write(option: str, path: Path, write: Callable[[Report, Path], object], report: Report) -> None:
+    try:
+        write(report, path)
+    except OSError as error:  # e.g. the disk filled up after the check
+        raise _fail(f"{option} {path}: {error.strerror or error}") from None
+
+
+def _outputs(html: Path | None, ledger_csv: Path | None, equity_csv: Path | None) -> list[tuple[str, Path, str]]:
+    """(option, path, what it holds) of each file asked for."""
+    asked = (
+        ("--html", html, "HTML report"),
+        ("--ledger-csv", ledger_csv, "round-trip ledger CSV"),
+        ("--equity-csv", equity_csv, "equity CSV"),
+    )
+    return [(option, path, what) for option, path, what in asked if path is not None]
+
+
+def _writer(option: str) -> Callable[[Report, Path], object]:
+    if option == "--html":
+        from analytics.html_report import write_html  # plotly, only when a page is written
+
+        return write_html
+    from analytics import csv_export
+
+    return csv_export.write_ledger_csv if option == "--ledger-csv" else csv_export.write_equity_csv
+
+
+def _window(from_: date | None, to: date | None) -> str:
+    return f"{from_ or 'the first session'} to {to or 'the last'}"
+
+
+def show_report(
+    mode: TradingMode | None,
+    from_: date | None,
+    to: date | None,
+    as_json: bool,
+    html: Path | None,
+    ledger_csv: Path | None,
+    equity_csv: Path | None,
+) -> None:
+    if from_ is not None and to is not None and from_ > to:
+        raise _fail(f"--from {from_} is after --to {to}")
+    settings = load_cli_settings(broker=False, trading_mode=mode)
+    outputs = _outputs(html, ledger_csv, equity_csv)
+    for option, path, _ in outputs:
+        check_writable(option, path)
+    db = state_db_path(settings)
+    report = None
+    if db.exists():  # never create an empty DB just to say it is empty
+        try:
+            report = _build(settings, settings.mode, from_, to)
+        except SetupError as error:
+            raise _fail(str(error)) from None
+    if report is None:
+        _nothing_to_report(settings, db, _window(from_, to), as_json)
+        return
+    for option, path, _ in outputs:
+        _write(option, path, _writer(option), report)
+    if as_json:
+        typer.echo(json.dumps(report_json(report)))
+        return
+    from analytics.console_tables import report_tables
+    from core.console import print_table
+
+    tables = report_tables(report)
+    notes = [*_report_notes(report), *(f"{what}: {path}" for _, path, what in outputs)]
+    for table in tables[:-1]:
+        print_table(table)
+    print_table(tables[-1], "\n".join(notes))
+
+
+def _report_notes(report: Report) -> list[str]:
+    notes = [] if report.benchmark is None else [f"benchmark: {report.benchmark.name}. {report.benchmark.note}"]
+    return [*notes, *report.notes, f"conventions: {report.conventions}"]
+
+
+def _nothing_to_report(settings: Settings, db: Path, window: str, as_json: bool) -> None:
+    """No session to report is an answer, not an error (exit 0): a fresh install, or a window before the first run,
+    like `status` before any run. Scripts read `"sessions": 0` in the JSON."""
+    message = f"nothing to report: no session in the {settings.mode.value} state DB {db} from {window}"
+    if not db.exists():
+        message += " (it does not exist: no daemon has run with this DATA_DIR and mode yet)"
+    if as_json:
+        typer.echo(json.dumps({"mode": settings.mode.value, "sessions": 0, "db": str(db), "message": message}))
+    else:
+        typer.echo(message)
+
+
+# ---- the report at the end of `run` and `replay` --------------------------------------------------------------------
+
+
+def run_report_path(settings: Settings) -> Path:
+    """Where `run` writes its HTML report: DATA_DIR/sim/report.html in sim (what `make run` prints)."""
+    return state_db_path(settings).parent / RUN_REPORT_NAME
+
+
+def write_run_report(store: StateStore, settings: Settings, path: Path | None) -> Report | None:
+    """The run's report, its HTML written to `path` when one is given; None when no report could be built."""
+    report = _build_run(store, settings)
+    if report is not None and path is not None:
+        from analytics.html_report import write_html  # plotly, only at the end of a run
+
+        write_html(report, path)
+    return report
+
+
+def add_report_to_summary(summary: dict[str, Any], report: Report | None, html: Path | None) -> None:
+    """The run summary's `report` (the JSON contract, also `replay --json`'s) and `report_html`, when there is one."""
+    if report is None:
+        return
+    summary["report"] = report_json(report)
+    if html is not None:
+        summary["report_html"] = str(html)
