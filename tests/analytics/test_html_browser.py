@@ -6,17 +6,24 @@ A screenshot of the whole page is saved to pytest's tmp dir, and to REPORT_SCREE
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
+from analytics.build import build_report, sim_report_inputs
 from analytics.html_report import write_html
 from analytics.model import Report
+from config.settings import Settings
+from core.bars import load_daily_bars
 from tests.analytics.browser import PAGE_LOAD_TIMEOUT_S, chromium_paths, headless_chromium
+from tradingd.app import build_sim, run_app
+from tradingd.cli_report import sim_tradable_symbols
 
 # Per chart: its traces' point counts as plotly decoded them (a scatter's points; a heatmap's non-empty cells) and
 # how many marks it drew.
@@ -50,6 +57,31 @@ def chromium() -> tuple[str, str]:
     return paths
 
 
+@pytest.fixture(scope="module")
+def replay_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """The report of a real half-year default replay (scanner on, protective stops), built as `tradingd report`
+    builds it."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("replay"), sim_start=date(2017, 1, 3), sim_end=date(2017, 6, 30)
+    )
+    app = build_sim(settings)
+    try:
+        asyncio.run(run_app(app))
+        history = load_daily_bars(settings.sim_data_file)
+        bars, benchmark = sim_report_inputs(history, sim_tradable_symbols(settings, history.symbols))
+        return build_report(app.store, mode="sim", bars=bars, benchmark=benchmark)
+    finally:
+        app.close()
+
+
+@pytest.fixture(params=["sample", "replay"])
+def any_report(request: pytest.FixtureRequest) -> Report:
+    """The hand-built sample report, and a real replay's."""
+    name = "report" if request.param == "sample" else "replay_report"
+    found: Report = request.getfixturevalue(name)
+    return found
+
+
 def _open(driver: Any, page: Path, expected_charts: int) -> list[dict[str, Any]]:
     driver.get(page.as_uri())
     WebDriverWait(driver, PAGE_LOAD_TIMEOUT_S).until(lambda d: d.execute_script(READY_JS, expected_charts))
@@ -64,8 +96,9 @@ def _full_page_screenshot(driver: Any, path: Path) -> None:
 
 
 def test_every_chart_renders_with_data_points_offline(
-    report: Report, chromium: tuple[str, str], tmp_path: Path
+    any_report: Report, chromium: tuple[str, str], tmp_path: Path
 ) -> None:
+    report = any_report
     page = write_html(report, tmp_path / "report.html")
     expected = 5 + len(report.top_symbols)
     with headless_chromium(*chromium) as driver:
@@ -80,7 +113,7 @@ def test_every_chart_renders_with_data_points_offline(
             assert chart["drawn"] > 0, chart  # and the browser drew them
         by_id = {chart["id"]: chart for chart in charts}
         assert by_id["chart-equity"]["points"] == [len(report.series.sessions)] * 2  # strategy and benchmark
-        assert len(by_id["chart-exposure"]["points"]) == len(report.by_tier)
+        assert len(by_id["chart-exposure"]["points"]) == len(report.series.exposure_by_tier_pct)
         headline = driver.execute_script("return document.getElementById('headline').innerText")
         assert "Sharpe" in headline
         assert "equal-weight buy-and-hold" in headline
