@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,14 @@ from typer.testing import CliRunner
 from analytics.csv_export import EQUITY_COLUMNS, LEDGER_COLUMNS
 from analytics.model import Report, report_json
 from config.settings import Settings
+from core.clock import NyseCalendar
 from core.console import summary_table
 from core.store import StateStore
-from core.types import TradingMode
+from core.types import Fill, OrderSide, OrderStatus, TradingMode
 from tests.analytics.sample_report import small_report
+from tests.core.store.records import make_order
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.alpaca_tape import load_tape
 from tradingd import cli_report
 from tradingd.cli import app
 
@@ -258,3 +262,55 @@ def test_with_symbols_the_benchmark_holds_those_symbols(monkeypatch: pytest.Monk
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])["report"]
     assert report["benchmark"]["name"] == "equal-weight buy-and-hold of 3 symbols"
+
+
+# ---- paper: bars through the real Alpaca adapter against the fake server --------------------------------------------
+
+
+def test_a_paper_report_values_through_the_market_data_api_and_says_why_it_has_no_spy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The bundled data (the fake server's tape) has no ETFs: SPY cannot be fetched, so the report has no benchmark and
+    # says why, rather than making one up.
+    server = FakeAlpacaServer(load_tape(("AAPL", "MSFT")), now=NyseCalendar().scan_time(date(2018, 1, 9)))
+    with server:
+        for name, value in {
+            "TRADING_MODE": "paper",
+            "ALPACA_API_KEY": server.key,
+            "ALPACA_SECRET_KEY": server.secret,
+            "ALPACA_TRADING_URL": server.url,
+            "ALPACA_DATA_URL": server.url,
+            "HTTP_TIMEOUT_SECONDS": "5",
+        }.items():
+            monkeypatch.setenv(name, value)
+        with StateStore(tmp_path / "var" / "paper" / "state.db") as store:
+            for day, equity in ((2, "100000"), (3, "100000"), (4, "100050"), (5, "100120"), (8, "100100")):
+                store.mark_equity(date(2018, 1, day), Decimal(equity))
+            buy = make_order("td-zscore_mr-AAPL-b-1", status=OrderStatus.FILLED, filled_qty=Decimal(10))
+            sell = make_order("td-zscore_mr-AAPL-s-1", status=OrderStatus.FILLED, side=OrderSide.SELL, qty=Decimal(10))
+            store.upsert_order(buy, strategy="zscore_mr", tier="TIER1")
+            store.upsert_order(sell, strategy="zscore_mr", tier="TIER1")
+            for execution, order, side, price, day in (
+                ("x-1", buy, OrderSide.BUY, "170.00", 3),
+                ("x-2", sell, OrderSide.SELL, "175.50", 5),
+            ):
+                store.record_fill(
+                    Fill(
+                        execution_id=execution,
+                        client_order_id=order.client_order_id,
+                        symbol="AAPL",
+                        side=side,
+                        qty=Decimal(10),
+                        price=Decimal(price),
+                        ts=datetime(2018, 1, day, 14, 30, tzinfo=UTC),
+                    )
+                )
+        result = runner.invoke(app, ["report", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["mode"], report["start"], report["end"]) == ("paper", "2018-01-02", "2018-01-08")
+    assert report["trades"] == 1
+    assert report["by_symbol"][0]["pnl"] == 55.0  # (175.50 - 170.00) x 10
+    assert report["benchmark"] is None
+    assert any("SPY" in note for note in report["notes"])
+    assert report["exposure_pct"] is not None  # the position was valued at the closes the API served
