@@ -17,12 +17,14 @@ from analytics.build import ReportDataError, build_report, live_report_inputs, s
 from analytics.ledger import OrderTags, build_ledger
 from analytics.model import ExitReason, Report, report_json
 from config.settings import Settings
+from core.bars import load_daily_bars
 from core.broker.replay import ReplayMarketData
 from core.clock import SimClock
 from core.store import StateStore
 from core.timeconv import NEW_YORK
 from core.types import BarFrame
 from tradingd.app import App, build_sim, load_assets
+from tradingd.cli_report import sim_tradable_symbols
 
 # A cheaper configuration than the default replay (29 symbols from the scanner, 5 years): six real symbols over
 # about two years, ending with positions open, fixed stops (the default): signals, stop-losses and open lots all occur.
@@ -141,3 +143,29 @@ def test_paper_live_inputs_come_from_the_market_data_port(replayed: App, small_h
     report = build_report(replayed.store, mode="paper", bars=bars, benchmark=benchmark)
     assert report.returns.exposure_avg_pct == _report(replayed, small_history).returns.exposure_avg_pct
     assert "No benchmark: no SPY closes from the market-data adapter." in report.notes
+
+
+def test_on_the_full_default_replay_the_ledger_pnl_is_the_change_in_equity_less_unrealised_pnl(tmp_path: Path) -> None:
+    """The issue's proof on the whole default run (scanner on, fixed stops, 1,259 sessions, ~4,800 fills)."""
+    settings = Settings(data_dir=tmp_path, log_level="ERROR")
+    app = build_sim(settings)
+    try:
+
+        async def run() -> None:
+            await load_assets(app)
+            await app.orchestrator.run()
+
+        asyncio.run(run())
+        history = load_daily_bars(settings.sim_data_file)
+        bars, benchmark = sim_report_inputs(history, sim_tradable_symbols(settings, history.symbols))
+        report = build_report(app.store, mode="sim", bars=bars, benchmark=benchmark)
+        store = app.store
+        ledger = build_ledger(store.fills(), {k: OrderTags(*v) for k, v in store.order_tags().items()})
+        positions = store.load_positions()
+        unrealised = sum((lot.qty * (positions[lot.symbol].market_price - lot.price) for lot in ledger.open_lots), D0)
+        realised = sum((trip.pnl for trip in report.ledger), D0)
+        assert realised.quantize(CENT) == (report.final_equity - report.start_equity - unrealised).quantize(CENT)
+        assert len(report.series.sessions) == 1259
+        assert report.trades.trades > 1000
+    finally:
+        app.close()
