@@ -55,7 +55,11 @@ def build_report(
         period = f"{from_date or 'the start'} to {to_date or 'the end'}"
         raise ReportDataError(f"no equity marks in the state store from {period}: nothing to report")
     sessions = tuple(m.session for m in marks)
-    start_equity, final_equity = marks[0].start_equity, marks[-1].last_equity
+    # The window's base: the equity at the close before its first session, when the store has one (a sim mark is
+    # taken at the close, so the first session's own start-of-day equity would drop that session's return).
+    before = store.equity_marks(None, sessions[0] - timedelta(days=1)) if from_date is not None else []
+    start_equity = before[-1].last_equity if before else marks[0].start_equity
+    final_equity = marks[-1].last_equity
     equity = np.array([float(start_equity), *(float(m.last_equity) for m in marks)])
 
     fills = store.fills()
@@ -63,6 +67,7 @@ def build_report(
     ledger = build_ledger(fills, tags)
     first, last = sessions[0], sessions[-1]
     trips = tuple(t for t in ledger.trips if first <= ny_date(t.exit_time) <= last)
+    straddling = [t for t in trips if ny_date(t.entry_time) < first]
 
     fill_tiers = [tag.tier if (tag := tags.get(f.client_order_id)) is not None else None for f in fills]
     invested = exposure(sessions, equity[1:], fills, fill_tiers, bars)
@@ -90,6 +95,12 @@ def build_report(
     if still_open:
         symbols = len(set(still_open))
         notes.append(f"{len(still_open)} open lot(s) in {symbols} symbol(s) are not in the ledger (no exit yet).")
+    if straddling:
+        pnl = sum((t.pnl for t in straddling), Decimal(0))
+        notes.append(
+            f"{len(straddling)} round trip(s) entered before {first} and closed in the period count whole "
+            f"(P&L {pnl:+.2f}, part of it earned before the period)."
+        )
     if ledger.unmatched_sell_qty > 0:
         notes.append(f"{ledger.unmatched_sell_qty} shares sold without a recorded buy are not in the ledger.")
 

@@ -128,7 +128,7 @@ def monthly_figure(report: Report) -> go.Figure:
 
 def rolling_window(sessions: int) -> int:
     """126 sessions (6 months), or a third of a shorter report so its chart still has points."""
-    return ROLLING_SHARPE_SESSIONS if sessions > 2 * ROLLING_SHARPE_SESSIONS else max(sessions // 3, 2)
+    return ROLLING_SHARPE_SESSIONS if sessions >= 2 * ROLLING_SHARPE_SESSIONS else max(sessions // 3, 2)
 
 
 def rolling_sharpe(equity: FloatArray, window: int) -> FloatArray:
@@ -154,6 +154,8 @@ def rolling_sharpe_figure(report: Report) -> go.Figure:
     title = f"Rolling {window}-session Sharpe (annualised)"
     if window != ROLLING_SHARPE_SESSIONS:
         title += f": the report is shorter than {2 * ROLLING_SHARPE_SESSIONS} sessions, so not the usual 6 months"
+    if window < MIN_ROLLING_WINDOW:
+        title += " (too few sessions: noise, not a measure)"
     return _layout(fig, title, "Sharpe")
 
 

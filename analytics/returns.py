@@ -81,7 +81,7 @@ def return_stats(
         has_losing_day = bool(np.any(returns < 0))
         sortino = finite(empyrical.sortino_ratio(returns)) if has_losing_day else None
         cagr = finite(empyrical.annual_return(returns))
-        max_drawdown = finite(-empyrical.max_drawdown(returns))
+        max_drawdown = finite(abs(empyrical.max_drawdown(returns)))  # abs: no drawdown is 0.0, never -0.0
         calmar = finite(empyrical.calmar_ratio(returns)) if max_drawdown else None
     total = finite(equity[-1] / equity[0] - 1.0)
     mean_equity = float(np.mean(equity[1:]))

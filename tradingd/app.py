@@ -60,7 +60,7 @@ from tradingd.configs import (
     tier_config,
 )
 from tradingd.focus import FocusManager
-from tradingd.local_state import resolve_universe, state_db_path
+from tradingd.local_state import REPORT_UNIVERSE_FILE, resolve_universe, state_db_path
 from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from tradingd.protection import ProtectionStep
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
@@ -114,7 +114,7 @@ def reset_sim_state(path: Path) -> None:
     store is evidence for a human and is never removed (nor is `kill_switch.json`, which keeps the halt).
 
     The previous replay's `candidates.json` and its own volume cache go too: they describe that replay's last
-    session, which is in the future of the new replay's first one.
+    session, which is in the future of the new replay's first one; so does its report's universe record.
     """
     carried: dict[str, str] = {}
     if path.exists():
@@ -130,6 +130,7 @@ def reset_sim_state(path: Path) -> None:
         replay_cache,
         *(replay_cache.with_name(replay_cache.name + suffix) for suffix in SQLITE_SIDECARS),
         path.parent / SIM_CANDIDATES,
+        path.parent / REPORT_UNIVERSE_FILE,
     ):
         stale.unlink(missing_ok=True)
     with StateStore(path) as fresh:

@@ -162,7 +162,7 @@ def report(
     ] = None,
 ) -> None:
     """How the strategy did, from the mode's state DB: statistics against a benchmark, round trips, by tier and
-    symbol; --json, an HTML tearsheet and CSVs. Reads the local state DB only."""
+    symbol; --json, an HTML tearsheet and CSVs. Reads the local state DB (paper/live also fetch bars and SPY)."""
     from tradingd.cli_report import show_report
 
     show_report(mode, as_date(from_), as_date(to), as_json, html, ledger_csv, equity_csv)

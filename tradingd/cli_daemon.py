@@ -190,7 +190,13 @@ def _run_locked(
         if trades_csv is not None:
             write_trades_csv(app_.store, trades_csv)
             summary["trades_csv"] = str(trades_csv)
-        add_report_to_summary(summary, write_run_report(app_.store, settings, report_html), report_html)
+        try:
+            report = write_run_report(app_.store, settings, report_html)
+        except (SetupError, OSError, BrokerError) as error:  # the run is done: its summary is never lost to a report
+            log.warning("run_report_failed", error=str(error), kind=type(error).__name__)
+            summary["report_error"] = redact(str(error))
+        else:
+            add_report_to_summary(summary, report, report_html)
         log.info("run_summary", **summary)
     finally:
         app_.close()

@@ -1,7 +1,8 @@
 """`tradingd report`, and the report `run` and `replay` write at their end: what a run did, from the state store.
 
-The command reads the mode's state DB only (never the broker, never the daemon lock: a report of a running daemon's
-state is a read). plotly and matplotlib are imported when a file is written, not when the command starts.
+The command reads the mode's state DB (never writing to it, never taking the daemon lock: a report of a running
+daemon's state is a read); in paper/live it fetches the traded symbols' daily bars and SPY from the market-data API.
+plotly and matplotlib are imported when a file is written, not when the command starts.
 
 The analytics builder (`analytics/build.py`) is called by `_build` (the command) and `_build_run` (the end of
 `run`/`replay`); everything else here is the presentation (tables, JSON, HTML, CSVs).
@@ -9,6 +10,7 @@ The analytics builder (`analytics/build.py`) is called by `_build` (the command)
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -25,7 +27,7 @@ from core.store import StateStore
 from core.types import TradingMode
 from tradingd.cli_common import load_cli_settings, open_store
 from tradingd.cli_options import EXIT_BAD_INPUT
-from tradingd.local_state import state_db_path
+from tradingd.local_state import REPORT_UNIVERSE_FILE, state_db_path
 
 RUN_REPORT_NAME = "report.html"  # `run` writes DATA_DIR/<mode>/report.html, beside the mode's state DB
 
@@ -45,11 +47,15 @@ def _build(settings: Settings, mode: TradingMode, from_: date | None, to: date |
 def _build_run(store: StateStore, settings: Settings) -> Report | None:
     """The report of the run that just ended, from its still-open store; None when there is nothing to report."""
     if settings.mode is TradingMode.SIM:
-        return _sim_report(store, settings, None, None)
+        return _sim_report(store, settings, None, None, run_ended=True)
     return _live_report(store, settings, None, None)
 
 
-def _sim_report(store: StateStore, settings: Settings, from_: date | None, to: date | None) -> Report | None:
+def _sim_report(
+    store: StateStore, settings: Settings, from_: date | None, to: date | None, *, run_ended: bool = False
+) -> Report | None:
+    from dataclasses import replace
+
     from analytics.build import ReportDataError, build_report, sim_report_inputs
     from core.bars import load_daily_bars_cached
     from tradingd.app import BARS_CACHE_DIR
@@ -58,13 +64,47 @@ def _sim_report(store: StateStore, settings: Settings, from_: date | None, to: d
         history = load_daily_bars_cached(settings.sim_data_file, state_db_path(settings).parent / BARS_CACHE_DIR)
     except (OSError, ValueError) as error:
         raise SetupError(f"SIM_DATA_FILE: {settings.sim_data_file}: {error}") from None
-    bars, benchmark = sim_report_inputs(history, sim_tradable_symbols(settings, history.symbols))
+    record = state_db_path(settings).parent / REPORT_UNIVERSE_FILE
+    note = None
+    if run_ended:  # the run's own settings say what it could trade: kept for a later `tradingd report`
+        symbols = sim_tradable_symbols(settings, history.symbols)
+        _write_universe_record(record, symbols)
+    elif (recorded := _read_universe_record(record)) is not None:
+        symbols = recorded
+    else:
+        symbols = sim_tradable_symbols(settings, history.symbols)
+        note = (
+            "The benchmark's symbols follow this command's settings (SYMBOLS, USE_SCANNER): the run left no record of "
+            "its own (it did not reach its end)."
+        )
+    bars, benchmark = sim_report_inputs(history, symbols)
     try:
-        return build_report(
+        report = build_report(
             store, mode=settings.mode.value, bars=bars, benchmark=benchmark, from_date=from_, to_date=to
         )
     except ReportDataError:
         return None
+    return report if note is None else replace(report, notes=(*report.notes, note))
+
+
+def _write_universe_record(path: Path, symbols: Sequence[str]) -> None:
+    try:
+        path.write_text(json.dumps({"symbols": list(symbols)}))
+    except OSError as error:  # a report can still be built from the settings next time; say so in the log only
+        import structlog
+
+        structlog.get_logger(__name__).warning("report_universe_not_recorded", path=str(path), error=str(error))
+
+
+def _read_universe_record(path: Path) -> tuple[str, ...] | None:
+    """The symbols the last run recorded, or None when there is no readable record (then the settings decide)."""
+    try:
+        symbols = json.loads(path.read_text())["symbols"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(symbols, list) or not all(isinstance(symbol, str) for symbol in symbols):
+        return None
+    return tuple(symbols)
 
 
 def sim_tradable_symbols(settings: Settings, available: Sequence[str]) -> tuple[str, ...]:
@@ -125,10 +165,12 @@ def _fail(message: str) -> typer.Exit:
 
 
 def check_writable(option: str, path: Path) -> None:
-    """Exit 2 naming `option` when `path` cannot be written, before any work is done (the folder is created).
+    """Exit 2 naming `option` when `path` cannot be written, before any work is done.
 
-    An empty probe file is removed again, so a failed report leaves nothing behind."""
+    The probe (an empty file, and any folders on the way) is removed again: a report that then has nothing to write,
+    or fails, leaves nothing behind; `_write` creates the folders when it writes."""
     existed = path.exists()
+    created = [parent for parent in reversed(path.parents) if not parent.exists()]
     try:
         if path.is_dir():
             raise IsADirectoryError(21, "is a directory", str(path))
@@ -139,12 +181,18 @@ def check_writable(option: str, path: Path) -> None:
         raise _fail(f"{option} {path}: {error.filename} exists and is not a directory") from None
     except OSError as error:
         raise _fail(f"{option} {path}: {error.strerror or error}") from None
-    if not existed:
-        path.unlink(missing_ok=True)
+    finally:
+        if not existed:
+            with contextlib.suppress(OSError):  # e.g. a file where a folder should be: nothing was created
+                path.unlink(missing_ok=True)
+        for folder in reversed(created):  # deepest first; only the ones the probe made, and only if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _write(option: str, path: Path, write: Callable[[Report, Path], object], report: Report) -> None:
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(report, path)
     except OSError as error:  # e.g. the disk filled up after the check
         raise _fail(f"{option} {path}: {error.strerror or error}") from None
@@ -245,6 +293,7 @@ def write_run_report(store: StateStore, settings: Settings, path: Path | None) -
     if report is not None and path is not None:
         from analytics.html_report import write_html  # plotly, only at the end of a run
 
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_html(report, path)
     return report
 

@@ -16,6 +16,10 @@ from core.errors import SetupError
 from core.types import Tier, TradingMode
 from tradingd.configs import missing_file_message
 
+# Beside a sim state DB: the symbols the last run could trade (its report's benchmark), written at the run's end and
+# deleted with the state when the next replay starts (`tradingd/app.py::reset_sim_state`).
+REPORT_UNIVERSE_FILE = "report_universe.json"
+
 
 def state_db_path(settings: Settings) -> Path:
     """Sim keeps its own DB, replaced at the start of every replay, so it never mixes with paper/live state."""

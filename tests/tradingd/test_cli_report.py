@@ -256,12 +256,54 @@ def test_a_replay_report_and_the_report_command_agree_on_the_real_figures(tmp_pa
     assert {trip["exit_reason"] for trip in trips} <= {"signal", "stop_loss", "breaker", "manual"}
 
 
-def test_with_symbols_the_benchmark_holds_those_symbols(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_symbols_the_benchmark_holds_those_symbols_also_for_a_later_report(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SYMBOLS", "AAPL,MSFT,XOM")
     result = runner.invoke(app, ["replay", "--start", "2017-01-03", "--end", "2017-02-28", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])["report"]
     assert report["benchmark"]["name"] == "equal-weight buy-and-hold of 3 symbols"
+    # A later `tradingd report` in another shell (no SYMBOLS: the scanner would be on) reads the run's own record.
+    monkeypatch.delenv("SYMBOLS")
+    later = runner.invoke(app, ["report", "--json"])
+    assert later.exit_code == 0, later.output
+    assert json.loads(later.stdout)["benchmark"]["name"] == "equal-weight buy-and-hold of 3 symbols"
+
+
+def test_a_window_starts_from_the_close_before_it_and_names_the_trips_entered_earlier(tmp_path: Path) -> None:
+    replay = runner.invoke(app, ["replay", "--start", "2016-01-04", "--end", "2016-06-30", "--json"])
+    assert replay.exit_code == 0, replay.output
+    with StateStore(tmp_path / "var" / "sim" / "state.db") as store:
+        base = store.equity_mark(date(2016, 2, 29))
+        last = store.equity_mark(date(2016, 5, 31))
+    assert base is not None
+    assert last is not None
+    result = runner.invoke(app, ["report", "--json", "--from", "2016-03-01", "--to", "2016-05-31"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["start"] == "2016-03-01"
+    assert report["start_equity"] == float(round(base.last_equity, 2))  # the close before the window
+    expected = (float(last.last_equity) / float(base.last_equity) - 1) * 100
+    assert report["total_return_pct"] == pytest.approx(expected, abs=1e-9)
+    assert any("entered before 2016-03-01" in note for note in report["notes"])
+
+
+def test_a_report_that_cannot_be_written_never_costs_the_run_its_summary(tmp_path: Path) -> None:
+    (tmp_path / "var" / "sim" / "report.html").mkdir(parents=True)
+    result = runner.invoke(app, ["run", "--iterations", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["iterations"] == 3
+    assert "report.html" in summary["report_error"]
+    assert "report" not in summary
+
+
+def test_the_writability_probe_leaves_no_folder_behind(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "deep" / "r.html"
+    result = runner.invoke(app, ["report", "--html", str(target)])  # no state DB: nothing to report
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "out").exists()
 
 
 # ---- paper: bars through the real Alpaca adapter against the fake server --------------------------------------------
