@@ -488,25 +488,7 @@ class SimBroker:
         self._version += 1
         del self._open[order.request.client_order_id]
         state = order.state
-        # Built field by field, not by `dataclasses.replace` (which inspects the fields on every call): once per fill.
-        order.state = BrokerOrder(
-            client_order_id=state.client_order_id,
-            broker_order_id=state.broker_order_id,
-            symbol=state.symbol,
-            side=state.side,
-            status=OrderStatus.FILLED,
-            qty=state.qty,
-            notional=state.notional,
-            filled_qty=qty,
-            filled_avg_price=price,
-            submitted_at=state.submitted_at,
-            updated_at=ts,
-            reason=reason,
-            order_type=state.order_type,
-            time_in_force=state.time_in_force,
-            stop_price=state.stop_price,
-            trail_percent=state.trail_percent,
-        )
+        order.state = _moved(state, OrderStatus.FILLED, ts, reason, filled_qty=qty, filled_avg_price=price)
         fill = Fill(
             execution_id=f"{order.request.client_order_id}-1",
             client_order_id=order.request.client_order_id,
@@ -530,26 +512,7 @@ class SimBroker:
         self._release(order)
         self._open.pop(order.request.client_order_id, None)
         state = order.state
-        # Field by field, like `_record_fill`: `dataclasses.replace` inspects the fields on every call, and every
-        # expiring DAY stop (~19,000 a default replay) comes through here.
-        order.state = BrokerOrder(
-            client_order_id=state.client_order_id,
-            broker_order_id=state.broker_order_id,
-            symbol=state.symbol,
-            side=state.side,
-            status=status,
-            qty=state.qty,
-            notional=state.notional,
-            filled_qty=state.filled_qty,
-            filled_avg_price=state.filled_avg_price,
-            submitted_at=state.submitted_at,
-            updated_at=ts,
-            reason=reason,
-            order_type=state.order_type,
-            time_in_force=state.time_in_force,
-            stop_price=state.stop_price,
-            trail_percent=state.trail_percent,
-        )
+        order.state = _moved(state, status, ts, reason, state.filled_qty, state.filled_avg_price)
         return order.state
 
     def _reserve(self, order: _Order) -> None:
@@ -653,3 +616,33 @@ def _checked_closes(closes_ns: npt.NDArray[np.int64], stamps_ns: npt.NDArray[np.
     if (closes < stamps_ns).any() or (np.diff(closes) <= 0).any():
         raise ValueError("bar_closes_ns must be increasing and no earlier than each bar's stamp")
     return closes
+
+
+def _moved(
+    state: BrokerOrder,
+    status: OrderStatus,
+    ts: datetime,
+    reason: str,
+    filled_qty: Decimal,
+    filled_avg_price: Decimal | None,
+) -> BrokerOrder:
+    """`state` in its new status. Built field by field, not by `dataclasses.replace` (which inspects the fields on
+    every call): once per fill and per expiring DAY stop (~19,000 a default replay)."""
+    return BrokerOrder(
+        client_order_id=state.client_order_id,
+        broker_order_id=state.broker_order_id,
+        symbol=state.symbol,
+        side=state.side,
+        status=status,
+        qty=state.qty,
+        notional=state.notional,
+        filled_qty=filled_qty,
+        filled_avg_price=filled_avg_price,
+        submitted_at=state.submitted_at,
+        updated_at=ts,
+        reason=reason,
+        order_type=state.order_type,
+        time_in_force=state.time_in_force,
+        stop_price=state.stop_price,
+        trail_percent=state.trail_percent,
+    )
