@@ -5,21 +5,10 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from analytics.formatting import headline_rows, money, num, pct, trade_rows
-from analytics.model import GroupStats, Report
+from analytics.formatting import group_cells, headline_rows, trade_rows
+from analytics.model import Report
 
 TOP_SYMBOLS = 10
-
-
-def _group_cells(stats: GroupStats) -> list[str]:
-    return [
-        f"{stats.trades:,}",
-        f"{stats.wins:,}",
-        f"{stats.losses:,}",
-        pct(stats.win_rate_pct, 1),
-        num(stats.profit_factor),
-        money(stats.pnl, signed=True),
-    ]
 
 
 def _columns(table: Table, names: tuple[str, ...], left: int) -> Table:
@@ -46,11 +35,11 @@ def report_tables(report: Report) -> list[Table]:
     group = ("trades", "wins", "losses", "win rate", "profit factor", "P&L ($)")
     tiers = _columns(Table(title="by tier", title_justify="left"), ("tier", *group), 1)
     for tier, stats in sorted(report.by_tier.items()):
-        tiers.add_row(tier, *_group_cells(stats))
+        tiers.add_row(tier, *group_cells(stats))
 
     shown = report.by_symbol[:TOP_SYMBOLS]
     title = f"top {len(shown)} of {len(report.by_symbol)} symbols by trades"
     symbols = _columns(Table(title=title, title_justify="left"), ("symbol", "tier", *group), 2)
     for item in shown:
-        symbols.add_row(item.symbol, item.tier.value if item.tier else "", *_group_cells(item.stats))
+        symbols.add_row(item.symbol, item.tier.value if item.tier else "", *group_cells(item.stats))
     return [headline, trades, tiers, symbols]

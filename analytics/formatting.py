@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from analytics.model import Report
+from analytics.model import GroupStats, Report
 
 NA = "n/a"
 
@@ -93,4 +93,16 @@ def trade_rows(report: Report) -> list[tuple[str, str]]:
         ("average loss", f"{money(t.avg_loss, signed=True)} ({pct(t.avg_loss_pct, signed=True)})"),
         ("average holding period", f"{num(t.avg_hold_days, 1)} days"),
         ("longest losing streak", f"{t.longest_losing_streak:,} trades"),
+    ]
+
+
+def group_cells(stats: GroupStats) -> list[str]:
+    """One tier's or symbol's round-trip statistics as table cells (the terminal and the HTML show the same)."""
+    return [
+        f"{stats.trades:,}",
+        f"{stats.wins:,}",
+        f"{stats.losses:,}",
+        pct(stats.win_rate_pct, 1),
+        num(stats.profit_factor),
+        money(stats.pnl, signed=True),
     ]

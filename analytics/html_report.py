@@ -15,7 +15,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from analytics.charts import report_figures
-from analytics.formatting import headline_rows, money, num, pct, trade_rows, utc_minute
+from analytics.formatting import group_cells, headline_rows, money, pct, trade_rows, utc_minute
 from analytics.model import GroupStats, Report
 
 CHART_CONFIG = {"displaylogo": False, "responsive": True}
@@ -60,16 +60,7 @@ def _table(
 
 
 def _group_row(name: str, tier: str, stats: GroupStats) -> list[str]:
-    return [
-        name,
-        tier,
-        f"{stats.trades:,}",
-        f"{stats.wins:,}",
-        f"{stats.losses:,}",
-        pct(stats.win_rate_pct, 1),
-        num(stats.profit_factor),
-        money(stats.pnl, signed=True),
-    ]
+    return [name, tier, *group_cells(stats)]
 
 
 def _tables(report: Report) -> str:

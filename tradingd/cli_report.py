@@ -175,8 +175,7 @@ def check_writable(option: str, path: Path) -> None:
         if path.is_dir():
             raise IsADirectoryError(21, "is a directory", str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a"):
-            pass
+        path.open("a").close()  # created if missing, never truncated
     except FileExistsError as error:  # mkdir's EEXIST: a folder on the way is a file
         raise _fail(f"{option} {path}: {error.filename} exists and is not a directory") from None
     except OSError as error:
