@@ -88,6 +88,41 @@ class IterationCompleted(Message):
     stats: IterationStats
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IterationFailed(Message):
+    """A tick ended early on a `BrokerError` (the adapter's bounded retries ran out, or the broker refused): the
+    daemon stays alive and tries again at the next tick. `kind` is the error's class name; `detail` its text with
+    every registered secret masked (`core/redact.py`). Observers: the dashboard's health, the notifier's
+    broker-unreachable timer."""
+
+    tick: str
+    kind: str
+    detail: str
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# EVENTS: the daemon's life
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonStarted(Message):
+    """The daemon took its state and is about to run its first tick. `unclean_restart`: the previous daemon of this
+    state did not stop cleanly (killed, crashed, power lost), so this start recovered from the broker."""
+
+    mode: str
+    unclean_restart: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonStopped(Message):
+    """The daemon left its loop cleanly (`reason`: `signal`, `finished`, `error`) after `iterations` iterations."""
+
+    mode: str
+    reason: str
+    iterations: int
+
+
 def frozen_counts(counts: Mapping[str, int]) -> Mapping[str, int]:
     """A read-only copy: whoever built the counts can go on changing their own dict, never the message's."""
     return MappingProxyType(dict(counts))

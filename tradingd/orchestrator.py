@@ -32,9 +32,17 @@ from core.broker.base import AuthenticationError, Broker, BrokerError
 from core.bus import EventBus
 from core.clock import Clock, NyseCalendar, SimClock
 from core.failpoints import failpoint
-from core.messages import IterationCompleted, IterationStarted, IterationStats, Message, SignalGenerated
+from core.messages import (
+    IterationCompleted,
+    IterationFailed,
+    IterationStarted,
+    IterationStats,
+    Message,
+    SignalGenerated,
+)
 from core.portfolio import PortfolioView
 from core.reasons import DenialReason
+from core.redact import redact
 from core.run_stats import RunStats
 from core.state_backup import StateBackups
 from core.store import StateStore
@@ -209,6 +217,16 @@ class Orchestrator:
                     # alive, try again at the next one. Broker updates already fetched were stored first.
                     self.stats.error(type(error).__name__)
                     log.error("iteration_failed", tick=tick.value, error=str(error), kind=type(error).__name__)
+                    now = self.clock.now()
+                    self.bus.publish(
+                        IterationFailed(
+                            ts_event=now,
+                            ts_init=now,
+                            tick=tick.value,
+                            kind=type(error).__name__,
+                            detail=redact(str(error)),
+                        )
+                    )
                 finally:
                     # Right after the tick, before waiting for the next one: the WAL copy never delays an order.
                     self.store.checkpoint_if_due()
