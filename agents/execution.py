@@ -38,6 +38,7 @@ from core.broker.base import Broker, BrokerError, OrderRejectedError
 from core.broker.reconcile import updates_between
 from core.bus import EventBus
 from core.clock import Clock
+from core.exit_reasons import ExitReason, exit_reason_of
 from core.failpoints import failpoint
 from core.logging import info_enabled
 from core.messages import (
@@ -95,6 +96,7 @@ class _Staged:
     strategy: str
     tier: Tier | None = None
     signal_bar_ts: datetime | None = None
+    exit_reason: ExitReason | None = None  # sells only: why (core/exit_reasons.py), stored with the order
 
 
 CANCEL_TRIES = 5  # looks at a canceled stop before its exit waits for the next iteration
@@ -314,7 +316,7 @@ class ExecutionAgent:
         with self._store.transaction():  # committed before any broker call: a crash after it loses nothing
             self._store.upsert_orders(
                 [item.pending for item in staged],
-                info=[(item.strategy, item.tier, item.signal_bar_ts) for item in staged],
+                info=[(item.strategy, item.tier, item.signal_bar_ts, item.exit_reason) for item in staged],
             )
         failpoint("submit.before_broker")
         answered: list[tuple[_Staged, BrokerOrder]] = []
@@ -406,7 +408,8 @@ class ExecutionAgent:
             notional=sized.notional if qty is None else None,
         )
         signal = event.signal
-        return self._staged(request, event.correlation_id, signal.strategy, sized.tier, signal.bar_ts)
+        why = exit_reason_of(signal.strategy, signal.reason) if sized.side is OrderSide.SELL else None
+        return self._staged(request, event.correlation_id, signal.strategy, sized.tier, signal.bar_ts, why)
 
     def _stage_stop(self, placement: StopPlacement, seen: set[str], stored: set[str]) -> _Staged | None:
         """`stored`: the plan's ids already stored."""
@@ -415,7 +418,7 @@ class ExecutionAgent:
             return None
         # A stop has no signal: it goes by its own client order id, as an adopted order does.
         self._correlations[coid] = coid
-        return self._staged(placement.request(), coid, PROTECTIVE_STOP_TAG)
+        return self._staged(placement.request(), coid, PROTECTIVE_STOP_TAG, exit_reason=ExitReason.STOP_LOSS)
 
     def _staged(
         self,
@@ -424,6 +427,7 @@ class ExecutionAgent:
         strategy: str,
         tier: Tier | None = None,
         signal_bar_ts: datetime | None = None,
+        exit_reason: ExitReason | None = None,
     ) -> _Staged:
         pending = BrokerOrder(
             client_order_id=request.client_order_id,
@@ -439,7 +443,7 @@ class ExecutionAgent:
             stop_price=request.stop_price,
             trail_percent=request.trail_percent,
         )
-        return _Staged(request, pending, correlation_id, strategy, tier, signal_bar_ts)
+        return _Staged(request, pending, correlation_id, strategy, tier, signal_bar_ts, exit_reason)
 
     async def _send(self, item: _Staged) -> BrokerOrder | None:
         coid, symbol = item.request.client_order_id, item.request.symbol

@@ -21,6 +21,7 @@ import numpy as np
 from agents.strategies.base import Holdings, Signals, Strategy
 from core.bus import EventBus
 from core.clock import Clock
+from core.exit_reasons import STOP_LOSS_SIGNAL_PREFIX
 from core.messages import SignalGenerated
 from core.order_ids import signal_correlation_id
 from core.portfolio import PortfolioView
@@ -86,7 +87,7 @@ class ScannerAgent:
         made: list[SignalGenerated] = []
         for col in exits.tolist():
             if stopped[col]:
-                reason = f"stop_loss: close {close[col]:.2f} <= {stop[col]:.2f}"
+                reason = f"{STOP_LOSS_SIGNAL_PREFIX} close {close[col]:.2f} <= {stop[col]:.2f}"
             else:
                 reason = signals.reasons.get(col, f"{self.strategy} exit")
             made.append(self._emit(frame, col, OrderSide.SELL, signals, volatility, bar_ts, now, reason))

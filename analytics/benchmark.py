@@ -3,9 +3,11 @@
 Sim (`EqualWeightBenchmark`): an equal-weight buy-and-hold of the symbols the run could trade (the caller passes them:
 `SYMBOLS`, or the whole scanned universe with the scanner). The start capital is split into K equal shares, K the
 number of those symbols with a tradable open anywhere in the report's period. A symbol with a bar on the first session
-buys its share at that open; the share of a symbol listed later is set aside as cash (earning nothing) and buys at the
-open of its first bar. Nothing is ever rebalanced; a symbol whose bars end is held at its last close (as cash). The
-bundled data is survivorship-biased and has no ETFs, which `note` says.
+buys its share at that open; for a window that starts after the run's first session (`report --from`), a symbol with a
+close on the session before buys at that close instead, where the strategy's returns start too. The share of a symbol
+listed later is set aside as cash (earning nothing) and buys at the open of its first bar. Nothing is ever
+rebalanced; a symbol whose bars end is held at its last close (as cash). The bundled data is survivorship-biased and
+has no ETFs, which `note` says.
 
 Paper/live (`ClosesBenchmark`, via `load_spy_benchmark`): SPY's daily closes from the market-data port the daemon
 uses, cached in DATA_DIR; when they cannot be had, no benchmark (a reason instead), never a made-up series.
@@ -48,8 +50,10 @@ class BenchmarkSeries:
 
 
 class BenchmarkSource(Protocol):
-    def series(self, sessions: Sequence[date]) -> BenchmarkSeries | str:
-        """The benchmark over `sessions` (ascending), or why there is none."""
+    def series(self, sessions: Sequence[date], *, base: date | None = None) -> BenchmarkSeries | str:
+        """The benchmark over `sessions` (ascending), or why there is none. `base`: the session whose close the
+        strategy's returns start from (a window that does not start at the run's beginning), so the benchmark starts
+        there too; None: the run's own start."""
         ...
 
 
@@ -68,7 +72,7 @@ class EqualWeightBenchmark:
     bars: BarFrame
     symbols: tuple[str, ...]
 
-    def series(self, sessions: Sequence[date]) -> BenchmarkSeries | str:
+    def series(self, sessions: Sequence[date], *, base: date | None = None) -> BenchmarkSeries | str:
         if not sessions:
             return "no sessions"
         days = _day_index(self.bars)
@@ -80,6 +84,15 @@ class EqualWeightBenchmark:
             return "no bars of the universe in the report's period"
         opens = self.bars.open[first:last][:, columns]
         closes = self.bars.close[first:last][:, columns]
+        window_days = days[first:last]
+        base_row = -1 if base is None else int(np.searchsorted(days, np.datetime64(base, "D"), side="right")) - 1
+        if 0 <= base_row < first:
+            # Bought at the base session's close (the strategy's returns start there too), as a leading row whose
+            # open and close are that close: a symbol without one joins at its first open in the window, as before.
+            base_close = self.bars.close[base_row, columns][None, :]
+            opens = np.vstack([base_close, opens])
+            closes = np.vstack([base_close, closes])
+            window_days = np.concatenate([days[base_row : base_row + 1], window_days])
         tradable = np.isfinite(opens) & (opens > 0)
         listed = tradable.any(axis=0)
         opens, closes, tradable = opens[:, listed], closes[:, listed], tradable[:, listed]
@@ -99,7 +112,7 @@ class EqualWeightBenchmark:
         carried = np.take_along_axis(prices, np.maximum(rows, 0), axis=0)
         joined = np.arange(prices.shape[0])[:, None] >= join_row[None, :]
         values = np.where(joined, shares[None, :] * carried, share).sum(axis=1)
-        session_rows = _rows_of(days[first:last], sessions)
+        session_rows = _rows_of(window_days, sessions)
         growth = np.where(session_rows >= 0, values[np.maximum(session_rows, 0)], 1.0)
         return BenchmarkSeries(f"equal-weight buy-and-hold of {count} symbols", SIM_BENCHMARK_NOTE, growth)
 
@@ -113,7 +126,9 @@ class ClosesBenchmark:
     closes: tuple[float, ...]
     note: str = ""
 
-    def series(self, sessions: Sequence[date]) -> BenchmarkSeries | str:
+    def series(self, sessions: Sequence[date], *, base: date | None = None) -> BenchmarkSeries | str:
+        # Always from the last close before the first session (`base` or not): a single instrument has no open
+        # to buy at in the closes, and that close is the strategy's base whenever the window has one.
         if not sessions:
             return "no sessions"
         days = np.array(self.days, dtype="datetime64[D]")
@@ -133,7 +148,7 @@ class ClosesBenchmark:
 class UnavailableBenchmark:
     reason: str
 
-    def series(self, sessions: Sequence[date]) -> BenchmarkSeries | str:
+    def series(self, sessions: Sequence[date], *, base: date | None = None) -> BenchmarkSeries | str:
         return self.reason
 
 

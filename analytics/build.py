@@ -63,7 +63,7 @@ def build_report(
     equity = np.array([float(start_equity), *(float(m.last_equity) for m in marks)])
 
     fills = store.fills()
-    tags = {order_id: OrderTags(tag, tier) for order_id, (tag, tier) in store.order_tags().items()}
+    tags = {order_id: OrderTags(*tagged) for order_id, tagged in store.order_tags().items()}
     ledger = build_ledger(fills, tags)
     first, last = sessions[0], sessions[-1]
     trips = tuple(t for t in ledger.trips if first <= ny_date(t.exit_time) <= last)
@@ -76,7 +76,7 @@ def build_report(
     returns = return_stats(equity, invested_pct=invested.invested_pct, traded_notional=traded)
 
     notes: list[str] = []
-    bench = benchmark.series(sessions)
+    bench = benchmark.series(sessions, base=before[-1].session if before else None)
     alpha = beta = excess = None
     benchmark_equity: tuple[float | None, ...] = (None,) * len(sessions)
     summary = None

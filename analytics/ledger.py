@@ -16,34 +16,21 @@ from datetime import datetime
 from decimal import Decimal
 
 from analytics.model import ExitReason, RoundTrip
-from core.order_ids import FLATTEN_EXIT_TAG, MANUAL_EXIT_TAG, PROTECTIVE_STOP_TAG, STOP_EXIT_TAG
+from core.exit_reasons import exit_reason_of
 from core.types import Fill, OrderSide, Tier
 
 _ZERO = Decimal(0)
 _SECONDS_PER_DAY = 86_400.0
 
-_EXIT_REASON_OF_TAG: Mapping[str, ExitReason] = {
-    PROTECTIVE_STOP_TAG: ExitReason.STOP_LOSS,
-    STOP_EXIT_TAG: ExitReason.STOP_LOSS,
-    FLATTEN_EXIT_TAG: ExitReason.BREAKER,
-    MANUAL_EXIT_TAG: ExitReason.MANUAL,
-}
-
-
-def exit_reason(tag: str | None) -> ExitReason:
-    """The exit reason of an exit order's tag (the orders table's `strategy`): a strategy's own tag is a signal; an
-    order the store has no row for (placed outside the daemon, e.g. in the broker's web UI) is manual."""
-    if tag is None:
-        return ExitReason.MANUAL
-    return _EXIT_REASON_OF_TAG.get(tag, ExitReason.SIGNAL)
-
 
 @dataclass(frozen=True, slots=True)
 class OrderTags:
-    """What the ledger needs of a stored order: its tag (strategy) and tier."""
+    """What the ledger needs of a stored order: its tag (strategy), tier and, for an exit, the reason stored with it
+    (`None` on rows written before schema 5: the tag alone decides)."""
 
     tag: str
     tier: Tier | None
+    exit_reason: ExitReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +120,13 @@ def _round_trip(entry_id: str, exit_id: str, pair: _Pair, orders: Mapping[str, O
         pnl=pnl,
         pnl_pct=float(pnl / pair.cost * 100) if pair.cost else 0.0,
         days_held=(pair.exit_time - pair.entry_time).total_seconds() / _SECONDS_PER_DAY,
-        exit_reason=exit_reason(None if exit_ is None else exit_.tag),
+        exit_reason=_exit_reason(exit_),
         entry_order_id=entry_id,
         exit_order_id=exit_id,
     )
+
+
+def _exit_reason(order: OrderTags | None) -> ExitReason:
+    if order is None:
+        return exit_reason_of(None)
+    return order.exit_reason if order.exit_reason is not None else exit_reason_of(order.tag)

@@ -9,29 +9,22 @@ infinity or a made-up value.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.exit_reasons import ExitReason
 from core.types import Tier
+
+__all__ = ["ExitReason"]  # re-exported: the report's records name it; it lives in core (the orders store it)
 
 CONVENTIONS = (
     "Statistics from end-of-day equity; risk-free rate 0; 252 sessions a year; sample standard deviation (ddof=1); "
     "Sortino downside deviation sqrt(mean(min(r, 0)^2)) annualised by sqrt(252); alpha annualised, in percent; "
     "percentages in percent; an undefined ratio is null."
 )
-
-
-class ExitReason(enum.StrEnum):
-    """Why a round trip ended, from the exit order's tag (the orders table's `strategy` column)."""
-
-    SIGNAL = "signal"  # the strategy's own exit (including STOP_MODE=close's close-based stop-loss signal)
-    STOP_LOSS = "stop_loss"  # a protective stop at the broker (`ps`) or the intraday stop check (`stop`)
-    BREAKER = "breaker"  # a breaker's flatten (`flatten`)
-    MANUAL = "manual"  # `tradingd close` (`manual`)
 
 
 @dataclass(frozen=True, slots=True)

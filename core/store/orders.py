@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from core.exit_reasons import ExitReason
 from core.redact import redact
 from core.sqlite_db import SqliteDb
 from core.store.codec import parse_decimal, parse_time, time_text
@@ -23,14 +24,14 @@ _FINAL_STATUS_VALUES: Final = tuple(s.value for s in OrderStatus if not s.is_ope
 _ORDER_COLUMNS: Final = (
     "client_order_id, broker_order_id, symbol, side, status, qty, notional, filled_qty, filled_avg_price, "
     "submitted_at, updated_at, reason, strategy, tier, signal_bar_ts, order_type, time_in_force, stop_price, "
-    "trail_percent"
+    "trail_percent, exit_reason"
 )
 # A final order never changes status again: a late or replayed update cannot reopen a filled/canceled order, and a
 # stale terminal update cannot turn a fill into a cancel. What the daemon knew at submit time is kept when a later
 # update (e.g. from the broker's stream) does not know it. A trailing stop's `stop_price` is its level as last
 # reported: it moves with the high-water mark, and an update without one keeps the last.
 _UPSERT_ORDER: Final = f"""
-    INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (client_order_id) DO UPDATE SET
         broker_order_id = COALESCE(NULLIF(excluded.broker_order_id, ''), broker_order_id),
         status = excluded.status,
@@ -47,7 +48,8 @@ _UPSERT_ORDER: Final = f"""
         order_type = excluded.order_type,
         time_in_force = excluded.time_in_force,
         stop_price = COALESCE(excluded.stop_price, stop_price),
-        trail_percent = COALESCE(excluded.trail_percent, trail_percent)
+        trail_percent = COALESCE(excluded.trail_percent, trail_percent),
+        exit_reason = COALESCE(excluded.exit_reason, exit_reason)
     WHERE status NOT IN ({", ".join(f"'{s}'" for s in _FINAL_STATUS_VALUES)}) OR excluded.status = status
 """  # noqa: S608 - the interpolated values are our own enum constants, never input
 _SELECT_ORDERS: Final = f"SELECT {_ORDER_COLUMNS} FROM orders"  # noqa: S608 - constant column list
@@ -72,6 +74,7 @@ class OrderRecord:
     strategy: str
     tier: Tier | None
     signal_bar_ts: datetime | None
+    exit_reason: ExitReason | None = None  # an exit's reason (core/exit_reasons.py); None for entries and old rows
 
 
 class Orders:
@@ -85,8 +88,11 @@ class Orders:
         cur = self._conn.execute(_UPSERT_ORDER, _order_row(order, strategy, tier, signal_bar_ts))
         return cur.rowcount > 0
 
-    def upsert_many(self, rows: Sequence[tuple[BrokerOrder, str, str | None, datetime | None]]) -> None:
-        """`upsert` of many orders (order, strategy, tier, signal bar time) in one statement, in order; the same SQL
+    def upsert_many(
+        self, rows: Sequence[tuple[BrokerOrder, str, str | None, datetime | None, ExitReason | None]]
+    ) -> None:
+        """`upsert` of many orders (order, strategy, tier, signal bar time, exit reason) in one statement, in order;
+        the same SQL
         (a final order is never reopened), one call into SQLite instead of one per order."""
         if rows:
             self._conn.executemany(_UPSERT_ORDER, [_order_row(*row) for row in rows])
@@ -140,11 +146,14 @@ class Orders:
             rows = self._conn.execute(f"{_SELECT_ORDERS} WHERE status IN ({marks}) ORDER BY rowid", values)
         return [_order_record(row) for row in rows]
 
-    def tags(self) -> dict[str, tuple[str, Tier | None]]:
-        """Every stored order's (strategy tag, tier) by client order id, without decoding whole orders (the report's
-        ledger reads tens of thousands)."""
-        rows = self._conn.execute("SELECT client_order_id, strategy, tier FROM orders")
-        return {order_id: (strategy, None if tier is None else Tier(tier)) for order_id, strategy, tier in rows}
+    def tags(self) -> dict[str, tuple[str, Tier | None, ExitReason | None]]:
+        """Every stored order's (strategy tag, tier, exit reason) by client order id, without decoding whole orders
+        (the report's ledger reads tens of thousands)."""
+        rows = self._conn.execute("SELECT client_order_id, strategy, tier, exit_reason FROM orders")
+        return {
+            order_id: (strategy, None if tier is None else Tier(tier), None if why is None else ExitReason(why))
+            for order_id, strategy, tier, why in rows
+        }
 
     def counts(self) -> dict[str, Any]:
         """How many orders in all, open, and per status (for `tradingd status`)."""
@@ -189,7 +198,11 @@ class Fills:
 
 
 def _order_row(
-    order: BrokerOrder, strategy: str, tier: str | None, signal_bar_ts: datetime | None
+    order: BrokerOrder,
+    strategy: str,
+    tier: str | None,
+    signal_bar_ts: datetime | None,
+    exit_reason: ExitReason | None = None,
 ) -> tuple[str | None, ...]:
     # Written ~75k times in a default replay (each order ahead of its broker call, then with its answer and updates):
     # the None checks inline and enum values read through `_value_`, which skips the `value` property's descriptor
@@ -224,12 +237,13 @@ def _order_row(
         order.time_in_force._value_,
         None if stop_price is None else str(stop_price),
         None if trail is None else str(trail),
+        None if exit_reason is None else exit_reason._value_,
     )
 
 
 def _order_record(row: tuple[Any, ...]) -> OrderRecord:
     (coid, boid, symbol, side, status, qty, notional, filled_qty, avg_px, submitted, updated, reason, strategy, tier,
-     bar_ts, order_type, time_in_force, stop_price, trail_percent) = row  # fmt: skip
+     bar_ts, order_type, time_in_force, stop_price, trail_percent, exit_reason) = row  # fmt: skip
     order = BrokerOrder(
         client_order_id=coid,
         broker_order_id=boid,
@@ -249,7 +263,11 @@ def _order_record(row: tuple[Any, ...]) -> OrderRecord:
         trail_percent=parse_decimal(trail_percent),
     )
     return OrderRecord(
-        order=order, strategy=strategy, tier=None if tier is None else Tier(tier), signal_bar_ts=parse_time(bar_ts)
+        order=order,
+        strategy=strategy,
+        tier=None if tier is None else Tier(tier),
+        signal_bar_ts=parse_time(bar_ts),
+        exit_reason=None if exit_reason is None else ExitReason(exit_reason),
     )
 
 

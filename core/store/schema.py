@@ -19,7 +19,7 @@ from typing import Final
 
 from core.sqlite_db import SqliteDb, connect_read_only, verify_migratable, verify_schema
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 STATE_DB_WHAT: Final = "a tradingd state database"
 
 
@@ -120,6 +120,8 @@ _MIGRATIONS: Final[tuple[tuple[str | _AddColumn, ...], ...]] = (
             updated_at TEXT NOT NULL
         )""",
     ),
+    # 4 → 5: why an exit sold (core/exit_reasons.py), decided at staging; NULL on older rows and on entries.
+    (_AddColumn("orders", "exit_reason", "TEXT"),),
 )
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from core.exit_reasons import ExitReason
 from core.messages import Message
 from core.sqlite_db import SqliteOwner, wall_clock_utc
 from core.store.checkpoint import BACKSTOP_PAGES, WAL_SIZE_LIMIT_BYTES, IdleCheckpointer
@@ -28,7 +29,7 @@ from core.store.schema import open_state_db, schema_version
 from core.types import BrokerOrder, Fill, OrderStatus, Position, Tier
 
 # What the daemon knew of an order when it wrote it ahead of the broker call: strategy, tier, signal bar time.
-OrderInfo = tuple[str, str | None, datetime | None]
+OrderInfo = tuple[str, str | None, datetime | None, ExitReason | None]  # strategy, tier, bar time, exit reason
 
 
 class StateStore(SqliteOwner):
@@ -86,9 +87,9 @@ class StateStore(SqliteOwner):
         self, orders: Sequence[BrokerOrder], *, strategy: str = "", info: Sequence[OrderInfo] | None = None
     ) -> None:
         """`upsert_order` of many orders in one statement (same rules); `info`: each order's (strategy, tier, signal
-        bar time), else `strategy` for all and no tier or bar time."""
+        bar time, exit reason), else `strategy` for all and no tier, bar time or exit reason."""
         if info is None:
-            self._orders.upsert_many([(order, strategy, None, None) for order in orders])
+            self._orders.upsert_many([(order, strategy, None, None, None) for order in orders])
         else:
             self._orders.upsert_many([(order, *extra) for order, extra in zip(orders, info, strict=True)])
 
@@ -122,8 +123,9 @@ class StateStore(SqliteOwner):
         """Forget a write-ahead row the broker certainly never took; returns whether one was deleted."""
         return self._orders.discard_pending(client_order_id)
 
-    def order_tags(self) -> dict[str, tuple[str, Tier | None]]:
-        """Every stored order's (strategy tag, tier) by client order id (what the report's ledger needs)."""
+    def order_tags(self) -> dict[str, tuple[str, Tier | None, ExitReason | None]]:
+        """Every stored order's (strategy tag, tier, exit reason) by client order id (what the report's ledger
+        needs)."""
         return self._orders.tags()
 
     def record_fill(self, fill: Fill) -> bool:

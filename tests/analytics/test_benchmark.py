@@ -62,6 +62,38 @@ def test_equal_weight_buy_and_hold_by_hand_with_a_symbol_listed_later(small_hist
     assert series.note == SIM_BENCHMARK_NOTE
 
 
+def test_a_window_with_a_base_buys_at_the_close_before_it_like_the_strategys_returns(small_history: BarFrame) -> None:
+    # `report --from 2016-06-20`: the strategy's returns start at the close of 2016-06-17, so must the benchmark's.
+    universe = ("AAPL", "MSFT", "FTV")  # FTV has no bar yet on the base session: it joins at its first open
+    sessions = _sessions(small_history, date(2016, 6, 20), date(2016, 7, 29))
+    base = date(2016, 6, 17)
+    series = EqualWeightBenchmark(small_history, universe).series(sessions, base=base)
+    assert isinstance(series, BenchmarkSeries)
+
+    rows = [small_history.symbols.index(s) for s in universe]
+    day_rows = {d: i for i, d in enumerate(_sessions(small_history, date(2013, 1, 1), date(2018, 12, 31)))}
+    ftv_first = day_rows[date(2016, 7, 5)]
+    shares = [
+        (1 / 3) / float(small_history.close[day_rows[base], rows[0]]),
+        (1 / 3) / float(small_history.close[day_rows[base], rows[1]]),
+        (1 / 3) / float(small_history.open[ftv_first, rows[2]]),
+    ]
+    expected = []
+    for session in sessions:
+        row = day_rows[session]
+        ftv = shares[2] * float(small_history.close[row, rows[2]]) if row >= ftv_first else 1 / 3
+        expected.append(
+            shares[0] * float(small_history.close[row, rows[0]])
+            + shares[1] * float(small_history.close[row, rows[1]])
+            + ftv
+        )
+    assert series.growth.tolist() == pytest.approx(expected, rel=1e-12)
+    # The first session's growth is its close over the base close, not over its own open.
+    without_base = EqualWeightBenchmark(small_history, universe).series(sessions)
+    assert isinstance(without_base, BenchmarkSeries)
+    assert series.growth[0] != pytest.approx(without_base.growth[0], rel=1e-9)
+
+
 def test_a_symbol_without_bars_in_the_period_is_not_counted(small_history: BarFrame) -> None:
     sessions = _sessions(small_history, date(2014, 3, 3), date(2014, 3, 31))
     series = EqualWeightBenchmark(small_history, ("AAPL", "FTV", "NOPE")).series(sessions)

@@ -22,7 +22,7 @@ from core.broker.replay import ReplayMarketData
 from core.clock import SimClock
 from core.store import StateStore
 from core.timeconv import NEW_YORK
-from core.types import BarFrame
+from core.types import BarFrame, OrderSide
 from tradingd.app import App, build_sim, load_assets
 from tradingd.cli_report import sim_tradable_symbols
 
@@ -68,6 +68,32 @@ def test_ledger_pnl_is_the_change_in_equity_less_open_positions_unrealised_pnl(
     assert len(report.ledger) == report.trades.trades > 20
     assert {trip.exit_reason for trip in report.ledger} == {ExitReason.SIGNAL, ExitReason.STOP_LOSS}
     assert any(note.startswith(f"{len(ledger.open_lots)} open lot(s)") for note in report.notes)
+
+
+def test_close_based_stop_loss_exits_are_labelled_stop_loss_in_the_ledger(
+    tmp_path: Path, small_history: BarFrame
+) -> None:
+    # STOP_MODE=close sells through the strategy's own tag (client ids derive from it); the reason stored with the
+    # order at staging is what tells its stop-loss exits from its signal exits.
+    settings = Settings(data_dir=tmp_path, use_scanner=False, symbols=SYMBOLS, stop_mode="close", log_level="ERROR")
+    app = build_sim(settings, start=date(2015, 1, 2), end=date(2016, 11, 8))
+
+    async def run() -> None:
+        await load_assets(app)
+        await app.orchestrator.run()
+
+    try:
+        asyncio.run(run())
+        sells = [r for r in app.store.order_records() if r.order.side is OrderSide.SELL and r.order.filled_qty > 0]
+        tags = {r.strategy for r in sells}
+        reasons = {r.exit_reason for r in sells}
+        bars, benchmark = sim_report_inputs(small_history, SYMBOLS)
+        report = build_report(app.store, mode="sim", bars=bars, benchmark=benchmark)
+    finally:
+        app.close()
+    assert tags == {"zscore_mr"}  # one tag for both kinds of exit
+    assert reasons == {ExitReason.SIGNAL, ExitReason.STOP_LOSS}
+    assert {trip.exit_reason for trip in report.ledger} == {ExitReason.SIGNAL, ExitReason.STOP_LOSS}
 
 
 D0 = Decimal(0)

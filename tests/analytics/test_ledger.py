@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.ledger import OrderTags, build_ledger, exit_reason
+from analytics.ledger import OrderTags, build_ledger
 from analytics.model import ExitReason
 from core.types import Fill, OrderSide, Tier
 
@@ -86,13 +86,20 @@ def test_open_lots_are_left_out_and_sells_without_buys_counted() -> None:
     assert ledger.unmatched_sell_qty == D(2)
 
 
-def test_exit_reasons_from_the_exit_orders_tag() -> None:
-    assert exit_reason("zscore_mr") is ExitReason.SIGNAL
-    assert exit_reason("ps") is ExitReason.STOP_LOSS
-    assert exit_reason("stop") is ExitReason.STOP_LOSS
-    assert exit_reason("flatten") is ExitReason.BREAKER
-    assert exit_reason("manual") is ExitReason.MANUAL
-    assert exit_reason(None) is ExitReason.MANUAL  # an order the store never had: placed outside the daemon
+def test_the_exit_reason_stored_with_the_order_decides_and_an_old_row_falls_back_to_its_tag() -> None:
+    tags = {
+        "b1": OrderTags("zscore_mr", Tier.TIER1),
+        "s-close-stop": OrderTags("zscore_mr", Tier.TIER1, ExitReason.STOP_LOSS),  # STOP_MODE=close's stop-loss
+        "s-old": OrderTags("flatten", Tier.TIER1),  # written before schema 5: no reason stored
+    }
+    fills = [
+        fill(1, "b1", BUY, "10", "100"),
+        fill(1, "s-close-stop", SELL, "4", "90", day=1),
+        fill(1, "s-old", SELL, "3", "95", day=2),
+        fill(1, "s-outside", SELL, "3", "96", day=3),  # a sell the store has no row for
+    ]
+    reasons = [trip.exit_reason for trip in build_ledger(fills, tags).trips]
+    assert reasons == [ExitReason.STOP_LOSS, ExitReason.BREAKER, ExitReason.MANUAL]
 
 
 def _fifo_reference(fills: list[Fill]) -> tuple[Decimal, dict[str, Decimal]]:

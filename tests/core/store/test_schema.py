@@ -78,9 +78,10 @@ def test_a_version_2_db_migrates_to_the_schema_a_fresh_db_has(db_path: Path, tmp
     StateStore(db_path).close()
 
     assert sqlite_master(before) == sqlite_master(db_path)
-    assert columns(before, "orders") == [*v2_columns, "order_type", "time_in_force", "stop_price", "trail_percent"]
+    added = ["order_type", "time_in_force", "stop_price", "trail_percent", "exit_reason"]
+    assert columns(before, "orders") == [*v2_columns, *added]
     with closing(sqlite3.connect(before)) as conn:
-        assert schema.schema_version(conn) == SCHEMA_VERSION == 4
+        assert schema.schema_version(conn) == SCHEMA_VERSION == 5
 
 
 def test_a_version_2_backup_checks_sound_and_is_left_as_it_was(tmp_path: Path) -> None:
