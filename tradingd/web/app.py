@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from config.settings import Settings
 from core.candidates import CandidatesError, read_candidates
 from core.errors import SetupError
-from core.redact import redact, redact_value
+from core.redact import redact
 from core.timeconv import ny_instant
 from core.types import OrderStatus, Tier, TradingMode
 from tradingd.cli_state import halt_state, resume_state
@@ -50,6 +50,7 @@ from tradingd.web.records import (
     SmartSelection,
     Status,
 )
+from tradingd.web.redacting import RedactJson
 from tradingd.web.report_cache import ReportCache
 from tradingd.web.selection import WinPredictor, risk_metrics, top_performers, top_scores
 from tradingd.web.state_reader import StateMissingError, StateReader
@@ -127,7 +128,8 @@ def create_app(
         version="1",
         description="The running daemon's state, read from its state DB; halt and resume. README: Dashboard and API.",
     )
-    app.add_middleware(BodyLimit)
+    app.add_middleware(RedactJson)
+    app.add_middleware(BodyLimit)  # added last: outermost, so an oversized body never reaches anything else
 
     @app.exception_handler(StateMissingError)
     async def _missing(_: Request, error: StateMissingError) -> JSONResponse:
@@ -292,7 +294,7 @@ def create_app(
             report = reports.get(store)
         if report is None:
             return {"mode": settings.mode.value, "sessions": 0, "message": "nothing to report yet"}
-        return redact_value(report_json(report))  # type: ignore[no-any-return]
+        return report_json(report)
 
     @app.get("/api/warnings", dependencies=reads, response_model=list[RecentWarning], summary="Recent warnings")
     def get_warnings(limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[RecentWarning]:
@@ -330,7 +332,8 @@ def create_app(
         reason = request.reason.strip()
         if not reason:
             raise _bad_request("reason: must not be blank")
-        message = halt_state(settings, f"dashboard: {reason}", request.reduce_only)
+        # Stored as the CLI stores it, prefixed with where it came from; a pasted secret never reaches the state DB.
+        message = halt_state(settings, redact(f"dashboard: {reason}"), request.reduce_only)
         return ActionResult(message=message, trading_state=_state_now(reader))
 
     @app.post("/api/resume", dependencies=writes, response_model=ActionResult, summary="tradingd resume")

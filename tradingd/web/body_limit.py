@@ -11,10 +11,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY_BYTES: Final = 4_096  # a halt reason is at most 200 characters
 
 
-class BodyTooLargeError(Exception):
-    pass
-
-
 class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self._app = app
@@ -28,21 +24,33 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self._max):
             await _too_large(send, self._max)
             return
+        # Read the whole body first (at most max_bytes are ever held), then hand it to the app: an endpoint never
+        # sees a body over the limit, and the 413 is ours, not a parse error of half a body.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self._max:
-                    raise BodyTooLargeError
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self._max:
+                await _too_large(send, self._max)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
 
-        try:
-            await self._app(scope, counted, send)
-        except BodyTooLargeError:
-            await _too_large(send, self._max)
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: only a disconnect can come
+
+        await self._app(scope, replay, send)
 
 
 async def _too_large(send: Send, limit: int) -> None:
