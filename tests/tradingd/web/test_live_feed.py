@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from core.bus import EventBus
-from core.messages import IterationCompleted, IterationFailed, IterationStats, IterationStarted, OrderFilled
+from core.messages import IterationCompleted, IterationFailed, IterationStarted, IterationStats, OrderFilled
 from core.redact import clear_secrets, register_secrets
 from core.types import Fill, OrderSide
 from tradingd.web.health import HealthMonitor
@@ -68,7 +68,9 @@ def test_failure_details_are_masked_and_health_follows() -> None:
         bus.publish(_completed(7))
         assert health.snapshot().last_iteration == 7
         assert health.snapshot().last_error is None
-        failed = IterationFailed(ts_event=NOW, ts_init=NOW, tick="iterate", kind="BrokerError", detail="SECRETKEY-abcdef")
+        failed = IterationFailed(
+            ts_event=NOW, ts_init=NOW, tick="iterate", kind="BrokerError", detail="SECRETKEY-abcdef"
+        )
         bus.publish(failed)
         assert "SECRETKEY" not in feed.after(0)[0][-1].data
         assert health.snapshot().last_error == "BrokerError: ***"

@@ -36,9 +36,9 @@ def taken_port() -> Iterator[int]:
 
 def test_non_loopback_needs_a_token() -> None:
     with pytest.raises(SetupError, match=r"^DASHBOARD_TOKEN: must be set when DASHBOARD_HOST \(0\.0\.0\.0\)"):
-        check_bind(Settings(dashboard_host="0.0.0.0"))  # noqa: S104 - the address under test
+        check_bind(Settings(dashboard_host="0.0.0.0"))
     with pytest.raises(SetupError, match="DASHBOARD_TOKEN: must be at least 16 characters"):
-        check_bind(Settings(dashboard_host="0.0.0.0", dashboard_token="short"))  # noqa: S104
+        check_bind(Settings(dashboard_host="0.0.0.0", dashboard_token="short"))
     access = dashboard_access(Settings(dashboard_host="10.1.2.3", dashboard_token="x" * 20))
     assert access.reads_need_token
     assert access.token_file is None
@@ -86,7 +86,7 @@ def test_serve_refusals_are_one_line(monkeypatch: pytest.MonkeyPatch, taken_port
     assert taken.output.strip() == (
         f"error: DASHBOARD_PORT: 127.0.0.1:{taken_port} cannot be bound: Address already in use"
     )
-    monkeypatch.setenv("DASHBOARD_HOST", "0.0.0.0")  # noqa: S104
+    monkeypatch.setenv("DASHBOARD_HOST", "0.0.0.0")
     open_ = runner.invoke(app, ["serve"])
     assert open_.exit_code == 2
     assert len(open_.output.strip().splitlines()) == 1
@@ -111,7 +111,9 @@ def test_replay_trades_on_when_the_dashboard_cannot_start(
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_replay_starts_the_dashboard_and_logs_the_token_path_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_replay_starts_the_dashboard_and_logs_the_token_path_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("DASHBOARD_ENABLED", "true")
     monkeypatch.setenv("DASHBOARD_PORT", "0")
     monkeypatch.setenv("LOG_LEVEL", "INFO")

@@ -66,12 +66,12 @@ function listItems(listId, items) {
   $(listId).replaceChildren(...items.map((text) => { const li = document.createElement("li"); li.textContent = text; return li; }));
 }
 
-function gauge(label, value, limit) {
+function gauge(label, value, limit, of) {
   const share = (value === null || !limit) ? 0 : Math.min(100, value / limit * 100);
   const kind = share >= 100 ? "over" : (share >= 80 ? "near" : "");
   const div = document.createElement("div");
   div.className = "gauge";
-  div.innerHTML = `<div>${label}: <b>${value === null ? "–" : fmt(value)}%</b> of ${fmt(limit)}% limit</div>
+  div.innerHTML = `<div>${label}: <b>${value === null ? "–" : fmt(value)}%</b> ${of || "of " + fmt(limit) + "% limit"}</div>
     <div class="bar"><div class="fill ${kind}" style="width:${share}%"></div></div>`;
   return div;
 }
@@ -88,7 +88,7 @@ function showStatus(s, selection) {
   $("gauges").replaceChildren(gauge("Daily loss", risk.daily_loss_pct, risk.max_daily_loss_pct),
     gauge("Drawdown", risk.current_drawdown, risk.max_drawdown_pct));
   $("exposure").replaceChildren(...s.exposure.map((t) => gauge(`${t.tier} $${fmt(t.exposure, 0)} of $${fmt(t.allocation, 0)}`,
-    t.pct_of_allocation, 100)));
+    t.pct_of_allocation, 100, "of its allocation")));
   listItems("breakers", [
     "trading state: " + state + (s.trading_state.reasons.length ? " (" + s.trading_state.reasons.map((r) => r.code).join(", ") + ")" : ""),
     ...Object.entries(s.breakers).map(([name, value]) => `${name}: ${value === null ? "clear" : "TRIPPED " + value}`),
