@@ -49,10 +49,11 @@ from tradingd.web.records import (
     RecentWarning,
     SmartSelection,
     Status,
+    TradingStateView,
 )
 from tradingd.web.redacting import RedactJson
 from tradingd.web.report_cache import ReportCache
-from tradingd.web.selection import WinPredictor, risk_metrics, top_performers, top_scores
+from tradingd.web.selection import WinPredictor, number_or_none, risk_metrics, top_performers, top_scores
 from tradingd.web.state_reader import StateMissingError, StateReader
 from tradingd.web.token import DashboardAccess
 
@@ -239,17 +240,18 @@ def create_app(
         rows = []
         for item in found.candidates:
             prediction = predictor.predict(str(item["symbol"])) if trained and predictor is not None else None
+            rank = item.get("rank")
             rows.append(
                 CandidateRow(
                     symbol=str(item["symbol"]),
-                    rank=item.get("rank"),
-                    score=item["score"],
+                    rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
+                    score=item["score"],  # the required numbers: validated finite when the file was read
                     zscore=item["zscore"],
                     rvol=item["rvol"],
                     price=item["price"],
-                    momentum=item.get("momentum"),
-                    volatility=item.get("volatility"),
-                    dollar_volume=item.get("dollar_volume"),
+                    momentum=number_or_none(item, "momentum"),  # optional: anything else than a number is null
+                    volatility=number_or_none(item, "volatility"),
+                    dollar_volume=number_or_none(item, "dollar_volume"),
                     reason=str(item["reason"]),
                     win_probability=None if prediction is None else prediction.win_probability,
                 )
@@ -344,7 +346,7 @@ def create_app(
     return app
 
 
-def _state_now(reader: StateReader) -> Any:
+def _state_now(reader: StateReader) -> TradingStateView:
     with reader.store() as store:
         return reader.trading_state(store)
 

@@ -64,7 +64,8 @@ def percentiles(values: Sequence[float | None]) -> list[float | None]:
     return result
 
 
-def _number(item: Mapping[str, Any], key: str) -> float | None:
+def number_or_none(item: Mapping[str, Any], key: str) -> float | None:
+    """A candidate's optional number: a finite int or float, else None (a file may lack it, or hold anything)."""
     value = item.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
@@ -73,7 +74,9 @@ def _number(item: Mapping[str, Any], key: str) -> float | None:
 
 def top_scores(candidates: Sequence[Mapping[str, Any]], predictor: WinPredictor | None) -> list[ScoreRow]:
     """The best `TOP_SCORES` candidates by score; the percentiles are taken over all of the file's candidates."""
-    ranks = {name: percentiles([_number(c, key) for c in candidates]) for name, key in PERCENTILE_SOURCES.items()}
+    ranks = {
+        name: percentiles([number_or_none(c, key) for c in candidates]) for name, key in PERCENTILE_SOURCES.items()
+    }
     trained = predictor is not None and predictor.trained
     rows = []
     for i, item in enumerate(candidates):
@@ -82,7 +85,7 @@ def top_scores(candidates: Sequence[Mapping[str, Any]], predictor: WinPredictor 
         rows.append(
             ScoreRow(
                 symbol=symbol,
-                score=_number(item, "score"),
+                score=number_or_none(item, "score"),
                 trend=ranks["trend"][i],
                 volatility=ranks["volatility"][i],
                 volume=ranks["volume"][i],

@@ -99,7 +99,7 @@ class StateReader:
 
     def positions(self, store: StateStore) -> list[PositionRow]:
         positions = store.load_positions()
-        tracker = self.exposure_tracker(positions)
+        held = self.exposure_tracker(positions).snapshot()["symbols"]
         rows = []
         for symbol in sorted(positions):
             position = positions[symbol]
@@ -108,7 +108,7 @@ class StateReader:
             rows.append(
                 PositionRow(
                     symbol=symbol,
-                    tier=tracker.snapshot()["symbols"].get(symbol, {}).get("tier"),
+                    tier=held.get(symbol, {}).get("tier"),
                     qty=str(position.qty),
                     avg_entry_price=str(position.avg_entry_price.quantize(CENT)),
                     market_price=str(position.market_price.quantize(CENT)),
