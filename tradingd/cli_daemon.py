@@ -156,6 +156,10 @@ def _run_locked(
     configure_logging(settings.log_format, settings.log_level, log_file=log_file, replay=replaying)
     sink = _IterationSink()
     try:
+        if settings.dashboard_enabled:  # an open host without a token is bad input (exit 2), not a dashboard failure
+            from tradingd.web.token import check_bind
+
+            check_bind(settings)
         if replaying:
             app_ = build_sim(
                 settings,

@@ -129,3 +129,14 @@ def test_replay_starts_the_dashboard_and_logs_the_token_path_only(
     assert started[0]["url"].startswith("http://127.0.0.1:")
     assert token not in log
     assert token not in result.output
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_run_with_an_open_host_and_no_token_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_ENABLED", "true")
+    monkeypatch.setenv("DASHBOARD_HOST", "0.0.0.0")
+    result = runner.invoke(app, ["replay", "--start", "2015-01-02", "--end", "2015-01-09"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: DASHBOARD_TOKEN: must be set when DASHBOARD_HOST (0.0.0.0)")
