@@ -4,6 +4,11 @@
 
 const TOKEN_KEY = "tradingd_dashboard_token";
 const POLL_MS = 5000;
+// At most one refresh every 2 s: a fast replay completes many iterations a second, and each refresh is CPU the
+// daemon's process shares (the GIL) with its trading loop.
+const MIN_REFRESH_MS = 2000;
+let lastRefresh = 0;
+let refreshTimer = null;
 const $ = (id) => document.getElementById(id);
 let pendingAction = null;
 let refreshing = false;
@@ -115,7 +120,13 @@ function showFills(fills) {
 
 async function refresh() {
   if (refreshing) { refreshAgain = true; return; }
+  const wait = lastRefresh + MIN_REFRESH_MS - Date.now();
+  if (wait > 0) {
+    if (!refreshTimer) refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, wait);
+    return;
+  }
   refreshing = true;
+  lastRefresh = Date.now();
   try {
     const [status, selection, positions, orders, fills, equity, candidates, warnings, health] = await Promise.all([
       api("/api/status"), api("/api/smart-selection"), api("/api/positions"), api("/api/orders?status=open"),
@@ -145,7 +156,7 @@ async function refresh() {
     else say("could not refresh: " + error.message, true);
   } finally {
     refreshing = false;
-    if (refreshAgain) { refreshAgain = false; setTimeout(refresh, 200); }
+    if (refreshAgain) { refreshAgain = false; refresh(); }
   }
 }
 
