@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -126,6 +126,9 @@ class Candidate:
     explosion_factors: tuple[str, ...]
     sector: str | None
     reason: str
+    # From the volume cache the scan screened with (the dashboard's percentiles); None where it had no value.
+    volatility: float | None = None  # 20-day realised volatility (sample std of daily returns)
+    dollar_volume: float | None = None  # 20-day average dollar volume
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +147,8 @@ class Candidate:
             "explosion_factors": list(self.explosion_factors),
             "sector": self.sector,
             "reason": self.reason,
+            "volatility": None if self.volatility is None else round(self.volatility, 6),
+            "dollar_volume": None if self.dollar_volume is None else round(self.dollar_volume, 2),
         }
 
 
@@ -608,6 +613,27 @@ def _candidates(
     return tuple(candidates)
 
 
+def with_liquidity(
+    candidates: tuple[Candidate, ...], survivors: Sequence[str], rows: IntArray, cached: CachedVolumes
+) -> tuple[Candidate, ...]:
+    """Each candidate with its 20-day volatility and average dollar volume from the cache rows it was screened with
+    (`rows` aligned with `survivors`); NaN (unknown) stays None, never a guess."""
+    where = dict(zip(survivors, rows.tolist(), strict=True))
+    return tuple(
+        replace(
+            c,
+            volatility=_known(cached.volatility[where[c.symbol]]),
+            dollar_volume=_known(cached.avg_dollar_volume[where[c.symbol]]),
+        )
+        for c in candidates
+    )
+
+
+def _known(value: float) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
 class DailyScanner:
     def __init__(
         self,
@@ -659,6 +685,7 @@ class DailyScanner:
         candidates, boom = rank_shortlist(
             short, survivors, frame, extra, sectors.tolist(), config, laps, self._strategy
         )
+        candidates = with_liquidity(candidates, survivors, screened.index[short.index], cached)
 
         stages = tuple(laps.stages)
         rejected: dict[str, int] = {}

@@ -198,6 +198,16 @@ class Settings(BaseSettings):
     # leaves existing backup files alone.
     state_backup_days: int = Field(default=7, ge=0)
 
+    # --- dashboard and API (tradingd/web, README "Dashboard and API") -----------------------------------------------
+    # Started with `run`/`replay` when true; `tradingd serve` starts it on its own whatever this says.
+    dashboard_enabled: bool = False
+    # Loopback by default; any other address needs DASHBOARD_TOKEN (tradingd/web/token.py, where the server starts),
+    # and there reads need it too.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8765, ge=0, le=65535)  # 0: any free port (tests)
+    # The bearer token of the mutating endpoints; unset on loopback: generated once, DATA_DIR/<mode>/dashboard_token.
+    dashboard_token: SecretStr | None = None
+
     # --- validators ----------------------------------------------------------------------------------------------
     @field_validator("symbols", "baseline_symbols", "sim_non_fractionable", mode="before")
     @classmethod
@@ -371,6 +381,18 @@ class Settings(BaseSettings):
             Tier.TIER2: self.tier2_allocation,
             Tier.TIER3: self.tier3_allocation,
         }
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding `host` keeps the dashboard on this machine (127.0.0.0/8, ::1, `localhost`)."""
+    import ipaddress  # noqa: PLC0415 - only the settings check needs it
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip()).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
 
 
 def broker_problems(settings: Settings, mode_source: str = "TRADING_MODE={}") -> list[str]:

@@ -40,8 +40,13 @@ def register_secrets(*values: str | SecretStr | None) -> None:
 
 
 def register_settings(settings: Any) -> None:
-    """Register the Alpaca key and secret of a `config.settings.Settings` (duck-typed: config imports core)."""
-    register_secrets(getattr(settings, "alpaca_api_key", None), getattr(settings, "alpaca_secret_key", None))
+    """Register the Alpaca key and secret and the dashboard's token of a `config.settings.Settings` (duck-typed:
+    config imports core)."""
+    register_secrets(
+        getattr(settings, "alpaca_api_key", None),
+        getattr(settings, "alpaca_secret_key", None),
+        getattr(settings, "dashboard_token", None),
+    )
 
 
 def clear_secrets() -> None:

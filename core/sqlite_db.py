@@ -64,6 +64,7 @@ class SqliteDb:
         what: str,
         tighten_dir: bool = True,
         utc_now: Callable[[], datetime] = wall_clock_utc,
+        read_only: bool = False,
     ) -> None:
         """`kind` names the log event (`<kind>_corrupt`); `what` the file in messages ("a tradingd volume cache").
         `tighten_dir`: chmod the folder to 0700 even when it existed (the state's own folder, not DATA_DIR)."""
@@ -75,6 +76,13 @@ class SqliteDb:
         self._depth = 0
         self._closed = False
         self.set_aside: Path | None = None  # where a bad file found at open went
+        if read_only:
+            # A reader beside the owner (the dashboard's requests, in another thread or process): it creates,
+            # migrates and sets aside nothing, and SQLite refuses every write through it. A missing file raises.
+            if not self._path.is_file():
+                raise FileNotFoundError(2, "no such file", str(self._path))
+            self.conn = connect_read_only(self._path, check_same_thread=False)
+            return
         private_dir(self._path.parent, tighten=tighten_dir)
         try:
             self.conn = self._open()
@@ -180,9 +188,15 @@ def quarantine(path: Path, now: datetime, *, label: str = "corrupt") -> Path:
     return target
 
 
-def connect_read_only(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
     """A connection that cannot change the file (checks, backups): SQLite refuses every write through it."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro",
+        uri=True,
+        isolation_level=None,
+        timeout=BUSY_TIMEOUT_S,
+        check_same_thread=check_same_thread,
+    )
 
 
 def is_corruption(exc: sqlite3.DatabaseError) -> bool:

@@ -42,7 +42,8 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
     monkeypatch.setenv("LOG_FORMAT", "json")
     for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "TRADING_MODE", "SIM_START", "SIM_END", "BAR_TIMEFRAME",
-                 "STRATEGY_NAME", "STRATEGY_PARAMS", "RECOVERY_AUTO_RESUME"):  # fmt: skip
+                 "STRATEGY_NAME", "STRATEGY_PARAMS", "RECOVERY_AUTO_RESUME", "DASHBOARD_ENABLED", "DASHBOARD_HOST",
+                 "DASHBOARD_PORT", "DASHBOARD_TOKEN"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 

@@ -254,6 +254,7 @@ def build_sim(
     fresh_state: bool = True,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
     range_names: tuple[str, str] = ("start", "end"),
+    pace_seconds: float = 0.0,
 ) -> App:
     """The sim pipeline over the bundled bars; `start`/`end` (inclusive) override SIM_START/SIM_END.
 
@@ -281,7 +282,9 @@ def build_sim(
         reset_sim_state(db)
     # A protect-only tick at each session's open: an entry that fills there gets its stop before that day's bar.
     protect = stop_config(settings) is not None
-    schedule = SimSchedule(clock, calendar, sessions, scan=settings.scanner_enabled, protect=protect)
+    schedule = SimSchedule(
+        clock, calendar, sessions, scan=settings.scanner_enabled, protect=protect, pace_seconds=pace_seconds
+    )
     # The replay writes its daily candidates beside its own state, never over the user's CANDIDATES_FILE.
     candidates = db.parent / SIM_CANDIDATES
     return _assemble(

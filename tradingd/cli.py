@@ -89,9 +89,15 @@ def replay(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the HTML report (tradingd report --html) here at the end")
     ] = None,
+    pace: Annotated[
+        float,
+        typer.Option(
+            "--pace", min=0.0, max=3600.0, metavar="SECONDS", help="Sleep this long (wall clock) after each session"
+        ),
+    ] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Replay the bundled real bars through the whole pipeline (sim mode), as fast as it goes."""
+    """Replay the bundled real bars through the whole pipeline (sim mode), as fast as it goes (or paced, --pace)."""
     from tradingd.cli_common import load_cli_settings
     from tradingd.cli_daemon import run_daemon
     from tradingd.cli_report import check_writable
@@ -108,6 +114,7 @@ def replay(
         trades_csv=trades_csv,
         command="replay",
         report_html=report,
+        pace_seconds=pace,
     )
 
 
@@ -166,6 +173,20 @@ def report(
     from tradingd.cli_report import show_report
 
     show_report(mode, as_date(from_), as_date(to), as_json, html, ledger_csv, equity_csv)
+
+
+@app.command()
+def serve(
+    mode: ModeOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind this address (default: DASHBOARD_HOST, 127.0.0.1)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Bind this port (default: DASHBOARD_PORT, 8765)", min=0, max=65535)
+    ] = None,
+) -> None:
+    """The dashboard and API alone, over the mode's state DB (a running daemon's, or a stopped one's last state)."""
+    from tradingd.cli_serve import serve as serve_dashboard
+
+    serve_dashboard(mode, host, port)
 
 
 # ---- close: sell positions by hand ----------------------------------------------------------------------------------

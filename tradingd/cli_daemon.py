@@ -12,7 +12,7 @@ import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import typer
@@ -30,6 +30,9 @@ from tradingd.cli_common import daemon_lock_or_exit
 from tradingd.cli_options import EXIT_BAD_INPUT, EXIT_FAILURE
 from tradingd.cli_report import add_report_to_summary, run_report_path, write_run_report
 from tradingd.orchestrator import SimSchedule
+
+if TYPE_CHECKING:
+    from tradingd.web.server import DaemonDashboard
 
 log = structlog.get_logger("tradingd")
 
@@ -113,6 +116,7 @@ def run_daemon(
     trades_csv: Path | None,
     command: str,
     report_html: Path | None = None,
+    pace_seconds: float = 0.0,
 ) -> None:
     t0 = time.perf_counter()
     log_file = log_file_path(settings.data_dir, settings.mode.value)
@@ -127,6 +131,7 @@ def run_daemon(
             as_json=as_json,
             trades_csv=trades_csv,
             report_html=run_report_path(settings) if command == "run" else report_html,
+            pace_seconds=pace_seconds,
             t0=t0,
             log_file=log_file,
         )
@@ -145,13 +150,25 @@ def _run_locked(
     report_html: Path | None,
     t0: float,
     log_file: Path,
+    pace_seconds: float = 0.0,
 ) -> None:
     replaying = settings.mode is TradingMode.SIM
     configure_logging(settings.log_format, settings.log_level, log_file=log_file, replay=replaying)
     sink = _IterationSink()
     try:
+        if settings.dashboard_enabled:  # an open host without a token is bad input (exit 2), not a dashboard failure
+            from tradingd.web.token import check_bind
+
+            check_bind(settings)
         if replaying:
-            app_ = build_sim(settings, start=start, end=end, on_iteration=sink, range_names=("--start", "--end"))
+            app_ = build_sim(
+                settings,
+                start=start,
+                end=end,
+                on_iteration=sink,
+                range_names=("--start", "--end"),
+                pace_seconds=pace_seconds,
+            )
         else:
             app_ = build_live(settings, on_iteration=sink)
     except (SetupError, ConfigError) as error:
@@ -167,6 +184,7 @@ def _run_locked(
             db=str(app_.store.path),
             log_file=str(log_file),
         )
+        dashboard = _start_dashboard(app_)  # issue 15: None unless DASHBOARD_ENABLED; never stops trading
         if replaying:
             sessions = _replay_sessions(app_, iterations)
             sink.progress = ReplayProgress(len(sessions))
@@ -183,6 +201,8 @@ def _run_locked(
             typer.echo(redact(f"error: broker unavailable: {error}"), err=True)
             raise typer.Exit(EXIT_FAILURE) from None
         finally:
+            if dashboard is not None:
+                dashboard.server.stop()
             if sink.progress is not None:
                 sink.progress.close()
         summary = run_summary(app_, stats, time.perf_counter() - t0)
@@ -205,6 +225,18 @@ def _run_locked(
         typer.echo(json.dumps(summary, default=str))
     else:
         print_summary(summary)
+
+
+def _start_dashboard(app_: App) -> DaemonDashboard | None:
+    """The dashboard beside the daemon (tradingd/web/server.py): its observers on the bus, the stream probe where
+    the broker has a trade-updates stream (paper/live). FastAPI and uvicorn are imported only when it is on."""
+    if not app_.settings.dashboard_enabled:
+        return None
+    from tradingd.web.server import start_dashboard
+
+    broker = app_.broker
+    probe = (lambda: bool(getattr(broker, "stream_connected", False))) if hasattr(broker, "stream_connected") else None
+    return start_dashboard(app_.settings, app_.orchestrator.bus, tiers=dict(app_.tiers), stream=probe)
 
 
 def write_trades_csv(store: StateStore, path: Path) -> int:

@@ -39,9 +39,16 @@ def _build(settings: Settings, mode: TradingMode, from_: date | None, to: date |
     """The report of the mode's state DB between `from_` and `to` (inclusive, either open), or None when the store
     holds no end-of-day equity in that window. A SetupError is printed as one line and exits 2."""
     with open_store(settings) as store:
-        if mode is TradingMode.SIM:
-            return _sim_report(store, settings, from_, to)
-        return _live_report(store, settings, from_, to)
+        return report_of(store, settings, mode, from_, to)
+
+
+def report_of(
+    store: StateStore, settings: Settings, mode: TradingMode, from_: date | None = None, to: date | None = None
+) -> Report | None:
+    """The report of an open store (the command's, or the dashboard's read-only one); None: nothing to report."""
+    if mode is TradingMode.SIM:
+        return _sim_report(store, settings, from_, to)
+    return _live_report(store, settings, from_, to)
 
 
 def _build_run(store: StateStore, settings: Settings) -> Report | None:

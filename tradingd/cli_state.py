@@ -73,36 +73,49 @@ def show_status(mode: TradingMode | None, as_json: bool) -> None:
 
 def halt(reason: str, reduce_only: bool, mode: TradingMode | None) -> None:
     settings = load_cli_settings(broker=False, trading_mode=mode)
-    existed = state_db_path(settings).exists()
     quiet_logging(settings)
     try:
-        with open_store(settings) as store:
-            halt_trading(guarded(store), reason, reduce_only=reduce_only)
+        message = halt_state(settings, reason, reduce_only)
     finally:
         close_logging()
+    typer.echo(message)
+
+
+def halt_state(settings: Settings, reason: str, reduce_only: bool) -> str:
+    """The kill switch (or reduce-only) on the mode's state, and the line that says what was done: `tradingd halt`
+    and the dashboard's `POST /api/halt` both come here."""
+    existed = state_db_path(settings).exists()
+    with open_store(settings) as store:
+        halt_trading(guarded(store), reason, reduce_only=reduce_only)
     what = "reducing" if reduce_only else "halted"
-    typer.echo(f"{what} ({settings.mode.value}): {reason}; {state_note(settings, existed)}")
+    return f"{what} ({settings.mode.value}): {reason}; {state_note(settings, existed)}"
 
 
 def resume(mode: TradingMode | None) -> None:
     settings = load_cli_settings(broker=False, trading_mode=mode)
-    existed = state_db_path(settings).exists()
     quiet_logging(settings)
     try:
-        with open_store(settings) as store:
-            flags = guarded(store)
-            if all(flags.get_flag(f) is None for f in (FLAG_HALTED, FLAG_DRAWDOWN, FLAG_REDUCE_ONLY, FLAG_RECOVERY)):
-                # Not an error (exit 0), but say so: "resumed" would suggest something had been stopped.
-                typer.echo(f"nothing to resume ({settings.mode.value}): not halted; {state_note(settings, existed)}")
-                return
-            flattening = any(r.breaker == Breaker.MAX_DRAWDOWN for r in CloseRequests(store).pending())
-            mark = store.latest_equity_mark()
-            lifted = resume_trading(flags, equity=mark.last_equity if mark is not None else None)
+        message = resume_state(settings)
     finally:
         close_logging()
+    typer.echo(message)
+
+
+def resume_state(settings: Settings) -> str:
+    """Lift what `tradingd resume` lifts on the mode's state, and the line that says what was done (also the
+    dashboard's `POST /api/resume`)."""
+    existed = state_db_path(settings).exists()
+    with open_store(settings) as store:
+        flags = guarded(store)
+        if all(flags.get_flag(f) is None for f in (FLAG_HALTED, FLAG_DRAWDOWN, FLAG_REDUCE_ONLY, FLAG_RECOVERY)):
+            # Not an error (exit 0), but say so: "resumed" would suggest something had been stopped.
+            return f"nothing to resume ({settings.mode.value}): not halted; {state_note(settings, existed)}"
+        flattening = any(r.breaker == Breaker.MAX_DRAWDOWN for r in CloseRequests(store).pending())
+        mark = store.latest_equity_mark()
+        lifted = resume_trading(flags, equity=mark.last_equity if mark is not None else None)
     lifted_note = ", drawdown breaker lifted" if lifted else ""
     lifted_note += " and its flatten withdrawn" if lifted and flattening else ""
-    typer.echo(f"resumed ({settings.mode.value}){lifted_note}; {state_note(settings, existed)}")
+    return f"resumed ({settings.mode.value}){lifted_note}; {state_note(settings, existed)}"
 
 
 # ---- orders / fills: what the store holds (local state only, never the broker, never the daemon lock) ---------------
@@ -118,7 +131,7 @@ def list_orders(
         key="orders",
         read=lambda store: store.order_records(statuses),
         as_json=as_json,
-        row_json=_order_json,
+        row_json=order_json,
         table=lambda records: orders_table([r.order for r in records], title),
     )
 
@@ -134,7 +147,7 @@ def list_fills(since: datetime | None, mode: TradingMode | None, as_json: bool) 
         key="fills",
         read=lambda store: store.fills(start),
         as_json=as_json,
-        row_json=_fill_json,
+        row_json=fill_json,
         table=lambda found: fills_table(list(found), title),
     )
 
@@ -164,7 +177,7 @@ def _list_stored(
     print_table(table(rows), note)
 
 
-def _order_json(record: OrderRecord) -> dict[str, Any]:
+def order_json(record: OrderRecord) -> dict[str, Any]:
     order = record.order
     return {
         "client_order_id": order.client_order_id,
@@ -188,7 +201,7 @@ def _order_json(record: OrderRecord) -> dict[str, Any]:
     }
 
 
-def _fill_json(fill: Fill) -> dict[str, Any]:
+def fill_json(fill: Fill) -> dict[str, Any]:
     return {
         "ts": fill.ts.isoformat(),
         "symbol": fill.symbol,

@@ -77,11 +77,15 @@ class SimSchedule:
         *,
         scan: bool = False,
         protect: bool = False,
+        pace_seconds: float = 0.0,
     ) -> None:
+        """`pace_seconds`: real (wall-clock) time slept after each iteration (`tradingd replay --pace`, for demos
+        and the dashboard's browser test); 0 replays as fast as it goes."""
         self._clock = clock
         self._calendar = calendar
         self._scan = scan
         self._protect = protect
+        self._pace = pace_seconds
         self.sessions = sessions
 
     async def __aiter__(self) -> AsyncIterator[Tick]:
@@ -91,6 +95,8 @@ class SimSchedule:
                 yield Tick.PROTECT
             self._clock.set(self._calendar.session_close(session))
             yield Tick.ITERATE
+            if self._pace > 0:
+                await asyncio.sleep(self._pace)  # the wall clock, on purpose: the sim clock only moves when set
             if self._scan:
                 self._clock.set(self._calendar.scan_time(session))
                 yield Tick.SCAN

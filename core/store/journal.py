@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -25,6 +25,15 @@ from core.types import BarFrame
 # Fields of a message that get their own journal columns, so the payload does not repeat them.
 _JOURNAL_COLUMNS: Final = frozenset({"id", "ts_event", "correlation_id"})
 _INSERT_JOURNAL: Final = "INSERT INTO journal (msg_id, type, ts_event, correlation_id, payload) VALUES (?, ?, ?, ?, ?)"
+
+
+class JournalRow(NamedTuple):
+    """One stored row as read back: the payload is the JSON text the journal wrote."""
+
+    seq: int
+    ts_event: str
+    type: str
+    payload: str
 
 
 class Journal:
@@ -60,6 +69,17 @@ class Journal:
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+
+    def latest(self, types: Sequence[str], limit: int) -> list[JournalRow]:
+        """The newest rows of these message types (class names), newest first: what the dashboard lists."""
+        if not types or limit <= 0:
+            return []
+        marks = ", ".join("?" * len(types))
+        sql = f"SELECT seq, ts_event, type, payload FROM journal WHERE type IN ({marks}) ORDER BY seq DESC LIMIT ?"  # noqa: S608 - marks only
+        return [
+            JournalRow(int(seq), ts, kind, payload)
+            for seq, ts, kind, payload in self._conn.execute(sql, (*types, limit))
+        ]
 
 
 def _journal_row(event: Message) -> tuple[int, str, str, str, str]:

@@ -130,6 +130,11 @@ def open_state_db(path: Path, *, utc_now: Callable[[], datetime]) -> SqliteDb:
     return SqliteDb(path, schema=_migrate, kind="state_db", what=STATE_DB_WHAT, utc_now=utc_now)
 
 
+def open_state_db_read_only(path: Path) -> SqliteDb:
+    """The state DB at `path` for reading only (it must exist): no schema applied, nothing set aside."""
+    return SqliteDb(path, schema=_migrate, kind="state_db", what=STATE_DB_WHAT, read_only=True)
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 

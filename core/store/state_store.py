@@ -22,10 +22,10 @@ from core.store.checkpoint import BACKSTOP_PAGES, WAL_SIZE_LIMIT_BYTES, IdleChec
 from core.store.equity import EquityMark, EquityMarks
 from core.store.flags import Flags
 from core.store.high_water import HighWaterMark, HighWaterMarks
-from core.store.journal import Journal
+from core.store.journal import Journal, JournalRow
 from core.store.orders import Fills, OrderRecord, Orders
 from core.store.positions import Positions
-from core.store.schema import open_state_db, schema_version
+from core.store.schema import open_state_db, open_state_db_read_only, schema_version
 from core.types import BrokerOrder, Fill, OrderStatus, Position, Tier
 
 # What the daemon knew of an order when it wrote it ahead of the broker call: strategy, tier, signal bar time.
@@ -40,8 +40,11 @@ class StateStore(SqliteOwner):
     file (wall time by default).
     """
 
-    def __init__(self, path: Path, *, utc_now: Callable[[], datetime] = wall_clock_utc) -> None:
-        self._db = open_state_db(Path(path), utc_now=utc_now)
+    def __init__(
+        self, path: Path, *, utc_now: Callable[[], datetime] = wall_clock_utc, read_only: bool = False
+    ) -> None:
+        """`read_only`: an existing file read beside its owner (the dashboard): writes raise, nothing is created."""
+        self._db = open_state_db_read_only(Path(path)) if read_only else open_state_db(Path(path), utc_now=utc_now)
         # WAL checkpoints between ticks (`core/store/checkpoint.py`), set up by the first transaction: a store only read
         # (`tradingd status`) changes no setting.
         self._checkpointer: IdleCheckpointer | None = None
@@ -187,6 +190,10 @@ class StateStore(SqliteOwner):
     def journal(self, events: Sequence[Message]) -> None:
         """Append published events, in order."""
         self._journal.append(events)
+
+    def latest_journal(self, types: Sequence[str], limit: int) -> list[JournalRow]:
+        """The newest journal rows of these message types, newest first."""
+        return self._journal.latest(types, limit)
 
     def prune_journal(self, before: datetime, *, batch: int = 10_000) -> int:
         """Delete journal rows from before `before`, in short transactions; returns how many were deleted."""

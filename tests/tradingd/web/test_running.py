@@ -1,0 +1,142 @@
+"""Starting the dashboard: `tradingd serve` refusals (exit 2, one line), the token file, the bind rules, and the
+daemon trading on when the dashboard cannot start."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from config.settings import Settings
+from core.errors import SetupError
+from core.types import TradingMode
+from tradingd.cli import app
+from tradingd.web.server import PortUnavailableError, bind
+from tradingd.web.token import TOKEN_FILE, check_bind, dashboard_access
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+def test_non_loopback_needs_a_token() -> None:
+    with pytest.raises(SetupError, match=r"^DASHBOARD_TOKEN: must be set when DASHBOARD_HOST \(0\.0\.0\.0\)"):
+        check_bind(Settings(dashboard_host="0.0.0.0"))
+    with pytest.raises(SetupError, match="DASHBOARD_TOKEN: must be at least 16 characters"):
+        check_bind(Settings(dashboard_host="0.0.0.0", dashboard_token="short"))
+    access = dashboard_access(Settings(dashboard_host="10.1.2.3", dashboard_token="x" * 20))
+    assert access.reads_need_token
+    assert access.token_file is None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_hosts_need_no_token(host: str) -> None:
+    check_bind(Settings(dashboard_host=host))
+
+
+def test_a_token_is_generated_once_private_and_reused(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, trading_mode=TradingMode.SIM)
+    first = dashboard_access(settings)
+    path = tmp_path / "sim" / TOKEN_FILE
+    assert first.token_file == path
+    assert not first.reads_need_token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first.token) >= 40
+    assert dashboard_access(settings).token == first.token  # the same token at every start
+    os.chmod(path, 0o644)
+    assert dashboard_access(settings).token == first.token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # made private again
+
+
+def test_bind_names_a_taken_port(taken_port: int) -> None:
+    with pytest.raises(PortUnavailableError, match=f"^DASHBOARD_PORT: 127.0.0.1:{taken_port} cannot be bound"):
+        bind("127.0.0.1", taken_port)
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_serve_without_a_state_db_exits_2() -> None:
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: no state DB at ")
+    assert lines[0].endswith("var/sim/state.db: no daemon has run with this DATA_DIR and mode yet (--mode, DATA_DIR)")
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_serve_refusals_are_one_line(monkeypatch: pytest.MonkeyPatch, taken_port: int) -> None:
+    assert runner.invoke(app, ["replay", "--start", "2015-01-02", "--end", "2015-01-09", "--json"]).exit_code == 0
+    taken = runner.invoke(app, ["serve", "--port", str(taken_port)])
+    assert taken.exit_code == 2
+    assert taken.output.strip() == (
+        f"error: DASHBOARD_PORT: 127.0.0.1:{taken_port} cannot be bound: Address already in use"
+    )
+    monkeypatch.setenv("DASHBOARD_HOST", "0.0.0.0")
+    open_ = runner.invoke(app, ["serve"])
+    assert open_.exit_code == 2
+    assert len(open_.output.strip().splitlines()) == 1
+    assert open_.output.startswith("error: DASHBOARD_TOKEN: must be set when DASHBOARD_HOST (0.0.0.0)")
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_replay_trades_on_when_the_dashboard_cannot_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, taken_port: int
+) -> None:
+    monkeypatch.setenv("DASHBOARD_ENABLED", "true")
+    monkeypatch.setenv("DASHBOARD_PORT", str(taken_port))
+    monkeypatch.setenv("SYMBOLS", "AAPL,MSFT,JPM")
+    result = runner.invoke(app, ["replay", "--start", "2015-01-02", "--end", "2015-03-31", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["iterations"] > 50
+    log = (tmp_path / "var" / "sim" / "logs" / "tradingd.log").read_text()
+    failed = [json.loads(line) for line in log.splitlines() if '"dashboard_failed"' in line]
+    assert len(failed) == 1
+    assert "cannot be bound" in failed[0]["error"]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_replay_starts_the_dashboard_and_logs_the_token_path_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DASHBOARD_ENABLED", "true")
+    monkeypatch.setenv("DASHBOARD_PORT", "0")
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.setenv("SYMBOLS", "AAPL,MSFT")
+    result = runner.invoke(app, ["replay", "--start", "2015-01-02", "--end", "2015-01-30", "--json"])
+    assert result.exit_code == 0, result.output
+    state = tmp_path / "var" / "sim"
+    token = (state / TOKEN_FILE).read_text().strip()
+    log = (state / "logs" / "tradingd.log").read_text()
+    started = [json.loads(line) for line in log.splitlines() if '"dashboard_started"' in line]
+    assert len(started) == 1
+    assert started[0]["token_file"] == str(state / TOKEN_FILE)
+    assert started[0]["url"].startswith("http://127.0.0.1:")
+    assert token not in log
+    assert token not in result.output
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_run_with_an_open_host_and_no_token_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_ENABLED", "true")
+    monkeypatch.setenv("DASHBOARD_HOST", "0.0.0.0")
+    result = runner.invoke(app, ["replay", "--start", "2015-01-02", "--end", "2015-01-09"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: DASHBOARD_TOKEN: must be set when DASHBOARD_HOST (0.0.0.0)")

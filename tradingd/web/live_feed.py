@@ -1,0 +1,120 @@
+"""`LiveFeed`: the daemon's events for the page, as compact JSON with sequence numbers (`GET /api/stream`).
+
+A bus observer in the daemon's process: `publish` calls it inline in the trading loop, so it only formats a small
+dict and appends it to a bounded buffer under a lock held for that append (never blocks, never does I/O). The web
+server's thread reads what came after a sequence number; an SSE client resuming with `Last-Event-ID` gets what it
+missed, or a `reset` when the buffer no longer reaches back that far.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from core.bus import EventBus
+from core.messages import (
+    CircuitBreakerTripped,
+    IterationCompleted,
+    IterationFailed,
+    Message,
+    OrderDenied,
+    OrderFilled,
+    OrderRejected,
+    TradingStateChanged,
+)
+from core.redact import redact
+
+DEFAULT_CAPACITY: Final = 2_000
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    seq: int
+    kind: str
+    data: str  # the JSON text sent as the SSE `data:` line
+
+
+def _iteration(m: IterationCompleted) -> dict[str, Any]:
+    return {"iteration": m.iteration, **m.stats.as_json()}
+
+
+def _filled(m: OrderFilled) -> dict[str, Any]:
+    fill = m.fill
+    return {
+        "symbol": fill.symbol,
+        "side": fill.side.value,
+        "qty": str(fill.qty),
+        "price": str(fill.price),
+        "fill_ts": fill.ts.isoformat(),
+        "client_order_id": fill.client_order_id,
+    }
+
+
+def _rejected(m: OrderRejected) -> dict[str, Any]:
+    return {"symbol": m.symbol, "reason": m.reason.value, "detail": redact(m.detail)}
+
+
+def _denied(m: OrderDenied) -> dict[str, Any]:
+    signal = m.signal
+    return {"symbol": signal.symbol, "side": signal.side.value, "reason": m.reason.value, "detail": redact(m.detail)}
+
+
+def _state(m: TradingStateChanged) -> dict[str, Any]:
+    return {"previous": m.previous.value, "current": m.current.value, "reason": m.reason.value, "detail": m.detail}
+
+
+def _breaker(m: CircuitBreakerTripped) -> dict[str, Any]:
+    return {"breaker": m.breaker.value, "detail": m.detail}
+
+
+def _failed(m: IterationFailed) -> dict[str, Any]:
+    return {"tick": m.tick, "kind": m.kind, "detail": redact(m.detail)}
+
+
+class LiveFeed:
+    """Subscribe it to the bus with `attach`; read it from any thread with `after` / `last_seq`."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._events: deque[FeedEvent] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    def attach(self, bus: EventBus) -> None:
+        self._on(bus, IterationCompleted, _iteration)
+        self._on(bus, OrderFilled, _filled)
+        self._on(bus, OrderRejected, _rejected)
+        self._on(bus, OrderDenied, _denied)
+        self._on(bus, TradingStateChanged, _state)
+        self._on(bus, CircuitBreakerTripped, _breaker)
+        self._on(bus, IterationFailed, _failed)
+
+    def _on(self, bus: EventBus, kind: type[M], fields: Callable[[M], dict[str, Any]]) -> None:
+        def handler(message: M) -> None:
+            self.add(kind.__name__, {"ts": message.ts_event.isoformat(), **fields(message)})
+
+        bus.subscribe(kind, handler)
+
+    def add(self, kind: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self._seq += 1
+            body = json.dumps({"seq": self._seq, "type": kind, **payload}, separators=(",", ":"), default=str)
+            self._events.append(FeedEvent(self._seq, kind, body))
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def after(self, seq: int) -> tuple[list[FeedEvent], bool]:
+        """The events after `seq`, oldest first, and whether some in between were dropped (the client should reload
+        everything: `reset`)."""
+        with self._lock:
+            events = list(self._events)
+        if not events:
+            return [], seq < self._seq and seq > 0
+        gap = seq > 0 and events[0].seq > seq + 1
+        return [event for event in events if event.seq > seq], gap

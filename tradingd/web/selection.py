@@ -1,0 +1,149 @@
+"""`GET /api/smart-selection`: the latest candidates as 0-100 percentiles, the best performers, the risk metrics.
+
+Every number comes from something the daemon recorded (the scan's candidates file, the fills, the equity marks, the
+flags) or from a predictor that says it is trained; what is not known is `None` (JSON `null`), never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final, Protocol, runtime_checkable
+
+from analytics.ledger import OrderTags, build_ledger
+from analytics.trades import PerformanceTracker
+from core.store import StateStore
+from core.store.equity import EquityMark
+from tradingd.web.records import PerformerRow, RiskMetrics, ScoreRow
+
+TOP_SCORES: Final = 20
+TOP_PERFORMERS: Final = 10
+AT_RISK_SHARE: Final = 0.8  # a breaker within 80% of its limit counts as at risk
+
+# The scan's number behind each percentile (candidates.json keys; docs/ARCHITECTURE.md §File formats).
+PERCENTILE_SOURCES: Final = {
+    "trend": "momentum",
+    "volatility": "volatility",
+    "volume": "rvol",
+    "liquidity": "dollar_volume",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    win_probability: float  # 0-1
+    expected_return: float  # a fraction of the entry price
+
+
+@runtime_checkable
+class WinPredictor(Protocol):
+    """The ML predictor's face towards the dashboard (issue 16 provides one): `None` for a symbol it cannot judge.
+    An untrained predictor (`trained` false) is never asked."""
+
+    @property
+    def trained(self) -> bool: ...
+
+    def predict(self, symbol: str) -> Prediction | None: ...
+
+
+def percentiles(values: Sequence[float | None]) -> list[float | None]:
+    """Each value's percentile rank (0-100) among the known values (scipy's `percentileofscore(kind="mean")`: the
+    mean of the share strictly below and the share at or below); `None` stays `None`."""
+    known = sorted(v for v in values if v is not None)
+    n = len(known)
+    result: list[float | None] = []
+    for value in values:
+        if value is None or n == 0:
+            result.append(None)
+            continue
+        below = sum(1 for v in known if v < value)
+        at_or_below = sum(1 for v in known if v <= value)
+        result.append(round((below + at_or_below) / 2 / n * 100, 1))
+    return result
+
+
+def number_or_none(item: Mapping[str, Any], key: str) -> float | None:
+    """A candidate's optional number: a finite int or float, else None (a file may lack it, or hold anything)."""
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def top_scores(candidates: Sequence[Mapping[str, Any]], predictor: WinPredictor | None) -> list[ScoreRow]:
+    """The best `TOP_SCORES` candidates by score; the percentiles are taken over all of the file's candidates."""
+    ranks = {
+        name: percentiles([number_or_none(c, key) for c in candidates]) for name, key in PERCENTILE_SOURCES.items()
+    }
+    trained = predictor is not None and predictor.trained
+    rows = []
+    for i, item in enumerate(candidates):
+        symbol = str(item["symbol"])
+        prediction = predictor.predict(symbol) if trained and predictor is not None else None
+        rows.append(
+            ScoreRow(
+                symbol=symbol,
+                score=number_or_none(item, "score"),
+                trend=ranks["trend"][i],
+                volatility=ranks["volatility"][i],
+                volume=ranks["volume"][i],
+                liquidity=ranks["liquidity"][i],
+                win_probability=None if prediction is None else prediction.win_probability,
+                expected_return=None if prediction is None else prediction.expected_return,
+            )
+        )
+    rows.sort(key=lambda row: -math.inf if row.score is None else row.score, reverse=True)
+    return rows[:TOP_SCORES]
+
+
+def top_performers(store: StateStore) -> list[PerformerRow]:
+    """The reports issue's `PerformanceTracker` over every round trip the fills make, as of now."""
+    tags = {order_id: OrderTags(tag, tier) for order_id, (tag, tier) in store.order_tags().items()}
+    tracker = PerformanceTracker.from_trips(build_ledger(store.fills(), tags).trips)
+    return [
+        PerformerRow(
+            symbol=row.symbol,
+            wins=row.stats.wins,
+            losses=row.stats.losses,
+            win_rate=None if row.stats.win_rate_pct is None else round(row.stats.win_rate_pct, 2),
+            profit_factor=None
+            if row.stats.profit_factor is None or not math.isfinite(row.stats.profit_factor)
+            else round(row.stats.profit_factor, 3),
+        )
+        for row in tracker.top(TOP_PERFORMERS)
+    ]
+
+
+def risk_metrics(
+    marks: Sequence[EquityMark],
+    drawdown_peak: Decimal | None,
+    *,
+    max_daily_loss: Decimal,
+    max_drawdown: Decimal,
+    state: str,
+) -> RiskMetrics:
+    """From the last two sessions' marks (the daily-loss reference is the previous session's last equity, as the
+    risk agent measures it) and the drawdown breaker's peak; the limits are fractions, the answers percent."""
+    daily = drawdown = None
+    if marks:
+        last = marks[-1]
+        reference = marks[-2].last_equity if len(marks) > 1 else last.start_equity
+        if reference > 0:
+            daily = float(round(max(Decimal(0), (reference - last.last_equity) / reference * 100), 4))
+        peak = drawdown_peak if drawdown_peak is not None else last.peak_equity
+        if peak > 0:
+            drawdown = float(round(max(Decimal(0), (peak - last.last_equity) / peak * 100), 4))
+    max_daily_pct = float(max_daily_loss * 100)
+    max_drawdown_pct = float(max_drawdown * 100)
+    near = (daily is not None and daily >= AT_RISK_SHARE * max_daily_pct) or (
+        drawdown is not None and drawdown >= AT_RISK_SHARE * max_drawdown_pct
+    )
+    return RiskMetrics(
+        daily_loss_pct=daily,
+        max_daily_loss_pct=max_daily_pct,
+        current_drawdown=drawdown,
+        max_drawdown_pct=max_drawdown_pct,
+        at_risk=state != "active" or near,
+    )

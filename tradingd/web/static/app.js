@@ -1,0 +1,238 @@
+// The dashboard page: reads the API, updates itself from /api/stream (server-sent events read with fetch, so the
+// token header can go with it), and polls instead when there is no live feed (`tradingd serve`).
+"use strict";
+
+const TOKEN_KEY = "tradingd_dashboard_token";
+const POLL_MS = 5000;
+// At most one refresh every 2 s: a fast replay completes many iterations a second, and each refresh is CPU the
+// daemon's process shares (the GIL) with its trading loop.
+const MIN_REFRESH_MS = 2000;
+let lastRefresh = 0;
+let refreshTimer = null;
+const $ = (id) => document.getElementById(id);
+let pendingAction = null;
+let refreshing = false;
+let refreshAgain = false;
+
+function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+function headers(extra) {
+  const h = Object.assign({}, extra || {});
+  const t = token();
+  if (t) h["Authorization"] = "Bearer " + t;
+  return h;
+}
+
+function askToken(why, then) {
+  pendingAction = then || null;
+  $("token-note").textContent = why || "kept in this tab's session storage only";
+  $("token-box").hidden = false;
+  $("token").focus();
+}
+
+$("token-save").addEventListener("click", () => {
+  const value = $("token").value.trim();
+  if (!value) return;
+  sessionStorage.setItem(TOKEN_KEY, value);
+  $("token").value = "";
+  $("token-box").hidden = true;
+  const action = pendingAction;
+  pendingAction = null;
+  if (action) action(); else refresh();
+});
+
+function say(text, bad) {
+  const box = $("message");
+  box.textContent = text;
+  box.hidden = !text;
+  box.style.background = bad ? "#ffebe9" : "#dafbe1";
+}
+
+async function api(path, options) {
+  const response = await fetch(path, Object.assign({ headers: headers() }, options || {}));
+  if (response.status === 401 || response.status === 403) {
+    if (response.status === 403) sessionStorage.removeItem(TOKEN_KEY);
+    const error = new Error("token"); error.status = response.status; throw error;
+  }
+  const body = await response.json();
+  if (!response.ok) { const error = new Error(body.detail || response.statusText); error.status = response.status; throw error; }
+  return body;
+}
+
+const fmt = (v, d = 2) => (v === null || v === undefined || v === "") ? "–" : Number(v).toLocaleString(undefined,
+  { minimumFractionDigits: d, maximumFractionDigits: d });
+const cls = (v) => (v === null || v === undefined) ? "" : (Number(v) < 0 ? "neg" : (Number(v) > 0 ? "pos" : ""));
+function cell(text, className) { const td = document.createElement("td"); td.textContent = text; if (className) td.className = className; return td; }
+function fillRows(tableId, rows, toCells) {
+  const body = $(tableId).querySelector("tbody");
+  body.replaceChildren(...rows.map((row) => { const tr = document.createElement("tr"); tr.append(...toCells(row)); return tr; }));
+}
+function listItems(listId, items) {
+  $(listId).replaceChildren(...items.map((text) => { const li = document.createElement("li"); li.textContent = text; return li; }));
+}
+
+function gauge(label, value, limit, of) {
+  const share = (value === null || !limit) ? 0 : Math.min(100, value / limit * 100);
+  const kind = share >= 100 ? "over" : (share >= 80 ? "near" : "");
+  const div = document.createElement("div");
+  div.className = "gauge";
+  div.innerHTML = `<div>${label}: <b>${value === null ? "–" : fmt(value)}%</b> ${of || "of " + fmt(limit) + "% limit"}</div>
+    <div class="bar"><div class="fill ${kind}" style="width:${share}%"></div></div>`;
+  return div;
+}
+
+function showStatus(s, selection) {
+  $("mode").textContent = s.mode;
+  const state = s.trading_state.state;
+  $("state").textContent = state;
+  $("state").className = "pill state " + state;
+  $("state").title = s.trading_state.reasons.map((r) => r.code + ": " + r.detail).join("\n");
+  $("session").textContent = s.session ? "session " + s.session : "no session yet";
+  $("equity").textContent = s.equity === null ? "" : "$" + fmt(s.equity);
+  const risk = selection.risk_metrics;
+  $("gauges").replaceChildren(gauge("Daily loss", risk.daily_loss_pct, risk.max_daily_loss_pct),
+    gauge("Drawdown", risk.current_drawdown, risk.max_drawdown_pct));
+  $("exposure").replaceChildren(...s.exposure.map((t) => gauge(`${t.tier} $${fmt(t.exposure, 0)} of $${fmt(t.allocation, 0)}`,
+    t.pct_of_allocation, 100, "of its allocation")));
+  listItems("breakers", [
+    "trading state: " + state + (s.trading_state.reasons.length ? " (" + s.trading_state.reasons.map((r) => r.code).join(", ") + ")" : ""),
+    ...Object.entries(s.breakers).map(([name, value]) => `${name}: ${value === null ? "clear" : "TRIPPED " + value}`),
+    "at risk: " + (risk.at_risk ? "yes" : "no"),
+  ]);
+  listItems("limits", Object.entries(s.limits).map(([k, v]) => `${k}: ${v}`));
+}
+
+function showEquity(curve) {
+  const x = curve.points.map((p) => p.session);
+  const traces = [{ x, y: curve.points.map((p) => p.equity), name: "equity", mode: "lines", line: { color: "#0969da" } }];
+  if (curve.points.some((p) => p.benchmark !== null)) {
+    traces.push({ x, y: curve.points.map((p) => p.benchmark), name: curve.benchmark || "benchmark", mode: "lines",
+      line: { color: "#8c959f", dash: "dot" } });
+  }
+  Plotly.react("equity-chart", traces, { margin: { l: 60, r: 10, t: 10, b: 30 }, legend: { orientation: "h" },
+    yaxis: { tickprefix: "$" } }, { displayModeBar: false, responsive: true });
+}
+
+function showFills(fills) {
+  listItems("fills", fills.slice(-30).reverse().map((f) =>
+    `${f.ts.slice(0, 16).replace("T", " ")}  ${f.side.toUpperCase()} ${fmt(f.qty, 4)} ${f.symbol} @ ${fmt(f.price)}`));
+}
+
+async function refresh() {
+  if (refreshing) { refreshAgain = true; return; }
+  const wait = lastRefresh + MIN_REFRESH_MS - Date.now();
+  if (wait > 0) {
+    if (!refreshTimer) refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, wait);
+    return;
+  }
+  refreshing = true;
+  lastRefresh = Date.now();
+  try {
+    const [status, selection, positions, orders, fills, equity, candidates, warnings, health] = await Promise.all([
+      api("/api/status"), api("/api/smart-selection"), api("/api/positions"), api("/api/orders?status=open"),
+      api("/api/fills"), api("/api/equity"), api("/api/candidates"), api("/api/warnings?limit=20"), api("/api/health"),
+    ]);
+    showStatus(status, selection);
+    showEquity(equity);
+    fillRows("positions", positions, (p) => [cell(p.symbol), cell(p.tier || "–", "text"), cell(fmt(p.qty, 4)),
+      cell(fmt(p.avg_entry_price)), cell(fmt(p.market_price)), cell(fmt(p.market_value)),
+      cell(fmt(p.unrealized_pl), cls(p.unrealized_pl)), cell(fmt(p.unrealized_pl_pct), cls(p.unrealized_pl_pct))]);
+    fillRows("orders", orders, (o) => [cell(o.symbol), cell(o.side, "text"), cell(o.order_type, "text"),
+      cell(o.qty === null ? "$" + o.notional : fmt(o.qty, 4)), cell(o.stop_price === null ? "–" : fmt(o.stop_price)),
+      cell(o.status, "text")]);
+    const predicted = new Map(selection.top_scores.map((s) => [s.symbol, s.win_probability]));
+    fillRows("candidates", candidates.candidates, (c) => {
+      const p = c.win_probability ?? predicted.get(c.symbol) ?? null;  // null: no trained predictor, never a guess
+      return [cell(c.rank ?? "–"), cell(c.symbol, "text"), cell(fmt(c.score, 3)), cell(fmt(c.zscore, 2)),
+        cell(fmt(c.rvol, 2)), cell(p === null ? "–" : fmt(p * 100, 1) + "%")];
+    });
+    $("candidates-note").textContent = candidates.as_of ? `scan of ${candidates.as_of}` : (candidates.note || "");
+    showFills(fills);
+    listItems("warnings", warnings.map((w) => `${w.ts.slice(0, 16).replace("T", " ")}  ${w.kind}: ${w.detail}`));
+    $("health").textContent = "health: " + health.status;
+    $("health").title = `broker: ${health.broker.reason}\nstream: ${health.stream.reason}`;
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) askToken("this dashboard needs its token for reads too");
+    else say("could not refresh: " + error.message, true);
+  } finally {
+    refreshing = false;
+    if (refreshAgain) { refreshAgain = false; refresh(); }
+  }
+}
+
+async function act(path, body) {
+  if (!token()) { askToken("halt and resume need the dashboard token", () => act(path, body)); return; }
+  try {
+    const result = await api(path, { method: "POST", headers: headers({ "Content-Type": "application/json" }),
+      body: body === undefined ? undefined : JSON.stringify(body) });
+    say(result.message, false);
+    refresh();
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) askToken("that token was refused: enter the dashboard token", () => act(path, body));
+    else say(error.message, true);
+  }
+}
+
+$("halt").addEventListener("click", () => act("/api/halt", { reason: $("reason").value.trim() || "dashboard" }));
+$("resume").addEventListener("click", () => act("/api/resume"));
+
+// ---- live updates ------------------------------------------------------------------------------------------------
+
+let lastEventId = null;
+let pollTimer = null;
+
+function poll(why) {
+  $("feed").textContent = "polling every " + POLL_MS / 1000 + " s";
+  $("feed").title = why;
+  if (!pollTimer) pollTimer = setInterval(refresh, POLL_MS);
+}
+
+function handle(kind, data) {
+  if (kind === "OrderFilled") {
+    const li = document.createElement("li");
+    li.textContent = `${data.fill_ts.slice(0, 16).replace("T", " ")}  ${data.side.toUpperCase()} ${fmt(data.qty, 4)} ${data.symbol} @ ${fmt(data.price)}`;
+    $("fills").prepend(li);
+  }
+  if (kind === "IterationCompleted" || kind === "TradingStateChanged" || kind === "CircuitBreakerTripped" || kind === "reset") refresh();
+}
+
+async function stream() {
+  try {
+    const h = headers({ Accept: "text/event-stream" });
+    if (lastEventId !== null) h["Last-Event-ID"] = lastEventId;
+    const response = await fetch("/api/stream", { headers: h });
+    if (response.status === 404) { poll("no live feed (tradingd serve): polling"); return; }
+    if (!response.ok) throw new Error("stream " + response.status);
+    $("feed").textContent = "live";
+    $("feed").title = "server-sent events from the daemon";
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let kind = "message", data = "", id = null;
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) kind = line.slice(7);
+          else if (line.startsWith("data: ")) data += line.slice(6);
+          else if (line.startsWith("id: ")) id = line.slice(4);
+        }
+        if (id !== null) lastEventId = id;
+        if (data) { try { handle(kind, JSON.parse(data)); } catch (e) { /* a malformed event is skipped */ } }
+      }
+    }
+    throw new Error("stream ended");
+  } catch (error) {
+    // The daemon stopped or restarted: poll meanwhile, try the stream again later.
+    poll("live feed lost (" + error.message + "): polling, retrying the stream");
+    setTimeout(() => { clearInterval(pollTimer); pollTimer = null; stream(); }, 10000);
+  }
+}
+
+refresh();
+stream();
