@@ -74,6 +74,21 @@ class _CountsRetries(Protocol):
     def retries(self) -> int: ...
 
 
+class _Children:
+    """A labelled counter's children by label value, looked up in a dict: `Counter.labels()` validates and locks
+    on every call (~3 µs), and a 5-year replay counts ~40,000 events."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._children: dict[str, Counter] = {}
+
+    def inc(self, label: str) -> None:
+        child = self._children.get(label)
+        if child is None:
+            child = self._children[label] = self._counter.labels(label)
+        child.inc()
+
+
 class DaemonMetrics:
     """The running daemon's counters, histogram and gauges, in their own registry."""
 
@@ -123,6 +138,11 @@ class DaemonMetrics:
             ["state"],
             registry=r,
         )
+        self._submitted_by_side = _Children(self.orders_submitted)
+        self._rejected_by_reason = _Children(self.orders_rejected)
+        self._filled_by_side = _Children(self.orders_filled)
+        self._fills_by_side = _Children(self.fills)
+        self._denied_by_reason = _Children(self.signals_denied)
         self._filled_orders: OrderedDict[str, None] = OrderedDict()
         self._adapters: dict[str, object] = {}
         for breaker in Breaker:  # a trip count of 0 is an answer ("never tripped"), not a missing series
@@ -163,26 +183,26 @@ class DaemonMetrics:
         self.iterations.inc()
 
     def _on_iteration_failed(self, event: IterationFailed) -> None:
-        self.iterations_failed.labels(event.kind).inc()
+        self.iterations_failed.labels(event.kind).inc()  # rare: no cache
 
     def _on_submitted(self, event: OrderSubmitted) -> None:
-        self.orders_submitted.labels(event.side.value).inc()
+        self._submitted_by_side.inc(event.side.value)
 
     def _on_rejected(self, event: OrderRejected) -> None:
-        self.orders_rejected.labels(event.reason.value).inc()
+        self._rejected_by_reason.inc(event.reason.value)
 
     def _on_fill(self, event: OrderFilled) -> None:
         fill = event.fill
-        self.fills.labels(fill.side.value).inc()
+        self._fills_by_side.inc(fill.side.value)
         if fill.client_order_id in self._filled_orders:
             return
         self._filled_orders[fill.client_order_id] = None
         if len(self._filled_orders) > FILLED_ORDERS_REMEMBERED:
             self._filled_orders.popitem(last=False)
-        self.orders_filled.labels(fill.side.value).inc()
+        self._filled_by_side.inc(fill.side.value)
 
     def _on_denied(self, event: OrderDenied) -> None:
-        self.signals_denied.labels(event.reason.value).inc()
+        self._denied_by_reason.inc(event.reason.value)
 
     def _on_breaker(self, event: CircuitBreakerTripped) -> None:
         self.breaker_trips.labels(event.breaker.value).inc()
