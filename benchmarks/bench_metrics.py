@@ -1,5 +1,7 @@
 """What the Prometheus metrics cost: the whole sim replay (505 symbols x 5 years) with `attach_metrics` and without,
-interleaved in one run, as a ratio of medians; and one scrape (`metrics_text`: the live counters plus the state DB's
+interleaved in one run (the order alternating each round), as ratios of medians of the wall time and of the CPU time
+(the process's: on a machine shared with other work the wall time moves with the load, the CPU time much less);
+and one scrape (`metrics_text`: the live counters plus the state DB's
 gauges read through a read-only connection) of the replay's final state, as a median.
 """
 
@@ -20,13 +22,16 @@ from tradingd.metrics import DaemonMetrics, attach_metrics, metrics_text
 SCRAPES = 50
 
 
-def _replay(with_metrics: bool) -> tuple[float, float | None, int]:
-    """One replay's seconds; with metrics, also the median scrape in ms of its final state and the body's size."""
+def _replay(with_metrics: bool) -> tuple[float, float, float | None, int]:
+    """One replay's wall and CPU seconds; with metrics, also the median scrape in ms of its final state and the
+    body's size."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), use_scanner=False, symbols=("*",), log_level="ERROR")
         app = build_sim(settings)
         metrics: DaemonMetrics | None = attach_metrics(app) if with_metrics else None
+        cpu = time.process_time()
         elapsed = timed_replay(app)
+        cpu = time.process_time() - cpu
         scrape_ms: float | None = None
         size = 0
         if metrics is not None:
@@ -37,28 +42,34 @@ def _replay(with_metrics: bool) -> tuple[float, float | None, int]:
                 times.append((time.perf_counter() - t) * 1000)
             scrape_ms, size = statistics.median(times), len(body)
         app.close()
-        return elapsed, scrape_ms, size
+        return elapsed, cpu, scrape_ms, size
 
 
 def run(repeats: int = 3) -> dict[str, Any]:
     configure_logging("json", "ERROR")
-    off: list[float] = []
-    on: list[float] = []
+    wall: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
     scrapes: list[float] = []
     size = 0
-    for _ in range(repeats):  # interleaved: a machine that gets busier during the run weighs on both alike
-        off.append(_replay(False)[0])
-        elapsed, scrape_ms, size = _replay(True)
-        on.append(elapsed)
-        if scrape_ms is not None:
-            scrapes.append(scrape_ms)
-    off_s, on_s = statistics.median(off), statistics.median(on)
+    for round_ in range(repeats):  # interleaved: a machine that gets busier during the run weighs on both alike
+        for with_metrics in (False, True) if round_ % 2 == 0 else (True, False):
+            elapsed, cpu_s, scrape_ms, body_size = _replay(with_metrics)
+            wall[with_metrics].append(elapsed)
+            cpu[with_metrics].append(cpu_s)
+            if scrape_ms is not None:
+                scrapes.append(scrape_ms)
+                size = body_size
+    off_s, on_s = statistics.median(wall[False]), statistics.median(wall[True])
+    off_cpu, on_cpu = statistics.median(cpu[False]), statistics.median(cpu[True])
     return {
         "symbols": 505,
         "repeats": repeats,
         "replay_metrics_off_median_s": round(off_s, 3),
         "replay_metrics_on_median_s": round(on_s, 3),
         "metrics_on_vs_off_ratio": round(on_s / off_s, 3),
+        "replay_metrics_off_cpu_median_s": round(off_cpu, 3),
+        "replay_metrics_on_cpu_median_s": round(on_cpu, 3),
+        "metrics_on_vs_off_cpu_ratio": round(on_cpu / off_cpu, 3),
         "scrape_median_ms": round(statistics.median(scrapes), 3),
         "scrape_body_bytes": size,
     }
