@@ -70,6 +70,8 @@ def run(repeats: int = 3) -> dict[str, Any]:
         "replay_metrics_off_cpu_median_s": round(off_cpu, 3),
         "replay_metrics_on_cpu_median_s": round(on_cpu, 3),
         "metrics_on_vs_off_cpu_ratio": round(on_cpu / off_cpu, 3),
+        "replay_wall_s": {"off": [round(x, 2) for x in wall[False]], "on": [round(x, 2) for x in wall[True]]},
+        "replay_cpu_s": {"off": [round(x, 2) for x in cpu[False]], "on": [round(x, 2) for x in cpu[True]]},
         "scrape_median_ms": round(statistics.median(scrapes), 3),
         "scrape_body_bytes": size,
     }
