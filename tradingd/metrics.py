@@ -224,7 +224,7 @@ class _AdapterCallsCollector(Collector):
         )
         retries = CounterMetricFamily(
             f"{PREFIX}_broker_api_retries",
-            "Failed broker requests retried (timeouts, resets, 429, 5xx); Alpaca adapters only",
+            "Failed broker requests retried (timeouts, resets, 429, 5xx); the Alpaca trading adapter only",
             labels=["client"],
         )
         for client, adapter in sorted(self._adapters.items()):

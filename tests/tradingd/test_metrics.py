@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agents.risk import halt_trading
 from config.settings import Settings
+from core.broker.alpaca import AlpacaBroker
 from core.bus import EventBus
+from core.clock import NyseCalendar
 from core.messages import CircuitBreakerTripped, IterationFailed, OrderFilled
 from core.state_guard import GuardedFlags, KillSwitchFile, kill_switch_path
 from core.store import StateStore
 from core.types import Fill, OrderSide
+from tests.e2e.test_paper_daemon import _paper_app
+from tests.fakes.alpaca_server import FakeAlpacaServer, Fault
+from tests.fakes.alpaca_tape import load_tape
 from tradingd.app import build_sim, run_app
 from tradingd.cli_daemon import run_summary
 from tradingd.metrics import DaemonMetrics, attach_metrics, metrics_text
@@ -214,3 +219,25 @@ def test_each_daemon_metrics_has_its_own_registry() -> None:
     first.iterations.inc()
     assert second.iterations._value.get() == 0
     assert not [m for m in REGISTRY.collect() if m.name.startswith("tradingd_")]
+
+
+def test_paper_daemon_counts_the_alpaca_adapters_calls_and_retries(tmp_path: Path) -> None:
+    """Against the fake Alpaca server: the call counters are the adapters' own, and a 503 retried shows."""
+    calendar = NyseCalendar()
+    sessions = calendar.sessions_in_range(date(2017, 8, 1), date(2017, 8, 10))
+    symbols = ("AAPL", "MSFT", "JPM", "XOM", "JNJ")
+    server = FakeAlpacaServer(load_tape(symbols), now=calendar.session_open(sessions[0]) - timedelta(hours=1))
+    with server:
+        app = _paper_app(server, tmp_path, sessions, symbols=symbols, stop_mode="close")
+        metrics = attach_metrics(app)
+        server.inject(Fault("status", status=503), "GET", "/v2/account")
+        asyncio.run(run_app(app))
+        samples = parse(metrics_text(app.store.path, metrics)[0])
+        assert isinstance(app.broker, AlpacaBroker)
+        calls = {"trading": app.broker.api_calls, "data": app.market_data.api_calls}
+        app.close()
+    assert by_label(samples, "tradingd_broker_api_calls_total", "client") == calls
+    assert calls["trading"] > 0
+    assert calls["data"] > 0
+    assert value(samples, "tradingd_broker_api_retries_total", client="trading") >= 1
+    assert value(samples, "tradingd_iterations_total") == len(sessions)
