@@ -232,7 +232,8 @@ def test_paper_daemon_counts_the_alpaca_adapters_calls_and_retries(tmp_path: Pat
         metrics = attach_metrics(app)
         server.inject(Fault("status", status=503), "GET", "/v2/account")
         asyncio.run(run_app(app))
-        samples = parse(metrics_text(app.store.path, metrics)[0])
+        body = metrics_text(app.store.path, metrics)[0]
+        samples = parse(body)
         assert isinstance(app.broker, AlpacaBroker)
         calls = {"trading": app.broker.api_calls, "data": app.market_data.api_calls}
         app.close()
@@ -241,3 +242,5 @@ def test_paper_daemon_counts_the_alpaca_adapters_calls_and_retries(tmp_path: Pat
     assert calls["data"] > 0
     assert value(samples, "tradingd_broker_api_retries_total", client="trading") >= 1
     assert value(samples, "tradingd_iterations_total") == len(sessions)
+    for secret in (server.key, server.secret):
+        assert secret.encode() not in body
