@@ -19,6 +19,7 @@ BENCHMARKS = (
     "bench_startup",
     "bench_report",
     "bench_dashboard",
+    "bench_metrics",
 )
 
 

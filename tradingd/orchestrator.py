@@ -174,7 +174,7 @@ class Orchestrator:
         self._journal: list[Message] = []
         self._stop = asyncio.Event()
         self._reference: tuple[date | None, Decimal] = (None, Decimal(0))
-        self._on_iteration = on_iteration
+        self._iteration_sinks: list[Callable[[dict[str, Any]], None]] = [] if on_iteration is None else [on_iteration]
         self._journal_retention = timedelta(days=journal_retention_days) if journal_retention_days > 0 else None
         self.backups = backups
         self.protection = protection  # None with STOP_MODE=close
@@ -184,6 +184,10 @@ class Orchestrator:
     def _record(self, message: Message) -> None:
         """The journal's buffer: every message since the last iteration's store transaction."""
         self._journal.append(message)
+
+    def add_iteration_sink(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Also hand each iteration's figures (the `iteration` log line's) to `sink` (the metrics' latency)."""
+        self._iteration_sinks.append(sink)
 
     def request_stop(self) -> None:
         """Finish the current iteration, flush the store, then leave the loop."""
@@ -447,6 +451,6 @@ class Orchestrator:
         lap("store_ms")
         total_ms = round((time.perf_counter() - t0) * 1000, 3)
         result = {"iteration": iteration, **stats.as_json(), "timings_ms": timings, "total_ms": total_ms}
-        if self._on_iteration is not None:
-            self._on_iteration(result)
+        for sink in self._iteration_sinks:
+            sink(result)
         return result
