@@ -21,7 +21,7 @@ import numpy as np
 
 from analytics.benchmark import BenchmarkSource, EqualWeightBenchmark, load_spy_benchmark, summarize
 from analytics.exposure import exposure
-from analytics.ledger import OrderTags, build_ledger
+from analytics.ledger import Ledger, OrderTags, build_ledger
 from analytics.model import PriceMarks, Report, ReportSeries, RoundTrip
 from analytics.returns import alpha_beta, daily_returns, return_stats
 from analytics.trades import by_symbol, by_tier, trade_stats
@@ -36,6 +36,16 @@ SPY_CACHE_NAME = "benchmark_spy.json"  # beside the state DB: DATA_DIR/<mode>/
 
 class ReportDataError(ValueError):
     """The store has nothing to report on in the period asked (no equity marks)."""
+
+
+def order_tags(store: StateStore) -> dict[str, OrderTags]:
+    """What the ledger needs of every stored order, by client order id."""
+    return {order_id: OrderTags(*tagged) for order_id, tagged in store.order_tags().items()}
+
+
+def store_ledger(store: StateStore) -> Ledger:
+    """Every round trip the store's fills make (the dashboard's top performers, the ML's tracker)."""
+    return build_ledger(store.fills(), order_tags(store))
 
 
 def build_report(
@@ -63,7 +73,7 @@ def build_report(
     equity = np.array([float(start_equity), *(float(m.last_equity) for m in marks)])
 
     fills = store.fills()
-    tags = {order_id: OrderTags(*tagged) for order_id, tagged in store.order_tags().items()}
+    tags = order_tags(store)
     ledger = build_ledger(fills, tags)
     first, last = sessions[0], sessions[-1]
     trips = tuple(t for t in ledger.trips if first <= ny_date(t.exit_time) <= last)

@@ -232,11 +232,20 @@ def _start_dashboard(app_: App) -> DaemonDashboard | None:
     the broker has a trade-updates stream (paper/live). FastAPI and uvicorn are imported only when it is on."""
     if not app_.settings.dashboard_enabled:
         return None
+    from tradingd.metrics import attach_metrics, metrics_text
     from tradingd.web.server import start_dashboard
 
     broker = app_.broker
     probe = (lambda: bool(getattr(broker, "stream_connected", False))) if hasattr(broker, "stream_connected") else None
-    return start_dashboard(app_.settings, app_.orchestrator.bus, tiers=dict(app_.tiers), stream=probe)
+    # The metrics' only reader is the dashboard's GET /metrics: counted only when it is on.
+    live, db_path = attach_metrics(app_), app_.store.path
+    return start_dashboard(
+        app_.settings,
+        app_.orchestrator.bus,
+        tiers=dict(app_.tiers),
+        stream=probe,
+        metrics=lambda: metrics_text(db_path, live),
+    )
 
 
 def write_trades_csv(store: StateStore, path: Path) -> int:

@@ -40,7 +40,9 @@ def serve(mode: TradingMode | None, host: str | None, port: int | None) -> None:
         raise _fail(str(error)) from None
     log_file = log_file_path(settings.data_dir, settings.mode.value)
     configure_logging(settings.log_format, settings.log_level, log_file=log_file)
-    server = DashboardServer(create_app(settings, access, tiers=tiers), sock)
+    from tradingd.metrics import metrics_text
+
+    server = DashboardServer(create_app(settings, access, tiers=tiers, metrics=lambda: metrics_text(db, None)), sock)
     token_note = "DASHBOARD_TOKEN" if access.token_file is None else f"the token is in {access.token_file}"
     log.info("dashboard_serving", url=server.url, db=str(db), token_file=str(access.token_file or ""))
     typer.echo(f"dashboard ({settings.mode.value}): {server.url}  state DB {db}; {token_note}; Ctrl-C stops it")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Protocol, runtime_checkable
 
-from analytics.ledger import OrderTags, build_ledger
+from analytics.build import store_ledger
 from analytics.trades import PerformanceTracker
 from core.store import StateStore
 from core.store.equity import EquityMark
@@ -100,8 +100,7 @@ def top_scores(candidates: Sequence[Mapping[str, Any]], predictor: WinPredictor 
 
 def top_performers(store: StateStore) -> list[PerformerRow]:
     """The reports issue's `PerformanceTracker` over every round trip the fills make, as of now."""
-    tags = {order_id: OrderTags(tag, tier) for order_id, (tag, tier) in store.order_tags().items()}
-    tracker = PerformanceTracker.from_trips(build_ledger(store.fills(), tags).trips)
+    tracker = PerformanceTracker.from_trips(store_ledger(store).trips)
     return [
         PerformerRow(
             symbol=row.symbol,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -124,6 +125,7 @@ def start_dashboard(
     tiers: dict[str, Any],
     stream: StreamProbe | None = None,
     predictor: WinPredictor | None = None,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
 ) -> DaemonDashboard | None:
     """With DASHBOARD_ENABLED, the API and page beside the daemon; None when it is off or cannot start (logged
     `dashboard_failed`: trading goes on without it). The observers are attached to `bus` first."""
@@ -132,7 +134,7 @@ def start_dashboard(
     feed, health = LiveFeed(), HealthMonitor(stream)
     try:
         access = dashboard_access(settings)
-        app = create_app(settings, access, tiers=tiers, feed=feed, health=health, predictor=predictor)
+        app = create_app(settings, access, tiers=tiers, feed=feed, health=health, predictor=predictor, metrics=metrics)
         server = DashboardServer(app, bind(settings.dashboard_host, settings.dashboard_port))
         server.start()
     except Exception as error:

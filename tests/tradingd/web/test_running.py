@@ -3,20 +3,26 @@ daemon trading on when the dashboard cannot start."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import stat
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from config.settings import Settings
 from core.errors import SetupError
 from core.types import TradingMode
+from tradingd.app import build_sim, load_assets
 from tradingd.cli import app
+from tradingd.cli_daemon import _start_dashboard
 from tradingd.web.server import PortUnavailableError, bind
 from tradingd.web.token import TOKEN_FILE, check_bind, dashboard_access
 
@@ -140,3 +146,34 @@ def test_run_with_an_open_host_and_no_token_exits_2(monkeypatch: pytest.MonkeyPa
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("error: DASHBOARD_TOKEN: must be set when DASHBOARD_HOST (0.0.0.0)")
+
+
+def test_a_daemons_dashboard_serves_its_live_metrics_with_the_stored_ones(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, symbols=("AAPL", "MSFT"), log_level="ERROR", dashboard_enabled=True, dashboard_port=0
+    )
+    built = build_sim(settings, start=date(2015, 1, 2), end=date(2015, 1, 30))
+    try:
+        dashboard = _start_dashboard(built)
+        assert dashboard is not None
+        try:
+
+            async def run() -> None:
+                await load_assets(built)
+                await built.orchestrator.run()
+
+            asyncio.run(run())
+            body = requests.get(f"{dashboard.server.url}metrics", timeout=30).text  # the url ends with "/"
+        finally:
+            dashboard.server.stop()
+    finally:
+        built.close()
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if not sample.labels
+    }
+    assert samples["tradingd_iterations_total"] == 20  # the sessions of January 2015 from the 2nd
+    assert samples["tradingd_state_db_up"] == 1
+    assert samples["tradingd_equity_dollars"] > 0
