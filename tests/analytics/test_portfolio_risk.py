@@ -3,6 +3,7 @@ no numpy) on real bundled closes: AAPL, MSFT and XOM over the 60 sessions to 201
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import date
 
@@ -27,7 +28,7 @@ def _closes_by_hand(bars: BarFrame) -> dict[str, list[float]]:
 
 
 def _by_hand(closes: dict[str, list[float]]) -> tuple[float, float]:
-    returns = {s: [b / a - 1 for a, b in zip(c, c[1:], strict=False)] for s, c in closes.items()}
+    returns = {s: [b / a - 1 for a, b in itertools.pairwise(c)] for s, c in closes.items()}
     n = len(returns["AAPL"])
     mean = {s: sum(r) / n for s, r in returns.items()}
 
@@ -55,7 +56,7 @@ def test_volatility_and_diversification_ratio_match_a_hand_computation(small_his
 
 def test_one_position_has_a_ratio_of_one_and_its_own_volatility_scaled_by_its_weight(small_history: BarFrame) -> None:
     closes = _closes_by_hand(small_history)["AAPL"]
-    returns = [b / a - 1 for a, b in zip(closes, closes[1:], strict=False)]
+    returns = [b / a - 1 for a, b in itertools.pairwise(closes)]
     mean = sum(returns) / len(returns)
     own = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1) * 252)
     risk = portfolio_risk_at({"AAPL": 50_000.0}, EQUITY, small_history, AS_OF)
