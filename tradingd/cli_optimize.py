@@ -165,7 +165,7 @@ def _print(result: SearchResult) -> None:
     from rich.table import Table
 
     from core.console import print_table
-    from tradingd.optimize import OVERFIT_RATIO
+    from tradingd.optimize import DATA_NOTE, OVERFIT_RATIO
     from tradingd.optimize_trial import METRICS
 
     best = result.best
@@ -188,6 +188,7 @@ def _print(result: SearchResult) -> None:
             f"WARNING: over-fitting: out-of-sample {result.objective} is undefined or below "
             f"{OVERFIT_RATIO:g} × in-sample; these parameters fit the train windows, not the market"
         )
+    typer.echo(DATA_NOTE)
 
 
 def register(app: typer.Typer) -> None:

@@ -48,6 +48,12 @@ OBJECTIVES = {
     "max_drawdown": "max_drawdown_pct",
 }
 OVERFIT_RATIO = 0.5  # out of sample below half the in-sample objective: the warning
+# Printed with every result: what out-of-sample cannot fix.
+DATA_NOTE = (
+    "The bundled bars are survivorship-biased (the S&P 500 members of Feb 2018) and span one mostly rising market "
+    "(2013-2018): out-of-sample figures on them are optimistic too. Over many trials the best in-sample result is "
+    "partly luck; judge it by its out-of-sample figures."
+)
 # Settings a trial never takes from the driver: each replay has its own state, and no trial needs the broker's keys.
 NOT_SENT = frozenset({"data_dir", "alpaca_api_key", "alpaca_secret_key"})
 
@@ -257,6 +263,7 @@ class SearchResult:
             ],
             "overfit_warning": self.overfit(),
             "overfit_rule": f"out-of-sample {self.objective} undefined or below {OVERFIT_RATIO:g} × in-sample",
+            "note": DATA_NOTE,
             "space": [p.as_json() for p in self.space],
             "windows": [w.as_json() for w in self.windows],
         }
