@@ -7,11 +7,15 @@ LOCK   := requirements.lock
 # The optional peers of `make bench-peers` (extra `peers`): their own lock, so the main one and `make test` never see them.
 PEERS_LOCK  := requirements-peers.lock
 PEERS_STAMP := $(VENV)/.peers-installed
+# The optional Ray of `tradingd optimize --ray` and `make test-cluster` (extra `cluster`): its own lock too.
+CLUSTER_LOCK  := requirements-cluster.lock
+CLUSTER_STAMP := $(VENV)/.cluster-installed
 # The lock pins pip's inputs, not pip itself: its "new release available" notice is noise here.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test lint typecheck pytest bench bench-peers lock-peers soak scan status report clean
+.PHONY: help install lock run test lint typecheck pytest bench bench-peers lock-peers test-cluster lock-cluster soak scan status \
+	report optimize clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -67,6 +71,21 @@ lock-peers: ## Regenerate requirements-peers.lock from requirements-peers.in (af
 		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
 		--output-file $(PEERS_LOCK) requirements-peers.in
 
+$(CLUSTER_STAMP): $(STAMP) $(CLUSTER_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(CLUSTER_LOCK)
+	touch $(CLUSTER_STAMP)
+
+test-cluster: $(CLUSTER_STAMP) ## The optimisation grid on a local Ray instance (optional extra `cluster`; large install)
+	$(BIN)/pytest -q -m cluster -p no:cacheprovider
+
+# requirements-cluster.in is constrained by requirements.lock: Ray never moves a version the project pins.
+lock-cluster: ## Regenerate requirements-cluster.lock from requirements-cluster.in (after make lock)
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet 'pip-tools>=7.4'
+	$(VENV)-lock/bin/pip-compile --quiet --upgrade --allow-unsafe --generate-hashes --strip-extras \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--output-file $(CLUSTER_LOCK) requirements-cluster.in
+
 soak: $(STAMP) ## Long soak tests (memory flat over a long run)
 	$(BIN)/pytest -q -m soak -p no:cacheprovider
 
@@ -75,6 +94,9 @@ scan: $(STAMP) ## Run the daily scanner once and write candidates.json
 
 status: $(STAMP) ## Show the daemon's persisted state
 	$(BIN)/tradingd status
+
+optimize: $(STAMP) ## Walk-forward parameter search on the bundled bars (tradingd optimize; minutes)
+	$(BIN)/tradingd optimize
 
 report: $(STAMP) ## The last run's report: statistics against a benchmark, round trips (tables)
 	$(BIN)/tradingd report

@@ -23,6 +23,7 @@ from analytics.benchmark import BenchmarkSource, EqualWeightBenchmark, load_spy_
 from analytics.exposure import exposure
 from analytics.ledger import Ledger, OrderTags, build_ledger
 from analytics.model import PriceMarks, Report, ReportSeries, RoundTrip
+from analytics.portfolio_risk import portfolio_risk_at
 from analytics.returns import alpha_beta, daily_returns, return_stats
 from analytics.trades import by_symbol, by_tier, trade_stats
 from core.broker.base import MarketData
@@ -137,6 +138,7 @@ def build_report(
         ),
         top_symbols=price_marks(trips, sessions, bars),
         notes=tuple(notes),
+        portfolio=portfolio_risk_at(invested.last_values, float(final_equity), bars, last),
     )
 
 

@@ -26,6 +26,7 @@ class Exposure:
     invested_pct: FloatArray  # per session, positions' value / equity, percent
     by_tier_pct: Mapping[str, FloatArray]  # tier name -> per session, percent
     held_value: FloatArray  # per session, dollars
+    last_values: Mapping[str, float]  # symbol -> the value held at the last session's close, dollars (held only)
 
 
 def session_index(sessions: Sequence[date], fills: Sequence[Fill]) -> np.ndarray:
@@ -50,7 +51,7 @@ def exposure(
     shape = (len(sessions), len(symbols))
     if not fills or not sessions:
         zeros = np.zeros(len(sessions))
-        return Exposure(invested_pct=zeros, by_tier_pct={}, held_value=zeros)
+        return Exposure(invested_pct=zeros, by_tier_pct={}, held_value=zeros, last_values={})
     rows = session_index(sessions, fills)
     cols = np.array([column[f.symbol] for f in fills], dtype=np.int64)
     signed = np.array([float(f.qty) if f.side is OrderSide.BUY else -float(f.qty) for f in fills])
@@ -84,7 +85,10 @@ def exposure(
         scale = np.where(equity > 0, 100.0 / equity, 0.0)
     held_value = values.sum(axis=1)
     by_tier = {name: (np.where(carried == i, values, 0.0).sum(axis=1) * scale) for i, name in enumerate(names)}
-    return Exposure(invested_pct=held_value * scale, by_tier_pct=by_tier, held_value=held_value)
+    last_values = {symbol: value for symbol, value in zip(symbols, values[-1].tolist(), strict=True) if value != 0}
+    return Exposure(
+        invested_pct=held_value * scale, by_tier_pct=by_tier, held_value=held_value, last_values=last_values
+    )
 
 
 def _closes(sessions: Sequence[date], symbols: Sequence[str], bars: BarFrame) -> FloatArray:

@@ -74,6 +74,27 @@ def headline_rows(report: Report) -> list[tuple[str, str, str]]:
         ("exposure (time invested)", pct(r.exposure_time_pct), ""),
         ("exposure (average of equity)", pct(r.exposure_avg_pct), ""),
         ("turnover (per year)", num(r.turnover), ""),
+        *portfolio_rows(report),
+    ]
+
+
+def portfolio_rows(report: Report) -> list[tuple[str, str, str]]:
+    """The risk of the positions held at the last close (`analytics/portfolio_risk.py`); undefined says why."""
+    risk = report.portfolio
+    if risk is None:
+        return []
+    why = "" if risk.note is None else f" ({risk.note})"
+    return [
+        (
+            "portfolio volatility (held at end)",
+            pct(risk.volatility_pct) + (why if risk.volatility_pct is None else ""),
+            "",
+        ),
+        (
+            "diversification ratio (held at end)",
+            num(risk.diversification_ratio) + (why if risk.diversification_ratio is None else ""),
+            "",
+        ),
     ]
 
 

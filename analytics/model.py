@@ -151,6 +151,34 @@ class Report:
     top_symbols: tuple[PriceMarks, ...] = ()  # the 5 most-traded symbols
     conventions: str = CONVENTIONS
     notes: tuple[str, ...] = field(default=())  # e.g. open positions left out of the ledger
+    portfolio: PortfolioRisk | None = None  # the risk of the positions held at the period's last close
+
+
+# The portfolio risk of the positions held (`analytics/portfolio_risk.py` computes it; the definitions are there).
+LOOKBACK_SESSIONS = 60  # about three months of daily returns: recent enough to describe today's risk
+MIN_RETURNS = 20  # fewer common returns than this and a covariance of several symbols means little
+SESSIONS_PER_YEAR = 252
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioRisk:
+    volatility_pct: float | None  # annualised, percent of equity; None: undefined (see note)
+    diversification_ratio: float | None  # Σ wᵢσᵢ / σₚ, ≥ 1; None: undefined (see note)
+    positions: int  # held symbols weighed
+    returns_used: int  # sessions of returns in the covariance
+    as_of: date | None  # the last session of the lookback
+    note: str | None  # why a figure is undefined, or None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "volatility_pct": self.volatility_pct,
+            "diversification_ratio": self.diversification_ratio,
+            "positions": self.positions,
+            "returns_used": self.returns_used,
+            "lookback_sessions": LOOKBACK_SESSIONS,
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "note": self.note,
+        }
 
 
 def _money(value: Decimal) -> float:
@@ -217,6 +245,7 @@ def report_json(report: Report) -> dict[str, Any]:
             for s in report.by_symbol
         ],
         "by_tier": {tier: _group_json(stats) for tier, stats in report.by_tier.items()},
+        "portfolio": None if report.portfolio is None else report.portfolio.as_json(),
         "conventions": report.conventions,
         "notes": list(report.notes),
     }

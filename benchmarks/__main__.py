@@ -20,6 +20,7 @@ BENCHMARKS = (
     "bench_report",
     "bench_dashboard",
     "bench_metrics",
+    "bench_optimize",
 )
 
 

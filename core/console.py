@@ -346,6 +346,13 @@ def status_tables(
     risk.add_row("exposure by tier", ", ".join(f"{k} {_money(v)}" for k, v in sorted(exposure["tiers"].items())))
     risk.add_row("herfindahl", str(summary["herfindahl"]))
     risk.add_row("effective positions", str(summary["effective_positions"]))
+    portfolio = summary.get("portfolio")
+    if portfolio is not None:  # tradingd/status_risk.py: the definitions are in analytics/portfolio_risk.py
+        why = "" if portfolio["note"] is None else f" ({portfolio['note']})"
+        vol, ratio = portfolio["volatility_pct"], portfolio["diversification_ratio"]
+        lookback = f"{portfolio['lookback_sessions']}-session"
+        risk.add_row("portfolio volatility", (f"{vol:.2f}% annualised, {lookback}" if vol is not None else "n/a") + why)
+        risk.add_row("diversification ratio", (f"{ratio:.2f}" if ratio is not None else "n/a") + why)
     tables.append(risk)
 
     scores = summary["focus_scores"]

@@ -60,7 +60,7 @@ from tradingd.configs import (
     tier_config,
 )
 from tradingd.focus import FocusManager
-from tradingd.local_state import REPORT_UNIVERSE_FILE, resolve_universe, state_db_path
+from tradingd.local_state import BARS_CACHE_DIR, REPORT_UNIVERSE_FILE, resolve_universe, state_db_path
 from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from tradingd.protection import ProtectionStep
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
@@ -69,7 +69,6 @@ from tradingd.scan_schedule import DailyScanJob, ScanSchedule
 log = structlog.get_logger(__name__)
 
 CARRIED_FLAGS = (FLAG_HALTED, FLAG_REDUCE_ONLY)  # the kill switch and reduce-only outlive a sim reset
-BARS_CACHE_DIR = "bars-cache"  # the parsed bundled bars (`load_daily_bars_cached`), beside the replay's state
 SIM_CANDIDATES = "candidates.json"  # the replay's own scan output, beside its state DB
 
 

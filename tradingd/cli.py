@@ -4,10 +4,10 @@ Exit codes: 0 success, 2 bad input or configuration, 1 any other failure. With `
 on stdout at the end and logs stay on stderr.
 
 This module declares the commands and their options only; each command imports its implementation when it runs
-(`cli_daemon`, `cli_state`, `cli_report`, `cli_close`, `cli_restore`, `cli_scan`, `cli_strategies`). So `--help` and
-`--version` load typer and the option types and nothing else, and `status`, `halt` and `resume` load the settings and
-the state store but not the daemon (numpy, pandas, exchange-calendars, alpaca-py): docs/ARCHITECTURE.md §Performance,
-start-up.
+(`cli_daemon`, `cli_state`, `cli_report`, `cli_close`, `cli_restore`, `cli_scan`, `cli_strategies`,
+`cli_optimize`). So `--help` and `--version` load typer and the option types and nothing else, and `status`, `halt`
+and `resume` load the settings and the state store but not the daemon (numpy, pandas, exchange-calendars,
+alpaca-py): docs/ARCHITECTURE.md §Performance, start-up.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from core.types import OrderStatus, TradingMode
+from tradingd.cli_optimize import register as register_optimize_command
 from tradingd.cli_options import DATE_FORMATS, EXIT_BAD_INPUT, JsonOpt, ModeOpt, as_date
 from tradingd.cli_scan import register as register_scan_commands
 from tradingd.cli_strategies import register as register_strategy_commands
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 register_scan_commands(app)  # scan, validate, cache refresh
 register_strategy_commands(app)  # strategies
+register_optimize_command(app)  # optimize
 
 
 def _version(value: bool) -> None:

@@ -65,7 +65,7 @@ def _sim_report(
 
     from analytics.build import ReportDataError, build_report, sim_report_inputs
     from core.bars import load_daily_bars_cached
-    from tradingd.app import BARS_CACHE_DIR
+    from tradingd.local_state import BARS_CACHE_DIR
 
     try:
         history = load_daily_bars_cached(settings.sim_data_file, state_db_path(settings).parent / BARS_CACHE_DIR)

@@ -18,6 +18,7 @@ import typer
 from agents.focus_scoring import persisted_scores
 from agents.risk import halt_trading, read_trading_state, resume_trading
 from agents.sizing import TierExposureTracker, effective_positions, herfindahl
+from analytics.model import PortfolioRisk
 from config.settings import Settings
 from core.clock import LiveClock
 from core.close_requests import CloseRequests
@@ -56,6 +57,7 @@ def show_status(mode: TradingMode | None, as_json: bool) -> None:
         positions = store.load_positions()
         open_orders = store.open_orders()
         summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
+        summary["portfolio"] = _portfolio_risk(settings, store, {s: p.market_value for s, p in positions.items()})
     tracker = TierExposureTracker(tier_config(settings, tiers))
     tracker.rebuild(positions)
     values = [p.market_value for p in positions.values()]
@@ -69,6 +71,16 @@ def show_status(mode: TradingMode | None, as_json: bool) -> None:
     else:
         held_tiers = {symbol: item["tier"] for symbol, item in summary["exposure"]["symbols"].items()}
         print_status(summary, positions, open_orders, held_tiers)
+
+
+def _portfolio_risk(settings: Settings, store: StateStore, values: dict[str, Decimal]) -> dict[str, Any]:
+    """The held positions' volatility and diversification ratio; numpy and the bars are loaded only when some are
+    held, so an empty `status` stays as light as before."""
+    if not any(values.values()):
+        return PortfolioRisk(None, None, 0, 0, None, "no positions").as_json()
+    from tradingd.status_risk import status_portfolio_risk  # here: numpy and the bars only with positions
+
+    return status_portfolio_risk(settings, store, values)
 
 
 def halt(reason: str, reduce_only: bool, mode: TradingMode | None) -> None:

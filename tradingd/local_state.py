@@ -19,6 +19,7 @@ from tradingd.configs import missing_file_message
 # Beside a sim state DB: the symbols the last run could trade (its report's benchmark), written at the run's end and
 # deleted with the state when the next replay starts (`tradingd/app.py::reset_sim_state`).
 REPORT_UNIVERSE_FILE = "report_universe.json"
+BARS_CACHE_DIR = "bars-cache"  # the parsed bundled bars (`load_daily_bars_cached`), beside the replay's state
 
 
 def state_db_path(settings: Settings) -> Path:

@@ -97,6 +97,7 @@ WARMUP = ("--start", "2013-02-08", "--end", "2013-04-30")  # 56 sessions, the fi
 STATUS_KEYS = {
     "path", "schema_version", "orders", "fills", "positions", "last_equity_mark", "peak_equity", "journal", "flags",
     "focus_scores", "exposure", "herfindahl", "effective_positions", "mode", "db", "trading_state", "close_requests",
+    "portfolio",
 }  # fmt: skip
 
 
@@ -160,7 +161,8 @@ def test_status_prints_tables_not_reprs() -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     for header in ("account (sim)", "positions (", "unrealised P&L", "open orders (", "kill switch", "ON (lunch)",
-                   "drawdown breaker", "herfindahl", "focus scores", "last daily scan"):  # fmt: skip
+                   "drawdown breaker", "herfindahl", "portfolio volatility", "diversification ratio", "focus scores",
+                   "last daily scan"):  # fmt: skip
         assert header in out, header
     assert "{" not in out
     assert "Decimal(" not in out
