@@ -1,0 +1,81 @@
+"""The symbol's own track record as a feature: `analytics/trades.py::PerformanceTracker` statistics of the strategy's
+simulated trades of that symbol closed before the signal's bar, for every sample at once.
+
+`PerformanceTracker.at(day)` keeps the trips whose exit is before `day`'s midnight New York; on daily rows that is
+the trips whose exit row is before the signal's row. The tracker answers one symbol on one date by scanning its
+trips; here the same statistics come from cumulative sums over the trips sorted by (symbol, exit row), one
+`searchsorted` per sample, and `tests/intelligence/test_tracker_features.py` holds them equal to the tracker's.
+Undefined stays NaN (no trade yet; no loss for the profit factor), as the tracker's None.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from core.types import FloatArray
+
+IntArray = npt.NDArray[np.intp]
+
+TRACKER_FEATURES: Final = (
+    "sym_trades",
+    "sym_wins",
+    "sym_losses",
+    "sym_win_rate",
+    "sym_profit_factor",
+    "sym_avg_win_pct",
+    "sym_avg_loss_pct",
+    "sym_recent_win_ratio",
+)
+RECENT_TRADES: Final = 10  # the recent-wins ratio counts the symbol's last 10 closed trades
+
+
+def _cumulative(values: FloatArray) -> FloatArray:
+    return np.concatenate(([0.0], np.cumsum(values)))
+
+
+def tracker_features(
+    trip_cols: IntArray,
+    trip_exit_rows: IntArray,
+    trip_returns: FloatArray,
+    rows: IntArray,
+    cols: IntArray,
+    *,
+    recent: int = RECENT_TRADES,
+) -> FloatArray:
+    """(pairs, len(TRACKER_FEATURES)) for each (row, col): the statistics of the trips of column `col` whose exit row
+    is before `row`. A trip's return is a fraction (0.02 = +2 %); the averages are in percent, as the tracker's."""
+    order = np.lexsort((trip_exit_rows, trip_cols))
+    cols_sorted = trip_cols[order].astype(np.int64)
+    exits_sorted = trip_exit_rows[order].astype(np.int64)
+    ret = trip_returns[order]
+    span = int(max(exits_sorted.max(initial=0), np.max(rows, initial=0))) + 2
+    keys = cols_sorted * span + exits_sorted
+    first = np.searchsorted(keys, cols.astype(np.int64) * span, side="left")
+    last = np.searchsorted(keys, cols.astype(np.int64) * span + rows.astype(np.int64), side="left")
+    wins, losses = ret > 0, ret < 0
+    cum_win = _cumulative(wins.astype(np.float64))
+    cum_loss = _cumulative(losses.astype(np.float64))
+    cum_profit = _cumulative(np.where(wins, ret, 0.0))
+    cum_loss_amount = _cumulative(np.where(losses, -ret, 0.0))
+    trades = (last - first).astype(np.float64)
+    n_wins = cum_win[last] - cum_win[first]
+    n_losses = cum_loss[last] - cum_loss[first]
+    profit = cum_profit[last] - cum_profit[first]
+    loss = cum_loss_amount[last] - cum_loss_amount[first]
+    recent_first = np.maximum(first, last - recent)
+    recent_n = (last - recent_first).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns = (
+            trades,
+            n_wins,
+            n_losses,
+            np.where(trades > 0, n_wins / trades * 100.0, np.nan),
+            np.where(loss > 0, profit / loss, np.nan),
+            np.where(n_wins > 0, profit / n_wins * 100.0, np.nan),
+            np.where(n_losses > 0, -loss / n_losses * 100.0, np.nan),
+            np.where(recent_n > 0, (cum_win[last] - cum_win[recent_first]) / recent_n, np.nan),
+        )
+    return np.stack(columns, axis=1)
