@@ -150,9 +150,7 @@ def evaluate(
     params = params or ForestParams()
     samples = dataset.samples
     embargo = embargo_sessions(samples, EMBARGO_CAP)
-    plan = folds(
-        dataset.frame.n_rows, embargo, min_train_sessions=min_train_sessions, test_sessions=test_sessions
-    )
+    plan = folds(dataset.frame.n_rows, embargo, min_train_sessions=min_train_sessions, test_sessions=test_sessions)
     wins = samples.win
     rng = np.random.default_rng(0)
     reports: list[dict[str, Any]] = []
