@@ -88,6 +88,10 @@ def _sign(values: FloatArray) -> FloatArray:
 
 
 def _block(frame: BarFrame, rows: IntArray, cols: IntArray) -> FloatArray:
+    if rows.size == 1:
+        # numpy sums a (window, 1) array along its one contiguous axis pairwise, and a (window, m > 1) one row by
+        # row: the same pair would get other floats alone than in a batch. Two copies keep it on the row-by-row path.
+        return _block(frame, np.repeat(rows, 2), np.repeat(cols, 2))[:1]
     close = _windows(frame.close, rows, cols, max(MA_WINDOWS))
     volume = _windows(frame.volume, rows, cols, WINDOW_SESSIONS + 1)
     high = _windows(frame.high, rows, cols, HIGH_WINDOW)

@@ -24,7 +24,11 @@ from intelligence.model import ForestParams, WinModel
 
 FORMAT: Final = 1
 DEFAULT_NAME: Final = "win_probability.skops"
-TRUSTED_TYPES: Final = ("sklearn.calibration._CalibratedClassifier", "sklearn.tree._tree.Tree")
+TRUSTED_TYPES: Final = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.model_selection._split.KFold",
+    "sklearn.tree._tree.Tree",
+)
 
 
 def default_model_path(data_dir: Path) -> Path:

@@ -3,8 +3,9 @@ simulated trades of that symbol closed before the signal's bar, for every sample
 
 `PerformanceTracker.at(day)` keeps the trips whose exit is before `day`'s midnight New York; on daily rows that is
 the trips whose exit row is before the signal's row. The tracker answers one symbol on one date by scanning its
-trips; here the same statistics come from cumulative sums over the trips sorted by (symbol, exit row), one
-`searchsorted` per sample, and `tests/intelligence/test_tracker_features.py` holds them equal to the tracker's.
+trips; here the same statistics come from cumulative sums over the trips sorted by (symbol, exit row) (counts over
+all symbols: exact in float; amounts restarting with each symbol), one `searchsorted` per sample, and
+`tests/intelligence/test_tracker_features.py` holds them equal to the tracker's.
 Undefined stays NaN (no trade yet; no loss for the profit factor), as the tracker's None.
 """
 
@@ -36,6 +37,18 @@ def _cumulative(values: FloatArray) -> FloatArray:
     return np.concatenate(([0.0], np.cumsum(values)))
 
 
+def _sums_before(values: FloatArray, cols: npt.NDArray[np.int64], first: IntArray, last: IntArray) -> FloatArray:
+    """Σ values[first:last] where `first` is the start of a column's trips: a running sum that restarts with each
+    column, so a sum never carries the rounding of other symbols' trips (the features of bar t stay exactly the same
+    whatever happens after t)."""
+    running = np.empty(values.size)
+    starts = np.flatnonzero(np.diff(cols, prepend=-1))
+    for start, stop in zip(starts, [*starts[1:], values.size], strict=True):
+        running[start:stop] = np.cumsum(values[start:stop])
+    result: FloatArray = np.where(last > first, running[np.maximum(last - 1, 0)] if values.size else 0.0, 0.0)
+    return result
+
+
 def tracker_features(
     trip_cols: IntArray,
     trip_exit_rows: IntArray,
@@ -58,13 +71,11 @@ def tracker_features(
     wins, losses = ret > 0, ret < 0
     cum_win = _cumulative(wins.astype(np.float64))
     cum_loss = _cumulative(losses.astype(np.float64))
-    cum_profit = _cumulative(np.where(wins, ret, 0.0))
-    cum_loss_amount = _cumulative(np.where(losses, -ret, 0.0))
     trades = (last - first).astype(np.float64)
     n_wins = cum_win[last] - cum_win[first]
     n_losses = cum_loss[last] - cum_loss[first]
-    profit = cum_profit[last] - cum_profit[first]
-    loss = cum_loss_amount[last] - cum_loss_amount[first]
+    profit = _sums_before(np.where(wins, ret, 0.0), cols_sorted, first, last)
+    loss = _sums_before(np.where(losses, -ret, 0.0), cols_sorted, first, last)
     recent_first = np.maximum(first, last - recent)
     recent_n = (last - recent_first).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
