@@ -18,7 +18,7 @@ from core.timeconv import ny_dates
 from core.types import BarFrame, FloatArray
 from intelligence.features import PRICE_FEATURES, price_features
 from intelligence.labels import ExitRules, Samples, cleaned, simulate, strategy_marks
-from intelligence.tracker_features import TRACKER_FEATURES, tracker_features
+from intelligence.tracker_features import TRACKER_FEATURES, TrackRecord
 
 FEATURE_NAMES: Final = PRICE_FEATURES + TRACKER_FEATURES
 
@@ -45,14 +45,17 @@ def session_date(frame: BarFrame, row: int) -> date:
     return day
 
 
-def sample_features(frame: BarFrame, samples: Samples, trips: Samples) -> FloatArray:
-    """The features of `samples` on `frame`, the tracker part from `trips` (the strategy's simulated trades)."""
+def track_record(trips: Samples) -> TrackRecord:
+    return TrackRecord(trips.col, trips.exit_row, trips.ret)
+
+
+def sample_features(frame: BarFrame, samples: Samples, record: TrackRecord) -> FloatArray:
+    """The features of `samples` on `frame`, the tracker part from `record` (the strategy's simulated trades)."""
     prices = price_features(frame, samples.row, samples.col)
-    record = tracker_features(trips.col, trips.exit_row, trips.ret, samples.row, samples.col)
-    return np.concatenate([prices, record], axis=1)
+    return np.concatenate([prices, record.at(samples.row, samples.col)], axis=1)
 
 
 def build_dataset(history: BarFrame, strategy: Strategy, rules: ExitRules) -> Dataset:
     frame = cleaned(history)
     samples = simulate(frame, strategy_marks(strategy, frame), rules)
-    return Dataset(frame=frame, samples=samples, features=sample_features(frame, samples, samples))
+    return Dataset(frame=frame, samples=samples, features=sample_features(frame, samples, track_record(samples)))

@@ -1,6 +1,8 @@
 """The win-probability model: a calibrated random forest over `FEATURE_NAMES`, and what it says about a signal.
 
-- p: `CalibratedClassifierCV(RandomForestClassifier)` (isotonic, 3 contiguous folds of the training set); the forest
+- p: `CalibratedClassifierCV(RandomForestClassifier, ensemble=False)`: one forest on the whole training window, an
+  isotonic calibration fitted on its predictions for 3 contiguous folds of that window (each fold's from a forest
+  trained on the other two); the forest
   takes NaN features as they are (scikit-learn ≥ 1.4 routes missing values in its trees), nothing is imputed.
 - expected return: p × (mean return of the training set's wins) + (1 − p) × (mean return of its losses and flats),
   as a fraction (0.01 = +1 %), after slippage.
@@ -97,8 +99,10 @@ def fit(
     params = params or ForestParams()
     if np.unique(wins).size < 2:
         raise ValueError(f"training needs wins and losses; got {wins.size} samples of one class")
+    # ensemble=False: one forest fit on the whole window, calibrated on its out-of-fold predictions. A decision then
+    # asks one forest, not one per calibration fold (three times the trees at every iteration with entries).
     classifier = CalibratedClassifierCV(
-        _forest(params, seed), method="isotonic", cv=KFold(params.calibration_folds, shuffle=False)
+        _forest(params, seed), method="isotonic", cv=KFold(params.calibration_folds, shuffle=False), ensemble=False
     )
     classifier.fit(features, wins)
     won = wins == 1

@@ -16,18 +16,17 @@ from agents.win_probability import Prediction
 from core.messages import SignalGenerated
 from core.timeconv import datetime_to_ns
 from core.types import BarFrame, FloatArray
-from intelligence.dataset import sample_features
+from intelligence.dataset import sample_features, track_record
 from intelligence.features import price_features
 from intelligence.labels import Samples
 from intelligence.model import WinModel
-from intelligence.tracker_features import tracker_features
 
 
 class MLPredictor:
     def __init__(self, model: WinModel, history: BarFrame, trips: Samples) -> None:
         self.model = model
         self._history = history
-        self._trips = trips
+        self._record = track_record(trips)
         self._column = {symbol: col for col, symbol in enumerate(history.symbols)}
         self._stamps = history.timestamps_ns
 
@@ -65,7 +64,7 @@ class MLPredictor:
             ret=np.full(len(rows), np.nan),
             exit_kind=np.zeros(len(rows), dtype=np.int8),
         )
-        features = sample_features(self._history, where, self._trips)
+        features = sample_features(self._history, where, self._record)
         return dict(zip(keys, self._predictions(features), strict=True))
 
     def predict_latest(self, symbols: Sequence[str], bars: BarFrame) -> Mapping[str, Prediction]:
@@ -79,8 +78,6 @@ class MLPredictor:
         prices = price_features(bars, np.full(cols.size, last, dtype=np.intp), cols)
         row = int(np.searchsorted(self._stamps, bars.timestamps_ns[last]))
         history_cols = np.array([self._column.get(s, -1) for s in known], dtype=np.intp)
-        record = tracker_features(
-            self._trips.col, self._trips.exit_row, self._trips.ret, np.full(cols.size, row, dtype=np.intp), history_cols
-        )
+        record = self._record.at(np.full(cols.size, row, dtype=np.intp), history_cols)
         features = np.concatenate([prices, record], axis=1)
         return dict(zip(known, self._predictions(features), strict=True))

@@ -37,16 +37,65 @@ def _cumulative(values: FloatArray) -> FloatArray:
     return np.concatenate(([0.0], np.cumsum(values)))
 
 
-def _sums_before(values: FloatArray, cols: npt.NDArray[np.int64], first: IntArray, last: IntArray) -> FloatArray:
-    """Σ values[first:last] where `first` is the start of a column's trips: a running sum that restarts with each
-    column, so a sum never carries the rounding of other symbols' trips (the features of bar t stay exactly the same
-    whatever happens after t)."""
+def _running_by_column(values: FloatArray, cols: npt.NDArray[np.int64]) -> FloatArray:
+    """Running sums that restart with each column, so a sum never carries the rounding of other symbols' trips (the
+    features of bar t stay exactly the same whatever happens after t)."""
     running = np.empty(values.size)
     starts = np.flatnonzero(np.diff(cols, prepend=-1))
     for start, stop in zip(starts, [*starts[1:], values.size], strict=True):
         running[start:stop] = np.cumsum(values[start:stop])
-    result: FloatArray = np.where(last > first, running[np.maximum(last - 1, 0)] if values.size else 0.0, 0.0)
-    return result
+    return running
+
+
+class TrackRecord:
+    """The strategy's simulated trips, sorted and summed once; `at(rows, cols)` answers any number of (bar, column)
+    pairs with one `searchsorted` each (the risk agent asks every iteration, training once for every sample)."""
+
+    def __init__(self, trip_cols: IntArray, trip_exit_rows: IntArray, trip_returns: FloatArray) -> None:
+        order = np.lexsort((trip_exit_rows, trip_cols))
+        self._cols = trip_cols[order].astype(np.int64)
+        self._exits = trip_exit_rows[order].astype(np.int64)
+        ret = trip_returns[order]
+        wins, losses = ret > 0, ret < 0
+        self._cum_win = _cumulative(wins.astype(np.float64))
+        self._cum_loss = _cumulative(losses.astype(np.float64))
+        self._profit = _running_by_column(np.where(wins, ret, 0.0), self._cols)
+        self._loss = _running_by_column(np.where(losses, -ret, 0.0), self._cols)
+
+    def _sum(self, running: FloatArray, first: IntArray, last: IntArray) -> FloatArray:
+        if running.size == 0:
+            return np.zeros(first.size)
+        result: FloatArray = np.where(last > first, running[np.maximum(last - 1, 0)], 0.0)
+        return result
+
+    def at(self, rows: IntArray, cols: IntArray, *, recent: int = RECENT_TRADES) -> FloatArray:
+        """(pairs, len(TRACKER_FEATURES)) for each (row, col): the statistics of the trips of column `col` whose exit
+        row is before `row`. A trip's return is a fraction (0.02 = +2 %); the averages are in percent, as the
+        tracker's."""
+        span = int(max(self._exits.max(initial=0), np.max(rows, initial=0))) + 2
+        keys = self._cols * span + self._exits
+        col_keys = cols.astype(np.int64) * span
+        first = np.searchsorted(keys, col_keys, side="left")
+        last = np.searchsorted(keys, col_keys + rows.astype(np.int64), side="left")
+        trades = (last - first).astype(np.float64)
+        n_wins = self._cum_win[last] - self._cum_win[first]
+        n_losses = self._cum_loss[last] - self._cum_loss[first]
+        profit = self._sum(self._profit, first, last)
+        loss = self._sum(self._loss, first, last)
+        recent_first = np.maximum(first, last - recent)
+        recent_n = (last - recent_first).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns = (
+                trades,
+                n_wins,
+                n_losses,
+                np.where(trades > 0, n_wins / trades * 100.0, np.nan),
+                np.where(loss > 0, profit / loss, np.nan),
+                np.where(n_wins > 0, profit / n_wins * 100.0, np.nan),
+                np.where(n_losses > 0, -loss / n_losses * 100.0, np.nan),
+                np.where(recent_n > 0, (self._cum_win[last] - self._cum_win[recent_first]) / recent_n, np.nan),
+            )
+        return np.stack(columns, axis=1)
 
 
 def tracker_features(
@@ -58,35 +107,5 @@ def tracker_features(
     *,
     recent: int = RECENT_TRADES,
 ) -> FloatArray:
-    """(pairs, len(TRACKER_FEATURES)) for each (row, col): the statistics of the trips of column `col` whose exit row
-    is before `row`. A trip's return is a fraction (0.02 = +2 %); the averages are in percent, as the tracker's."""
-    order = np.lexsort((trip_exit_rows, trip_cols))
-    cols_sorted = trip_cols[order].astype(np.int64)
-    exits_sorted = trip_exit_rows[order].astype(np.int64)
-    ret = trip_returns[order]
-    span = int(max(exits_sorted.max(initial=0), np.max(rows, initial=0))) + 2
-    keys = cols_sorted * span + exits_sorted
-    first = np.searchsorted(keys, cols.astype(np.int64) * span, side="left")
-    last = np.searchsorted(keys, cols.astype(np.int64) * span + rows.astype(np.int64), side="left")
-    wins, losses = ret > 0, ret < 0
-    cum_win = _cumulative(wins.astype(np.float64))
-    cum_loss = _cumulative(losses.astype(np.float64))
-    trades = (last - first).astype(np.float64)
-    n_wins = cum_win[last] - cum_win[first]
-    n_losses = cum_loss[last] - cum_loss[first]
-    profit = _sums_before(np.where(wins, ret, 0.0), cols_sorted, first, last)
-    loss = _sums_before(np.where(losses, -ret, 0.0), cols_sorted, first, last)
-    recent_first = np.maximum(first, last - recent)
-    recent_n = (last - recent_first).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        columns = (
-            trades,
-            n_wins,
-            n_losses,
-            np.where(trades > 0, n_wins / trades * 100.0, np.nan),
-            np.where(loss > 0, profit / loss, np.nan),
-            np.where(n_wins > 0, profit / n_wins * 100.0, np.nan),
-            np.where(n_losses > 0, -loss / n_losses * 100.0, np.nan),
-            np.where(recent_n > 0, (cum_win[last] - cum_win[recent_first]) / recent_n, np.nan),
-        )
-    return np.stack(columns, axis=1)
+    """`TrackRecord(trips).at(rows, cols)` in one call."""
+    return TrackRecord(trip_cols, trip_exit_rows, trip_returns).at(rows, cols, recent=recent)
