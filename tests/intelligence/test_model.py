@@ -41,6 +41,12 @@ def test_probabilities_are_in_0_1_and_expected_return_follows_them(saved: SavedM
     assert saved.meta["train_end"] < saved.meta["holdout_start"]
 
 
+def test_the_direct_forest_path_gives_scikit_learns_floats(saved: SavedModel, dataset: Dataset) -> None:
+    x = dataset.features  # NaN included: the trees route missing values themselves
+    assert np.isnan(x).any()
+    assert np.array_equal(saved.model.probability(x), np.clip(saved.model.classifier.predict_proba(x)[:, 1], 0, 1))
+
+
 @given(st.integers(0, 10**7), st.integers(1, 10**6))
 def test_confidence_is_in_0_1_and_grows_with_the_samples(n: int, more: int) -> None:
     assert 0 <= confidence(n) < 1
