@@ -16,7 +16,7 @@ default pipeline would make it:
   the next open, less the slippage (a next bar without a tradable open: the next one that has it);
 - a trade still open at the end of the data has no label yet and is left out.
 
-`STOP_MODE=trailing` is not simulated (its high-water marks are not modelled here): `labels` refuses it.
+`STOP_MODE=trailing` is not simulated (its high-water marks are not modelled here): `ExitRules.of` refuses it.
 
 Return = exit / entry − 1 after slippage both ways; win = return > 0. The label is known at the exit's fill bar
 (`exit_row`), and only then: training cut-offs are on it (`intelligence/walk_forward.py`).

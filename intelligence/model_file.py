@@ -1,6 +1,6 @@
 """The model file: skops, never pickle, so loading a file cannot run code from it.
 
-`skops.io.load` rebuilds only the types it is told to trust: scikit-learn's own estimators, plus exactly the two
+`skops.io.load` rebuilds only the types it is told to trust: scikit-learn's own estimators, plus exactly the three
 internal types a calibrated forest holds (`TRUSTED_TYPES`). A file asking for anything else is refused before it is
 loaded. The file holds one dict: the classifier, the feature list it was trained on, the strategy and exit rules of
 its labels, its training window, the held-out period and its metrics there.

@@ -175,9 +175,9 @@ def evaluate(
             "embargo_days": embargo,
             "n_train": int(train.size),
             "n_test": int(test.size),
-            **_named(metrics(wins[test], p)),
-            "control": _named(metrics(wins[test], p_control)),
-            "baseline": _named(metrics(wins[test], p_base)),
+            **_plain(metrics(wins[test], p)),
+            "control": _plain(metrics(wins[test], p_control)),
+            "baseline": _plain(metrics(wins[test], p_base)),
         }
         reports.append(report)
         pooled["model"].append(p)
@@ -189,7 +189,7 @@ def evaluate(
     all_wins = np.concatenate(pooled_wins) if pooled_wins else np.empty(0, dtype=np.int64)
 
     def overall(name: str) -> dict[str, Any]:
-        return _named(metrics(all_wins, np.concatenate(pooled[name]) if pooled[name] else np.empty(0)))
+        return _plain(metrics(all_wins, np.concatenate(pooled[name]) if pooled[name] else np.empty(0)))
 
     p_all = np.concatenate(pooled["model"]) if pooled["model"] else np.empty(0)
     return Evaluation(
@@ -203,8 +203,8 @@ def evaluate(
     )
 
 
-def _named(m: dict[str, Any]) -> dict[str, Any]:
-    """`metrics` as the JSON contract names them (the sample count of a fold is `n_test` there)."""
+def _plain(m: dict[str, Any]) -> dict[str, Any]:
+    """Metrics as plain JSON numbers: a non-finite float (never expected) becomes null, like an undefined one."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in m.items()}
 
 
