@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ import structlog
 from agents.oversell import open_sell_qty
 from agents.sizing import EntryCandidate, TieredPositionSizer, TierExposureTracker
 from agents.stop_plan import StopPlan
+from agents.win_probability import MlGate
 from core.close_requests import ALL, CloseRequests
 from core.flags import (
     FLAG_DAILY_LOSS,
@@ -352,8 +353,10 @@ class RiskAgent:
         clock: Clock,
         *,
         session: date | None = None,
+        ml: MlGate | None = None,
     ) -> None:
-        """`session`: the session the daemon starts in (a daily-loss trip of an earlier one no longer counts)."""
+        """`session`: the session the daemon starts in (a daily-loss trip of an earlier one no longer counts).
+        `ml`: with `ML_ENABLED=true`, the win-probability gate (README "Machine learning"); None: no model is asked."""
         self._bus = bus
         self._sizer = sizer
         self._tracker = tracker
@@ -363,6 +366,7 @@ class RiskAgent:
         self._clock = clock
         self._iteration: _Iteration | None = None
         self._withheld: set[str] = set()  # stops denied while halted, announced once each
+        self._ml = ml
         # The one trading state (with its causes): read from the flags at start, then at every iteration and decision.
         self._view = read_trading_state(flags, session)
         _log_state(self._view)
@@ -545,6 +549,8 @@ class RiskAgent:
                 continue
             asset = iteration.assets[signal.symbol]
             candidates.append(EntryCandidate(signal, prices[signal.symbol], asset.fractionable))
+        if self._ml is not None and candidates:
+            candidates = self._ml_gate(self._ml, candidates, answers)
         if not candidates:
             return
         sized = self._sizer.size_entries(
@@ -563,6 +569,27 @@ class RiskAgent:
             else:
                 buying_power -= result.est_notional
                 answers.append(self._approve(candidate.signal, result))
+
+    def _ml_gate(self, ml: MlGate, candidates: list[EntryCandidate], answers: list[Answer]) -> list[EntryCandidate]:
+        """One batch to the model for the entries that passed every other check: below `min_win_prob` (or with no
+        prediction: features it cannot compute) is denied `ml_low_probability`; the others carry their expected
+        return to the sizer (`ALLOCATION_METHOD=ml` weights by it)."""
+        predictions = ml.predictor.predict([c.signal for c in candidates])
+        kept: list[EntryCandidate] = []
+        for candidate in candidates:
+            prediction = predictions.get(candidate.signal.correlation_id)
+            if prediction is None:
+                detail = "no prediction: the model has no features for this symbol and bar"
+                answers.append(self._deny(candidate.signal, DenialReason.ML_LOW_PROBABILITY, detail))
+            elif prediction.win_probability < ml.min_win_prob:
+                detail = (
+                    f"win probability {prediction.win_probability:.3f} < {ml.min_win_prob:.3f} "
+                    f"(expected return {prediction.expected_return:+.4f}, confidence {prediction.confidence:.2f})"
+                )
+                answers.append(self._deny(candidate.signal, DenialReason.ML_LOW_PROBABILITY, detail))
+            else:
+                kept.append(replace(candidate, expected_return=prediction.expected_return))
+        return kept
 
     def decide_stops(self, plan: StopPlan, snapshot: PortfolioSnapshot, *, session: date) -> StopPlan:
         """The part of a stop plan that may go to the broker: all of it while `active` or `reducing`, nothing while

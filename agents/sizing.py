@@ -23,7 +23,7 @@ from core.messages import SignalGenerated, SizedOrder
 from core.reasons import DenialReason
 from core.types import CENT, OrderSide, Position, Tier
 
-AllocationMethod = Literal["equal", "score_vol"]
+AllocationMethod = Literal["equal", "score_vol", "ml"]
 ALPACA_MIN_NOTIONAL = Decimal(1)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -48,6 +48,7 @@ class EntryCandidate:
     signal: SignalGenerated
     price: Decimal
     fractionable: bool
+    expected_return: float | None = None  # the ML model's, when ML_ENABLED (what ALLOCATION_METHOD=ml weights by)
 
     def __post_init__(self) -> None:
         if not self.price.is_finite() or self.price <= 0:
@@ -95,8 +96,8 @@ class TierConfig:
             raise ValueError(
                 f"min_order_notional must be at least ${ALPACA_MIN_NOTIONAL}, got {self.min_order_notional}"
             )
-        if self.allocation_method not in ("equal", "score_vol"):
-            raise ValueError(f"allocation_method must be 'equal' or 'score_vol', got {self.allocation_method!r}")
+        if self.allocation_method not in ("equal", "score_vol", "ml"):
+            raise ValueError(f"allocation_method must be 'equal', 'score_vol' or 'ml', got {self.allocation_method!r}")
         if self.max_open_positions < 1:
             raise ValueError(f"max_open_positions must be at least 1, got {self.max_open_positions}")
         # Copies behind read-only views: neither the caller's dicts nor anyone holding the config can change it.
@@ -324,7 +325,13 @@ class TieredPositionSizer:
             shares = (cfg.min_order_notional / candidate.price).to_integral_value(rounding=ROUND_CEILING)
             floor = max(shares, _ONE) * candidate.price
         cap = cfg.position_cap(pool, equity)
-        weight = _weight(candidate.signal) if cfg.allocation_method == "score_vol" else _ONE
+        weight = (
+            _weight(candidate.signal)
+            if cfg.allocation_method == "score_vol"
+            else _ml_weight(candidate)
+            if cfg.allocation_method == "ml"
+            else _ONE
+        )
         return _Plan(index, candidate, pool, fractional, floor, cap, weight)
 
     def _admit(self, plan: _Plan, tracker: TierExposureTracker, taken: set[str], slots: int) -> Denial | None:
@@ -451,6 +458,14 @@ def _weight(signal: SignalGenerated) -> Decimal:
     if not (math.isfinite(score) and math.isfinite(vol)) or score <= 0 or vol < 0:
         return _ZERO
     return Decimal(repr(score)) / (Decimal(repr(vol)) + 1)
+
+
+def _ml_weight(candidate: EntryCandidate) -> Decimal:
+    """The model's expected return; none, not positive or not finite earns no extra weight (the floor only)."""
+    expected = candidate.expected_return
+    if expected is None or not math.isfinite(expected) or expected <= 0:
+        return _ZERO
+    return Decimal(repr(expected))
 
 
 def _water_fill(plans: Sequence[_Plan], budget: Decimal) -> list[Decimal]:

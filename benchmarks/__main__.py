@@ -21,6 +21,7 @@ BENCHMARKS = (
     "bench_dashboard",
     "bench_metrics",
     "bench_optimize",
+    "bench_ml",
 )
 
 

@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     tier2_allocation: Fraction = Decimal("0.30")
     tier3_allocation: Fraction = Decimal("0.30")
     tier_max_position_pct: Fraction = Decimal("0.20")
-    allocation_method: Literal["equal", "score_vol"] = "equal"
+    allocation_method: Literal["equal", "score_vol", "ml"] = "equal"  # ml: needs ML_ENABLED
     enable_fractional_shares: bool = True
     min_order_notional: Decimal = Field(default=Decimal("10.0"), ge=1)
 
@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     breakout_volume_days: int = Field(default=20, ge=1)
     breakout_low_days: int = Field(default=10, ge=1)
     signal_max_age_seconds: int = Field(default=86_400, gt=0)
+
+    # --- machine learning (README "Machine learning (win probability)") -------------------------------------------
+    ml_enabled: bool = False
+    ml_min_win_prob: Fraction = Decimal("0.5")
+    ml_model_path: Path | None = None  # default DATA_DIR/models/win_probability.skops
 
     # --- data and loop -------------------------------------------------------------------------------------------
     data_dir: Path = Path("var")
@@ -300,6 +305,10 @@ class Settings(BaseSettings):
         total = self.tier1_allocation + self.tier2_allocation + self.tier3_allocation
         if total > 1:
             raise ValueError(f"TIER1_ALLOCATION + TIER2_ALLOCATION + TIER3_ALLOCATION = {total} exceeds 1.0")
+        if self.allocation_method == "ml" and not self.ml_enabled:
+            raise ValueError(
+                "ALLOCATION_METHOD=ml: needs ML_ENABLED=true (its weights are the model's expected returns)"
+            )
         if self.zscore_exit <= self.zscore_entry:
             raise ValueError("ZSCORE_EXIT must be above ZSCORE_ENTRY")
         problem = self._no_order_possible()

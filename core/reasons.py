@@ -45,6 +45,7 @@ class DenialReason(enum.StrEnum):
     INVALID_PRICE = "invalid_price"
     SHORT_NOT_SUPPORTED = "short_not_supported"
     OVERSELL = "oversell"  # a protective stop that would make the symbol's open sells exceed what is owned
+    ML_LOW_PROBABILITY = "ml_low_probability"  # ML_ENABLED: the model's win probability is below ML_MIN_WIN_PROB
 
 
 class TradingStateReason(enum.StrEnum):

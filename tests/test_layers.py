@@ -1,6 +1,7 @@
 """The packages import downwards only (docs/ARCHITECTURE.md §Layers and packages).
 
     tradingd  (composition root: wiring, orchestrator, CLI, daily scan job, focus)   ← scripts
+    intelligence (the win-probability model: features, labels, training, evaluation)
     agents    config
     core      (types, messages, bus, clock, store, broker ports and adapters)
 
@@ -25,8 +26,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset({"core"}),
     "analytics": frozenset({"core", "analytics"}),
     "agents": frozenset({"core", "analytics", "agents"}),
+    "intelligence": frozenset({"core", "analytics", "agents", "intelligence"}),
     "config": frozenset({"core", "config"}),
-    "tradingd": frozenset({"core", "analytics", "agents", "config", "tradingd"}),
+    "tradingd": frozenset({"core", "analytics", "agents", "intelligence", "config", "tradingd"}),
     "scripts": frozenset({"tradingd"}),
 }
 OURS = frozenset(ALLOWED) | {"tests", "benchmarks"}

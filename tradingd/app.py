@@ -28,6 +28,7 @@ from agents.signal_validator import SignalValidator
 from agents.sizing import TieredPositionSizer, TierExposureTracker
 from agents.stops import StopAgent
 from agents.strategies.registry import SelectedStrategy
+from agents.win_probability import MlGate
 from config.settings import BAR_INTERVALS, PAPER_TIERS, Settings
 from core.broker.base import Broker, MarketData
 from core.broker.reconcile import ClosedNet, reconcile_orders
@@ -61,6 +62,7 @@ from tradingd.configs import (
 )
 from tradingd.focus import FocusManager
 from tradingd.local_state import BARS_CACHE_DIR, REPORT_UNIVERSE_FILE, resolve_universe, state_db_path
+from tradingd.ml_runtime import ml_gate
 from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from tradingd.protection import ProtectionStep
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
@@ -233,6 +235,7 @@ def check_live_setup(settings: Settings) -> SelectedStrategy:
     """The paper/live set-up checks `build_live` makes before contacting the broker (the keys are checked by
     `load_settings`): the strategy STRATEGY_NAME selects, and a SCAN_UNIVERSE that parses to a usable symbol."""
     strategy = select_strategy(settings)
+    ml_gate(settings, strategy, None)  # ML_ENABLED: sim only for now (a SetupError here, before any connection)
     _check_scan_universe(settings, None)
     return strategy
 
@@ -299,6 +302,7 @@ def build_sim(
         db,
         candidates,
         on_iteration,
+        ml=ml_gate(settings, setup.strategy, setup.history),
     )
 
 
@@ -414,6 +418,8 @@ def _assemble(
     db: Path,
     candidates: Path,
     on_iteration: Callable[[dict[str, Any]], None] | None,
+    *,
+    ml: MlGate | None = None,
 ) -> App:
     # Paper/live only: a sim replay deletes its own DB on purpose (reset_sim_state), which is no loss of state.
     guarded = open_guarded_state(
@@ -472,6 +478,7 @@ def _assemble(
         guarded.flags,
         clock,
         session=calendar.session_date(clock.now()),
+        ml=ml,
     )
     execution = ExecutionAgent(bus, broker, store, portfolio, clock)
     exit_requests = ExitRequestAgent(bus, CloseRequests(guarded.flags), _stored_status(store), clock)

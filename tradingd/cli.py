@@ -22,6 +22,7 @@ import typer
 
 from core.types import OrderStatus, TradingMode
 from tradingd.cli_optimize import register as register_optimize_command
+from tradingd.cli_ml import register as register_ml_commands
 from tradingd.cli_options import DATE_FORMATS, EXIT_BAD_INPUT, JsonOpt, ModeOpt, as_date
 from tradingd.cli_scan import register as register_scan_commands
 from tradingd.cli_strategies import register as register_strategy_commands
@@ -35,6 +36,7 @@ app = typer.Typer(
 register_scan_commands(app)  # scan, validate, cache refresh
 register_strategy_commands(app)  # strategies
 register_optimize_command(app)  # optimize
+register_ml_commands(app)  # ml train, ml evaluate, ml show
 
 
 def _version(value: bool) -> None:
@@ -97,6 +99,9 @@ def replay(
             "--pace", min=0.0, max=3600.0, metavar="SECONDS", help="Sleep this long (wall clock) after each session"
         ),
     ] = 0.0,
+    ml: Annotated[
+        bool, typer.Option("--ml", help="ML_ENABLED=true for this replay (the saved win-probability model)", metavar="")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the bundled real bars through the whole pipeline (sim mode), as fast as it goes (or paced, --pace)."""
@@ -104,7 +109,7 @@ def replay(
     from tradingd.cli_daemon import run_daemon
     from tradingd.cli_report import check_writable
 
-    settings = load_cli_settings(trading_mode=TradingMode.SIM)
+    settings = load_cli_settings(trading_mode=TradingMode.SIM, ml_enabled=True if ml else None)
     if report is not None:
         check_writable("--report", report)  # exit 2 now, not after the replay
     run_daemon(

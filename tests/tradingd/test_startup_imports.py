@@ -29,6 +29,7 @@ DAEMON_ONLY = ("numpy", "pandas", "exchange_calendars", "alpaca", "agents.daily_
 # command's options, `status --help` included.)
 SETTINGS_AND_STORE = ("pydantic_settings", "config.settings", "core.store", "structlog")
 PLOTTING = ("plotly", "matplotlib")  # only when `report` writes a file
+LEARNING = ("sklearn", "skops", "intelligence.model")  # only `ml` commands and ML_ENABLED=true
 
 # Runs one command in this interpreter and reports, on the last line of stderr, the heavy modules it loaded.
 PROBE = """
@@ -51,7 +52,7 @@ def _loaded(tmp_path: Path, *args: str) -> list[str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "TRADING_MODE", "SIM_", "SYMBOLS"))}
     env = {**keep, "DATA_DIR": str(tmp_path / "var"), "LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps([*DAEMON_ONLY, *SETTINGS_AND_STORE, *PLOTTING]), *args],
+        [sys.executable, "-c", PROBE, json.dumps([*DAEMON_ONLY, *SETTINGS_AND_STORE, *PLOTTING, *LEARNING]), *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -65,7 +66,9 @@ def _loaded(tmp_path: Path, *args: str) -> list[str]:
     return list(report["loaded"])
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["status", "--help"], ["report", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["status", "--help"], ["report", "--help"], ["ml", "--help"]]
+)
 def test_help_and_version_load_only_typer_and_the_option_types(tmp_path: Path, args: list[str]) -> None:
     assert _loaded(tmp_path, *args) == []
 
