@@ -376,6 +376,11 @@ class RiskAgent:
     def state(self) -> TradingState:
         return self._view.state
 
+    @property
+    def ml_gate(self) -> MlGate | None:
+        """The win-probability gate it asks (None without `ML_ENABLED`): the dashboard shows the same model's view."""
+        return self._ml
+
     def _refresh_state(self, session: date) -> StateView:
         """Re-read the conditions (a halt from another process counts at once); log a new view, announce a new
         state."""

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from core.messages import SignalGenerated
-    from core.types import BarFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +31,6 @@ class WinPredictor(Protocol):
         """One batch per iteration: a prediction per signal's correlation id; a signal it cannot compute features
         for (symbol or bar outside its history) is left out."""
         ...
-
-
-@runtime_checkable
-class LatestPredictions(Protocol):
-    """For the dashboard's smart selection: the latest candidates' predictions on a window of bars ending now."""
-
-    def predict_latest(self, symbols: Sequence[str], bars: BarFrame) -> Mapping[str, Prediction]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """`MLPredictor`: the saved model answering the risk agent (`agents/win_probability.py::WinPredictor`) and the
-dashboard (`LatestPredictions`), with the training's own feature function (`intelligence/dataset.py`).
+dashboard (`predict_as_of`, `tradingd/web/selection.py::WinPredictor`), with the training's own feature function
+(`intelligence/dataset.py`).
 
 It holds the history the features are read from (in sim: the bundled bars, cleaned as the DataAgent cleans them) and
 the strategy's simulated trades on it (the tracker features). A signal on bar t gets the features of row t: the
@@ -9,15 +10,15 @@ window up to t and the trades closed before t, so nothing after the bar can reac
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 
 import numpy as np
 
 from agents.win_probability import Prediction
 from core.messages import SignalGenerated
-from core.timeconv import datetime_to_ns
+from core.timeconv import datetime_to_ns, ny_dates
 from core.types import BarFrame, FloatArray
 from intelligence.dataset import sample_features, track_record
-from intelligence.features import price_features
 from intelligence.labels import Samples
 from intelligence.model import WinModel
 
@@ -29,6 +30,7 @@ class MLPredictor:
         self._record = track_record(trips)
         self._column = {symbol: col for col, symbol in enumerate(history.symbols)}
         self._stamps = history.timestamps_ns
+        self._days = ny_dates(self._stamps).astype("datetime64[D]")
 
     def _predictions(self, features: FloatArray) -> list[Prediction]:
         p = self.model.probability(features)
@@ -53,6 +55,18 @@ class MLPredictor:
             keys.append(signal.correlation_id)
             rows.append(row)
             cols.append(col)
+        return self._at(keys, rows, cols)
+
+    def predict_as_of(self, symbols: Sequence[str], as_of: date) -> Mapping[str, Prediction]:
+        """Per symbol, on its history's last bar dated on or before `as_of` (New York): the dashboard's latest
+        candidates (`tradingd/web/selection.py::WinPredictor`), through the same features as a signal's."""
+        row = int(np.searchsorted(self._days, np.datetime64(as_of, "D"), side="right")) - 1
+        known = [s for s in symbols if s in self._column]
+        if row < 0 or not known:
+            return {}
+        return self._at(known, [row] * len(known), [self._column[s] for s in known])
+
+    def _at(self, keys: list[str], rows: list[int], cols: list[int]) -> Mapping[str, Prediction]:
         if not keys:
             return {}
         where = Samples(
@@ -66,18 +80,3 @@ class MLPredictor:
         )
         features = sample_features(self._history, where, self._record)
         return dict(zip(keys, self._predictions(features), strict=True))
-
-    def predict_latest(self, symbols: Sequence[str], bars: BarFrame) -> Mapping[str, Prediction]:
-        """Per symbol, on the last row of `bars` (a window of at least `FEATURE_LOOKBACK` rows for every feature;
-        fewer leave the long ones NaN); the tracker part from the trades closed before that bar."""
-        known = [s for s in symbols if s in bars.symbols]
-        if not known or bars.n_rows == 0:
-            return {}
-        last = bars.n_rows - 1
-        cols = np.array([bars.column(s) for s in known], dtype=np.intp)
-        prices = price_features(bars, np.full(cols.size, last, dtype=np.intp), cols)
-        row = int(np.searchsorted(self._stamps, bars.timestamps_ns[last]))
-        history_cols = np.array([self._column.get(s, -1) for s in known], dtype=np.intp)
-        record = self._record.at(np.full(cols.size, row, dtype=np.intp), history_cols)
-        features = np.concatenate([prices, record], axis=1)
-        return dict(zip(known, self._predictions(features), strict=True))

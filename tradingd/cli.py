@@ -21,8 +21,8 @@ from typing import Annotated
 import typer
 
 from core.types import OrderStatus, TradingMode
-from tradingd.cli_optimize import register as register_optimize_command
 from tradingd.cli_ml import register as register_ml_commands
+from tradingd.cli_optimize import register as register_optimize_command
 from tradingd.cli_options import DATE_FORMATS, EXIT_BAD_INPUT, JsonOpt, ModeOpt, as_date
 from tradingd.cli_scan import register as register_scan_commands
 from tradingd.cli_strategies import register as register_strategy_commands

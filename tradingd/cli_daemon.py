@@ -233,17 +233,22 @@ def _start_dashboard(app_: App) -> DaemonDashboard | None:
     if not app_.settings.dashboard_enabled:
         return None
     from tradingd.metrics import attach_metrics, metrics_text
+    from tradingd.web.selection import WinPredictor
     from tradingd.web.server import start_dashboard
 
     broker = app_.broker
     probe = (lambda: bool(getattr(broker, "stream_connected", False))) if hasattr(broker, "stream_connected") else None
     # The metrics' only reader is the dashboard's GET /metrics: counted only when it is on.
     live, db_path = attach_metrics(app_), app_.store.path
+    # With ML_ENABLED, the candidates' win probabilities come from the very model the risk agent asks.
+    gate = app_.orchestrator.risk.ml_gate
+    predictor = gate.predictor if gate is not None and isinstance(gate.predictor, WinPredictor) else None
     return start_dashboard(
         app_.settings,
         app_.orchestrator.bus,
         tiers=dict(app_.tiers),
         stream=probe,
+        predictor=predictor,
         metrics=lambda: metrics_text(db_path, live),
     )
 

@@ -42,9 +42,9 @@ def _fail(error: Exception) -> typer.Exit:
 def _dataset(settings: Settings) -> Dataset:
     from core.bars import load_daily_bars_cached
     from intelligence.dataset import build_dataset
-    from tradingd.app import BARS_CACHE_DIR, check_sim_files
+    from tradingd.app import check_sim_files
     from tradingd.configs import select_strategy
-    from tradingd.local_state import state_db_path
+    from tradingd.local_state import BARS_CACHE_DIR, state_db_path
     from tradingd.ml_runtime import exit_rules
 
     strategy = select_strategy(settings)

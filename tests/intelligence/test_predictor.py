@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import numpy as np
 
-from agents.win_probability import LatestPredictions, WinPredictor
+from agents.win_probability import WinPredictor
 from core.messages import SignalGenerated
 from core.order_ids import signal_correlation_id
-from core.timeconv import datetime64_to_datetime
+from core.timeconv import datetime64_to_datetime, ny_dates
 from core.types import OrderSide
 from intelligence.dataset import Dataset
 from intelligence.features import FEATURE_LOOKBACK
 from intelligence.model import fit
 from intelligence.predictor import MLPredictor
-from tests.frames import frame_at
 from tests.intelligence.conftest import SMALL_FOREST
+from tradingd.web.selection import WinPredictor as DashboardPredictor
 
 
 def _signal(dataset: Dataset, i: int) -> SignalGenerated:
@@ -44,7 +45,7 @@ def test_a_signals_prediction_is_the_models_answer_on_its_training_features(data
     model = fit(dataset.features, s.win, s.ret, SMALL_FOREST)
     predictor = MLPredictor(model, dataset.frame, s)
     assert isinstance(predictor, WinPredictor)
-    assert isinstance(predictor, LatestPredictions)
+    assert isinstance(predictor, DashboardPredictor)
     picked = np.linspace(0, len(s) - 1, 25).astype(int)
     signals = [_signal(dataset, int(i)) for i in picked]
     answers = predictor.predict(signals)
@@ -54,16 +55,17 @@ def test_a_signals_prediction_is_the_models_answer_on_its_training_features(data
         assert 0 <= answers[signal.correlation_id].confidence < 1
 
 
-def test_predict_latest_on_a_window_ending_at_the_bar_gives_the_same(dataset: Dataset) -> None:
+def test_the_dashboards_prediction_as_of_a_session_is_the_signals_on_that_bar(dataset: Dataset) -> None:
     s = dataset.samples
     model = fit(dataset.features, s.win, s.ret, SMALL_FOREST)
     predictor = MLPredictor(model, dataset.frame, s)
     i = int(np.flatnonzero(s.row > FEATURE_LOOKBACK + 10)[0])
-    window = frame_at(dataset.frame, int(s.row[i]), rows=FEATURE_LOOKBACK)
+    session = ny_dates(dataset.frame.timestamps_ns[int(s.row[i]) : int(s.row[i]) + 1]).astype(object)[0]
     symbol = dataset.frame.symbols[s.col[i]]
-    latest = predictor.predict_latest([symbol, "NOT_THERE"], window)
+    latest = predictor.predict_as_of([symbol, "NOT_THERE"], session)
     assert set(latest) == {symbol}
     assert latest[symbol].win_probability == model.probability(dataset.features[i : i + 1])[0]
+    assert predictor.predict_as_of([symbol], date(1990, 1, 2)) == {}  # before the history
 
 
 def test_a_signal_outside_the_history_gets_no_prediction(dataset: Dataset) -> None:

@@ -4,15 +4,20 @@ their bars as SIM_DATA_FILE), with a forest of 10 trees: behaviour, not skill.""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from core.timeconv import ny_dates
-from core.types import BarFrame
+from core.types import BarFrame, TradingMode
+from tradingd.app import build_sim
 from tradingd.cli import app
+from tradingd.cli_common import load_cli_settings
+from tradingd.cli_daemon import _start_dashboard
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("cli_env")
@@ -97,3 +102,26 @@ def test_train_show_evaluate_and_a_replay_with_the_model(small_data: Path, monke
     summary = json.loads(replay.stdout)
     assert summary["denied"].get("ml_low_probability", 0) > 0
     assert summary["fills"] == 0
+
+    # The dashboard beside a daemon with ML_ENABLED shows the very model the risk agent asks, on a session's bar.
+    monkeypatch.setenv("ML_MIN_WIN_PROB", "0.5")
+    offered: dict[str, Any] = {}
+
+    def capture(*_args: Any, **kwargs: Any) -> None:
+        offered.update(kwargs)
+
+    monkeypatch.setattr("tradingd.web.server.start_dashboard", capture)
+    settings = load_cli_settings(trading_mode=TradingMode.SIM, ml_enabled=True, dashboard_enabled=True)
+    daemon = build_sim(settings, start=date.fromisoformat(model["holdout_start"]))
+    try:
+        _start_dashboard(daemon)
+        gate = daemon.orchestrator.risk.ml_gate
+        assert gate is not None
+        assert offered["predictor"] is gate.predictor
+        symbols = list(daemon.symbols)
+        answers = offered["predictor"].predict_as_of(symbols, date.fromisoformat(model["holdout_start"]))
+    finally:
+        daemon.close()
+    assert answers
+    assert set(answers) <= set(symbols)
+    assert all(0 <= p.win_probability <= 1 for p in answers.values())

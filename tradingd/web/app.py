@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -53,7 +53,14 @@ from tradingd.web.records import (
 )
 from tradingd.web.redacting import RedactJson
 from tradingd.web.report_cache import ReportCache
-from tradingd.web.selection import WinPredictor, number_or_none, risk_metrics, top_performers, top_scores
+from tradingd.web.selection import (
+    WinPredictor,
+    candidate_predictions,
+    number_or_none,
+    risk_metrics,
+    top_performers,
+    top_scores,
+)
 from tradingd.web.state_reader import StateMissingError, StateReader
 from tradingd.web.token import DashboardAccess
 
@@ -236,10 +243,10 @@ def create_app(
             found = read_candidates(path)
         except CandidatesError as error:
             return Candidates(as_of=None, generated_at=None, file=str(path), candidates=[], note=redact(str(error)))
-        trained = predictor is not None and predictor.trained
+        predictions = candidate_predictions(found.candidates, found.as_of, predictor)
         rows = []
         for item in found.candidates:
-            prediction = predictor.predict(str(item["symbol"])) if trained and predictor is not None else None
+            prediction = predictions.get(str(item["symbol"]))
             rank = item.get("rank")
             rows.append(
                 CandidateRow(
@@ -268,16 +275,19 @@ def create_app(
     @app.get("/api/smart-selection", dependencies=reads, response_model=SmartSelection, summary="Scores, risk")
     def get_smart_selection() -> SmartSelection:
         try:
-            candidates = read_candidates(candidates_path(settings)).candidates
+            found = read_candidates(candidates_path(settings))
         except CandidatesError:
-            candidates = ()
+            candidates: Sequence[Mapping[str, Any]] = ()
+            as_of = None
+        else:
+            candidates, as_of = found.candidates, found.as_of
         with reader.store() as store:
             marks = store.equity_marks()[-2:]
             peak = None if not marks else reader.drawdown_peak(store, marks[-1])
             state = reader.trading_state(store).state
             performers = top_performers(store)
         return SmartSelection(
-            top_scores=top_scores(candidates, predictor),
+            top_scores=top_scores(candidates, candidate_predictions(candidates, as_of, predictor)),
             top_performers=performers,
             risk_metrics=risk_metrics(
                 marks,

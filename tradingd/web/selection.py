@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, Final, Protocol, runtime_checkable
 
+from agents.win_probability import Prediction
 from analytics.build import store_ledger
 from analytics.trades import PerformanceTracker
 from core.store import StateStore
@@ -31,21 +32,22 @@ PERCENTILE_SOURCES: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    win_probability: float  # 0-1
-    expected_return: float  # a fraction of the entry price
-
-
 @runtime_checkable
 class WinPredictor(Protocol):
-    """The ML predictor's face towards the dashboard (issue 16 provides one): `None` for a symbol it cannot judge.
-    An untrained predictor (`trained` false) is never asked."""
+    """The ML predictor's face towards the dashboard (`agents/win_probability.py::LatestPredictions`, issue 16):
+    per symbol, the prediction on the bar of session `as_of` (the candidates file's); a symbol it cannot judge is
+    left out. No predictor (no trained model, `ML_ENABLED` off) gives `null` probabilities."""
 
-    @property
-    def trained(self) -> bool: ...
+    def predict_as_of(self, symbols: Sequence[str], as_of: date) -> Mapping[str, Prediction]: ...
 
-    def predict(self, symbol: str) -> Prediction | None: ...
+
+def candidate_predictions(
+    candidates: Sequence[Mapping[str, Any]], as_of: date | None, predictor: WinPredictor | None
+) -> Mapping[str, Prediction]:
+    """One batch for a candidates file: nothing without a predictor or a date."""
+    if predictor is None or as_of is None or not candidates:
+        return {}
+    return predictor.predict_as_of([str(c["symbol"]) for c in candidates], as_of)
 
 
 def percentiles(values: Sequence[float | None]) -> list[float | None]:
@@ -72,16 +74,15 @@ def number_or_none(item: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def top_scores(candidates: Sequence[Mapping[str, Any]], predictor: WinPredictor | None) -> list[ScoreRow]:
+def top_scores(candidates: Sequence[Mapping[str, Any]], predictions: Mapping[str, Prediction]) -> list[ScoreRow]:
     """The best `TOP_SCORES` candidates by score; the percentiles are taken over all of the file's candidates."""
     ranks = {
         name: percentiles([number_or_none(c, key) for c in candidates]) for name, key in PERCENTILE_SOURCES.items()
     }
-    trained = predictor is not None and predictor.trained
     rows = []
     for i, item in enumerate(candidates):
         symbol = str(item["symbol"])
-        prediction = predictor.predict(symbol) if trained and predictor is not None else None
+        prediction = predictions.get(symbol)
         rows.append(
             ScoreRow(
                 symbol=symbol,

@@ -4,11 +4,14 @@ the auth rules, 4xx on bad input, and no secret in any response."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 
 import pytest
 import requests
 
+from agents.win_probability import Prediction
 from core.flags import FLAG_HALTED
 from core.logging import configure_logging
 from core.state_guard import KillSwitchFile, kill_switch_path
@@ -23,7 +26,6 @@ from tests.tradingd.web.conftest import (
     start_server,
 )
 from tradingd.web.live_feed import LiveFeed
-from tradingd.web.selection import Prediction
 from tradingd.web.token import DashboardAccess
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -136,11 +138,12 @@ def test_smart_selection_has_the_issue_shape(running: Running) -> None:
 
 
 def test_a_trained_predictor_fills_the_probabilities(state_dir: Path) -> None:
-    class Trained:
-        trained = True
+    asked: list[tuple[tuple[str, ...], date]] = []
 
-        def predict(self, symbol: str) -> Prediction | None:
-            return Prediction(0.6, 0.01) if symbol == "AAPL" else None
+    class Trained:
+        def predict_as_of(self, symbols: Sequence[str], as_of: date) -> Mapping[str, Prediction]:
+            asked.append((tuple(symbols), as_of))
+            return {"AAPL": Prediction(0.6, 0.01, 0.9)}  # it could not judge MSFT
 
     server = start_server(
         sim_settings(state_dir), DashboardAccess(TOKEN, reads_need_token=False, token_file=None), predictor=Trained()
@@ -154,6 +157,7 @@ def test_a_trained_predictor_fills_the_probabilities(state_dir: Path) -> None:
     assert rows[0]["expected_return"] == 0.01
     assert rows[1]["win_probability"] is None  # the predictor could not judge MSFT
     assert candidates[0]["win_probability"] == 0.6
+    assert {when for _, when in asked} == {date(2015, 4, 30)}  # on the candidates file's session
 
 
 def test_report_is_the_reports_json(running: Running) -> None:

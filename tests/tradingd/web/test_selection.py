@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from agents.win_probability import Prediction
 from core.store.equity import EquityMark
-from tradingd.web.selection import Prediction, percentiles, risk_metrics, top_scores
+from tradingd.web.selection import candidate_predictions, percentiles, risk_metrics, top_scores
 
 
 def test_percentiles_are_ranks_and_keep_unknowns() -> None:
@@ -20,7 +22,7 @@ def test_percentiles_are_ranks_and_keep_unknowns() -> None:
 
 def test_top_scores_best_first_and_no_made_up_probability() -> None:
     candidates = [{"symbol": f"S{i}", "score": float(i), "rvol": 1.0 + i, "momentum": float(-i)} for i in range(25)]
-    rows = top_scores(candidates, None)
+    rows = top_scores(candidates, {})
     assert len(rows) == 20
     assert [r.symbol for r in rows[:2]] == ["S24", "S23"]
     assert rows[0].volume == 98.0
@@ -28,13 +30,15 @@ def test_top_scores_best_first_and_no_made_up_probability() -> None:
     assert rows[0].volatility is None  # no such field in the file
     assert rows[0].win_probability is None
 
-    class Untrained:
-        trained = False
+    class NeverAsked:
+        def predict_as_of(self, symbols: Sequence[str], as_of: date) -> Mapping[str, Prediction]:
+            raise AssertionError("a file without a date is never asked about")
 
-        def predict(self, symbol: str) -> Prediction | None:
-            raise AssertionError("an untrained predictor is never asked")
-
-    assert top_scores(candidates, Untrained())[0].win_probability is None
+    assert candidate_predictions(candidates, None, NeverAsked()) == {}
+    assert candidate_predictions(candidates, date(2015, 1, 2), None) == {}
+    with_model = top_scores(candidates, {"S24": Prediction(0.55, -0.002, 0.8)})
+    assert (with_model[0].win_probability, with_model[0].expected_return) == (0.55, -0.002)
+    assert with_model[1].win_probability is None
 
 
 def _mark(day: int, start: str, last: str, peak: str) -> EquityMark:
