@@ -8,7 +8,7 @@ the time `run` needs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,7 +57,7 @@ def show_status(mode: TradingMode | None, as_json: bool) -> None:
         positions = store.load_positions()
         open_orders = store.open_orders()
         summary["focus_scores"] = persisted_scores(store, LiveClock().now(), settings.scoring_interval_minutes)
-        summary["portfolio"] = _portfolio_risk(settings, store, {s: p.market_value for s, p in positions.items()})
+        summary["portfolio"] = portfolio_risk_json(settings, store, {s: p.market_value for s, p in positions.items()})
     tracker = TierExposureTracker(tier_config(settings, tiers))
     tracker.rebuild(positions)
     values = [p.market_value for p in positions.values()]
@@ -73,9 +73,9 @@ def show_status(mode: TradingMode | None, as_json: bool) -> None:
         print_status(summary, positions, open_orders, held_tiers)
 
 
-def _portfolio_risk(settings: Settings, store: StateStore, values: dict[str, Decimal]) -> dict[str, Any]:
-    """The held positions' volatility and diversification ratio; numpy and the bars are loaded only when some are
-    held, so an empty `status` stays as light as before."""
+def portfolio_risk_json(settings: Settings, store: StateStore, values: Mapping[str, Decimal]) -> dict[str, Any]:
+    """The held positions' volatility and diversification ratio (`status`, the dashboard's `/api/status`); numpy
+    and the bars are loaded only when some are held, so an empty `status` stays as light as before."""
     if not any(values.values()):
         return PortfolioRisk(None, None, 0, 0, None, "no positions").as_json()
     from tradingd.status_risk import status_portfolio_risk  # here: numpy and the bars only with positions

@@ -34,6 +34,7 @@ from tradingd.web.auth import read_guard, write_guard
 from tradingd.web.body_limit import BodyLimit
 from tradingd.web.health import HealthMonitor
 from tradingd.web.live_feed import LiveFeed
+from tradingd.web.portfolio import PortfolioRiskCache
 from tradingd.web.records import (
     ActionResult,
     CandidateRow,
@@ -45,6 +46,7 @@ from tradingd.web.records import (
     HaltRequest,
     Health,
     OrderRow,
+    PortfolioRiskBody,
     PositionRow,
     RecentWarning,
     SmartSelection,
@@ -129,6 +131,7 @@ def create_app(
     `metrics`: the Prometheus exposition (body, content type) served at `/metrics` when given."""
     reader = StateReader(settings, state_db_path(settings), tiers or {})
     reports = ReportCache(settings)
+    portfolio_risk = PortfolioRiskCache(settings)
     reads = [Depends(read_guard(access))]
     writes = [Depends(write_guard(access))]
     app = FastAPI(
@@ -187,6 +190,7 @@ def create_app(
                     "max_open_positions": settings.max_open_positions,
                     "max_position_pct": float(settings.max_position_pct * 100),
                 },
+                portfolio=PortfolioRiskBody(**portfolio_risk.get(store)),
             )
 
     @app.get("/api/positions", dependencies=reads, response_model=list[PositionRow], summary="Positions, P&L")

@@ -85,6 +85,19 @@ class Status(Record):
     breakers: dict[str, str | None] = Field(description="breaker name -> the session or value it tripped at, or null")
     exposure: list[TierExposure]
     limits: dict[str, float | int]
+    portfolio: PortfolioRiskBody = Field(
+        description="the held positions' annualised volatility and diversification ratio, as `tradingd status`"
+    )
+
+
+class PortfolioRiskBody(Record):
+    volatility_pct: float | None = Field(description="annualised, percent of equity; null when undefined (note)")
+    diversification_ratio: float | None = Field(description="sum of w_i sigma_i over sigma_p; null when undefined")
+    positions: int
+    returns_used: int
+    lookback_sessions: int
+    as_of: date | None
+    note: str | None
 
 
 class PositionRow(Record):

@@ -21,7 +21,7 @@ from tradingd.cli_report import report_of
 MarkKey = tuple[date, Decimal] | None
 # The equity curve's benchmark may lag the latest mark by this much: a paced replay marks equity every fraction of a
 # second, and rebuilding the report for each chart refresh would take the daemon's CPU.
-CHART_REBUILD_SECONDS = 10.0
+CHART_REBUILD_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)

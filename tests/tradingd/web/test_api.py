@@ -25,6 +25,7 @@ from tests.tradingd.web.conftest import (
     sim_settings,
     start_server,
 )
+from tradingd.cli_state import portfolio_risk_json
 from tradingd.web.live_feed import LiveFeed
 from tradingd.web.token import DashboardAccess
 
@@ -63,6 +64,11 @@ def test_status_shape(running: Running) -> None:
     assert set(body["breakers"]) == {"daily_loss_limit", "max_drawdown"}
     assert [row["tier"] for row in body["exposure"]] == ["TIER1", "TIER2", "TIER3"]
     assert body["limits"]["max_daily_loss_pct"] == 2.0
+    # The portfolio's risk as `tradingd status` computes it, from the same state.
+    with StateStore(running.settings.data_dir / "sim" / "state.db", read_only=True) as store:
+        values = {s: p.market_value for s, p in store.load_positions().items()}
+        expected = portfolio_risk_json(running.settings, store, values)
+    assert body["portfolio"] == expected
 
 
 def test_positions_carry_unrealised_pnl(running: Running) -> None:

@@ -100,6 +100,13 @@ function showStatus(s, selection) {
     "at risk: " + (risk.at_risk ? "yes" : "no"),
   ]);
   listItems("limits", Object.entries(s.limits).map(([k, v]) => `${k}: ${v}`));
+  const pf = s.portfolio;  // the same figures as `tradingd status` (README "Portfolio risk metrics")
+  const why = pf.note ? " (" + pf.note + ")" : "";
+  listItems("portfolio", [
+    "volatility: " + (pf.volatility_pct === null ? "n/a" : fmt(pf.volatility_pct) + "% annualised, " + pf.lookback_sessions + "-session") + why,
+    "diversification ratio: " + (pf.diversification_ratio === null ? "n/a" : fmt(pf.diversification_ratio)),
+    "positions weighed: " + pf.positions,
+  ]);
 }
 
 function showEquity(curve) {
