@@ -24,6 +24,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY tradingd ./tradingd
 COPY agents ./agents
 COPY analytics ./analytics
+COPY intelligence ./intelligence
 COPY core ./core
 COPY config ./config
 COPY scripts ./scripts

@@ -137,6 +137,18 @@ def test_every_copied_path_exists_and_is_not_dockerignored() -> None:
         assert not ignored(source, patterns), f"Dockerfile copies {source}, which .dockerignore excludes"
 
 
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    # A package left out installs "fine" (editable) and fails at its first import inside the container.
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]
+    packages = {pattern.rstrip("*") for pattern in wanted["find"]["include"]}
+    copied = set()
+    for instruction in dockerfile():
+        if instruction.keyword == "COPY":
+            words = [w for w in exec_form(instruction.args) if not w.startswith("--")]
+            copied.update(words[:-1])
+    assert packages <= copied, f"the Dockerfile does not copy {sorted(packages - copied)}"
+
+
 def test_dockerignore_keeps_secrets_and_state_out() -> None:
     patterns = dockerignore()
     for path in (".env", "var", ".venv", ".git", "deploy/tradingd.env", "core/__pycache__", "x.egg-info"):
