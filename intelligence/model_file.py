@@ -11,10 +11,12 @@ file in the same folder and renamed, so a reader never sees half a model.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -78,6 +80,40 @@ def save(path: Path, saved: SavedModel) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def plain_params(strategy_params: Any) -> dict[str, Any]:
+    """A strategy's parameters as the plain mapping a model file records (and is compared by)."""
+    if is_dataclass(strategy_params) and not isinstance(strategy_params, type):
+        return asdict(strategy_params)
+    return dict(strategy_params)
+
+
+def check_made_for(
+    saved: SavedModel,
+    *,
+    strategy_params: Mapping[str, Any],
+    exit_rules: Mapping[str, Any],
+    name: str = "ML_MODEL_PATH",
+) -> None:
+    """A model labelled with other strategy parameters or other exit rules (STOP_MODE, STOP_LOSS_PCT, slippage) learnt
+    what other trades did: refuse it with a one-line `SetupError` naming what differs."""
+    for what, now, key in (
+        ("strategy parameters", strategy_params, "strategy_params"),
+        ("exit rules", exit_rules, "exit_rules"),
+    ):
+        recorded = saved.meta.get(key)
+        if _canonical(recorded) != _canonical(now):
+            was, given = _canonical(recorded), _canonical(now)
+            raise SetupError(
+                f"{name}: the model was trained with {what} {was}, the settings give {given}; "
+                "retrain with `tradingd ml train`"
+            )
+
+
+def _canonical(value: Any) -> str:
+    # A saved file gives lists where the settings give tuples: compare the JSON text, keys sorted.
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def load(path: Path, *, name: str = "ML_MODEL_PATH", strategy: str | None = None) -> SavedModel:

@@ -8,7 +8,6 @@ the signals of the held-out period, which it never saw. `tradingd replay --ml --
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -17,7 +16,7 @@ import numpy as np
 from intelligence.dataset import FEATURE_NAMES, Dataset, session_date
 from intelligence.labels import ExitRules, embargo_sessions
 from intelligence.model import ForestParams
-from intelligence.model_file import SavedModel
+from intelligence.model_file import SavedModel, plain_params
 from intelligence.walk_forward import EMBARGO_CAP, fit_window, metrics, training_index
 
 HOLDOUT_SESSIONS: Final = 252
@@ -49,11 +48,7 @@ def train(
     holdout = metrics(samples.win[held], model.probability(dataset.features[held]))
     meta = {
         "strategy": strategy,
-        "strategy_params": (
-            asdict(strategy_params)
-            if is_dataclass(strategy_params) and not isinstance(strategy_params, type)
-            else dict(strategy_params)
-        ),
+        "strategy_params": plain_params(strategy_params),
         "exit_rules": rules.as_dict(),
         "data_file": data_file,
         "train_start": session_date(dataset.frame, int(samples.row[index].min())).isoformat(),

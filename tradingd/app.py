@@ -302,7 +302,7 @@ def build_sim(
         db,
         candidates,
         on_iteration,
-        ml=ml_gate(settings, setup.strategy, setup.history),
+        ml=ml_gate(settings, setup.strategy, setup.history, first_session=setup.sessions[0]),
     )
 
 

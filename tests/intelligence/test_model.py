@@ -15,7 +15,7 @@ from core.errors import SetupError
 from intelligence.dataset import FEATURE_NAMES, Dataset
 from intelligence.labels import ExitRules
 from intelligence.model import confidence
-from intelligence.model_file import SavedModel, load, save
+from intelligence.model_file import SavedModel, check_made_for, load, save
 from intelligence.training import train
 from tests.intelligence.conftest import SMALL_FOREST
 
@@ -78,6 +78,20 @@ def test_a_model_of_another_strategy_refuses_to_load(saved: SavedModel, tmp_path
     save(path, saved)
     with pytest.raises(SetupError, match="trained on the signals of 'zscore_mean_reversion', STRATEGY_NAME selects"):
         load(path, strategy="rvol_breakout")
+
+
+def test_a_model_labelled_with_other_parameters_or_exits_is_refused(saved: SavedModel, tmp_path: Path) -> None:
+    path = tmp_path / "m.skops"
+    save(path, saved)
+    loaded = load(path, strategy="zscore_mean_reversion")
+    rules = ExitRules().as_dict()
+    check_made_for(loaded, strategy_params={"window": 20}, exit_rules=rules)  # as trained: accepted
+    with pytest.raises(
+        SetupError, match=r'^ML_MODEL_PATH: the model was trained with strategy parameters \{"window": 20\}'
+    ):
+        check_made_for(loaded, strategy_params={"window": 30}, exit_rules=rules)
+    with pytest.raises(SetupError, match=r"trained with exit rules .* retrain with `tradingd ml train`"):
+        check_made_for(loaded, strategy_params={"window": 20}, exit_rules={**rules, "stop_loss_pct": 0.08})
 
 
 def test_a_file_asking_for_other_types_is_refused_before_loading(tmp_path: Path) -> None:

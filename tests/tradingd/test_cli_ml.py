@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from core.timeconv import ny_dates
@@ -125,3 +126,10 @@ def test_train_show_evaluate_and_a_replay_with_the_model(small_data: Path, monke
     assert answers
     assert set(answers) <= set(symbols)
     assert all(0 <= p.win_probability <= 1 for p in answers.values())
+
+    # A replay that starts inside the model's own training period is said to be in sample (not refused).
+    with capture_logs() as logs:
+        build_sim(settings).close()
+    warned = [entry for entry in logs if entry["event"] == "ml_in_sample"]
+    assert len(warned) == 1
+    assert warned[0]["holdout_start"] == model["holdout_start"]
