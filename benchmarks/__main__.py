@@ -18,6 +18,7 @@ BENCHMARKS = (
     "bench_api_calls",
     "bench_startup",
     "bench_report",
+    "bench_notify",
 )
 
 

@@ -33,19 +33,35 @@ class DigestBuilder:
         self._calendar = calendar
         self._candidates = candidates
         self._prefix = prefix
+        # The chart's curve: read from the store once, then kept up to date one session at a time (a replay with
+        # NOTIFY_IN_SIM builds a digest per session: re-reading a year of marks each time was a fifth of its run).
+        self._curve: dict[date, float] | None = None
 
     def build(self, session: date) -> Notification:
         lines = [*self._pnl(session), "", *self._positions(), "", *self._next_candidates()]
-        marks = self._store.equity_marks(start=session - timedelta(days=CHART_DAYS), end=session)
+        curve = self._update_curve(session)
         chart = None
-        if marks:
+        if curve:
             chart = EquityChart(
-                sessions=tuple(mark.session for mark in marks),
-                equity=tuple(float(mark.last_equity) for mark in marks),
+                sessions=tuple(curve),
+                equity=tuple(curve.values()),
                 title=f"tradingd equity to {session.isoformat()}",
             )
         title = f"{self._prefix}: daily digest {session.isoformat()}"
         return Notification(NotifyKind.DIGEST, title, "\n".join(lines), chart)
+
+    def _update_curve(self, session: date) -> dict[date, float]:
+        start = session - timedelta(days=CHART_DAYS)
+        if self._curve is None:
+            marks = self._store.equity_marks(start=start, end=session)
+            self._curve = {mark.session: float(mark.last_equity) for mark in marks}
+        else:
+            mark = self._store.equity_mark(session)
+            if mark is not None:
+                self._curve[mark.session] = float(mark.last_equity)
+            while self._curve and next(iter(self._curve)) < start:  # oldest first: sessions only move forward
+                del self._curve[next(iter(self._curve))]
+        return self._curve
 
     def _pnl(self, session: date) -> list[str]:
         mark = self._store.equity_mark(session)

@@ -92,6 +92,8 @@ def start_notifier(settings: Settings, app: App) -> Notifier | None:
         mode=mode,
         broker_down_after=timedelta(minutes=settings.notify_broker_down_minutes),
         digest=digest,
+        # A replay's sessions go by many a second: only its last digest carries the chart (drawn after the loop).
+        chart_last_digest_only=settings.mode is TradingMode.SIM,
     )
     sender.start()
     log.info(
