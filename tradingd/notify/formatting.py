@@ -65,7 +65,7 @@ def state_left(prefix: str, kind: NotifyKind, event: TradingStateChanged, was: s
     """Trading eased: back to active (`cleared`), or from halted to reducing while another cause still holds."""
     if event.current is TradingState.ACTIVE:
         title = f"{prefix}: trading active again"
-        body = f"{event.previous.value} -> active: {was} cleared"
+        body = f"{event.previous.value} -> active: nothing holds trading back now (last cause seen: {was})"
     else:
         title = f"{prefix}: kill switch lifted, still {event.current.value}"
         body = f"{event.previous.value} -> {event.current.value}: {event.detail or event.reason.value}"

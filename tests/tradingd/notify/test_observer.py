@@ -99,8 +99,8 @@ def test_cleared_says_what_cleared_a_breaker_or_the_kill_switch() -> None:
         (NotifyKind.KILL_SWITCH, "tradingd paper: trading halted (halted)"),
         (NotifyKind.KILL_SWITCH, "tradingd paper: trading active again"),
     ]
-    assert "daily_loss_limit cleared" in sent[0].body
-    assert "halted cleared" in sent[2].body
+    assert "(last cause seen: daily_loss_limit)" in sent[0].body
+    assert "(last cause seen: halted)" in sent[2].body
 
 
 def test_kinds_not_chosen_are_not_sent() -> None:
