@@ -112,12 +112,13 @@ class NotificationSender:
 
     def close(self, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> SenderCounts:
         """Flush for at most `flush_seconds`, then give up on what is left (counted in `abandoned`)."""
-        self._deadline = self._monotonic() + flush_seconds
+        self._deadline = deadline = self._monotonic() + flush_seconds
         thread = self._thread
         if thread is not None:
             with contextlib.suppress(queue.Full):  # then the thread gives up at the deadline by itself
                 self._queue.put(None, timeout=flush_seconds)
-            thread.join(flush_seconds + 1.0)
+            # One deadline for both waits; the second past it lets a send under way finish its request.
+            thread.join(max(0.0, deadline - self._monotonic()) + 1.0)
         with self._lock:
             counts = self.counts
             counts.abandoned = counts.accepted - counts.sent - counts.failed
