@@ -1,10 +1,18 @@
-"""A loopback HTTP receiver for apprise's `json://` scheme: every POST body is kept, parsed."""
+"""A loopback HTTP receiver for apprise's `json://` scheme: every POST body is kept, parsed.
+
+`receiver()` runs it in a thread of the test's process; `receiver_process()` in a process of its own (the benchmark:
+a receiver is remote in real use, and one in the daemon's process would compete with it for the GIL), answering
+`GET /count` with how many messages it took.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +56,14 @@ def receiver() -> Iterator[Receiver]:
     holder: list[Receiver] = []
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with holder[0].lock:
+                body = json.dumps({"count": len(holder[0].messages)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
@@ -71,3 +87,41 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class ReceiverProcess:
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hook"
+
+    def count(self) -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/count", timeout=30) as response:
+            return int(json.loads(response.read())["count"])
+
+
+@contextmanager
+def receiver_process() -> Iterator[ReceiverProcess]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.tradingd.notify.receiver"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield ReceiverProcess(process, int(process.stdout.readline()))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    """Serve until terminated; the first line on stdout is the port."""
+    with receiver() as hook:
+        print(hook.url.rsplit(":", 1)[1].split("/")[0], flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
