@@ -155,17 +155,22 @@ class NotificationSender:
         except _PastDeadlineError:
             return False
         self._bucket.take()
-        with tempfile.TemporaryDirectory(prefix="tradingd-notify-") as scratch:
-            attachment = self._chart(notification, Path(scratch))
-            # Every channel gets its try: one failing never keeps the message from the others.
-            results = [self._send(channel, notification, attachment) for channel in self._channels]
-            ok = all(results)
+        if notification.chart is None:
+            ok = self._send_all(notification, None)
+        else:  # a scratch folder only for a chart: most messages are text
+            with tempfile.TemporaryDirectory(prefix="tradingd-notify-") as scratch:
+                ok = self._send_all(notification, self._chart(notification, Path(scratch)))
         with self._lock:
             if ok:
                 self.counts.sent += 1
             else:
                 self.counts.failed += 1
         return ok
+
+    def _send_all(self, notification: Notification, attachment: Path | None) -> bool:
+        # Every channel gets its try: one failing never keeps the message from the others.
+        results = [self._send(channel, notification, attachment) for channel in self._channels]
+        return all(results)
 
     def _chart(self, notification: Notification, scratch: Path) -> Path | None:
         if notification.chart is None or self._render_chart is None:
