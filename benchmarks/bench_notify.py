@@ -5,8 +5,9 @@ The replay is tests/tradingd/notify/test_replay_notifications.py's account (a sm
 limits, so breakers trip) over Jun 2015 - Jun 2016, the 29 default symbols. `replay_*` times the orchestrator's run
 (the trading loop: what a notification must never slow); `flush_*` the bounded flush at the stop, after the loop;
 the counts say what was sent. "on" is unthrottled (every one of ~330 messages sent, ~1.7 ms of CPU each in the
-daemon's process, mostly requests inside apprise); `default_rate_*` the same with the default rate limit (20 a minute:
-most are given up at the stop). The receiver runs in a process of its own (a channel is elsewhere in real use).
+daemon's process, mostly requests inside apprise, sent in the loop's quiet moments: in a replay, the flush);
+`default_rate_*` the same with the default rate limit (20 a minute: most are given up at the stop). The receiver
+runs in a process of its own (a channel is elsewhere in real use).
 Target: on / off <= 1.10 for the replay.
 """
 

@@ -95,6 +95,8 @@ def start_notifier(settings: Settings, app: App) -> Notifier | None:
         # A replay's sessions go by many a second: only its last digest carries the chart (drawn after the loop).
         chart_last_digest_only=settings.mode is TradingMode.SIM,
     )
+    # Every event says the loop is busy (a timestamp per event): the sender sends in its quiet moments.
+    orchestrator.bus.tap(lambda _message: sender.note_activity())
     sender.start()
     log.info(
         "notify_started",

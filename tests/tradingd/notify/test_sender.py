@@ -10,7 +10,7 @@ import structlog
 from core.notify_kinds import NotifyKind
 from tests.tradingd.notify.fakes import FakeTime, RecordingChannel
 from tradingd.notify.notification import EquityChart, Notification
-from tradingd.notify.sender import NotificationSender, RetryPolicy
+from tradingd.notify.sender import QUIET_S, NotificationSender, RetryPolicy
 
 MESSAGE = Notification(NotifyKind.FILL, "title", "body")
 
@@ -109,3 +109,16 @@ def test_a_digest_chart_is_drawn_only_for_channels_that_take_attachments(tmp_pat
     sender.deliver(digest)
     assert both.sent[0][2] == b"PNG equity"
     assert not drawn[0].exists()  # the scratch file is gone once sent
+
+
+def test_sending_waits_for_a_quiet_moment_of_the_loop_until_the_stop() -> None:
+    time = FakeTime()
+    channel = RecordingChannel()
+    sender = _sender([channel], time, per_minute=60)
+    sender.note_activity()
+    assert sender.deliver(MESSAGE)
+    assert time.slept == pytest.approx([QUIET_S])  # waited until the loop had been quiet that long
+    sender.note_activity()
+    sender.close(flush_seconds=5)  # at the stop nothing waits for quiet any more
+    assert sender.deliver(MESSAGE)
+    assert time.slept == pytest.approx([QUIET_S])
