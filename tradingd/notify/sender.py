@@ -197,7 +197,7 @@ class NotificationSender:
             return None
         try:
             return self._render_chart(notification.chart, scratch / "equity.png")
-        except Exception as error:  # the digest still goes, without its chart (a worker that died included)
+        except Exception as error:  # the digest still goes, without its chart
             log.warning("notify_chart_failed", error=str(error), kind=type(error).__name__)
             return None
 
