@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.notify_kinds import ALL_KINDS, NotifyKind
 from core.redact import register_settings
 from core.sectors import CANONICAL_SECTORS, canonical_sector
 from core.types import Tier, TradingMode
@@ -58,6 +59,7 @@ DEFAULT_SECTOR_FLOORS: dict[str, float] = {
     "Consumer Defensive": 200e6,
 }
 StrategyParams = Annotated[dict[str, str], NoDecode]
+NotifyKinds = Annotated[tuple[NotifyKind, ...], NoDecode]
 BreakerActionName = Literal["reduce", "flatten"]  # agents/risk.py::BreakerAction (config sits below agents)
 
 # Length of one bar per BAR_TIMEFRAME (the intraday signal-age check needs it; tradingd.app builds the loop from it).
@@ -212,6 +214,15 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(default=8765, ge=0, le=65535)  # 0: any free port (tests)
     # The bearer token of the mutating endpoints; unset on loopback: generated once, DATA_DIR/<mode>/dashboard_token.
     dashboard_token: SecretStr | None = None
+    # --- notifications (tradingd/notify, README "Notifications") ---------------------------------------------------
+    # Comma-separated apprise URLs; they hold tokens and passwords, so the value is a secret (never logged or echoed).
+    # Checked by apprise when a daemon starts (apprise is imported only then, never by `status` or `--help`).
+    notify_urls: SecretStr | None = None
+    notify_events: NotifyKinds = ALL_KINDS  # the kinds to send (core/notify_kinds.py)
+    notify_in_sim: bool = False  # a 5-year replay has thousands of fills: off in sim unless asked for
+    notify_broker_down_minutes: float = Field(default=5.0, gt=0)
+    # At most this many messages a minute (all channels together: one message to three channels counts once).
+    notify_rate_limit_per_minute: int = Field(default=20, ge=1)
 
     # --- validators ----------------------------------------------------------------------------------------------
     @field_validator("symbols", "baseline_symbols", "sim_non_fractionable", mode="before")
@@ -275,6 +286,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"entry {entry!r} is not NAME=VALUE (e.g. days=3)")
             params[name.strip()] = text.strip()
         return params
+
+    @field_validator("notify_events", mode="before")
+    @classmethod
+    def _notify_events(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        kinds: list[NotifyKind] = []
+        for entry in _entries(value):
+            name = entry.lower()
+            if name == "all":
+                return ALL_KINDS
+            try:
+                kinds.append(NotifyKind(name))
+            except ValueError:
+                known = ", ".join(kind.value for kind in NotifyKind)
+                raise ValueError(f"unknown kind {entry!r} (known: {known}, or all)") from None
+        return tuple(dict.fromkeys(kinds))
 
     @field_validator("strategy_name", mode="before")
     @classmethod

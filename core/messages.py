@@ -100,6 +100,15 @@ class IterationFailed(Message):
     detail: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionClosed(Message):
+    """A session the daemon iterated in is over, its daily scan (if any) done: published once per session, at the
+    first tick at or after the session's close (with the scanner on, its scan time). Observers: the notifier's
+    daily digest."""
+
+    session: date
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # EVENTS: the daemon's life
 # ----------------------------------------------------------------------------------------------------------------------

@@ -41,12 +41,45 @@ def register_secrets(*values: str | SecretStr | None) -> None:
 
 def register_settings(settings: Any) -> None:
     """Register the Alpaca key and secret and the dashboard's token of a `config.settings.Settings` (duck-typed:
-    config imports core)."""
+    config imports core), and the notification URLs with the tokens and passwords inside them."""
     register_secrets(
         getattr(settings, "alpaca_api_key", None),
         getattr(settings, "alpaca_secret_key", None),
         getattr(settings, "dashboard_token", None),
     )
+    urls = getattr(settings, "notify_urls", None)
+    if isinstance(urls, SecretStr):
+        register_secrets(*notify_url_secrets(urls.get_secret_value()))
+
+
+# A part of a URL this long is a token (Telegram's bot token, a Slack or Discord webhook's), never an ordinary word.
+_TOKEN_LENGTH = 16
+
+
+def notify_url_secrets(urls: str) -> list[str]:
+    """What to mask of comma-separated notification URLs (apprise): each URL whole, its password, and every part
+    long enough to be a token (host, user, path segment, query value). A Telegram URL carries its bot token as the
+    host, a Discord one in its path: the parts are registered too, so a library quoting only one is masked."""
+    from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415 - only for daemons with notifications
+
+    found: list[str] = []
+    for url in (part.strip() for part in urls.split(",")):
+        if not url:
+            continue
+        found.append(url)
+        try:
+            parts = urlsplit(url)
+            password = parts.password
+        except ValueError:  # not URL-shaped at all: the whole text is masked, which is all there is to mask
+            continue
+        # The raw netloc, split by hand: `hostname` is lower-cased, and a Telegram token (`123:AbC…`) is no port.
+        netloc = parts.netloc
+        pieces = [netloc, *netloc.replace("@", ":").split(":"), *parts.path.split("/")]
+        pieces += [value for _, value in parse_qsl(parts.query)]
+        if password:
+            found.append(password)
+        found.extend(piece for piece in pieces if len(piece) >= _TOKEN_LENGTH)
+    return found
 
 
 def clear_secrets() -> None:

@@ -63,6 +63,7 @@ from tradingd.configs import (
 from tradingd.focus import FocusManager
 from tradingd.local_state import BARS_CACHE_DIR, REPORT_UNIVERSE_FILE, resolve_universe, state_db_path
 from tradingd.ml_runtime import ml_gate
+from tradingd.notify.service import check_notify_settings
 from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
 from tradingd.protection import ProtectionStep
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
@@ -187,6 +188,7 @@ def check_sim_setup(
     from core.bars import default_sim_tiers, load_daily_bars_cached  # noqa: PLC0415 - sim only
 
     strategy = select_strategy(settings)  # first: it needs no data, and a wrong name is the likeliest mistake
+    check_notify_settings(settings)
     check_sim_files(settings)
     if settings.bar_timeframe != "1Day":
         # The replay serves daily bars only; a 15Min/1Min z-score over them would look at the wrong horizon.
@@ -236,6 +238,7 @@ def check_live_setup(settings: Settings) -> SelectedStrategy:
     `load_settings`): the strategy STRATEGY_NAME selects, and a SCAN_UNIVERSE that parses to a usable symbol."""
     strategy = select_strategy(settings)
     ml_gate(settings, strategy, None)  # ML_ENABLED: sim only for now (a SetupError here, before any connection)
+    check_notify_settings(settings)
     _check_scan_universe(settings, None)
     return strategy
 

@@ -29,6 +29,7 @@ from tradingd.app import App, SetupError, build_live, build_sim, run_app
 from tradingd.cli_common import daemon_lock_or_exit
 from tradingd.cli_options import EXIT_BAD_INPUT, EXIT_FAILURE
 from tradingd.cli_report import add_report_to_summary, run_report_path, write_run_report
+from tradingd.daemon_life import daemon_life
 from tradingd.orchestrator import SimSchedule
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ def run_daemon(
             pace_seconds=pace_seconds,
             t0=t0,
             log_file=log_file,
+            command=command,
         )
     finally:
         lock.release()
@@ -150,6 +152,7 @@ def _run_locked(
     report_html: Path | None,
     t0: float,
     log_file: Path,
+    command: str,
     pace_seconds: float = 0.0,
 ) -> None:
     replaying = settings.mode is TradingMode.SIM
@@ -191,7 +194,9 @@ def _run_locked(
             scanning = app_.orchestrator.focus is not None
             sink.progress.announce(replay_header(sessions, len(app_.symbols), str(log_file), scanning=scanning))
         try:
-            stats = asyncio.run(_run_app(app_, iterations))
+            # DaemonStarted/DaemonStopped, the unclean-stop marker, notifications (tradingd/daemon_life.py)
+            with daemon_life(settings, app_, command):
+                stats = asyncio.run(_run_app(app_, iterations))
         except (SetupError, AuthenticationError) as error:
             log.error("startup_failed", error=str(error), kind=type(error).__name__, file_only=True)
             typer.echo(redact(f"error: {error}"), err=True)

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from agents.focus_scoring import FocusScorer
-from core.candidates import CandidatesFile, load_focus_symbols
+from core.candidates import CandidatesError, CandidatesFile, load_focus_symbols, read_candidates
 from core.clock import NyseCalendar
 from tradingd.scan_schedule import DailyScanJob
 
@@ -82,6 +82,15 @@ class FocusManager:
     async def rescore(self, symbols: tuple[str, ...], now: datetime) -> None:
         if self.scorer.due(now):
             await self.scorer.run(symbols, now)
+
+    def latest_candidates(self) -> CandidatesFile | None:
+        """The latest scan's document: a replay's in memory, else the candidates file (None: none readable)."""
+        if self._document is not None:
+            return self._document
+        try:
+            return read_candidates(self._path)
+        except CandidatesError:
+            return None
 
     def state(self, now: datetime) -> dict[str, Any]:
         return {"source": self.source, "scans": self.scans, "scores": self.scorer.latest_scores(now)}

@@ -38,6 +38,7 @@ from core.messages import (
     IterationStarted,
     IterationStats,
     Message,
+    SessionClosed,
     SignalGenerated,
 )
 from core.portfolio import PortfolioView
@@ -179,6 +180,8 @@ class Orchestrator:
         self.backups = backups
         self.protection = protection  # None with STOP_MODE=close
         self._day: date | None = None  # the session whose once-a-day housekeeping has run
+        self._closed: date | None = None  # the last session announced by `SessionClosed`
+        self._close_due: tuple[date, datetime] | None = None  # (session, when its SessionClosed is due)
         bus.tap(self._record)
 
     def _record(self, message: Message) -> None:
@@ -188,6 +191,10 @@ class Orchestrator:
     def add_iteration_sink(self, sink: Callable[[dict[str, Any]], None]) -> None:
         """Also hand each iteration's figures (the `iteration` log line's) to `sink` (the metrics' latency)."""
         self._iteration_sinks.append(sink)
+    @property
+    def stop_requested(self) -> bool:
+        """A signal (or a caller) asked the loop to stop."""
+        return self._stop.is_set()
 
     def request_stop(self) -> None:
         """Finish the current iteration, flush the store, then leave the loop."""
@@ -215,11 +222,13 @@ class Orchestrator:
                         await self._scan_tick()
                         if self.protection is not None and self.protection.on_closed_ticks:
                             await self._protect_tick()
+                        self._announce_close()
                         continue
                     if tick is Tick.PROTECT:
                         await self._protect_tick()
                         continue
                     await self.run_iteration(self._completed + 1)
+                    self._announce_close()
                 except AuthenticationError:
                     raise  # bad keys do not heal: stop with the clear message
                 except BrokerError as error:
@@ -265,6 +274,20 @@ class Orchestrator:
         if updates:
             with self.store.transaction():
                 self.execution.apply_updates(updates)
+
+    def _announce_close(self) -> None:
+        """`SessionClosed` once per iterated session, at the first tick at or after its close (with the scanner on,
+        its scan time, so the day's scan is done): the daily digest's cue, in sim and in paper/live alike."""
+        day = self._day
+        if day is None or day == self._closed:
+            return
+        if self._close_due is None or self._close_due[0] != day:
+            due = self.calendar.scan_time(day) if self.focus is not None else self.calendar.session_close(day)
+            self._close_due = (day, due)
+        now = self.clock.now()
+        if now >= self._close_due[1]:
+            self._closed = day
+            self.bus.publish(SessionClosed(ts_event=now, ts_init=now, session=day))
 
     def _start_of_day_equity(self, session: date, first_mark_today: Decimal) -> Decimal:
         """The daily-loss reference: equity at the previous session's last mark (its close, like Alpaca's

@@ -1,0 +1,85 @@
+"""The daily digest: its lines from the state DB and the latest scan, and its chart as a real PNG attachment through
+apprise's json:// to a loopback receiver."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from core.candidates import CandidatesFile
+from core.clock import NyseCalendar
+from core.notify_kinds import NotifyKind
+from core.store import StateStore
+from core.types import Position
+from tests.tradingd.notify.receiver import receiver
+from tradingd.notify.channels import parse_channels
+from tradingd.notify.digest import DigestBuilder
+from tradingd.notify.sender import NotificationSender
+from tradingd.notify.service import draw_chart
+
+MON, TUE = date(2024, 3, 4), date(2024, 3, 5)
+
+
+def _candidates() -> CandidatesFile:
+    items = tuple({"symbol": s, "score": score} for s, score in (("NVDA", 2.5), ("AMD", 1.25)))
+    return CandidatesFile(
+        generated_at=datetime(2024, 3, 5, 21, 5, tzinfo=UTC),
+        as_of=TUE,
+        symbols=("NVDA", "AMD"),
+        baseline=(),
+        candidates=items,
+        stats={},
+    )
+
+
+def _store(tmp_path: Path) -> StateStore:
+    store = StateStore(tmp_path / "state.db")
+    store.mark_equity(MON, Decimal(100_000))
+    store.mark_equity(TUE, Decimal(100_000))
+    store.mark_equity(TUE, Decimal("98500.50"))
+    store.save_positions({"AAPL": Position("AAPL", Decimal(10), Decimal(170), Decimal("172.5"))})
+    return store
+
+
+def test_the_digest_has_the_days_pnl_positions_candidates_and_the_curve(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        notification = DigestBuilder(store, NyseCalendar(), _candidates, "tradingd paper").build(TUE)
+    assert notification.kind is NotifyKind.DIGEST
+    assert notification.title == "tradingd paper: daily digest 2024-03-05"
+    lines = notification.body.splitlines()
+    assert lines[0] == "P&L 2024-03-05: -1,499.50 (-1.50%)"  # against Monday's last mark
+    assert lines[1] == "equity 98,500.50, drawdown from peak 1.50%"
+    assert "  AAPL 10 @ 170.00 now 172.50 (+25.00)" in lines
+    assert lines[-1] == "candidates as of 2024-03-05 (top 2 by score): NVDA (2.50), AMD (1.25)"
+    assert notification.chart is not None
+    assert notification.chart.sessions == (MON, TUE)
+    assert notification.chart.equity == (100_000.0, 98_500.5)
+
+
+def test_the_digest_without_equity_positions_or_candidates_says_so(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "state.db") as store:
+        notification = DigestBuilder(store, NyseCalendar(), lambda: None, "tradingd sim").build(TUE)
+    assert notification.body.splitlines() == [
+        "P&L: no equity recorded this session",
+        "",
+        "positions: none",
+        "",
+        "candidates: none from the scanner",
+    ]
+    assert notification.chart is None
+
+
+def test_the_chart_reaches_a_json_channel_as_a_png_attachment(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        notification = DigestBuilder(store, NyseCalendar(), _candidates, "tradingd paper").build(TUE)
+    with receiver() as hook:
+        sender = NotificationSender(parse_channels(hook.url), per_minute=60, render_chart=draw_chart)
+        assert sender.deliver(notification)
+        (message,) = hook.snapshot()
+    assert message["title"] == notification.title
+    assert message["message"] == notification.body
+    (attachment,) = message["attachments"]
+    assert attachment["filename"] == "equity.png"
+    assert base64.b64decode(attachment["base64"]).startswith(b"\x89PNG\r\n\x1a\n")
