@@ -191,6 +191,7 @@ class Orchestrator:
     def add_iteration_sink(self, sink: Callable[[dict[str, Any]], None]) -> None:
         """Also hand each iteration's figures (the `iteration` log line's) to `sink` (the metrics' latency)."""
         self._iteration_sinks.append(sink)
+
     @property
     def stop_requested(self) -> bool:
         """A signal (or a caller) asked the loop to stop."""
