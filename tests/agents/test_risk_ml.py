@@ -26,6 +26,9 @@ class FixedPredictor:
         self.table = table
         self.batches: list[list[str]] = []
 
+    def unavailable(self) -> str | None:
+        return None
+
     def predict(self, signals: Sequence[SignalGenerated]) -> Mapping[str, Prediction]:
         self.batches.append([s.symbol for s in signals])
         return {s.correlation_id: self.table[s.symbol] for s in signals if s.symbol in self.table}
