@@ -22,6 +22,7 @@ BENCHMARKS = (
     "bench_metrics",
     "bench_optimize",
     "bench_ml",
+    "bench_ml_live",
 )
 
 
