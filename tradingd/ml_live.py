@@ -96,12 +96,14 @@ class LiveWinPredictor:
         except AuthenticationError:
             raise  # bad keys do not heal: the orchestrator stops with the clear message
         except BrokerError as error:
-            self._current, self._covers, self._last_bar = None, frozenset(), None
-            self._failure = f"the model's history could not be fetched ({type(error).__name__}: {error})"
-            log.error("ml_history_failed", symbols=len(symbols), error=str(error), kind=type(error).__name__)
+            self._fail(f"the model's history could not be fetched ({type(error).__name__}: {error})", len(symbols))
             return
         frame = cleaned(history)
-        trips = simulate(frame, strategy_marks(self._strategy, frame), self._rules)
+        try:
+            trips = simulate(frame, strategy_marks(self._strategy, frame), self._rules)
+        except Exception as error:  # a plug-in strategy's bug costs the entries their model, not the daemon its life
+            self._fail(f"the strategy's trades could not be simulated ({type(error).__name__}: {error})", len(symbols))
+            return
         self._current = MLPredictor(self._model, frame, trips)
         # What was asked, not what came back: a symbol without bars gets no prediction instead of a refetch each time.
         self._covers = frozenset(symbols)
@@ -116,6 +118,11 @@ class LiveWinPredictor:
             through=str(through),
             simulated_trades=len(trips),
         )
+
+    def _fail(self, why: str, symbols: int) -> None:
+        self._current, self._covers, self._last_bar = None, frozenset(), None
+        self._failure = why
+        log.error("ml_history_failed", symbols=symbols, reason=why)
 
     def unavailable(self) -> str | None:
         return self._failure
