@@ -578,7 +578,13 @@ class RiskAgent:
     def _ml_gate(self, ml: MlGate, candidates: list[EntryCandidate], answers: list[Answer]) -> list[EntryCandidate]:
         """One batch to the model for the entries that passed every other check: below `min_win_prob` (or with no
         prediction: features it cannot compute) is denied `ml_low_probability`; the others carry their expected
-        return to the sizer (`ALLOCATION_METHOD=ml` weights by it)."""
+        return to the sizer (`ALLOCATION_METHOD=ml` weights by it). A model that cannot answer at all (paper/live:
+        its history could not be fetched) denies them all `ml_unavailable`: no entry the model has not seen."""
+        why = ml.predictor.unavailable()
+        if why is not None:
+            for candidate in candidates:
+                answers.append(self._deny(candidate.signal, DenialReason.ML_UNAVAILABLE, why))
+            return []
         predictions = ml.predictor.predict([c.signal for c in candidates])
         kept: list[EntryCandidate] = []
         for candidate in candidates:

@@ -32,6 +32,10 @@ class WinPredictor(Protocol):
         for (symbol or bar outside its history) is left out."""
         ...
 
+    def unavailable(self) -> str | None:
+        """Why the model cannot answer at all right now (paper/live: its history could not be fetched), or None."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MlGate:

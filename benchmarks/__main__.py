@@ -23,6 +23,7 @@ BENCHMARKS = (
     "bench_optimize",
     "bench_ml",
     "bench_notify",
+    "bench_ml_live",
 )
 
 

@@ -46,6 +46,7 @@ class DenialReason(enum.StrEnum):
     SHORT_NOT_SUPPORTED = "short_not_supported"
     OVERSELL = "oversell"  # a protective stop that would make the symbol's open sells exceed what is owned
     ML_LOW_PROBABILITY = "ml_low_probability"  # ML_ENABLED: the model's win probability is below ML_MIN_WIN_PROB
+    ML_UNAVAILABLE = "ml_unavailable"  # ML_ENABLED in paper/live: the model's history could not be fetched (yet)
 
 
 class TradingStateReason(enum.StrEnum):

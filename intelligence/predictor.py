@@ -41,6 +41,9 @@ class MLPredictor:
             for pi, ei in zip(p.tolist(), expected.tolist(), strict=True)
         ]
 
+    def unavailable(self) -> str | None:
+        return None  # its history is given whole at construction
+
     def predict(self, signals: Sequence[SignalGenerated]) -> Mapping[str, Prediction]:
         """Per correlation id; a signal whose symbol or bar the history lacks gets none."""
         keys: list[str] = []

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -62,12 +62,15 @@ from tradingd.configs import (
 )
 from tradingd.focus import FocusManager
 from tradingd.local_state import BARS_CACHE_DIR, REPORT_UNIVERSE_FILE, resolve_universe, state_db_path
-from tradingd.ml_runtime import ml_gate
+from tradingd.ml_runtime import live_ml_gate, load_model, ml_gate
 from tradingd.notify.service import check_notify_settings
-from tradingd.orchestrator import MarketHoursSchedule, Orchestrator, Schedule, SimSchedule
+from tradingd.orchestrator import MarketHoursSchedule, ModelRefresh, Orchestrator, Schedule, SimSchedule
 from tradingd.protection import ProtectionStep
 from tradingd.scan_runtime import ScanSetupError, check_scan_universe, volume_cache_path
 from tradingd.scan_schedule import DailyScanJob, ScanSchedule
+
+if TYPE_CHECKING:
+    from intelligence.model_file import SavedModel
 
 log = structlog.get_logger(__name__)
 
@@ -235,12 +238,17 @@ def check_sim_setup(
 
 def check_live_setup(settings: Settings) -> SelectedStrategy:
     """The paper/live set-up checks `build_live` makes before contacting the broker (the keys are checked by
-    `load_settings`): the strategy STRATEGY_NAME selects, and a SCAN_UNIVERSE that parses to a usable symbol."""
+    `load_settings`): the strategy STRATEGY_NAME selects, the saved model with ML_ENABLED, and a SCAN_UNIVERSE that
+    parses to a usable symbol."""
+    return _live_setup(settings)[0]
+
+
+def _live_setup(settings: Settings) -> tuple[SelectedStrategy, SavedModel | None]:
     strategy = select_strategy(settings)
-    ml_gate(settings, strategy, None)  # ML_ENABLED: sim only for now (a SetupError here, before any connection)
+    saved = load_model(settings, strategy)  # ML_ENABLED: its refusals are SetupErrors here, before any connection
     check_notify_settings(settings)
     _check_scan_universe(settings, None)
-    return strategy
+    return strategy, saved
 
 
 def check_setup(settings: Settings, *, load: Callable[[Path], BarFrame] | None = None) -> None:
@@ -321,7 +329,7 @@ def build_live(
     from core.broker.alpaca import AlpacaBroker  # noqa: PLC0415 - the only importer of alpaca.trading
     from core.broker.alpaca_data import AlpacaMarketData  # noqa: PLC0415
 
-    strategy = check_live_setup(settings)
+    strategy, saved_model = _live_setup(settings)
     clock = clock or _test_clock(settings) or LiveClock()
     calendar = NyseCalendar()
     tiers = resolve_universe(settings, list(PAPER_TIERS), PAPER_TIERS)
@@ -330,6 +338,8 @@ def build_live(
     market_data = AlpacaMarketData(connection, alpaca_data_options(settings), clock, **options.get("market_data", {}))
     broker = AlpacaBroker(connection, clock, **options.get("broker", {}))
     schedule = schedule or MarketHoursSchedule(clock, calendar, settings.loop_interval_seconds)
+    # ML_ENABLED: the model's year of daily bars comes through the same port, fetched at the first iteration.
+    live_ml = live_ml_gate(settings, strategy, saved_model, market_data)
     app = _assemble(
         settings,
         strategy,
@@ -343,6 +353,8 @@ def build_live(
         state_db_path(settings),
         settings.candidates_file,
         on_iteration,
+        ml=live_ml[0] if live_ml else None,
+        model_refresh=live_ml[1] if live_ml else None,
     )
     app.startup = _start_alpaca
     app.shutdown = _stop_alpaca
@@ -423,6 +435,7 @@ def _assemble(
     on_iteration: Callable[[dict[str, Any]], None] | None,
     *,
     ml: MlGate | None = None,
+    model_refresh: ModelRefresh | None = None,
 ) -> App:
     # Paper/live only: a sim replay deletes its own DB on purpose (reset_sim_state), which is no loss of state.
     guarded = open_guarded_state(
@@ -508,6 +521,7 @@ def _assemble(
         journal_retention_days=0 if settings.mode is TradingMode.SIM else settings.journal_retention_days,
         backups=state_backups(settings, db),
         protection=protection,
+        model_refresh=model_refresh,
     )
     return App(settings, orchestrator, store, broker, market_data, tiers, symbols, strategy)
 

@@ -47,7 +47,7 @@ from core.redact import redact
 from core.run_stats import RunStats
 from core.state_backup import StateBackups
 from core.store import StateStore
-from core.types import CENT, Asset, BrokerOrder, Fill, Position
+from core.types import CENT, Asset, BarFrame, BrokerOrder, Fill, Position
 from tradingd.focus import FocusManager
 from tradingd.protection import ProtectionStep
 
@@ -64,6 +64,13 @@ class Schedule(Protocol):
     """Yields what is due; it moves the clock in sim and waits for it in paper/live."""
 
     def __aiter__(self) -> AsyncIterator[Tick]: ...
+
+
+class ModelRefresh(Protocol):
+    """Paper/live with ML_ENABLED (`tradingd/ml_live.py`): keeps the model's history covering the DataAgent's window.
+    It handles a failed fetch itself (the risk agent then denies entries): exits and stops never wait on it."""
+
+    async def refresh(self, window: BarFrame) -> None: ...
 
 
 class SimSchedule:
@@ -154,6 +161,7 @@ class Orchestrator:
         journal_retention_days: int = 0,
         backups: StateBackups | None = None,
         protection: ProtectionStep | None = None,
+        model_refresh: ModelRefresh | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock
@@ -179,6 +187,7 @@ class Orchestrator:
         self._journal_retention = timedelta(days=journal_retention_days) if journal_retention_days > 0 else None
         self.backups = backups
         self.protection = protection  # None with STOP_MODE=close
+        self.model_refresh = model_refresh  # paper/live with ML_ENABLED only
         self._day: date | None = None  # the session whose once-a-day housekeeping has run
         self._closed: date | None = None  # the last session announced by `SessionClosed`
         self._close_due: tuple[date, datetime] | None = None  # (session, when its SessionClosed is due)
@@ -431,6 +440,10 @@ class Orchestrator:
             except Exception as error:  # display-only scores must never cost a trading iteration
                 log.warning("rescore_failed", error=str(error), kind=type(error).__name__)
         bars = await self.data.fetch(iteration)
+        if self.model_refresh is not None:
+            # Before the strategy runs: every bar a signal can be on is then in the model's history (or, after a
+            # failed fetch, the risk agent denies entries `ml_unavailable` and the next iteration tries again).
+            await self.model_refresh.refresh(bars.frame)
         if self.protection is not None:
             self.protection.stops.observe_bars(bars.frame, snapshot.positions)
         signals = self._signals(bars, iteration)

@@ -25,6 +25,10 @@ class FixedPredictor:
     def __init__(self, table: Mapping[str, Prediction]) -> None:
         self.table = table
         self.batches: list[list[str]] = []
+        self.down: str | None = None  # why the model cannot answer (paper/live: its history fetch failed)
+
+    def unavailable(self) -> str | None:
+        return self.down
 
     def predict(self, signals: Sequence[SignalGenerated]) -> Mapping[str, Prediction]:
         self.batches.append([s.symbol for s in signals])
@@ -63,6 +67,16 @@ def test_entries_below_the_threshold_or_without_a_prediction_are_denied_ml_low_p
     denied = {m.signal.symbol: m.detail for m in out if isinstance(m, OrderDenied)}
     assert denied["QQQ"].startswith("win probability 0.400 < 0.550")
     assert denied["AAPL"].startswith("no prediction")
+
+
+def test_an_unavailable_model_denies_every_entry_ml_unavailable_without_being_asked() -> None:
+    predictor = FixedPredictor({"SPY": p(0.90)})
+    predictor.down = "the model's history could not be fetched (TransientBrokerError: 503)"
+    h = with_gate(Harness(), predictor)
+    out = h.iterate(snapshot("10000"), [signal("SPY", score=3), signal("QQQ")])
+    assert sorted(answers(out)) == [("QQQ", DenialReason.ML_UNAVAILABLE), ("SPY", DenialReason.ML_UNAVAILABLE)]
+    assert predictor.batches == []  # not asked: nothing it says could be trusted
+    assert {m.detail for m in out if isinstance(m, OrderDenied)} == {predictor.down}
 
 
 def test_the_model_is_not_asked_about_exits_or_entries_other_checks_denied() -> None:

@@ -4,6 +4,7 @@ their bars as SIM_DATA_FILE), with a forest of 10 trees: behaviour, not skill.""
 from __future__ import annotations
 
 import json
+import socket
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,36 @@ def test_train_show_evaluate_and_a_replay_with_the_model(small_data: Path, monke
     warned = [entry for entry in logs if entry["event"] == "ml_in_sample"]
     assert len(warned) == 1
     assert warned[0]["holdout_start"] == model["holdout_start"]
+
+
+@pytest.fixture
+def paper_keys_no_network(cli_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paper settings that pass `load_settings`; any connection fails the test (a refusal comes before the broker)."""
+
+    def no_network(*_: object, **__: object) -> None:
+        raise AssertionError("a refused daemon must not open a connection")
+
+    monkeypatch.setenv("ALPACA_API_KEY", "k")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "s")
+    monkeypatch.setenv("ML_ENABLED", "true")
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+
+
+@pytest.mark.usefixtures("paper_keys_no_network")
+def test_paper_ml_without_a_model_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--mode", "paper", "--once"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: ML_MODEL_PATH: {tmp_path / 'var' / 'models' / 'win_probability.skops'}: no model file "
+        "(train one with `tradingd ml train`)\n"
+    )
+
+
+@pytest.mark.usefixtures("paper_keys_no_network")
+def test_paper_ml_with_intraday_bars_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAR_TIMEFRAME", "15Min")
+    result = runner.invoke(app, ["run", "--mode", "paper", "--once"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: BAR_TIMEFRAME=15Min: ML_ENABLED=true needs 1Day (the model's features are daily bars)\n"
+    )
