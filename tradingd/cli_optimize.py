@@ -158,7 +158,7 @@ def _progress(result: TrialResult, objective: str) -> str:
     if result.error is not None:
         return f"trial {result.number}: {params}: not run ({result.error})"
     inside, outside = result.in_sample[metric], result.out_of_sample[metric]
-    return f"trial {result.number}: {params}: {metric} in-sample {_fmt(inside)}, out-of-sample {_fmt(outside)}"
+    return f"trial {result.number}: {params}: {metric} mean in-sample {_fmt(inside)}, out-of-sample {_fmt(outside)}"
 
 
 def _print(result: SearchResult) -> None:
@@ -172,7 +172,7 @@ def _print(result: SearchResult) -> None:
     if not chosen or inside is None or outside is None:
         typer.echo(f"some window has no trial with a defined {result.metric} on its train sessions: nothing to choose")
         return
-    title = f"walk-forward over {len(chosen)} windows, {len(result.trials)} trials, chosen by train {result.objective}"
+    title = f"walk-forward, {len(chosen)} windows, {len(result.trials)} trials, by train {result.objective}"
     table = Table(title=title, title_justify="left")
     table.add_column("metric", style="bold", no_wrap=True)
     table.add_column("in sample (train)", justify="right")
