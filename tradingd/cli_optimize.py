@@ -50,8 +50,8 @@ def optimize(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search the strategy's and risk's parameters on rolling train/test windows of the bundled bars (sim replays),
-    and print the best in-sample parameters with their out-of-sample results."""
+    """Search the strategy's and risk's parameters walk-forward on rolling train/test windows of the bundled bars (sim
+    replays): each window's parameters are chosen on its train sessions and judged on its test sessions after them."""
     from core.types import TradingMode
     from tradingd.cli_common import load_cli_settings
     from tradingd.optimize import OptimizeError
@@ -158,37 +158,44 @@ def _progress(result: TrialResult, objective: str) -> str:
     if result.error is not None:
         return f"trial {result.number}: {params}: not run ({result.error})"
     inside, outside = result.in_sample[metric], result.out_of_sample[metric]
-    return f"trial {result.number}: {params}: {metric} in-sample {_fmt(inside)}, out-of-sample {_fmt(outside)}"
+    return f"trial {result.number}: {params}: {metric} mean in-sample {_fmt(inside)}, out-of-sample {_fmt(outside)}"
 
 
 def _print(result: SearchResult) -> None:
     from rich.table import Table
 
     from core.console import print_table
-    from tradingd.optimize import DATA_NOTE, OVERFIT_RATIO
+    from tradingd.optimize import DATA_NOTE, SELECTION_NOTE
     from tradingd.optimize_trial import METRICS
 
-    best = result.best
-    if best is None:
-        typer.echo(f"no trial has a defined {result.metric} in sample: nothing to choose")
+    chosen, inside, outside = result.chosen, result.in_sample, result.out_of_sample
+    if not chosen or inside is None or outside is None:
+        typer.echo(f"some window has no trial with a defined {result.metric} on its train sessions: nothing to choose")
         return
-    table = Table(title=f"best of {len(result.trials)} trials by in-sample {result.objective}", title_justify="left")
+    title = f"walk-forward, {len(chosen)} windows, {len(result.trials)} trials, by train {result.objective}"
+    table = Table(title=title, title_justify="left")
     table.add_column("metric", style="bold", no_wrap=True)
     table.add_column("in sample (train)", justify="right")
     table.add_column("out of sample (test)", justify="right")
     for name in METRICS:
-        table.add_row(name, _fmt(best.in_sample[name]), _fmt(best.out_of_sample[name]))
-    params = ", ".join(f"{k}={v:g}" for k, v in best.params.items())
-    windows = "; ".join(
-        f"train {w.train_start}..{w.train_end} test {w.test_start}..{w.test_end}" for w in result.windows
-    )
-    print_table(table, f"best parameters: {params}\nwindows (means over them): {windows}")
+        table.add_row(name, _fmt(inside[name]), _fmt(outside[name]))
+    lines = [
+        f"window {i + 1}: train {c.window.train_start}..{c.window.train_end} -> trial {c.trial} ({_params(c.params)}), "
+        f"{result.metric} train {_fmt(c.in_sample[result.metric])}, "
+        f"test {c.window.test_start}..{c.window.test_end} {_fmt(c.out_of_sample[result.metric])}"
+        for i, c in enumerate(chosen)
+    ]
+    print_table(table, "\n".join([*lines, f"parameters to run next (the last window's): {_params(chosen[-1].params)}"]))
     if result.overfit():
         typer.echo(
-            f"WARNING: over-fitting: out-of-sample {result.objective} is undefined or below "
-            f"{OVERFIT_RATIO:g} × in-sample; these parameters fit the train windows, not the market"
+            f"WARNING: over-fitting: {result.overfit_rule()}; these parameters fit the train periods, not the market"
         )
+    typer.echo(SELECTION_NOTE)
     typer.echo(DATA_NOTE)
+
+
+def _params(params: dict[str, int | float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in params.items())
 
 
 def register(app: typer.Typer) -> None:

@@ -1,17 +1,30 @@
 """Walk-forward parameter search: optuna asks for parameter sets, each is replayed over rolling train/test windows
-(`tradingd/optimize_trial.py`), and the best in-sample set is reported with its out-of-sample results.
+(`tradingd/optimize_trial.py`), and for each window the set with the best objective on that window's train sessions
+is chosen and judged on its test sessions, which come strictly after them.
 
 The search space is settings by name (the selected strategy's parameters, `agents/strategies` registry, and risk's),
-each a range with a step (`ParamRange`); the objective is one of the report's statistics (`OBJECTIVES`), maximised
-over the train windows. Trials run through a `Submit` (a trial spec in, a `concurrent.futures.Future` of its result
-out): in this process, in a process pool (`process_pool`), or as Ray tasks (`tradingd/optimize_ray.py`). The loop
-asks optuna for as many trials as there are workers, tells it each result as it arrives (ask/tell), and asks again.
-Every trial is a deterministic replay, so its figures do not depend on where it ran; which parameters a
-model-based sampler (TPE) asks next depends on the order results arrive in, so the sequence of trials is reproducible
-with one worker, or with any number under a `GridSampler`.
+each a range with a step (`ParamRange`); the objective is one of the report's statistics (`OBJECTIVES`). A trial is
+one parameter set replayed once over every window (its per-window train and test figures). What is selected on what:
 
-Over-fitting rule (`overfit`): the best set's out-of-sample objective is undefined, or below half its in-sample
-objective while that is positive.
+- Window k's choice (`SearchResult.chosen`) is the trial with the best objective on window k's train replay alone;
+  its test figures are never read to choose, nor is any later window's train figure (a later train period holds
+  earlier test periods).
+- optuna (which parameters are tried next) is told each trial's objective on the FIRST window's train replay: those
+  sessions come before every test period, so not even the set of trials tried has seen a test session.
+- The reported out-of-sample figures are each metric's mean over the windows of each window's choice's test replay
+  (the walk-forward result); the in-sample ones the same of their train replays; `best_params` are the most recent
+  window's choice (what one would run next).
+
+Trials run through a `Submit` (a trial spec in, a `concurrent.futures.Future` of its result out): in this process,
+in a process pool (`process_pool`), or as Ray tasks (`tradingd/optimize_ray.py`). The loop asks optuna for as many
+trials as there are workers, tells it each result as it arrives (ask/tell), and asks again. Every trial is a
+deterministic replay, so its figures do not depend on where it ran; which parameters a model-based sampler (TPE) asks
+next depends on the order results arrive in, so the sequence of trials is reproducible with one worker, or with any
+number under a `GridSampler`.
+
+Over-fitting rule (`overfit`), on the reported walk-forward figures: the out-of-sample objective is undefined; or, for
+a maximised objective, below half the in-sample one while that is positive; or, for `max_drawdown` (minimised), an
+out-of-sample drawdown more than twice the in-sample one.
 """
 
 from __future__ import annotations
@@ -35,7 +48,15 @@ from core.bars import load_daily_bars_cached
 from core.errors import SetupError
 from core.timeconv import ny_dates
 from tradingd.local_state import BARS_CACHE_DIR, state_db_path
-from tradingd.optimize_trial import TrialResult, TrialSpec, Window, run_trial, settings_error
+from tradingd.optimize_trial import (
+    SECRET_SETTINGS,
+    TrialResult,
+    TrialSpec,
+    Window,
+    mean_metrics,
+    run_trial,
+    settings_error,
+)
 
 # --objective name -> the report metric maximised (`report --json` key; max_drawdown is minimised as its negative).
 OBJECTIVES = {
@@ -48,14 +69,34 @@ OBJECTIVES = {
     "max_drawdown": "max_drawdown_pct",
 }
 OVERFIT_RATIO = 0.5  # out of sample below half the in-sample objective: the warning
+DRAWDOWN_OVERFIT_RATIO = 2.0  # for max_drawdown: an out-of-sample drawdown above twice the in-sample one
 # Printed with every result: what out-of-sample cannot fix.
 DATA_NOTE = (
     "The bundled bars are survivorship-biased (the S&P 500 members of Feb 2018) and span one mostly rising market "
     "(2013-2018): out-of-sample figures on them are optimistic too. Over many trials the best in-sample result is "
     "partly luck; judge it by its out-of-sample figures."
 )
-# Settings a trial never takes from the driver: each replay has its own state, and no trial needs the broker's keys.
-NOT_SENT = frozenset({"data_dir", "alpaca_api_key", "alpaca_secret_key"})
+# Printed with every result: what was selected on what (the module's docstring).
+SELECTION_NOTE = (
+    "Each window's parameters are the trial with the best objective on that window's train sessions only, judged on "
+    "its test sessions (strictly after); out_of_sample is the mean over windows of those test results, in_sample of "
+    "their train results; best_params are the most recent window's choice. The sampler is guided by the first "
+    "window's train sessions, which precede every test period."
+)
+# Settings a trial never takes from the driver: each replay has its own state, and no trial needs a secret (the
+# broker's keys, DASHBOARD_TOKEN, notification URLs: every SecretStr setting).
+NOT_SENT = frozenset({"data_dir", *SECRET_SETTINGS})
+# What every trial replays with, whatever the driver's settings: sim, no scanner, errors-only logging; no ML (a model
+# trained on later sessions would leak them into the replay, and loading it per replay is slow); no dashboard and no
+# notifications (a replay serves and sends nothing).
+TRIAL_OVERRIDES: dict[str, Any] = {
+    "trading_mode": "sim",
+    "use_scanner": False,
+    "log_level": "ERROR",
+    "ml_enabled": False,
+    "dashboard_enabled": False,
+    "notify_in_sim": False,
+}
 
 Submit = Callable[[TrialSpec], "Future[TrialResult]"]
 
@@ -170,9 +211,12 @@ def check_space(space: Sequence[ParamRange], base: dict[str, Any]) -> None:
 
 
 def base_settings(settings: Settings) -> dict[str, Any]:
-    """The driver's settings as the values each trial starts from (sim, no scanner, errors-only logging)."""
+    """The driver's settings as the values each trial starts from: no secret, and `TRIAL_OVERRIDES` (those the
+    settings have)."""
     values = settings.model_dump(exclude=set(NOT_SENT))
-    values.update(trading_mode="sim", use_scanner=False, log_level="ERROR")
+    values.update({name: value for name, value in TRIAL_OVERRIDES.items() if name in Settings.model_fields})
+    if values.get("allocation_method") == "ml":  # the model's weights: needs the ML that trials run without
+        values["allocation_method"] = "equal"
     return values
 
 
@@ -190,7 +234,8 @@ def sim_sessions(settings: Settings) -> list[date]:
 def rolling_windows(sessions: Sequence[date], count: int, train: int, test: int) -> tuple[Window, ...]:
     """`count` windows of `train` sessions followed by `test` sessions, each one `test` sessions after the last,
     the last test ending on the last session: together the test periods are the most recent `count × test` sessions,
-    back to back, each judged by parameters chosen on the sessions before it."""
+    back to back. A window's train period may hold earlier windows' test periods (it is the `train` sessions just
+    before its own test): which is why each window's parameters are chosen on its own train period only."""
     if count < 1 or train < 1 or test < 1:
         raise OptimizeError("--windows, --train-days and --test-days must be at least 1")
     needed = train + count * test
@@ -211,6 +256,27 @@ def rolling_windows(sessions: Sequence[date], count: int, train: int, test: int)
 
 
 @dataclass(frozen=True, slots=True)
+class WindowChoice:
+    """One window's walk-forward step: the trial chosen on its train replay, and that trial's figures there and on
+    its test replay."""
+
+    window: Window
+    trial: int  # the chosen trial's number
+    params: dict[str, int | float]
+    in_sample: dict[str, float | None]  # the chosen trial's train replay of this window
+    out_of_sample: dict[str, float | None]  # its test replay of this window
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.window.as_json(),
+            "trial": self.trial,
+            "params": self.params,
+            "in_sample": self.in_sample,
+            "out_of_sample": self.out_of_sample,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     objective: str
     space: tuple[ParamRange, ...]
@@ -228,44 +294,98 @@ class SearchResult:
             return None
         return -raw if self.objective == "max_drawdown" else raw
 
+    def train_value(self, trial: TrialResult, index: int) -> float | None:
+        """The trial's objective on window `index`'s train replay only (None: undefined, or the trial did not run)."""
+        if index >= len(trial.windows):
+            return None
+        return self.value(trial.windows[index]["in_sample"])
+
+    def choose(self, index: int) -> WindowChoice | None:
+        """Window `index`'s choice: the trial with the highest objective on that window's train replay (the lowest
+        number among equals); None if no trial has it defined. Reads nothing else: no test figure, no other window."""
+        scored = [(v, -t.number, t) for t in self.trials if (v := self.train_value(t, index)) is not None]
+        if not scored:
+            return None
+        best = max(scored, key=lambda item: (item[0], item[1]))[2]
+        figures = best.windows[index]
+        return WindowChoice(
+            self.windows[index], best.number, best.params, figures["in_sample"], figures["out_of_sample"]
+        )
+
     @property
-    def best(self) -> TrialResult | None:
-        """The trial with the highest in-sample objective (the lowest number among equals); None if none is defined."""
-        scored = [(v, -t.number, t) for t in self.trials if (v := self.value(t.in_sample)) is not None]
-        return max(scored, key=lambda item: (item[0], item[1]))[2] if scored else None
+    def chosen(self) -> tuple[WindowChoice, ...] | None:
+        """Every window's choice, oldest first; None when some window has none (no walk-forward result)."""
+        choices = [self.choose(index) for index in range(len(self.windows))]
+        return None if any(c is None for c in choices) else tuple(c for c in choices if c is not None)
+
+    @property
+    def best_params(self) -> dict[str, int | float] | None:
+        """The most recent window's choice: the parameters one would run next."""
+        chosen = self.chosen
+        return None if not chosen else chosen[-1].params
+
+    @property
+    def in_sample(self) -> dict[str, float | None] | None:
+        """Each metric's mean over the windows of the chosen trial's train replay."""
+        chosen = self.chosen
+        return None if not chosen else mean_metrics([c.in_sample for c in chosen])
+
+    @property
+    def out_of_sample(self) -> dict[str, float | None] | None:
+        """Each metric's mean over the windows of the chosen trial's test replay: the walk-forward result."""
+        chosen = self.chosen
+        return None if not chosen else mean_metrics([c.out_of_sample for c in chosen])
 
     def overfit(self) -> bool:
-        best = self.best
-        if best is None:
+        """The module's over-fitting rule on the reported figures (False when nothing was chosen)."""
+        inside, outside = self.in_sample, self.out_of_sample
+        if inside is None or outside is None:
             return False
-        inside, outside = self.value(best.in_sample), self.value(best.out_of_sample)
-        if inside is None or inside <= 0:
+        raw_in, raw_out = inside[self.metric], outside[self.metric]
+        if raw_in is None:
             return False
-        return outside is None or outside < OVERFIT_RATIO * inside
+        if raw_out is None:
+            return True
+        if self.objective == "max_drawdown":  # minimised: compare the drawdowns themselves (both >= 0)
+            return raw_out > DRAWDOWN_OVERFIT_RATIO * raw_in
+        return raw_in > 0 and raw_out < OVERFIT_RATIO * raw_in
+
+    def overfit_rule(self) -> str:
+        if self.objective == "max_drawdown":
+            return f"out-of-sample max_drawdown undefined or above {DRAWDOWN_OVERFIT_RATIO:g} × in-sample"
+        return f"out-of-sample {self.objective} undefined or below {OVERFIT_RATIO:g} × in-sample (when positive)"
 
     def as_json(self) -> dict[str, Any]:
-        """`tradingd optimize --json` (the issue's contract, plus the space, the windows and each trial's windows)."""
-        best = self.best
+        """`tradingd optimize --json` (the issue's contract, plus the space, each window's choice and each trial's
+        windows)."""
+        choices = [self.choose(index) for index in range(len(self.windows))]
         return {
             "objective": self.objective,
-            "best_params": None if best is None else best.params,
-            "in_sample": None if best is None else best.in_sample,
-            "out_of_sample": None if best is None else best.out_of_sample,
+            "best_params": self.best_params,
+            "in_sample": self.in_sample,
+            "out_of_sample": self.out_of_sample,
             "trials": [
                 {
                     "number": t.number,
                     "params": t.params,
                     "in_sample": t.in_sample,
                     "out_of_sample": t.out_of_sample,
+                    "windows": list(t.windows),
                     "error": t.error,
                 }
                 for t in self.trials
             ],
             "overfit_warning": self.overfit(),
-            "overfit_rule": f"out-of-sample {self.objective} undefined or below {OVERFIT_RATIO:g} × in-sample",
+            "overfit_rule": self.overfit_rule(),
+            "selection": SELECTION_NOTE,
             "note": DATA_NOTE,
             "space": [p.as_json() for p in self.space],
-            "windows": [w.as_json() for w in self.windows],
+            "windows": [
+                {**w.as_json(), "trial": None, "params": None, "in_sample": None, "out_of_sample": None}
+                if c is None
+                else c.as_json()
+                for w, c in zip(self.windows, choices, strict=True)
+            ],
         }
 
 
@@ -281,8 +401,9 @@ def search(
     sampler: optuna.samplers.BaseSampler | None = None,
     on_result: Callable[[TrialResult], None] | None = None,
 ) -> SearchResult:
-    """Run `trials` trials (ask/tell), at most `workers` at a time through `submit`; optuna maximises the in-sample
-    objective (a trial whose objective is undefined is told as failed)."""
+    """Run `trials` trials (ask/tell), at most `workers` at a time through `submit`; optuna maximises the objective
+    on the first window's train replay, which precedes every test period (a trial whose objective is undefined there
+    is told as failed)."""
     if objective not in OBJECTIVES:
         raise OptimizeError(f"--objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
     if trials < 1:
@@ -304,7 +425,7 @@ def search(
         for future in sorted(done, key=lambda f: pending[f].number):
             trial = pending.pop(future)
             result = future.result()
-            _tell(study, trial, shell.value(result.in_sample))
+            _tell(study, trial, shell.train_value(result, 0))
             results.append(result)
             if on_result is not None:
                 on_result(result)

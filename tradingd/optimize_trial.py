@@ -7,7 +7,9 @@ it runs. Each process replays in one temporary DATA_DIR of its own, deleted when
 starts by deleting the previous one's state (`build_sim`'s `reset_sim_state`), and the parsed bundled bars cached
 there (`bars-cache/`) are parsed once per process instead of once per replay (~4 s each). The settings travel as a
 dict of their values (the driver's resolved settings plus the trial's parameters), never read from the worker's
-environment: a Ray worker on another machine replays exactly what the driver asked.
+environment: a Ray worker on another machine replays exactly what the driver asked. The secrets (every `SecretStr`
+setting: the broker's keys, DASHBOARD_TOKEN, notification URLs) are never sent, and a replay sets them to nothing
+rather than read them from the worker's environment: no trial needs one.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
+from pydantic import SecretStr
 
-from analytics.ledger import OrderTags, build_ledger
+from analytics.build import store_ledger
 from analytics.returns import return_stats
 from analytics.trades import trade_stats
 from config.settings import Settings
@@ -46,6 +49,15 @@ METRICS = (
 )
 
 
+# Every secret setting (SecretStr): never sent with a trial, and None in its replays (not read from a worker's
+# environment either). Computed from the settings, so a secret added later is covered without a change here.
+SECRET_SETTINGS = frozenset(
+    name
+    for name, field in Settings.model_fields.items()
+    if SecretStr in (field.annotation, *get_args(field.annotation))
+)
+
+
 # This process's replay DATA_DIR (see the module's docstring); TemporaryDirectory removes it at interpreter exit.
 _worker_dir: tempfile.TemporaryDirectory[str] | None = None
 _worker_lock = threading.Lock()
@@ -61,8 +73,8 @@ def _worker_data_dir() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One walk-forward window: the parameters are judged on `train` (in sample) and checked on `test` (out of
-    sample), the test sessions right after the train ones."""
+    """One walk-forward window: parameters are chosen on its `train` sessions (in sample) and judged on its `test`
+    sessions (out of sample), which come strictly after them."""
 
     train_start: date
     train_end: date
@@ -90,9 +102,9 @@ class TrialSpec:
 class TrialResult:
     number: int
     params: dict[str, int | float]
-    in_sample: dict[str, float | None]  # each metric's mean over the train windows (None if undefined in any)
-    out_of_sample: dict[str, float | None]  # the same over the test windows
-    windows: tuple[dict[str, Any], ...]  # per window: its dates and both replays' metrics
+    in_sample: dict[str, float | None]  # each metric's mean over the train periods (None if undefined in any)
+    out_of_sample: dict[str, float | None]  # the same over the test periods
+    windows: tuple[dict[str, Any], ...]  # per window, in order: its dates, "in_sample" and "out_of_sample" metrics
     error: str | None = None  # why the trial could not run (settings the daemon refuses together), or None
 
 
@@ -107,8 +119,14 @@ def settings_error(error: ValueError) -> str:
 
 
 def trial_settings(spec: TrialSpec, data_dir: Path) -> Settings:
-    """The settings of one replay of the trial: the driver's, the trial's parameters, a DATA_DIR of its own."""
-    values = {**spec.base, **{name.lower(): value for name, value in spec.params.items()}, "data_dir": data_dir}
+    """The settings of one replay of the trial: the driver's, the trial's parameters, a DATA_DIR of its own, and no
+    secret (set to None, so not taken from this process's environment)."""
+    values = {
+        **spec.base,
+        **{name.lower(): value for name, value in spec.params.items()},
+        **dict.fromkeys(SECRET_SETTINGS),
+        "data_dir": data_dir,
+    }
     return Settings(_env_file=None, **values)
 
 
@@ -128,8 +146,7 @@ def _metrics(store: StateStore) -> dict[str, float | None]:
     marks = store.equity_marks(None, None)
     equity = np.array([float(marks[0].start_equity), *(float(m.last_equity) for m in marks)])
     returns = return_stats(equity)
-    tags = {order_id: OrderTags(*tagged) for order_id, tagged in store.order_tags().items()}
-    trades = trade_stats(build_ledger(store.fills(), tags).trips)
+    trades = trade_stats(store_ledger(store).trips)
     values: dict[str, float | None] = {
         "total_return_pct": returns.total_return_pct,
         "cagr_pct": returns.cagr_pct,

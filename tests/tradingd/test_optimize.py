@@ -1,8 +1,10 @@
-"""`tradingd optimize`: the rolling windows, the search space's checks, bad input, and the proof that a trial is a
-deterministic replay: the same `GridSampler` grid run in this process and in a process pool gives identical per-trial
-results (and, in `make test-cluster`, on a local Ray instance: `test_optimize_cluster.py`).
+"""`tradingd optimize`: the rolling windows, honest walk-forward selection (no window's parameters chosen with any
+session of the test period they are judged on), the over-fitting rule, what a trial is never sent, the search space's
+checks, bad input, and the proof that a trial is a deterministic replay: the same `GridSampler` grid run in this
+process and in a process pool gives identical per-trial results (and, in `make test-cluster`, on a local Ray
+instance: `test_optimize_cluster.py`).
 
-The grid is small on purpose (4 trials over two parameters, one window of 40 + 20 sessions, 4 real symbols from a
+The grid is small on purpose (4 trials over two parameters, two windows of 40 + 20 sessions, 4 real symbols from a
 data file cut from the bundled one), so `make test` pays a few seconds per replay, not minutes.
 """
 
@@ -12,6 +14,8 @@ import importlib.util
 import itertools
 import json
 import lzma
+import random
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ from config.settings import Settings
 from tests.conftest import DATA_FILE
 from tradingd.cli import app
 from tradingd.optimize import (
+    NOT_SENT,
     OptimizeError,
     ParamRange,
     SearchResult,
@@ -36,7 +41,7 @@ from tradingd.optimize import (
     search,
     sim_sessions,
 )
-from tradingd.optimize_trial import TrialResult
+from tradingd.optimize_trial import METRICS, TrialResult, TrialSpec, Window, trial_settings
 
 runner = CliRunner()
 SYMBOLS = ("AAPL", "MSFT", "XOM", "JPM")
@@ -64,7 +69,7 @@ def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def grid_inputs(data_file: Path, data_dir: Path) -> dict[str, Any]:
     settings = Settings(_env_file=None, data_dir=data_dir, sim_data_file=data_file, symbols=SYMBOLS)
-    windows = rolling_windows(sim_sessions(settings), 1, 40, 20)
+    windows = rolling_windows(sim_sessions(settings), 2, 40, 20)
     return {"space": GRID_SPACE, "windows": windows, "base": base_settings(settings)}
 
 
@@ -106,13 +111,119 @@ def test_the_result_follows_the_contract(one_process: SearchResult) -> None:
     assert {"objective", "best_params", "in_sample", "out_of_sample", "trials", "overfit_warning"} <= set(out)
     assert out["objective"] == "sharpe"
     assert {"params", "in_sample", "out_of_sample"} <= set(out["trials"][0])
-    best = one_process.best
-    assert best is not None
-    assert out["best_params"] == best.params
-    defined = [t.in_sample["sharpe"] for t in one_process.trials if t.in_sample["sharpe"] is not None]
-    assert best.in_sample["sharpe"] == max(defined)
+    chosen = one_process.chosen
+    assert chosen is not None
+    assert len(chosen) == len(out["windows"]) == 2
+    for index, (choice, listed) in enumerate(zip(chosen, out["windows"], strict=True)):
+        defined = [t.windows[index]["in_sample"]["sharpe"] for t in one_process.trials if t.windows]
+        assert choice.in_sample["sharpe"] == max(v for v in defined if v is not None)  # best on ITS train period
+        assert listed["params"] == choice.params
+        assert listed["out_of_sample"] == choice.out_of_sample
+    assert out["best_params"] == chosen[-1].params  # the most recent window's choice
+    for name in METRICS:  # the walk-forward figures: each window's choice's own replays, averaged
+        for side in ("in_sample", "out_of_sample"):
+            values = [getattr(c, side)[name] for c in chosen]
+            defined = [v for v in values if v is not None]
+            expected = pytest.approx(sum(defined) / 2) if len(defined) == 2 else None
+            assert out[side][name] == expected
     assert isinstance(out["overfit_warning"], bool)
     json.dumps(out)  # plain values only
+
+
+def scrambled_from(result: SearchResult, start: date, seed: int) -> SearchResult:
+    """`result` with every figure of a replay that includes any session from `start` on replaced by noise: each
+    test replay of a window whose test period reaches `start`, and each train replay whose period does."""
+    noise = random.Random(seed)
+
+    def scramble(figures: dict[str, Any], last: date) -> dict[str, Any]:
+        return figures if last < start else {name: noise.uniform(-5, 5) for name in figures}
+
+    trials = []
+    for trial in result.trials:
+        windows = tuple(
+            {
+                **figures,
+                "in_sample": scramble(figures["in_sample"], window.train_end),
+                "out_of_sample": scramble(figures["out_of_sample"], window.test_end),
+            }
+            for window, figures in zip(result.windows, trial.windows, strict=True)
+        )
+        trials.append(replace(trial, windows=windows))
+    return replace(result, trials=tuple(trials))
+
+
+def test_no_window_is_chosen_with_any_session_of_its_test_period(one_process: SearchResult) -> None:
+    """On the real bars: the second window's train period holds the first one's test period (rolling windows), so
+    choosing by figures over all windows would use test sessions; each window's choice must not move when every
+    figure touching its test period or later is replaced by noise."""
+    windows = one_process.windows
+    assert windows[0].test_start <= windows[1].train_end  # the overlap the selection must not use
+    chosen = one_process.chosen
+    assert chosen is not None
+    for index, window in enumerate(windows):
+        assert window.train_end < window.test_start
+        for seed in range(20):
+            again = scrambled_from(one_process, window.test_start, seed).choose(index)
+            assert again is not None
+            assert again.trial == chosen[index].trial
+
+
+def synthetic(objective: str, inside: float, outside: float) -> SearchResult:
+    """One trial, one window, with `objective`'s metric at `inside` on train and `outside` on test."""
+    metric = {"sharpe": "sharpe", "max_drawdown": "max_drawdown_pct"}[objective]
+    train: dict[str, float | None] = {**dict.fromkeys(METRICS, 1.0), metric: inside}
+    test: dict[str, float | None] = {**dict.fromkeys(METRICS, 1.0), metric: outside}
+    window = Window(date(2016, 1, 4), date(2016, 3, 1), date(2016, 3, 2), date(2016, 4, 1))
+    trial = TrialResult(0, {"ZSCORE_ENTRY": -2.0}, train, test, ({"in_sample": train, "out_of_sample": test},))
+    return SearchResult(objective, GRID_SPACE, (window,), (trial,))
+
+
+@pytest.mark.parametrize(
+    ("objective", "inside", "outside", "warned"),
+    [
+        ("sharpe", 1.2, 0.4, True),  # out of sample below half
+        ("sharpe", 1.2, 0.9, False),
+        ("sharpe", -0.5, -2.0, False),  # nothing positive to fall from
+        ("max_drawdown", 5.0, 12.0, True),  # drawdown out of sample more than twice the in-sample one
+        ("max_drawdown", 5.0, 8.0, False),
+        ("max_drawdown", 0.0, 3.0, True),
+    ],
+)
+def test_the_overfit_warning_fires_for_maximised_and_minimised_objectives(
+    objective: str, inside: float, outside: float, warned: bool
+) -> None:
+    result = synthetic(objective, inside, outside)
+    assert result.overfit() is warned
+    assert result.as_json()["overfit_warning"] is warned
+
+
+def test_trials_run_without_ml_dashboard_notifications_or_any_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "var",
+        ml_enabled=True,
+        allocation_method="ml",
+        dashboard_enabled=True,
+        dashboard_token="driver-token",
+        alpaca_api_key="AKDRIVER",
+        alpaca_secret_key="driver-secret",
+    )
+    secrets = {n for n, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)}
+    assert {"dashboard_token", "alpaca_api_key", "alpaca_secret_key"} <= secrets <= NOT_SENT
+    base = base_settings(driver)
+    assert not secrets & set(base)
+    assert "driver-token" not in repr(base)
+    assert "driver-secret" not in repr(base)
+    assert (base["ml_enabled"], base["dashboard_enabled"], base["allocation_method"]) == (False, False, "equal")
+    # A worker whose environment has secrets does not read them either.
+    monkeypatch.setenv("DASHBOARD_TOKEN", "worker-token")
+    monkeypatch.setenv("ALPACA_API_KEY", "AKWORKER")
+    replayed = trial_settings(TrialSpec(0, {"ZSCORE_ENTRY": -2.0}, base, ()), tmp_path / "trial")
+    assert all(getattr(replayed, name) is None for name in secrets)
+    assert not replayed.ml_enabled
+    assert not replayed.dashboard_enabled
 
 
 def test_the_cli_json_replays_the_same_trial(
@@ -120,15 +231,16 @@ def test_the_cli_json_replays_the_same_trial(
 ) -> None:
     monkeypatch.setenv("SIM_DATA_FILE", str(data_file))
     monkeypatch.setenv("SYMBOLS", ",".join(SYMBOLS))
-    args = ["optimize", "--trials", "1", "--jobs", "1", "--windows", "1", "--train-days", "40", "--test-days", "20"]
+    args = ["optimize", "--trials", "1", "--jobs", "1", "--windows", "2", "--train-days", "40", "--test-days", "20"]
     args += ["--param", "ZSCORE_ENTRY=-2:-2", "--param", "STOP_LOSS_PCT=0.05:0.05", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["best_params"] == {"ZSCORE_ENTRY": -2.0, "STOP_LOSS_PCT": 0.05}
     same = by_params(one_process)[(("STOP_LOSS_PCT", 0.05), ("ZSCORE_ENTRY", -2.0))]
-    assert out["in_sample"] == same.in_sample
+    assert out["in_sample"] == same.in_sample  # the only trial: every window's choice
     assert out["out_of_sample"] == same.out_of_sample
+    assert [w["trial"] for w in out["windows"]] == [0, 0]
 
 
 def test_windows_roll_back_to_back_and_never_overlap() -> None:
