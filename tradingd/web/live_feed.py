@@ -3,12 +3,15 @@
 A bus observer in the daemon's process: `publish` calls it inline in the trading loop, so it only formats a small
 dict and appends it to a bounded buffer under a lock held for that append (never blocks, never does I/O). The web
 server's thread reads what came after a sequence number; an SSE client resuming with `Last-Event-ID` gets what it
-missed, or a `reset` when the buffer no longer reaches back that far.
+missed, or a `reset` when the buffer no longer reaches back that far. Event ids are `<boot>:<seq>`: `boot` is random
+per process, so an id from before a daemon restart (whose sequence starts again at 0) is recognised as another
+process's and answered with a `reset`, never with silence.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -83,6 +86,22 @@ class LiveFeed:
         self._events: deque[FeedEvent] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._seq = 0
+        self.boot = secrets.token_hex(8)  # this process's: the prefix of every event id
+
+    def event_id(self, seq: int) -> str:
+        return f"{self.boot}:{seq}"
+
+    def resume_point(self, last_event_id: str) -> tuple[int, bool]:
+        """Where a client resuming with `last_event_id` starts, and whether it must reload first (`reset`): an id of
+        another process (a restarted daemon) restarts from the beginning of this one's buffer. ValueError when the
+        id is none of ours."""
+        boot, _, seq_text = last_event_id.strip().rpartition(":")  # a bare number: an id from an older version
+        seq = int(seq_text)
+        if seq < 0:
+            raise ValueError(last_event_id)
+        if boot != self.boot or seq > self._seq:
+            return 0, True
+        return seq, False
 
     def attach(self, bus: EventBus) -> None:
         self._on(bus, IterationCompleted, _iteration)

@@ -117,20 +117,19 @@ def top_performers(store: StateStore) -> list[PerformerRow]:
 
 
 def risk_metrics(
-    marks: Sequence[EquityMark],
+    last: EquityMark | None,
+    reference: Decimal | None,
     drawdown_peak: Decimal | None,
     *,
     max_daily_loss: Decimal,
     max_drawdown: Decimal,
     state: str,
 ) -> RiskMetrics:
-    """From the last two sessions' marks (the daily-loss reference is the previous session's last equity, as the
-    risk agent measures it) and the drawdown breaker's peak; the limits are fractions, the answers percent."""
+    """From the latest mark, the daily-loss breaker's reference (`agents/risk.py::daily_loss_reference`, the figure
+    the breaker measures from) and the drawdown breaker's peak; the limits are fractions, the answers percent."""
     daily = drawdown = None
-    if marks:
-        last = marks[-1]
-        reference = marks[-2].last_equity if len(marks) > 1 else last.start_equity
-        if reference > 0:
+    if last is not None:
+        if reference is not None and reference > 0:
             daily = float(round(max(Decimal(0), (reference - last.last_equity) / reference * 100), 4))
         peak = drawdown_peak if drawdown_peak is not None else last.peak_equity
         if peak > 0:

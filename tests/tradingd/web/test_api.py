@@ -221,17 +221,38 @@ def test_stream_resumes_from_last_event_id(running: Running) -> None:
     for n in range(3):
         feed.add("OrderFilled", {"symbol": f"S{n}"})
     with requests.get(
-        running.url + "/api/stream", headers={"Last-Event-ID": "1"}, stream=True, timeout=HTTP_TIMEOUT_S
+        running.url + "/api/stream", headers={"Last-Event-ID": feed.event_id(1)}, stream=True, timeout=HTTP_TIMEOUT_S
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        lines = []
-        for line in response.iter_lines(decode_unicode=True):
-            lines.append(line)
-            if line.startswith("data: ") and '"S2"' in line:
-                break
+        lines = _stream_until(response, '"S2"')
     ids = [line.removeprefix("id: ") for line in lines if line.startswith("id: ")]
-    assert ids == ["2", "3"]  # the events after Last-Event-ID 1, in order
+    assert ids == [feed.event_id(2), feed.event_id(3)]  # the events after Last-Event-ID 1, in order
     assert json.loads(lines[-1].removeprefix("data: "))["seq"] == 3
+
+
+def _stream_until(response: requests.Response, marker: str) -> list[str]:
+    lines = []
+    for line in response.iter_lines(decode_unicode=True):
+        lines.append(line)
+        if line.startswith("data: ") and marker in line:
+            break
+    return lines
+
+
+@pytest.mark.parametrize("old_id", ["0123456789abcdef:5000", "5000"])
+def test_stream_after_a_daemon_restart_resets(running: Running, old_id: str) -> None:
+    """A page still holding the last id of the daemon before a restart (its sequence started again at 0) gets a
+    `reset` and this process's events, never silence."""
+    feed = running.feed
+    assert isinstance(feed, LiveFeed)
+    feed.add("OrderFilled", {"symbol": "AFTER_RESTART"})
+    with requests.get(
+        running.url + "/api/stream", headers={"Last-Event-ID": old_id}, stream=True, timeout=HTTP_TIMEOUT_S
+    ) as response:
+        lines = _stream_until(response, '"AFTER_RESTART"')
+    assert "event: reset" in lines
+    assert lines.index("event: reset") < lines.index("event: OrderFilled")
+    assert f"id: {feed.event_id(feed.last_seq)}" in lines
 
 
 # ---- auth ---------------------------------------------------------------------------------------------------------
