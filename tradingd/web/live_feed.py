@@ -29,7 +29,7 @@ from core.messages import (
     OrderRejected,
     TradingStateChanged,
 )
-from core.redact import redact
+from core.redact import redact_value
 
 DEFAULT_CAPACITY: Final = 2_000
 M = TypeVar("M", bound=Message)
@@ -59,12 +59,12 @@ def _filled(m: OrderFilled) -> dict[str, Any]:
 
 
 def _rejected(m: OrderRejected) -> dict[str, Any]:
-    return {"symbol": m.symbol, "reason": m.reason.value, "detail": redact(m.detail)}
+    return {"symbol": m.symbol, "reason": m.reason.value, "detail": m.detail}
 
 
 def _denied(m: OrderDenied) -> dict[str, Any]:
     signal = m.signal
-    return {"symbol": signal.symbol, "side": signal.side.value, "reason": m.reason.value, "detail": redact(m.detail)}
+    return {"symbol": signal.symbol, "side": signal.side.value, "reason": m.reason.value, "detail": m.detail}
 
 
 def _state(m: TradingStateChanged) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def _breaker(m: CircuitBreakerTripped) -> dict[str, Any]:
 
 
 def _failed(m: IterationFailed) -> dict[str, Any]:
-    return {"tick": m.tick, "kind": m.kind, "detail": redact(m.detail)}
+    return {"tick": m.tick, "kind": m.kind, "detail": m.detail}
 
 
 class LiveFeed:
@@ -119,6 +119,8 @@ class LiveFeed:
         bus.subscribe(kind, handler)
 
     def add(self, kind: str, payload: dict[str, Any]) -> None:
+        # Every string leaving the feed is masked here: SSE bypasses the JSON masking middleware (redacting.py).
+        payload = redact_value(payload)
         with self._lock:
             self._seq += 1
             body = json.dumps({"seq": self._seq, "type": kind, **payload}, separators=(",", ":"), default=str)
