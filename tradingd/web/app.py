@@ -64,7 +64,7 @@ from tradingd.web.records import (
 from tradingd.web.redacting import RedactJson
 from tradingd.web.report_cache import ReportCache
 from tradingd.web.selection import (
-    WinPredictor,
+    CandidatePredictor,
     candidate_predictions,
     number_or_none,
     risk_metrics,
@@ -131,7 +131,7 @@ def create_app(
     tiers: Mapping[str, Tier] | None = None,
     feed: LiveFeed | None = None,
     health: HealthMonitor | None = None,
-    predictor: WinPredictor | None = None,
+    predictor: CandidatePredictor | None = None,
     metrics: MetricsSource | None = None,
 ) -> FastAPI:
     """The app over the mode's state DB. `feed`/`health`: the daemon's observers (None in `tradingd serve`: the page

@@ -33,16 +33,17 @@ PERCENTILE_SOURCES: Final = {
 
 
 @runtime_checkable
-class WinPredictor(Protocol):
-    """The ML predictor's face towards the dashboard (`agents/win_probability.py::LatestPredictions`, issue 16):
-    per symbol, the prediction on the bar of session `as_of` (the candidates file's); a symbol it cannot judge is
-    left out. No predictor (no trained model, `ML_ENABLED` off) gives `null` probabilities."""
+class CandidatePredictor(Protocol):
+    """The ML predictor's face towards the dashboard (`intelligence/predictor.py::MLPredictor.predict_as_of`, issue
+    16; not `agents/win_probability.py::WinPredictor`, the risk agent's per-signal question): per symbol, the
+    prediction on the bar of session `as_of` (the candidates file's); a symbol it cannot judge is left out. No
+    predictor (no trained model, `ML_ENABLED` off) gives `null` probabilities."""
 
     def predict_as_of(self, symbols: Sequence[str], as_of: date) -> Mapping[str, Prediction]: ...
 
 
 def candidate_predictions(
-    candidates: Sequence[Mapping[str, Any]], as_of: date | None, predictor: WinPredictor | None
+    candidates: Sequence[Mapping[str, Any]], as_of: date | None, predictor: CandidatePredictor | None
 ) -> Mapping[str, Prediction]:
     """One batch for a candidates file: nothing without a predictor or a date."""
     if predictor is None or as_of is None or not candidates:
