@@ -146,6 +146,11 @@ def create_app(
         title="tradingd dashboard API",
         version="1",
         description="The running daemon's state, read from its state DB; halt and resume. README: Dashboard and API.",
+        # FastAPI's own /docs loads Swagger UI from a CDN and neither it nor /openapi.json takes a dependency: both
+        # are served below instead, the schema behind the read guard, the page offline (static/docs.html).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.add_middleware(RedactJson)
     # DNS rebinding: a foreign Host gets 400 before anything reads the state (hosts.py).
@@ -171,6 +176,15 @@ def create_app(
         return FileResponse(plotly_js(), media_type="text/javascript")
 
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    @app.get("/openapi.json", dependencies=reads, include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        # A static shell like `/`: it fetches the guarded /openapi.json with the tab's token and lists the endpoints.
+        return FileResponse(static_dir() / "docs.html", media_type="text/html")
 
     # ---- reads -------------------------------------------------------------------------------------------------
 

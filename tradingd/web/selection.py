@@ -112,6 +112,7 @@ def top_performers(store: StateStore) -> list[PerformerRow]:
             profit_factor=None
             if row.stats.profit_factor is None or not math.isfinite(row.stats.profit_factor)
             else round(row.stats.profit_factor, 3),
+            pnl=float(round(row.stats.pnl, 2)),
         )
         for row in tracker.top(TOP_PERFORMERS)
     ]
