@@ -54,8 +54,12 @@ async function api(path, options) {
     if (response.status === 403) sessionStorage.removeItem(TOKEN_KEY);
     const error = new Error("token"); error.status = response.status; throw error;
   }
-  const body = await response.json();
-  if (!response.ok) { const error = new Error(body.detail || response.statusText); error.status = response.status; throw error; }
+  let body = null;
+  try { body = await response.json(); } catch (e) { body = null; }  // a 500's body is plain text
+  if (!response.ok || body === null) {
+    const error = new Error((body && body.detail) || `${response.status} ${response.statusText}`);
+    error.status = response.status; throw error;
+  }
   return body;
 }
 
