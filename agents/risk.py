@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -78,8 +78,9 @@ from core.types import (
 
 if TYPE_CHECKING:
     from core.bus import EventBus
-    from core.clock import Clock
+    from core.clock import Clock, NyseCalendar
     from core.flags import FlagStore
+    from core.store.equity import EquityMark
 
 log = structlog.get_logger(__name__)
 
@@ -257,6 +258,18 @@ class StateView:
 
     def as_json(self) -> dict[str, Any]:
         return {"state": self.state.value, "reasons": [{"code": c.value, "detail": d} for c, d in self.reasons]}
+
+
+class EquityMarks(Protocol):
+    def equity_mark(self, session: date) -> EquityMark | None: ...
+
+
+def daily_loss_reference(marks: EquityMarks, calendar: NyseCalendar, session: date, start_equity: Decimal) -> Decimal:
+    """The equity the daily-loss breaker measures today's loss from: the previous calendar session's last mark (its
+    close, like Alpaca's `last_equity`, so an overnight gap counts), else `start_equity` (today's first mark). The
+    orchestrator feeds it to the breaker; the dashboard's `daily_loss_pct` shows the same figure."""
+    previous = marks.equity_mark(calendar.previous_session(session))
+    return previous.last_equity if previous is not None else start_equity
 
 
 def read_trading_state(flags: FlagStore, session: date | None = None) -> StateView:

@@ -1,5 +1,5 @@
 """`MLPredictor`: the saved model answering the risk agent (`agents/win_probability.py::WinPredictor`) and the
-dashboard (`predict_as_of`, `tradingd/web/selection.py::WinPredictor`), with the training's own feature function
+dashboard (`predict_as_of`, `tradingd/web/selection.py::CandidatePredictor`), with the training's own feature function
 (`intelligence/dataset.py`).
 
 It holds the history the features are read from (in sim: the bundled bars, cleaned as the DataAgent cleans them) and
@@ -62,7 +62,7 @@ class MLPredictor:
 
     def predict_as_of(self, symbols: Sequence[str], as_of: date) -> Mapping[str, Prediction]:
         """Per symbol, on its history's last bar dated on or before `as_of` (New York): the dashboard's latest
-        candidates (`tradingd/web/selection.py::WinPredictor`), through the same features as a signal's."""
+        candidates (`tradingd/web/selection.py::CandidatePredictor`), through the same features as a signal's."""
         row = int(np.searchsorted(self._days, np.datetime64(as_of, "D"), side="right")) - 1
         known = [s for s in symbols if s in self._column]
         if row < 0 or not known:

@@ -234,28 +234,42 @@ def _run_locked(
 
 def _start_dashboard(app_: App) -> DaemonDashboard | None:
     """The dashboard beside the daemon (tradingd/web/server.py): its observers on the bus, the stream probe where
-    the broker has a trade-updates stream (paper/live). FastAPI and uvicorn are imported only when it is on."""
+    the broker has a trade-updates stream (paper/live). FastAPI and uvicorn are imported only when it is on. Any
+    failure here (an import, the metrics, the bind) is logged `dashboard_failed` and trading goes on without it."""
     if not app_.settings.dashboard_enabled:
         return None
-    from tradingd.metrics import attach_metrics, metrics_text
-    from tradingd.web.selection import WinPredictor
-    from tradingd.web.server import start_dashboard
+    dashboard: DaemonDashboard | None = None
+    try:
+        from tradingd.metrics import DaemonMetrics, attach_metrics, metrics_text
+        from tradingd.web.selection import CandidatePredictor
+        from tradingd.web.server import start_dashboard, stop_dashboard
 
-    broker = app_.broker
-    probe = (lambda: bool(getattr(broker, "stream_connected", False))) if hasattr(broker, "stream_connected") else None
-    # The metrics' only reader is the dashboard's GET /metrics: counted only when it is on.
-    live, db_path = attach_metrics(app_), app_.store.path
-    # With ML_ENABLED, the candidates' win probabilities come from the very model the risk agent asks.
-    gate = app_.orchestrator.risk.ml_gate
-    predictor = gate.predictor if gate is not None and isinstance(gate.predictor, WinPredictor) else None
-    return start_dashboard(
-        app_.settings,
-        app_.orchestrator.bus,
-        tiers=dict(app_.tiers),
-        stream=probe,
-        predictor=predictor,
-        metrics=lambda: metrics_text(db_path, live),
-    )
+        broker = app_.broker
+        has_stream = hasattr(broker, "stream_connected")
+        probe = (lambda: bool(getattr(broker, "stream_connected", False))) if has_stream else None
+        # With ML_ENABLED, the candidates' win probabilities come from the very model the risk agent asks.
+        gate = app_.orchestrator.risk.ml_gate
+        predictor = gate.predictor if gate is not None and isinstance(gate.predictor, CandidatePredictor) else None
+        # The metrics' only reader is the dashboard's GET /metrics: attached only once it runs (the bus has no
+        # unsubscribe), so a dashboard that fails to start leaves no observer behind.
+        live: list[DaemonMetrics] = []
+        db_path = app_.store.path
+        dashboard = start_dashboard(
+            app_.settings,
+            app_.orchestrator.bus,
+            tiers=dict(app_.tiers),
+            stream=probe,
+            predictor=predictor,
+            metrics=lambda: metrics_text(db_path, live[0] if live else None),
+        )
+        if dashboard is not None:
+            live.append(attach_metrics(app_))
+        return dashboard
+    except Exception as error:
+        log.error("dashboard_failed", error=redact(str(error)), kind=type(error).__name__)
+        if dashboard is not None:
+            stop_dashboard(dashboard)
+        return None
 
 
 def write_trades_csv(store: StateStore, path: Path) -> int:

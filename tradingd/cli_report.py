@@ -163,6 +163,45 @@ def _live_report(store: StateStore, settings: Settings, from_: date | None, to: 
         raise SetupError(f"report --mode {settings.mode.value}: the daily bars could not be fetched: {error}") from None
 
 
+NO_BARS_NOTE = (
+    "dashboard: no daily bars (it never fetches): positions valued at their last fill price, no price charts and no "
+    "portfolio volatility; `tradingd report` fetches the bars"
+)
+
+
+def stored_report_of(store: StateStore, settings: Settings) -> Report | None:
+    """The report from what is on disk only, never contacting the broker: the dashboard's. Sim: `report_of` (the
+    bundled bars are local). Paper/live: no bars (the exposure falls back to the fills' prices; `NO_BARS_NOTE`), and
+    SPY from the `benchmark_spy.json` that `tradingd report` (or the end of `run`) wrote, read only, else none with
+    the reason."""
+    if settings.mode is TradingMode.SIM:
+        return report_of(store, settings, settings.mode)
+    from dataclasses import replace
+
+    from analytics.benchmark import SPY, BenchmarkSource, ClosesBenchmark, UnavailableBenchmark, read_closes_cache
+    from analytics.build import SPY_CACHE_NAME, ReportDataError, build_report
+    from core.types import BarFrame
+
+    cache_path = store.path.parent / SPY_CACHE_NAME
+    cached = read_closes_cache(cache_path).closes
+    benchmark: BenchmarkSource
+    if cached:
+        days = tuple(sorted(cached))
+        note = f"{SPY} closes cached in {cache_path.name} up to {days[-1]} (the dashboard never fetches)."
+        benchmark = ClosesBenchmark(SPY, days, tuple(cached[d] for d in days), note)
+    else:
+        benchmark = UnavailableBenchmark(
+            f"no {SPY} closes cached in {cache_path.name} (the dashboard never fetches; "
+            f"`tradingd report --mode {settings.mode.value}` fetches and caches them)"
+        )
+    bars = BarFrame.empty(tuple(sorted({fill.symbol for fill in store.fills()})))
+    try:
+        report = build_report(store, mode=settings.mode.value, bars=bars, benchmark=benchmark)
+    except ReportDataError:
+        return None
+    return replace(report, notes=(*report.notes, NO_BARS_NOTE))
+
+
 # ---- the command ----------------------------------------------------------------------------------------------------
 
 

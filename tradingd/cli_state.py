@@ -87,7 +87,7 @@ def halt(reason: str, reduce_only: bool, mode: TradingMode | None) -> None:
     settings = load_cli_settings(broker=False, trading_mode=mode)
     quiet_logging(settings)
     try:
-        message = halt_state(settings, reason, reduce_only)
+        message = halt_state(settings, redact(reason), reduce_only)  # a pasted secret never reaches the state DB
     finally:
         close_logging()
     typer.echo(message)

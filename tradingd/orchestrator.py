@@ -25,7 +25,7 @@ import structlog
 from agents.data import Bars, DataAgent
 from agents.execution import ExecutionAgent, StopOutcome
 from agents.exit_requests import ExitRequestAgent
-from agents.risk import RiskAgent
+from agents.risk import RiskAgent, daily_loss_reference
 from agents.scanner import ScannerAgent
 from agents.signal_validator import SignalValidator
 from core.broker.base import AuthenticationError, Broker, BrokerError
@@ -256,6 +256,7 @@ class Orchestrator:
                             detail=redact(str(error)),
                         )
                     )
+                    self._write_journal()
                 finally:
                     # Right after the tick, before waiting for the next one: the WAL copy never delays an order.
                     self.store.checkpoint_if_due()
@@ -273,6 +274,13 @@ class Orchestrator:
         if self.backups is not None:
             await self.backups.on_stop(self.calendar.session_date(self.clock.now()))
         return self.stats
+
+    def _write_journal(self) -> None:
+        """The journal buffer written now, in a transaction of its own: after a failed tick, so its `IterationFailed`
+        is in the journal at once (`tradingd serve`'s health reads it) rather than at the next successful commit."""
+        with self.store.transaction():
+            journal, self._journal = self._journal, []
+            self.store.journal(journal)
 
     async def _final_sync(self) -> None:
         """Store whatever the broker reported since the last iteration, so a restart starts from it."""
@@ -303,8 +311,7 @@ class Orchestrator:
         """The daily-loss reference: equity at the previous session's last mark (its close, like Alpaca's
         `last_equity`), so an overnight gap and a once-a-day daily-bar iteration count; else today's first mark."""
         if self._reference[0] != session:
-            previous = self.store.equity_mark(self.calendar.previous_session(session))
-            self._reference = (session, previous.last_equity if previous is not None else first_mark_today)
+            self._reference = (session, daily_loss_reference(self.store, self.calendar, session, first_mark_today))
         return self._reference[1]
 
     async def _start_day(self, session: date, now: datetime) -> None:

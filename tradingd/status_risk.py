@@ -16,6 +16,8 @@ from analytics.model import PortfolioRisk
 from analytics.portfolio_risk import portfolio_risk_at
 from config.settings import Settings
 from core.bars import load_daily_bars_cached
+from core.errors import SetupError
+from core.redact import redact
 from core.store import StateStore
 from core.types import TradingMode
 from tradingd.local_state import BARS_CACHE_DIR, state_db_path
@@ -32,7 +34,8 @@ def status_portfolio_risk(settings: Settings, store: StateStore, values: Mapping
         return PortfolioRisk(None, None, held, 0, mark.session, note).as_json()
     try:
         bars = load_daily_bars_cached(settings.sim_data_file, state_db_path(settings).parent / BARS_CACHE_DIR)
-    except (OSError, ValueError) as error:
-        return PortfolioRisk(None, None, held, 0, mark.session, f"SIM_DATA_FILE unreadable: {error}").as_json()
+    except (OSError, ValueError, SetupError) as error:  # a malformed file is a SetupError: figures n/a, status goes on
+        note = redact(f"SIM_DATA_FILE unreadable: {error}")
+        return PortfolioRisk(None, None, held, 0, mark.session, note).as_json()
     floats = {symbol: float(value) for symbol, value in values.items()}
     return portfolio_risk_at(floats, float(mark.last_equity), bars, mark.session).as_json()

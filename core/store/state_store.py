@@ -67,6 +67,17 @@ class StateStore(SqliteOwner):
             yield
         self._checkpointer.committed()
 
+    @contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Every read inside sees one committed state (one WAL snapshot, taken at the first read): a reader beside the
+        daemon (the dashboard's request) never mixes two iterations. Reads only: nothing is written."""
+        self._db.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self._db.conn.in_transaction:
+                self._db.conn.execute("COMMIT")
+
     def checkpoint_if_due(self) -> bool:
         """Between ticks (the orchestrator's call): copy the WAL into the database file when due; whether it ran."""
         return self._checkpointer is not None and self._checkpointer.run_if_due()

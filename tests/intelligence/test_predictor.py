@@ -17,7 +17,7 @@ from intelligence.features import FEATURE_LOOKBACK
 from intelligence.model import fit
 from intelligence.predictor import MLPredictor
 from tests.intelligence.conftest import SMALL_FOREST
-from tradingd.web.selection import WinPredictor as DashboardPredictor
+from tradingd.web.selection import CandidatePredictor
 
 
 def _signal(dataset: Dataset, i: int) -> SignalGenerated:
@@ -45,7 +45,7 @@ def test_a_signals_prediction_is_the_models_answer_on_its_training_features(data
     model = fit(dataset.features, s.win, s.ret, SMALL_FOREST)
     predictor = MLPredictor(model, dataset.frame, s)
     assert isinstance(predictor, WinPredictor)
-    assert isinstance(predictor, DashboardPredictor)
+    assert isinstance(predictor, CandidatePredictor)
     picked = np.linspace(0, len(s) - 1, 25).astype(int)
     signals = [_signal(dataset, int(i)) for i in picked]
     answers = predictor.predict(signals)

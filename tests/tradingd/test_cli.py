@@ -735,3 +735,34 @@ def test_non_utf8_dotenv_exits_2_with_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 2
     assert result.stderr == "invalid configuration: .env: not valid UTF-8 (byte 0xff at position 10)\n"
+
+
+def test_halt_masks_a_secret_in_its_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As the dashboard's `POST /api/halt` does: a pasted key never reaches the state DB (which the page shows)."""
+    secret = "HaltReasonSecret0123456789abcdef"
+    monkeypatch.setenv("ALPACA_SECRET_KEY", secret)
+    result = runner.invoke(app, ["halt", "--reason", f"rotated key {secret}"])
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output
+    store = StateStore(tmp_path / "var" / "sim" / "state.db")
+    try:
+        flags = store.flags_with_prefix("")
+    finally:
+        store.close()
+    assert any("rotated key ***" in value for value in flags.values()), flags
+    assert not [value for value in flags.values() if secret in value]
+
+
+def test_status_with_a_malformed_sim_data_file_gives_the_portfolio_risk_as_na(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert runner.invoke(app, ["replay", "--start", "2016-01-04", "--end", "2016-03-31"]).exit_code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"a,b\n1,2\n")
+    monkeypatch.setenv("SIM_DATA_FILE", str(bad))
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    portfolio = json.loads(result.stdout)["portfolio"]
+    assert portfolio["positions"] > 0  # the figures are asked for: positions are held
+    assert portfolio["volatility_pct"] is None
+    assert "SIM_DATA_FILE unreadable" in portfolio["note"]

@@ -238,3 +238,26 @@ def test_stop_mode_close_places_no_stop(tmp_path: Path) -> None:
     assert stats.stops_placed == 0
     assert not any(is_protective_stop_id(r.order.client_order_id) for r in app.store.order_records())
     app.close()
+
+
+def test_a_broker_error_ticks_failure_is_in_the_journal_at_once(tmp_path: Path) -> None:
+    """`tradingd serve`'s health reads the journal: the failed tick's `IterationFailed` is written when it fails, not
+    at the next successful commit, and it is the journal's newest iteration row until then."""
+    app = _app(tmp_path)
+    real_get_account = app.broker.get_account
+    calls = {"n": 0}
+    seen_at_next_call: list[int] = []
+
+    async def failing_once() -> Any:
+        calls["n"] += 1
+        if calls["n"] == 4:  # the tick after the failed one has started, nothing committed since: what is journaled?
+            seen_at_next_call.append(journal_count(app.store.path, "IterationFailed"))
+        if calls["n"] == 3:
+            raise TransientBrokerError("HTTP 503 after the adapter's retries")
+        return await real_get_account()
+
+    app.broker.get_account = failing_once  # type: ignore[method-assign]
+    asyncio.run(_run(app, iterations=4))
+    assert seen_at_next_call == [1]  # committed when the tick failed (before: buffered until the next commit)
+    assert journal_count(app.store.path, "IterationFailed") == 1
+    app.close()

@@ -12,20 +12,27 @@ and `/api/resume` run exactly what `tradingd halt` / `resume` run (`tradingd/cli
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.resources
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from agents.risk import daily_loss_reference
 from config.settings import Settings
 from core.candidates import CandidatesError, read_candidates
+from core.clock import NyseCalendar
 from core.errors import SetupError
 from core.redact import redact
+from core.store import StateStore
+from core.store.equity import EquityMark
 from core.timeconv import ny_instant
 from core.types import OrderStatus, Tier, TradingMode
 from tradingd.cli_state import halt_state, resume_state
@@ -33,6 +40,7 @@ from tradingd.local_state import state_db_path
 from tradingd.web.auth import read_guard, write_guard
 from tradingd.web.body_limit import BodyLimit
 from tradingd.web.health import HealthMonitor
+from tradingd.web.hosts import allowed_hosts
 from tradingd.web.live_feed import LiveFeed
 from tradingd.web.portfolio import PortfolioRiskCache
 from tradingd.web.records import (
@@ -56,7 +64,7 @@ from tradingd.web.records import (
 from tradingd.web.redacting import RedactJson
 from tradingd.web.report_cache import ReportCache
 from tradingd.web.selection import (
-    WinPredictor,
+    CandidatePredictor,
     candidate_predictions,
     number_or_none,
     risk_metrics,
@@ -123,7 +131,7 @@ def create_app(
     tiers: Mapping[str, Tier] | None = None,
     feed: LiveFeed | None = None,
     health: HealthMonitor | None = None,
-    predictor: WinPredictor | None = None,
+    predictor: CandidatePredictor | None = None,
     metrics: MetricsSource | None = None,
 ) -> FastAPI:
     """The app over the mode's state DB. `feed`/`health`: the daemon's observers (None in `tradingd serve`: the page
@@ -138,8 +146,15 @@ def create_app(
         title="tradingd dashboard API",
         version="1",
         description="The running daemon's state, read from its state DB; halt and resume. README: Dashboard and API.",
+        # FastAPI's own /docs loads Swagger UI from a CDN and neither it nor /openapi.json takes a dependency: both
+        # are served below instead, the schema behind the read guard, the page offline (static/docs.html).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.add_middleware(RedactJson)
+    # DNS rebinding: a foreign Host gets 400 before anything reads the state (hosts.py).
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.dashboard_host), www_redirect=False)
     app.add_middleware(BodyLimit)  # added last: outermost, so an oversized body never reaches anything else
 
     @app.exception_handler(StateMissingError)
@@ -161,6 +176,15 @@ def create_app(
         return FileResponse(plotly_js(), media_type="text/javascript")
 
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    @app.get("/openapi.json", dependencies=reads, include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        # A static shell like `/`: it fetches the guarded /openapi.json with the tab's token and lists the endpoints.
+        return FileResponse(static_dir() / "docs.html", media_type="text/html")
 
     # ---- reads -------------------------------------------------------------------------------------------------
 
@@ -286,15 +310,17 @@ def create_app(
         else:
             candidates, as_of = found.candidates, found.as_of
         with reader.store() as store:
-            marks = store.equity_marks()[-2:]
-            peak = None if not marks else reader.drawdown_peak(store, marks[-1])
+            mark = store.latest_equity_mark()
+            peak = None if mark is None else reader.drawdown_peak(store, mark)
+            reference = None if mark is None else _daily_loss_reference(store, mark)
             state = reader.trading_state(store).state
             performers = top_performers(store)
         return SmartSelection(
             top_scores=top_scores(candidates, candidate_predictions(candidates, as_of, predictor)),
             top_performers=performers,
             risk_metrics=risk_metrics(
-                marks,
+                mark,
+                reference,
                 peak,
                 max_daily_loss=settings.max_daily_loss_pct,
                 max_drawdown=settings.max_drawdown_pct,
@@ -326,11 +352,11 @@ def create_app(
         if feed is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no live feed: `tradingd serve` has no daemon")
         try:
-            start = int(last_event_id) if last_event_id else feed.last_seq
+            start, reset = feed.resume_point(last_event_id) if last_event_id else (feed.last_seq, False)
         except ValueError:
-            raise _bad_request("Last-Event-ID: not an event id") from None
+            raise _bad_request("Last-Event-ID: not an event id of this dashboard (<boot>:<seq>)") from None
         return StreamingResponse(
-            _events(feed, start), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            _events(feed, start, reset=reset), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
     if metrics is not None:
@@ -360,22 +386,38 @@ def create_app(
     return app
 
 
+@functools.cache
+def _calendar() -> NyseCalendar:
+    return NyseCalendar()  # built once (the schedule), on the first smart-selection request
+
+
+def _daily_loss_reference(store: StateStore, mark: EquityMark) -> Decimal:
+    """The daily-loss breaker's own reference for the mark's session (the same function the orchestrator uses)."""
+    try:
+        return daily_loss_reference(store, _calendar(), mark.session, mark.start_equity)
+    except ValueError:  # a session outside the calendar's range: the breaker would not have one either
+        return mark.start_equity
+
+
 def _state_now(reader: StateReader) -> TradingStateView:
     with reader.store() as store:
         return reader.trading_state(store)
 
 
-async def _events(feed: LiveFeed, start: int) -> AsyncIterator[bytes]:
-    """The SSE body: every event after `start`, then new ones as they come; a comment line keeps proxies open."""
+async def _events(feed: LiveFeed, start: int, *, reset: bool = False) -> AsyncIterator[bytes]:
+    """The SSE body: every event after `start`, then new ones as they come; a comment line keeps proxies open.
+    `reset`: the client's last id was another process's (the daemon restarted): it reloads, then gets this one's."""
     seq = start
     idle = 0.0
     yield b"retry: 3000\n\n"
+    if reset:
+        yield f"event: reset\nid: {feed.event_id(start)}\ndata: {{}}\n\n".encode()
     while True:
         events, gap = feed.after(seq)
         if gap:
-            yield f"event: reset\nid: {feed.last_seq}\ndata: {{}}\n\n".encode()
+            yield f"event: reset\nid: {feed.event_id(feed.last_seq)}\ndata: {{}}\n\n".encode()
         for event in events:
-            yield f"id: {event.seq}\nevent: {event.kind}\ndata: {event.data}\n\n".encode()
+            yield f"id: {feed.event_id(event.seq)}\nevent: {event.kind}\ndata: {event.data}\n\n".encode()
             seq = event.seq
         if events:
             idle = 0.0

@@ -3,12 +3,15 @@
 A bus observer in the daemon's process: `publish` calls it inline in the trading loop, so it only formats a small
 dict and appends it to a bounded buffer under a lock held for that append (never blocks, never does I/O). The web
 server's thread reads what came after a sequence number; an SSE client resuming with `Last-Event-ID` gets what it
-missed, or a `reset` when the buffer no longer reaches back that far.
+missed, or a `reset` when the buffer no longer reaches back that far. Event ids are `<boot>:<seq>`: `boot` is random
+per process, so an id from before a daemon restart (whose sequence starts again at 0) is recognised as another
+process's and answered with a `reset`, never with silence.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -26,7 +29,7 @@ from core.messages import (
     OrderRejected,
     TradingStateChanged,
 )
-from core.redact import redact
+from core.redact import redact_value
 
 DEFAULT_CAPACITY: Final = 2_000
 M = TypeVar("M", bound=Message)
@@ -56,12 +59,12 @@ def _filled(m: OrderFilled) -> dict[str, Any]:
 
 
 def _rejected(m: OrderRejected) -> dict[str, Any]:
-    return {"symbol": m.symbol, "reason": m.reason.value, "detail": redact(m.detail)}
+    return {"symbol": m.symbol, "reason": m.reason.value, "detail": m.detail}
 
 
 def _denied(m: OrderDenied) -> dict[str, Any]:
     signal = m.signal
-    return {"symbol": signal.symbol, "side": signal.side.value, "reason": m.reason.value, "detail": redact(m.detail)}
+    return {"symbol": signal.symbol, "side": signal.side.value, "reason": m.reason.value, "detail": m.detail}
 
 
 def _state(m: TradingStateChanged) -> dict[str, Any]:
@@ -73,7 +76,7 @@ def _breaker(m: CircuitBreakerTripped) -> dict[str, Any]:
 
 
 def _failed(m: IterationFailed) -> dict[str, Any]:
-    return {"tick": m.tick, "kind": m.kind, "detail": redact(m.detail)}
+    return {"tick": m.tick, "kind": m.kind, "detail": m.detail}
 
 
 class LiveFeed:
@@ -83,6 +86,22 @@ class LiveFeed:
         self._events: deque[FeedEvent] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._seq = 0
+        self.boot = secrets.token_hex(8)  # this process's: the prefix of every event id
+
+    def event_id(self, seq: int) -> str:
+        return f"{self.boot}:{seq}"
+
+    def resume_point(self, last_event_id: str) -> tuple[int, bool]:
+        """Where a client resuming with `last_event_id` starts, and whether it must reload first (`reset`): an id of
+        another process (a restarted daemon) restarts from the beginning of this one's buffer. ValueError when the
+        id is none of ours."""
+        boot, _, seq_text = last_event_id.strip().rpartition(":")  # a bare number: an id from an older version
+        seq = int(seq_text)
+        if seq < 0:
+            raise ValueError(last_event_id)
+        if boot != self.boot or seq > self._seq:
+            return 0, True
+        return seq, False
 
     def attach(self, bus: EventBus) -> None:
         self._on(bus, IterationCompleted, _iteration)
@@ -100,6 +119,8 @@ class LiveFeed:
         bus.subscribe(kind, handler)
 
     def add(self, kind: str, payload: dict[str, Any]) -> None:
+        # Every string leaving the feed is masked here: SSE bypasses the JSON masking middleware (redacting.py).
+        payload = redact_value(payload)
         with self._lock:
             self._seq += 1
             body = json.dumps({"seq": self._seq, "type": kind, **payload}, separators=(",", ":"), default=str)

@@ -34,6 +34,7 @@ class PerformerRow(Record):
     losses: int
     win_rate: float | None = Field(description="percent of round trips won")
     profit_factor: float | None
+    pnl: float = Field(description="realised P&L of its round trips, dollars (what the ranking is by)")
 
 
 class RiskMetrics(Record):

@@ -1,4 +1,8 @@
-"""The reports issue's report for the API, built once per equity mark.
+"""The reports issue's report for the API, built once per equity mark, from what is on disk only.
+
+It never contacts the broker (`tradingd/cli_report.py::stored_report_of`): sim uses the bundled bars; paper/live has
+no bars (positions valued at their fill prices, said in the report's notes) and SPY from the cache file
+`tradingd report` wrote, or none with the reason.
 
 A sim report costs ~0.3 s (the bars, the benchmark, the statistics): it is rebuilt only when the latest equity mark
 (session and value) moved, and one build at a time (a lock), so a page polling every few seconds costs one build per
@@ -16,7 +20,7 @@ from decimal import Decimal
 from analytics.model import Report
 from config.settings import Settings
 from core.store import StateStore
-from tradingd.cli_report import report_of
+from tradingd.cli_report import stored_report_of
 
 MarkKey = tuple[date, Decimal] | None
 # The equity curve's benchmark may lag the latest mark by this much: a paced replay marks equity every fraction of a
@@ -45,7 +49,7 @@ class ReportCache:
             cached = self._cached
             if cached is not None and cached.key == key:
                 return cached.report
-            report = None if key is None else report_of(store, self._settings, self._settings.mode)
+            report = None if key is None else stored_report_of(store, self._settings)
             self._cached = CachedReport(key, report, time.monotonic())
             return report
 

@@ -33,16 +33,17 @@ PERCENTILE_SOURCES: Final = {
 
 
 @runtime_checkable
-class WinPredictor(Protocol):
-    """The ML predictor's face towards the dashboard (`agents/win_probability.py::LatestPredictions`, issue 16):
-    per symbol, the prediction on the bar of session `as_of` (the candidates file's); a symbol it cannot judge is
-    left out. No predictor (no trained model, `ML_ENABLED` off) gives `null` probabilities."""
+class CandidatePredictor(Protocol):
+    """The ML predictor's face towards the dashboard (`intelligence/predictor.py::MLPredictor.predict_as_of`, issue
+    16; not `agents/win_probability.py::WinPredictor`, the risk agent's per-signal question): per symbol, the
+    prediction on the bar of session `as_of` (the candidates file's); a symbol it cannot judge is left out. No
+    predictor (no trained model, `ML_ENABLED` off) gives `null` probabilities."""
 
     def predict_as_of(self, symbols: Sequence[str], as_of: date) -> Mapping[str, Prediction]: ...
 
 
 def candidate_predictions(
-    candidates: Sequence[Mapping[str, Any]], as_of: date | None, predictor: WinPredictor | None
+    candidates: Sequence[Mapping[str, Any]], as_of: date | None, predictor: CandidatePredictor | None
 ) -> Mapping[str, Prediction]:
     """One batch for a candidates file: nothing without a predictor or a date."""
     if predictor is None or as_of is None or not candidates:
@@ -111,26 +112,26 @@ def top_performers(store: StateStore) -> list[PerformerRow]:
             profit_factor=None
             if row.stats.profit_factor is None or not math.isfinite(row.stats.profit_factor)
             else round(row.stats.profit_factor, 3),
+            pnl=float(round(row.stats.pnl, 2)),
         )
         for row in tracker.top(TOP_PERFORMERS)
     ]
 
 
 def risk_metrics(
-    marks: Sequence[EquityMark],
+    last: EquityMark | None,
+    reference: Decimal | None,
     drawdown_peak: Decimal | None,
     *,
     max_daily_loss: Decimal,
     max_drawdown: Decimal,
     state: str,
 ) -> RiskMetrics:
-    """From the last two sessions' marks (the daily-loss reference is the previous session's last equity, as the
-    risk agent measures it) and the drawdown breaker's peak; the limits are fractions, the answers percent."""
+    """From the latest mark, the daily-loss breaker's reference (`agents/risk.py::daily_loss_reference`, the figure
+    the breaker measures from) and the drawdown breaker's peak; the limits are fractions, the answers percent."""
     daily = drawdown = None
-    if marks:
-        last = marks[-1]
-        reference = marks[-2].last_equity if len(marks) > 1 else last.start_equity
-        if reference > 0:
+    if last is not None:
+        if reference is not None and reference > 0:
             daily = float(round(max(Decimal(0), (reference - last.last_equity) / reference * 100), 4))
         peak = drawdown_peak if drawdown_peak is not None else last.peak_equity
         if peak > 0:

@@ -9,6 +9,7 @@ in the trading loop waits on it, and anything it raises ends in the log (`dashbo
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import Callable
@@ -22,11 +23,12 @@ from fastapi import FastAPI
 from config.settings import Settings
 from core.bus import EventBus
 from core.errors import SetupError
+from core.logging import FILE_ONLY
 from core.redact import redact
 from tradingd.web.app import create_app
 from tradingd.web.health import HealthMonitor, StreamProbe
 from tradingd.web.live_feed import LiveFeed
-from tradingd.web.selection import WinPredictor
+from tradingd.web.selection import CandidatePredictor
 from tradingd.web.token import dashboard_access
 
 log = structlog.get_logger("tradingd.web")
@@ -58,8 +60,38 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class UvicornToStructlog(logging.Handler):
+    """uvicorn's own records (an endpoint's traceback: "Exception in ASGI application") into the project's structlog
+    pipeline: masked (`redact_event`), in the JSON log file, never raw on stderr. Its info lines (started, shutting
+    down) are dropped: `dashboard_started` says it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING:
+            return
+        try:
+            fields: dict[str, Any] = {"message": record.getMessage(), "logger": record.name, FILE_ONLY: True}
+            if record.exc_info is not None:
+                fields["exc_info"] = record.exc_info
+            if record.levelno >= logging.ERROR:
+                log.error("dashboard_server_error", **fields)
+            else:
+                log.warning("dashboard_server_warning", **fields)
+        except Exception:
+            self.handleError(record)
+
+
+def route_uvicorn_logs() -> None:
+    """With `log_config=None` uvicorn's loggers have no handler: without this a traceback would reach stderr through
+    logging's last-resort handler, unmasked and outside the JSON log. Idempotent."""
+    logger = logging.getLogger("uvicorn")
+    if not any(isinstance(handler, UvicornToStructlog) for handler in logger.handlers):
+        logger.addHandler(UvicornToStructlog())
+    logger.propagate = False
+
+
 def _config(app: FastAPI) -> uvicorn.Config:
     # No access log: a URL or header never reaches a log line; the structlog pipeline logs what matters.
+    route_uvicorn_logs()
     return uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2)
 
 
@@ -124,7 +156,7 @@ def start_dashboard(
     *,
     tiers: dict[str, Any],
     stream: StreamProbe | None = None,
-    predictor: WinPredictor | None = None,
+    predictor: CandidatePredictor | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
 ) -> DaemonDashboard | None:
     """With DASHBOARD_ENABLED, the API and page beside the daemon; None when it is off or cannot start (logged

@@ -2,7 +2,8 @@
 
 The web server answers from its own thread (and `tradingd serve` from its own process): a connection of its own per
 request keeps it off the daemon's connection and transaction, and SQLite refuses any write through it. WAL lets it
-read while the daemon writes.
+read while the daemon writes. Each request's reads run in one read transaction (`StateStore.read_snapshot`), so
+they all see the same committed iteration.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class StateReader:
             raise StateMissingError(f"no state DB at {self.db}: no daemon has run with this DATA_DIR and mode yet")
         store = StateStore(self.db, read_only=True)
         try:
-            yield store
+            with store.read_snapshot():  # one WAL snapshot per request: its reads never mix two iterations
+                yield store
         finally:
             store.close()
 

@@ -19,7 +19,7 @@ from tradingd.app import build_sim, run_app
 from tradingd.web.app import SIM_CANDIDATES_NAME, MetricsSource, create_app
 from tradingd.web.health import HealthMonitor
 from tradingd.web.live_feed import LiveFeed
-from tradingd.web.selection import WinPredictor
+from tradingd.web.selection import CandidatePredictor
 from tradingd.web.server import DashboardServer, bind
 from tradingd.web.token import DashboardAccess
 
@@ -97,7 +97,7 @@ def start_server(
     *,
     feed: LiveFeed | None = None,
     health: HealthMonitor | None = None,
-    predictor: WinPredictor | None = None,
+    predictor: CandidatePredictor | None = None,
     metrics: MetricsSource | None = None,
 ) -> Running:
     tiers = {"AAPL": Tier.TIER1, "MSFT": Tier.TIER1, "XOM": Tier.TIER2}

@@ -131,9 +131,11 @@ def test_smart_selection_has_the_issue_shape(running: Running) -> None:
     assert jpm["liquidity"] is None
     assert aapl["win_probability"] is None
     assert aapl["expected_return"] is None
-    performer_keys = {"symbol", "wins", "losses", "win_rate", "profit_factor"}
+    performer_keys = {"symbol", "wins", "losses", "win_rate", "profit_factor", "pnl"}
     assert body["top_performers"]
     assert all(set(row) == performer_keys for row in body["top_performers"])
+    pnls = [row["pnl"] for row in body["top_performers"]]
+    assert pnls == sorted(pnls, reverse=True)  # ranked by realised P&L, which each row now shows
     assert len(body["top_performers"]) <= 10
     risk = body["risk_metrics"]
     assert set(risk) == {"daily_loss_pct", "max_daily_loss_pct", "current_drawdown", "max_drawdown_pct", "at_risk"}
@@ -215,23 +217,56 @@ def test_page_and_offline_assets(running: Running) -> None:
     assert running.get("/static/app.js").status_code == 200
 
 
+def test_the_api_page_is_offline_and_lists_the_endpoints(running: Running) -> None:
+    docs = running.get("/docs")
+    assert docs.status_code == 200
+    assert "https://" not in docs.text  # no CDN (FastAPI's Swagger UI loads from one)
+    assert "/static/docs.js" in docs.text
+    assert "https://" not in running.get("/static/docs.js").text
+    spec = running.get("/openapi.json").json()
+    assert {"/api/status", "/api/equity", "/api/halt", "/api/stream"} <= set(spec["paths"])
+    assert "pnl" in spec["components"]["schemas"]["PerformerRow"]["properties"]
+    assert running.get("/redoc").status_code == 404
+
+
 def test_stream_resumes_from_last_event_id(running: Running) -> None:
     feed = running.feed
     assert isinstance(feed, LiveFeed)
     for n in range(3):
         feed.add("OrderFilled", {"symbol": f"S{n}"})
     with requests.get(
-        running.url + "/api/stream", headers={"Last-Event-ID": "1"}, stream=True, timeout=HTTP_TIMEOUT_S
+        running.url + "/api/stream", headers={"Last-Event-ID": feed.event_id(1)}, stream=True, timeout=HTTP_TIMEOUT_S
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        lines = []
-        for line in response.iter_lines(decode_unicode=True):
-            lines.append(line)
-            if line.startswith("data: ") and '"S2"' in line:
-                break
+        lines = _stream_until(response, '"S2"')
     ids = [line.removeprefix("id: ") for line in lines if line.startswith("id: ")]
-    assert ids == ["2", "3"]  # the events after Last-Event-ID 1, in order
+    assert ids == [feed.event_id(2), feed.event_id(3)]  # the events after Last-Event-ID 1, in order
     assert json.loads(lines[-1].removeprefix("data: "))["seq"] == 3
+
+
+def _stream_until(response: requests.Response, marker: str) -> list[str]:
+    lines = []
+    for line in response.iter_lines(decode_unicode=True):
+        lines.append(line)
+        if line.startswith("data: ") and marker in line:
+            break
+    return lines
+
+
+@pytest.mark.parametrize("old_id", ["0123456789abcdef:5000", "5000"])
+def test_stream_after_a_daemon_restart_resets(running: Running, old_id: str) -> None:
+    """A page still holding the last id of the daemon before a restart (its sequence started again at 0) gets a
+    `reset` and this process's events, never silence."""
+    feed = running.feed
+    assert isinstance(feed, LiveFeed)
+    feed.add("OrderFilled", {"symbol": "AFTER_RESTART"})
+    with requests.get(
+        running.url + "/api/stream", headers={"Last-Event-ID": old_id}, stream=True, timeout=HTTP_TIMEOUT_S
+    ) as response:
+        lines = _stream_until(response, '"AFTER_RESTART"')
+    assert "event: reset" in lines
+    assert lines.index("event: reset") < lines.index("event: OrderFilled")
+    assert f"id: {feed.event_id(feed.last_seq)}" in lines
 
 
 # ---- auth ---------------------------------------------------------------------------------------------------------
@@ -271,6 +306,8 @@ def test_reads_need_the_token_beyond_loopback(state_dir: Path) -> None:
         assert server.get("/api/status", headers={"Authorization": "Bearer wrong-token-wrong-token"}).status_code == 403
         assert server.get("/api/status", headers=AUTH).status_code == 200
         assert server.get("/metrics").status_code == 404  # not given a metrics source: no route
+        assert server.get("/openapi.json").status_code == 401  # the schema is a read like the others
+        assert server.get("/openapi.json", headers=AUTH).status_code == 200
     finally:
         server.server.stop()
 

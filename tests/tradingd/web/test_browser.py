@@ -24,8 +24,11 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+import tradingd.web.app
 from core.sqlite_db import connect_read_only
 from tests.analytics.browser import chromium_paths, headless_chromium
+from tests.tradingd.web.conftest import sim_settings, start_server
+from tradingd.web.token import DashboardAccess
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[3]
@@ -153,3 +156,26 @@ def test_dashboard_follows_a_paced_replay_and_halts_it(
         driver.save_screenshot(str(shots / "dashboard-halted.png"))
     status: dict[str, Any] = requests.get(url + "/api/status", timeout=WAIT_S).json()
     assert status["trading_state"]["state"] == "halted"
+
+
+def test_a_failing_panel_shows_its_error_and_the_others_render(
+    chromium: tuple[str, str], state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Promise.allSettled`: one endpoint answering 500 costs its own panel, never the page's refresh."""
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("health is broken")
+
+    monkeypatch.setattr(tradingd.web.app, "_health", broken)
+    server = start_server(sim_settings(state_dir), DashboardAccess(TOKEN, reads_need_token=False, token_file=None))
+    try:
+        with headless_chromium(*chromium) as driver:
+            driver.get(server.url + "/")
+            wait = WebDriverWait(driver, WAIT_S, poll_frequency=POLL_S)
+            wait.until(lambda d: "health: could not load (500" in d.find_element(By.ID, "health").text)
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#candidates tbody tr td"))
+            wait.until(lambda d: d.execute_script(CHART_POINTS_JS) > 0)
+            assert driver.find_elements(By.CSS_SELECTOR, "#fills li")
+            assert "health" in driver.find_element(By.ID, "message").text  # the banner names the failed panel
+    finally:
+        server.server.stop()

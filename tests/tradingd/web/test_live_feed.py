@@ -7,9 +7,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from core.bus import EventBus
-from core.messages import IterationCompleted, IterationFailed, IterationStarted, IterationStats, OrderFilled
+from core.messages import (
+    CircuitBreakerTripped,
+    IterationCompleted,
+    IterationFailed,
+    IterationStarted,
+    IterationStats,
+    OrderFilled,
+    TradingStateChanged,
+)
+from core.reasons import Breaker, TradingStateReason
 from core.redact import clear_secrets, register_secrets
-from core.types import Fill, OrderSide
+from core.types import Fill, OrderSide, TradingState
 from tradingd.web.health import HealthMonitor
 from tradingd.web.live_feed import LiveFeed
 
@@ -76,5 +85,35 @@ def test_failure_details_are_masked_and_health_follows() -> None:
         assert health.snapshot().last_error == "BrokerError: ***"
         bus.publish(_completed(8))
         assert health.snapshot().last_error is None
+    finally:
+        clear_secrets()
+
+
+def test_every_string_leaving_the_feed_is_masked() -> None:
+    """SSE bypasses the JSON masking middleware: state changes and breaker details are masked in the feed itself."""
+    register_secrets("SECRETKEY-abcdef")
+    try:
+        bus, feed = EventBus(), LiveFeed()
+        feed.attach(bus)
+        bus.publish(
+            TradingStateChanged(
+                ts_event=NOW,
+                ts_init=NOW,
+                previous=TradingState.ACTIVE,
+                current=TradingState.HALTED,
+                reason=TradingStateReason.HALTED,
+                detail="halted: SECRETKEY-abcdef",
+            )
+        )
+        bus.publish(
+            CircuitBreakerTripped(
+                ts_event=NOW, ts_init=NOW, breaker=Breaker.DAILY_LOSS_LIMIT, detail="SECRETKEY-abcdef"
+            )
+        )
+        feed.add("Custom", {"nested": {"text": "SECRETKEY-abcdef"}})
+        events = feed.after(0)[0]
+        assert len(events) == 3
+        assert not [event.data for event in events if "SECRETKEY" in event.data]
+        assert json.loads(events[0].data)["detail"] == "halted: ***"
     finally:
         clear_secrets()

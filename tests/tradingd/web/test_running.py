@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import stat
+import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -15,16 +16,22 @@ from pathlib import Path
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
+import tradingd.metrics
+import tradingd.web.app
 from config.settings import Settings
 from core.errors import SetupError
+from core.logging import close_logging, configure_logging
+from core.redact import clear_secrets, register_secrets
 from core.types import TradingMode
+from tests.tradingd.web.conftest import start_server
 from tradingd.app import build_sim, load_assets
 from tradingd.cli import app
 from tradingd.cli_daemon import _start_dashboard
 from tradingd.web.server import PortUnavailableError, bind
-from tradingd.web.token import TOKEN_FILE, check_bind, dashboard_access
+from tradingd.web.token import TOKEN_FILE, DashboardAccess, check_bind, dashboard_access
 
 runner = CliRunner()
 
@@ -177,3 +184,51 @@ def test_a_daemons_dashboard_serves_its_live_metrics_with_the_stored_ones(tmp_pa
     assert samples["tradingd_iterations_total"] == 20  # the sessions of January 2015 from the 2nd
     assert samples["tradingd_state_db_up"] == 1
     assert samples["tradingd_equity_dollars"] > 0
+
+
+def test_a_failure_while_starting_the_dashboard_never_stops_trading(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def broken(_: object) -> None:
+        raise RuntimeError("metrics could not attach")
+
+    monkeypatch.setattr(tradingd.metrics, "attach_metrics", broken)
+    settings = Settings(
+        data_dir=tmp_path, symbols=("AAPL", "MSFT"), log_level="ERROR", dashboard_enabled=True, dashboard_port=0
+    )
+    built = build_sim(settings, start=date(2015, 1, 2), end=date(2015, 1, 9))
+    try:
+        with capture_logs() as logs:
+            assert _start_dashboard(built) is None  # logged, not raised
+    finally:
+        built.close()
+    failed = [line for line in logs if line["event"] == "dashboard_failed"]
+    assert [line["error"] for line in failed] == ["metrics could not attach"]
+    assert not [thread for thread in threading.enumerate() if thread.name == "dashboard" and thread.is_alive()]
+
+
+def test_an_endpoint_traceback_lands_masked_in_the_json_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    secret = "EndpointSecret0123456789abcdef"
+    register_secrets(secret)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError(f"endpoint bug near {secret}")
+
+    monkeypatch.setattr(tradingd.web.app, "_health", broken)
+    log_file = tmp_path / "dashboard.log"
+    configure_logging("json", "INFO", log_file=log_file, quiet=True)
+    settings = Settings(data_dir=tmp_path, symbols=("AAPL",))
+    server = start_server(settings, DashboardAccess("t" * 32, reads_need_token=False, token_file=None))
+    try:
+        assert server.get("/api/health").status_code == 500
+    finally:
+        server.server.stop()
+        close_logging()
+        clear_secrets()
+    errors = [json.loads(line) for line in log_file.read_text().splitlines() if "dashboard_server_error" in line]
+    assert len(errors) == 1
+    assert "RuntimeError: endpoint bug near ***" in errors[0]["exception"]
+    assert secret not in log_file.read_text()
+    assert "Traceback" not in capfd.readouterr().err  # not raw on stderr (logging's last-resort handler)

@@ -50,8 +50,10 @@ def _mark(day: int, start: str, last: str, peak: str) -> EquityMark:
     [("99.0", "active", False), ("98.3", "active", True), ("99.0", "reducing", True)],
 )
 def test_risk_metrics_in_percent(last: str, state: str, at_risk: bool) -> None:
-    marks = [_mark(2, "100", "100", "100"), _mark(5, "100", last, "100")]
-    metrics = risk_metrics(marks, None, max_daily_loss=Decimal("0.02"), max_drawdown=Decimal("0.10"), state=state)
+    mark = _mark(5, "100", last, "100")
+    metrics = risk_metrics(
+        mark, Decimal(100), None, max_daily_loss=Decimal("0.02"), max_drawdown=Decimal("0.10"), state=state
+    )
     assert metrics.daily_loss_pct == pytest.approx(100 - float(last))
     assert metrics.current_drawdown == pytest.approx(100 - float(last))
     assert metrics.max_daily_loss_pct == 2.0
@@ -59,7 +61,9 @@ def test_risk_metrics_in_percent(last: str, state: str, at_risk: bool) -> None:
 
 
 def test_risk_metrics_without_marks_are_null() -> None:
-    metrics = risk_metrics([], None, max_daily_loss=Decimal("0.02"), max_drawdown=Decimal("0.1"), state="active")
+    metrics = risk_metrics(
+        None, None, None, max_daily_loss=Decimal("0.02"), max_drawdown=Decimal("0.1"), state="active"
+    )
     assert metrics.daily_loss_pct is None
     assert metrics.current_drawdown is None
     assert metrics.at_risk is False

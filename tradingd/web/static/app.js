@@ -54,8 +54,12 @@ async function api(path, options) {
     if (response.status === 403) sessionStorage.removeItem(TOKEN_KEY);
     const error = new Error("token"); error.status = response.status; throw error;
   }
-  const body = await response.json();
-  if (!response.ok) { const error = new Error(body.detail || response.statusText); error.status = response.status; throw error; }
+  let body = null;
+  try { body = await response.json(); } catch (e) { body = null; }  // a 500's body is plain text
+  if (!response.ok || body === null) {
+    const error = new Error((body && body.detail) || `${response.status} ${response.statusText}`);
+    error.status = response.status; throw error;
+  }
   return body;
 }
 
@@ -81,7 +85,14 @@ function gauge(label, value, limit, of) {
   return div;
 }
 
-function showStatus(s, selection) {
+function showSelection(selection) {
+  const risk = selection.risk_metrics;
+  $("gauges").replaceChildren(gauge("Daily loss", risk.daily_loss_pct, risk.max_daily_loss_pct),
+    gauge("Drawdown", risk.current_drawdown, risk.max_drawdown_pct));
+  $("at-risk").textContent = "at risk: " + (risk.at_risk ? "yes" : "no");
+}
+
+function showStatus(s) {
   $("mode").textContent = s.mode;
   const state = s.trading_state.state;
   $("state").textContent = state;
@@ -89,15 +100,11 @@ function showStatus(s, selection) {
   $("state").title = s.trading_state.reasons.map((r) => r.code + ": " + r.detail).join("\n");
   $("session").textContent = s.session ? "session " + s.session : "no session yet";
   $("equity").textContent = s.equity === null ? "" : "$" + fmt(s.equity);
-  const risk = selection.risk_metrics;
-  $("gauges").replaceChildren(gauge("Daily loss", risk.daily_loss_pct, risk.max_daily_loss_pct),
-    gauge("Drawdown", risk.current_drawdown, risk.max_drawdown_pct));
   $("exposure").replaceChildren(...s.exposure.map((t) => gauge(`${t.tier} $${fmt(t.exposure, 0)} of $${fmt(t.allocation, 0)}`,
     t.pct_of_allocation, 100, "of its allocation")));
   listItems("breakers", [
     "trading state: " + state + (s.trading_state.reasons.length ? " (" + s.trading_state.reasons.map((r) => r.code).join(", ") + ")" : ""),
     ...Object.entries(s.breakers).map(([name, value]) => `${name}: ${value === null ? "clear" : "TRIPPED " + value}`),
-    "at risk: " + (risk.at_risk ? "yes" : "no"),
   ]);
   listItems("limits", Object.entries(s.limits).map(([k, v]) => `${k}: ${v}`));
   const pf = s.portfolio;  // the same figures as `tradingd status` (README "Portfolio risk metrics")
@@ -125,6 +132,63 @@ function showFills(fills) {
     `${f.ts.slice(0, 16).replace("T", " ")}  ${f.side.toUpperCase()} ${fmt(f.qty, 4)} ${f.symbol} @ ${fmt(f.price)}`));
 }
 
+// Each panel renders from its own answer: a failed request shows its error in its panel, the others still render.
+const PANELS = [
+  ["status", "/api/status"], ["selection", "/api/smart-selection"], ["positions", "/api/positions"],
+  ["orders", "/api/orders?status=open"], ["fills", "/api/fills"], ["equity", "/api/equity"],
+  ["candidates", "/api/candidates"], ["warnings", "/api/warnings?limit=20"], ["health", "/api/health"],
+];
+
+function render(name, value) {
+  if (name === "status") showStatus(value);
+  else if (name === "selection") showSelection(value);
+  else if (name === "equity") showEquity(value);
+  else if (name === "positions") fillRows("positions", value, (p) => [cell(p.symbol), cell(p.tier || "–", "text"), cell(fmt(p.qty, 4)),
+    cell(fmt(p.avg_entry_price)), cell(fmt(p.market_price)), cell(fmt(p.market_value)),
+    cell(fmt(p.unrealized_pl), cls(p.unrealized_pl)), cell(fmt(p.unrealized_pl_pct), cls(p.unrealized_pl_pct))]);
+  else if (name === "orders") fillRows("orders", value, (o) => [cell(o.symbol), cell(o.side, "text"), cell(o.order_type, "text"),
+    cell(o.qty === null ? "$" + o.notional : fmt(o.qty, 4)), cell(o.stop_price === null ? "–" : fmt(o.stop_price)),
+    cell(o.status, "text")]);
+  else if (name === "candidates") showCandidates(value);
+  else if (name === "fills") showFills(value);
+  else if (name === "warnings") listItems("warnings", value.map((w) => `${w.ts.slice(0, 16).replace("T", " ")}  ${w.kind}: ${w.detail}`));
+  else if (name === "health") {
+    $("health").textContent = "health: " + value.status;
+    $("health").title = `broker: ${value.broker.reason}\nstream: ${value.stream.reason}`;
+  }
+}
+
+function showCandidates(candidates) {
+  fillRows("candidates", candidates.candidates, (c) => {
+    const p = c.win_probability ?? predicted.get(c.symbol) ?? null;  // null: no trained predictor, never a guess
+    return [cell(c.rank ?? "–"), cell(c.symbol, "text"), cell(fmt(c.score, 3)), cell(fmt(c.zscore, 2)),
+      cell(fmt(c.rvol, 2)), cell(p === null ? "–" : fmt(p * 100, 1) + "%")];
+  });
+  $("candidates-note").textContent = candidates.as_of ? `scan of ${candidates.as_of}` : (candidates.note || "");
+}
+
+// Where a panel's error shows: the element the panel renders into.
+const PANEL_ERROR_TARGET = {
+  status: "exposure", selection: "gauges", positions: "positions", orders: "orders", fills: "fills",
+  equity: "equity-chart", candidates: "candidates-note", warnings: "warnings", health: "health",
+};
+
+function showPanelError(name, error) {
+  const target = $(PANEL_ERROR_TARGET[name]);
+  const text = `${name}: could not load (${error.message})`;
+  if (target.tagName === "TABLE") {
+    const td = cell(text, "error"); td.colSpan = 8;
+    const tr = document.createElement("tr"); tr.append(td);
+    target.querySelector("tbody").replaceChildren(tr);
+  } else if (target.tagName === "UL") listItems(target.id, [text]);
+  else {
+    if (name === "equity" && window.Plotly) Plotly.purge(target);  // a plotly div keeps its state: clear it first
+    target.textContent = text;
+  }
+}
+
+let predicted = new Map();
+
 async function refresh() {
   if (refreshing) { refreshAgain = true; return; }
   const wait = lastRefresh + MIN_REFRESH_MS - Date.now();
@@ -135,32 +199,25 @@ async function refresh() {
   refreshing = true;
   lastRefresh = Date.now();
   try {
-    const [status, selection, positions, orders, fills, equity, candidates, warnings, health] = await Promise.all([
-      api("/api/status"), api("/api/smart-selection"), api("/api/positions"), api("/api/orders?status=open"),
-      api("/api/fills"), api("/api/equity"), api("/api/candidates"), api("/api/warnings?limit=20"), api("/api/health"),
-    ]);
-    showStatus(status, selection);
-    showEquity(equity);
-    fillRows("positions", positions, (p) => [cell(p.symbol), cell(p.tier || "–", "text"), cell(fmt(p.qty, 4)),
-      cell(fmt(p.avg_entry_price)), cell(fmt(p.market_price)), cell(fmt(p.market_value)),
-      cell(fmt(p.unrealized_pl), cls(p.unrealized_pl)), cell(fmt(p.unrealized_pl_pct), cls(p.unrealized_pl_pct))]);
-    fillRows("orders", orders, (o) => [cell(o.symbol), cell(o.side, "text"), cell(o.order_type, "text"),
-      cell(o.qty === null ? "$" + o.notional : fmt(o.qty, 4)), cell(o.stop_price === null ? "–" : fmt(o.stop_price)),
-      cell(o.status, "text")]);
-    const predicted = new Map(selection.top_scores.map((s) => [s.symbol, s.win_probability]));
-    fillRows("candidates", candidates.candidates, (c) => {
-      const p = c.win_probability ?? predicted.get(c.symbol) ?? null;  // null: no trained predictor, never a guess
-      return [cell(c.rank ?? "–"), cell(c.symbol, "text"), cell(fmt(c.score, 3)), cell(fmt(c.zscore, 2)),
-        cell(fmt(c.rvol, 2)), cell(p === null ? "–" : fmt(p * 100, 1) + "%")];
+    const results = await Promise.allSettled(PANELS.map(([, path]) => api(path)));
+    const failed = [];
+    let needToken = false;
+    const selection = results[1];
+    if (selection.status === "fulfilled") predicted = new Map(selection.value.top_scores.map((s) => [s.symbol, s.win_probability]));
+    PANELS.forEach(([name], i) => {
+      const result = results[i];
+      if (result.status === "fulfilled") {
+        try { render(name, result.value); } catch (error) { failed.push(name); showPanelError(name, error); }
+        return;
+      }
+      const error = result.reason;
+      if (error.status === 401 || error.status === 403) { needToken = true; return; }
+      failed.push(name);
+      showPanelError(name, error);
     });
-    $("candidates-note").textContent = candidates.as_of ? `scan of ${candidates.as_of}` : (candidates.note || "");
-    showFills(fills);
-    listItems("warnings", warnings.map((w) => `${w.ts.slice(0, 16).replace("T", " ")}  ${w.kind}: ${w.detail}`));
-    $("health").textContent = "health: " + health.status;
-    $("health").title = `broker: ${health.broker.reason}\nstream: ${health.stream.reason}`;
-  } catch (error) {
-    if (error.status === 401 || error.status === 403) askToken("this dashboard needs its token for reads too");
-    else say("could not refresh: " + error.message, true);
+    if (needToken) askToken("this dashboard needs its token for reads too");
+    else if (failed.length) say("could not refresh: " + failed.join(", "), true);
+    else if ($("message").style.background === "rgb(255, 235, 233)") say("", false);
   } finally {
     refreshing = false;
     if (refreshAgain) { refreshAgain = false; refresh(); }
