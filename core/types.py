@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 if TYPE_CHECKING:  # numpy is imported where arrays are made: `tradingd --help` needs the enums here, not numpy
     import numpy as np
@@ -56,6 +56,21 @@ class OrderStatus(enum.StrEnum):
 _OPEN_STATUSES = frozenset(
     {OrderStatus.PENDING_SUBMIT, OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
 )
+
+OPEN_STATUS_FILTER: Final = "open"  # a status filter's name for every status still working at the broker
+
+
+def order_statuses_named(value: str) -> set[OrderStatus]:
+    """A user's status filter (`tradingd orders --status`, `/api/orders?status=`): one status, or `open` for every
+    open one. ValueError names the accepted values."""
+    wanted = value.strip().lower()
+    if wanted == OPEN_STATUS_FILTER:
+        return set(_OPEN_STATUSES)
+    try:
+        return {OrderStatus(wanted)}
+    except ValueError:
+        accepted = ", ".join([OPEN_STATUS_FILTER, *(s.value for s in OrderStatus)])
+        raise ValueError(f"{value[:40]!r} is not one of {accepted}") from None
 
 
 class OrderType(enum.StrEnum):

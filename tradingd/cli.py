@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from core.types import OrderStatus, TradingMode
+from core.types import OrderStatus, TradingMode, order_statuses_named
 from tradingd.cli_ml import register as register_ml_commands
 from tradingd.cli_optimize import register as register_optimize_command
 from tradingd.cli_options import DATE_FORMATS, EXIT_BAD_INPUT, JsonOpt, ModeOpt, as_date
@@ -220,21 +220,15 @@ def close(
 
 # ---- orders / fills: what the store holds (local state only, never the broker, never the daemon lock) ---------------
 
-OPEN_STATUS = "open"  # `--status open`: every status still working at the broker
-
 
 def _status_filter(value: str | None) -> set[OrderStatus] | None:
     """The `--status` value as statuses, or a usage error (exit 2) listing the accepted values."""
     if value is None:
         return None
-    wanted = value.strip().lower()
-    if wanted == OPEN_STATUS:
-        return {s for s in OrderStatus if s.is_open}
     try:
-        return {OrderStatus(wanted)}
-    except ValueError:
-        accepted = ", ".join([OPEN_STATUS, *(s.value for s in OrderStatus)])
-        raise typer.BadParameter(f"{value!r} is not one of {accepted}", param_hint="--status") from None
+        return order_statuses_named(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--status") from None
 
 
 @app.command()

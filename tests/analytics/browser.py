@@ -3,12 +3,14 @@ never a downloaded browser (selenium's manager is bypassed by naming both execut
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
@@ -28,6 +30,17 @@ def find_executable(names: tuple[str, ...]) -> str | None:
 def chromium_paths() -> tuple[str, str] | None:
     browser, driver = find_executable(CHROMIUM_NAMES), find_executable(DRIVER_NAMES)
     return (browser, driver) if browser and driver else None
+
+
+def chromium_or_skip() -> tuple[str, str]:
+    """The browser and driver paths for a browser test's fixture: skipped without them, failed under CI (`.ci/run`
+    installs them, so a missing browser there is a broken install, not a reason to skip)."""
+    paths = chromium_paths()
+    if paths is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but chromium/chromium-driver are not installed (.ci/run installs them)")
+        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    return paths
 
 
 @contextmanager

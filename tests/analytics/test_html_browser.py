@@ -21,7 +21,7 @@ from analytics.html_report import write_html
 from analytics.model import Report
 from config.settings import Settings
 from core.bars import load_daily_bars
-from tests.analytics.browser import PAGE_LOAD_TIMEOUT_S, chromium_paths, headless_chromium
+from tests.analytics.browser import PAGE_LOAD_TIMEOUT_S, chromium_or_skip, headless_chromium
 from tradingd.app import build_sim, run_app
 from tradingd.cli_report import sim_tradable_symbols
 
@@ -49,12 +49,7 @@ return document.readyState === 'complete' && charts.length === arguments[0]
 
 @pytest.fixture
 def chromium() -> tuple[str, str]:
-    paths = chromium_paths()
-    if paths is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but chromium/chromium-driver are not installed (.ci/run installs them)")
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    return paths
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")

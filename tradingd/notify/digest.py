@@ -13,7 +13,7 @@ from decimal import Decimal
 from core.candidates import CandidatesFile
 from core.clock import NyseCalendar
 from core.notify_kinds import NotifyKind
-from core.store import StateStore
+from core.store import EquityMark, StateStore
 from core.types import CENT
 from tradingd.notify.notification import EquityChart, Notification
 
@@ -35,40 +35,41 @@ class DigestBuilder:
         self._prefix = prefix
         # The chart's curve: read from the store once, then kept up to date one session at a time (a replay with
         # NOTIFY_IN_SIM builds a digest per session: re-reading a year of marks each time was a fifth of its run).
-        self._curve: dict[date, float] | None = None
+        self._curve: dict[date, Decimal] | None = None
 
     def build(self, session: date) -> Notification:
-        lines = [*self._pnl(session), "", *self._positions(), "", *self._next_candidates()]
-        curve = self._update_curve(session)
+        mark = self._store.equity_mark(session)  # the one read of the equity: the P&L's reference is in the curve
+        curve = self._update_curve(session, mark)
+        lines = [*self._pnl(session, mark, curve), "", *self._positions(), "", *self._next_candidates()]
         chart = None
         if curve:
             chart = EquityChart(
                 sessions=tuple(curve),
-                equity=tuple(curve.values()),
+                equity=tuple(float(equity) for equity in curve.values()),
                 title=f"tradingd equity to {session.isoformat()}",
             )
         title = f"{self._prefix}: daily digest {session.isoformat()}"
         return Notification(NotifyKind.DIGEST, title, "\n".join(lines), chart)
 
-    def _update_curve(self, session: date) -> dict[date, float]:
+    def _update_curve(self, session: date, mark: EquityMark | None) -> dict[date, Decimal]:
         start = session - timedelta(days=CHART_DAYS)
         if self._curve is None:
             marks = self._store.equity_marks(start=start, end=session)
-            self._curve = {mark.session: float(mark.last_equity) for mark in marks}
-        else:
-            mark = self._store.equity_mark(session)
-            if mark is not None:
-                self._curve[mark.session] = float(mark.last_equity)
+            self._curve = {m.session: m.last_equity for m in marks}
+        elif mark is not None:
+            self._curve[mark.session] = mark.last_equity
             while self._curve and next(iter(self._curve)) < start:  # oldest first: sessions only move forward
                 del self._curve[next(iter(self._curve))]
         return self._curve
 
-    def _pnl(self, session: date) -> list[str]:
-        mark = self._store.equity_mark(session)
+    def _pnl(self, session: date, mark: EquityMark | None, curve: dict[date, Decimal]) -> list[str]:
         if mark is None:
             return ["P&L: no equity recorded this session"]
-        previous = self._store.equity_mark(self._calendar.previous_session(session))
-        reference = previous.last_equity if previous is not None else mark.start_equity
+        previous_session = self._calendar.previous_session(session)
+        reference = curve.get(previous_session)
+        if reference is None:  # the daemon did not run that session (or the chart's year starts here)
+            previous = self._store.equity_mark(previous_session)
+            reference = previous.last_equity if previous is not None else mark.start_equity
         change = mark.last_equity - reference
         pct = change / reference * 100 if reference else Decimal(0)
         drawdown = (mark.peak_equity - mark.last_equity) / mark.peak_equity * 100 if mark.peak_equity else Decimal(0)

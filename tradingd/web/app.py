@@ -34,7 +34,7 @@ from core.redact import redact
 from core.store import StateStore
 from core.store.equity import EquityMark
 from core.timeconv import ny_instant
-from core.types import OrderStatus, Tier, TradingMode
+from core.types import OrderStatus, Tier, TradingMode, order_statuses_named
 from tradingd.cli_state import halt_state, resume_state
 from tradingd.local_state import state_db_path
 from tradingd.web.auth import read_guard, write_guard
@@ -75,7 +75,6 @@ from tradingd.web.state_reader import StateMissingError, StateReader
 from tradingd.web.token import DashboardAccess
 
 SIM_CANDIDATES_NAME: Final = "candidates.json"  # tradingd/app.py::SIM_CANDIDATES (that module loads the daemon)
-OPEN_STATUS: Final = "open"
 STREAM_POLL_SECONDS: Final = 0.5  # how often the SSE generator looks at the feed (server side only)
 STREAM_KEEPALIVE_SECONDS: Final = 15.0
 MAX_LIST: Final = 5_000  # rows of orders/fills one answer carries at most (the newest)
@@ -114,14 +113,10 @@ def parse_day(name: str, value: str | None) -> date | None:
 def parse_statuses(value: str | None) -> set[OrderStatus] | None:
     if value is None or value == "":
         return None
-    wanted = value.strip().lower()
-    if wanted == OPEN_STATUS:
-        return {s for s in OrderStatus if s.is_open}
     try:
-        return {OrderStatus(wanted)}
-    except ValueError:
-        accepted = ", ".join([OPEN_STATUS, *(s.value for s in OrderStatus)])
-        raise _bad_request(f"status: {value[:40]!r} is not one of {accepted}") from None
+        return order_statuses_named(value)
+    except ValueError as error:
+        raise _bad_request(f"status: {error}") from None
 
 
 def create_app(

@@ -58,6 +58,19 @@ def test_the_digest_has_the_days_pnl_positions_candidates_and_the_curve(tmp_path
     assert notification.chart.equity == (100_000.0, 98_500.5)
 
 
+def test_a_builder_kept_across_sessions_says_what_a_fresh_one_says(tmp_path: Path) -> None:
+    # The builder keeps the curve between digests (one read of the equity per session in a replay): the P&L's
+    # reference then comes from the curve and must be the store's previous mark all the same.
+    with _store(tmp_path) as store:
+        kept = DigestBuilder(store, NyseCalendar(), _candidates, "tradingd paper")
+        monday = kept.build(MON)
+        tuesday = kept.build(TUE)
+        fresh = DigestBuilder(store, NyseCalendar(), _candidates, "tradingd paper").build(TUE)
+    assert monday.body.splitlines()[0] == "P&L 2024-03-04: +0.00 (+0.00%)"  # no earlier mark: against its start
+    assert tuesday.body == fresh.body
+    assert tuesday.chart == fresh.chart
+
+
 def test_the_digest_without_equity_positions_or_candidates_says_so(tmp_path: Path) -> None:
     with StateStore(tmp_path / "state.db") as store:
         notification = DigestBuilder(store, NyseCalendar(), lambda: None, "tradingd sim").build(TUE)

@@ -26,7 +26,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 import tradingd.web.app
 from core.sqlite_db import connect_read_only
-from tests.analytics.browser import chromium_paths, headless_chromium
+from tests.analytics.browser import chromium_or_skip, headless_chromium
 from tests.tradingd.web.conftest import sim_settings, start_server
 from tradingd.web.token import DashboardAccess
 
@@ -40,12 +40,7 @@ CHART_POINTS_JS = "const gd = document.getElementById('equity-chart'); return gd
 
 @pytest.fixture
 def chromium() -> tuple[str, str]:
-    paths = chromium_paths()
-    if paths is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but chromium/chromium-driver are not installed")
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    return paths
+    return chromium_or_skip()
 
 
 def _free_port() -> int:
