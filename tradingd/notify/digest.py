@@ -35,41 +35,44 @@ class DigestBuilder:
         self._prefix = prefix
         # The chart's curve: read from the store once, then kept up to date one session at a time (a replay with
         # NOTIFY_IN_SIM builds a digest per session: re-reading a year of marks each time was a fifth of its run).
-        self._curve: dict[date, Decimal] | None = None
+        self._curve: dict[date, float] | None = None
+        self._last: EquityMark | None = None  # the last digest's mark: the next one's P&L reference
 
     def build(self, session: date) -> Notification:
-        mark = self._store.equity_mark(session)  # the one read of the equity: the P&L's reference is in the curve
+        mark = self._store.equity_mark(session)  # one read a session: the P&L reference is the last digest's mark
+        lines = [*self._pnl(session, mark), "", *self._positions(), "", *self._next_candidates()]
         curve = self._update_curve(session, mark)
-        lines = [*self._pnl(session, mark, curve), "", *self._positions(), "", *self._next_candidates()]
+        if mark is not None:
+            self._last = mark
         chart = None
         if curve:
             chart = EquityChart(
                 sessions=tuple(curve),
-                equity=tuple(float(equity) for equity in curve.values()),
+                equity=tuple(curve.values()),
                 title=f"tradingd equity to {session.isoformat()}",
             )
         title = f"{self._prefix}: daily digest {session.isoformat()}"
         return Notification(NotifyKind.DIGEST, title, "\n".join(lines), chart)
 
-    def _update_curve(self, session: date, mark: EquityMark | None) -> dict[date, Decimal]:
+    def _update_curve(self, session: date, mark: EquityMark | None) -> dict[date, float]:
         start = session - timedelta(days=CHART_DAYS)
         if self._curve is None:
             marks = self._store.equity_marks(start=start, end=session)
-            self._curve = {m.session: m.last_equity for m in marks}
+            self._curve = {m.session: float(m.last_equity) for m in marks}
         elif mark is not None:
-            self._curve[mark.session] = mark.last_equity
+            self._curve[mark.session] = float(mark.last_equity)
             while self._curve and next(iter(self._curve)) < start:  # oldest first: sessions only move forward
                 del self._curve[next(iter(self._curve))]
         return self._curve
 
-    def _pnl(self, session: date, mark: EquityMark | None, curve: dict[date, Decimal]) -> list[str]:
+    def _pnl(self, session: date, mark: EquityMark | None) -> list[str]:
         if mark is None:
             return ["P&L: no equity recorded this session"]
         previous_session = self._calendar.previous_session(session)
-        reference = curve.get(previous_session)
-        if reference is None:  # the daemon did not run that session (or the chart's year starts here)
+        previous = self._last
+        if previous is None or previous.session != previous_session:  # no digest of that session from this builder
             previous = self._store.equity_mark(previous_session)
-            reference = previous.last_equity if previous is not None else mark.start_equity
+        reference = previous.last_equity if previous is not None else mark.start_equity
         change = mark.last_equity - reference
         pct = change / reference * 100 if reference else Decimal(0)
         drawdown = (mark.peak_equity - mark.last_equity) / mark.peak_equity * 100 if mark.peak_equity else Decimal(0)
