@@ -26,6 +26,7 @@ from core.private_files import FILE_MODE, private_dir
 from tradingd.app import App
 from tradingd.local_state import state_db_path
 from tradingd.notify.service import start_notifier
+from tradingd.orchestrator import Orchestrator
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,17 @@ def daemon_life(settings: Settings, app: App, command: str) -> Iterator[None]:
             orchestrator.bus.publish(
                 DaemonStopped(ts_event=now, ts_init=now, mode=mode, reason=reason, iterations=iterations)
             )
+            _journal_the_stop(orchestrator)
         finally:
             marker.end()
             if notifier is not None:
                 notifier.close()
+
+
+def _journal_the_stop(orchestrator: Orchestrator) -> None:
+    """`DaemonStopped` into the journal (after the last tick's commit, nothing else writes it). A store that cannot
+    take it (the disk that ended the run, say) costs that row, logged, never the error being raised."""
+    try:
+        orchestrator.write_journal()
+    except Exception as error:
+        log.warning("journal_stop_failed", error=str(error), kind=type(error).__name__)

@@ -256,7 +256,7 @@ class Orchestrator:
                             detail=redact(str(error)),
                         )
                     )
-                    self._write_journal()
+                    self.write_journal()
                 finally:
                     # Right after the tick, before waiting for the next one: the WAL copy never delays an order.
                     self.store.checkpoint_if_due()
@@ -275,9 +275,10 @@ class Orchestrator:
             await self.backups.on_stop(self.calendar.session_date(self.clock.now()))
         return self.stats
 
-    def _write_journal(self) -> None:
+    def write_journal(self) -> None:
         """The journal buffer written now, in a transaction of its own: after a failed tick, so its `IterationFailed`
-        is in the journal at once (`tradingd serve`'s health reads it) rather than at the next successful commit."""
+        is in the journal at once (`tradingd serve`'s health reads it) rather than at the next successful commit;
+        after the run, so `DaemonStopped` is too."""
         with self.store.transaction():
             journal, self._journal = self._journal, []
             self.store.journal(journal)

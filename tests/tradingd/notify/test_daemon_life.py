@@ -36,6 +36,14 @@ def test_a_clean_run_starts_clean_and_removes_its_marker(tmp_path: Path) -> None
     assert not (tmp_path / "sim" / RUN_MARKER).exists()
 
 
+def test_the_stop_is_journaled_last_with_its_reason(tmp_path: Path) -> None:
+    _run(tmp_path)
+    rows = journal_rows(tmp_path / "sim" / "state.db")
+    assert rows[-1]["type"] == "DaemonStopped"
+    assert rows[-1]["payload"]["reason"] == "finished"
+    assert rows[-1]["payload"]["iterations"] == 3
+
+
 def test_a_leftover_marker_means_an_unclean_restart(tmp_path: Path) -> None:
     (tmp_path / "sim").mkdir()
     (tmp_path / "sim" / RUN_MARKER).write_text('{"pid": 1}')
