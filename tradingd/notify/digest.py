@@ -37,22 +37,29 @@ class DigestBuilder:
         # NOTIFY_IN_SIM builds a digest per session: re-reading a year of marks each time was a fifth of its run).
         self._curve: dict[date, float] | None = None
         self._last: EquityMark | None = None  # the last digest's mark: the next one's P&L reference
+        self._session: date | None = None  # the last digest's session
 
-    def build(self, session: date) -> Notification:
+    def build(self, session: date, *, with_chart: bool = True) -> Notification:
+        """The digest of `session`. `with_chart=False` (a replay's digests but the last): no chart now, `chart()`
+        gives the curve's chart when it is wanted (copying a year of the curve per session was most of a digest)."""
         mark = self._store.equity_mark(session)  # one read a session: the P&L reference is the last digest's mark
         lines = [*self._pnl(session, mark), "", *self._positions(), "", *self._next_candidates()]
-        curve = self._update_curve(session, mark)
+        self._update_curve(session, mark)
+        self._session = session
         if mark is not None:
             self._last = mark
-        chart = None
-        if curve:
-            chart = EquityChart(
-                sessions=tuple(curve),
-                equity=tuple(curve.values()),
-                title=f"tradingd equity to {session.isoformat()}",
-            )
         title = f"{self._prefix}: daily digest {session.isoformat()}"
-        return Notification(NotifyKind.DIGEST, title, "\n".join(lines), chart)
+        return Notification(NotifyKind.DIGEST, title, "\n".join(lines), self.chart() if with_chart else None)
+
+    def chart(self) -> EquityChart | None:
+        """The equity chart to the last digest's session (None before any digest, or with no equity marked)."""
+        if not self._curve or self._session is None:
+            return None
+        return EquityChart(
+            sessions=tuple(self._curve),
+            equity=tuple(self._curve.values()),
+            title=f"tradingd equity to {self._session.isoformat()}",
+        )
 
     def _update_curve(self, session: date, mark: EquityMark | None) -> dict[date, float]:
         start = session - timedelta(days=CHART_DAYS)

@@ -145,8 +145,9 @@ class NotificationObserver:
 
     def _on_stopped(self, event: DaemonStopped) -> None:
         self._flush_fills()
-        if self._held_digest is not None:
-            self._send(self._held_digest)
+        if self._held_digest is not None:  # the replay's last digest, with the chart the others went without
+            chart = self._digest.chart() if self._digest is not None else None
+            self._send(replace(self._held_digest, chart=chart))
             self._held_digest = None
         self._send(formatting.daemon_stopped(self._prefix, event))
 
@@ -163,13 +164,12 @@ class NotificationObserver:
     def _on_session_closed(self, event: SessionClosed) -> None:
         assert self._digest is not None  # subscribed only with one
         self._flush_fills()
-        digest = self._digest.build(event.session)
         if not self._chart_last_only:
-            self._send(digest)
+            self._send(self._digest.build(event.session))
             return
         if self._held_digest is not None:
-            self._send(replace(self._held_digest, chart=None))
-        self._held_digest = digest
+            self._send(self._held_digest)  # built without its chart
+        self._held_digest = self._digest.build(event.session, with_chart=False)
 
 
 def _clean(event: DaemonStarted) -> DaemonStarted:

@@ -76,13 +76,10 @@ def start_notifier(settings: Settings, app: App) -> Notifier | None:
     focus = orchestrator.focus
     candidates_file = settings.candidates_file
 
+    from_file = CandidatesFileReader(candidates_file)  # paper/live without the scanner: what `tradingd scan` wrote
+
     def candidates() -> CandidatesFile | None:
-        if focus is not None:
-            return focus.latest_candidates()
-        try:
-            return read_candidates(candidates_file)  # paper/live without the scanner: what `tradingd scan` wrote
-        except CandidatesError:
-            return None
+        return focus.latest_candidates() if focus is not None else from_file.read()
 
     digest = DigestBuilder(app.store, orchestrator.calendar, candidates, f"tradingd {mode}")
     observer = NotificationObserver(
@@ -105,3 +102,26 @@ def start_notifier(settings: Settings, app: App) -> Notifier | None:
         per_minute=settings.notify_rate_limit_per_minute,
     )
     return Notifier(sender, observer)
+
+
+class CandidatesFileReader:
+    """The candidates file, parsed again only when it changed (a replay without the scanner asks every session)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._document: CandidatesFile | None = None
+
+    def read(self) -> CandidatesFile | None:
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if seen != self._seen:
+            try:
+                self._document = read_candidates(self._path)
+            except CandidatesError:
+                self._document = None
+            self._seen = seen
+        return self._document

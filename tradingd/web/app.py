@@ -409,10 +409,12 @@ async def _events(feed: LiveFeed, start: int, *, reset: bool = False) -> AsyncIt
         yield f"event: reset\nid: {feed.event_id(start)}\ndata: {{}}\n\n".encode()
     while True:
         events, gap = feed.after(seq)
-        if gap:
-            yield f"event: reset\nid: {feed.event_id(feed.last_seq)}\ndata: {{}}\n\n".encode()
+        # One write a poll, however many events: a paced replay publishes hundreds between polls, and a write per
+        # event to a client that has just gone would reach the dead socket hundreds of times before the loop hears
+        # of it (asyncio's "socket.send() raised exception." on stderr each time).
+        lines = [f"event: reset\nid: {feed.event_id(feed.last_seq)}\ndata: {{}}\n\n"] if gap else []
         for event in events:
-            yield f"id: {feed.event_id(event.seq)}\nevent: {event.kind}\ndata: {event.data}\n\n".encode()
+            lines.append(f"id: {feed.event_id(event.seq)}\nevent: {event.kind}\ndata: {event.data}\n\n")
             seq = event.seq
         if events:
             idle = 0.0
@@ -420,7 +422,9 @@ async def _events(feed: LiveFeed, start: int, *, reset: bool = False) -> AsyncIt
             idle += STREAM_POLL_SECONDS
             if idle >= STREAM_KEEPALIVE_SECONDS:
                 idle = 0.0
-                yield b": keepalive\n\n"
+                lines.append(": keepalive\n\n")
+        if lines:
+            yield "".join(lines).encode()
         await asyncio.sleep(STREAM_POLL_SECONDS)
 
 

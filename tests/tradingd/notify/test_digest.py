@@ -4,20 +4,25 @@ apprise's json:// to a loopback receiver."""
 from __future__ import annotations
 
 import base64
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from core.candidates import CandidatesFile
+from core.bus import EventBus
+from core.candidates import CandidatesFile, write_candidates
 from core.clock import NyseCalendar
-from core.notify_kinds import NotifyKind
+from core.messages import DaemonStopped, SessionClosed
+from core.notify_kinds import ALL_KINDS, NotifyKind
 from core.store import StateStore
 from core.types import Position
+from tests.core.test_candidates import payload
 from tests.tradingd.notify.receiver import receiver
 from tradingd.notify.channels import parse_channels
 from tradingd.notify.digest import DigestBuilder
+from tradingd.notify.notification import Notification
+from tradingd.notify.observer import NotificationObserver
 from tradingd.notify.sender import NotificationSender
-from tradingd.notify.service import draw_chart
+from tradingd.notify.service import CandidatesFileReader, draw_chart
 
 MON, TUE = date(2024, 3, 4), date(2024, 3, 5)
 
@@ -71,6 +76,34 @@ def test_a_builder_kept_across_sessions_says_what_a_fresh_one_says(tmp_path: Pat
     assert tuesday.chart == fresh.chart
 
 
+def test_a_replay_sends_each_digest_without_a_chart_but_the_last(tmp_path: Path) -> None:
+    # Sim: a digest per replayed session; one chart, drawn after the loop, for the last (at DaemonStopped).
+    bus, sent = EventBus(), list[Notification]()
+    with _store(tmp_path) as store:
+        digest = DigestBuilder(store, NyseCalendar(), _candidates, "tradingd sim")
+        NotificationObserver(
+            bus,
+            sent.append,
+            kinds=ALL_KINDS,
+            mode="sim",
+            broker_down_after=timedelta(minutes=5),
+            digest=digest,
+            chart_last_digest_only=True,
+        )
+        for session in (MON, TUE):
+            at = datetime.combine(session, time(21), UTC)
+            bus.publish(SessionClosed(ts_event=at, ts_init=at, session=session))
+        assert [(n.title, n.chart) for n in sent] == [("tradingd sim: daily digest 2024-03-04", None)]
+        end = datetime.combine(TUE, time(22), UTC)
+        bus.publish(DaemonStopped(ts_event=end, ts_init=end, mode="sim", reason="finished", iterations=2))
+    last = [n for n in sent if n.kind is NotifyKind.DIGEST][-1]
+    assert last.title == "tradingd sim: daily digest 2024-03-05"
+    assert last.chart is not None
+    assert last.chart.sessions == (MON, TUE)
+    assert last.chart.equity == (100_000.0, 98_500.5)
+    assert last.chart.title == "tradingd equity to 2024-03-05"
+
+
 def test_the_digest_without_equity_positions_or_candidates_says_so(tmp_path: Path) -> None:
     with StateStore(tmp_path / "state.db") as store:
         notification = DigestBuilder(store, NyseCalendar(), lambda: None, "tradingd sim").build(TUE)
@@ -96,3 +129,20 @@ def test_the_chart_reaches_a_json_channel_as_a_png_attachment(tmp_path: Path) ->
     (attachment,) = message["attachments"]
     assert attachment["filename"] == "equity.png"
     assert base64.b64decode(attachment["base64"]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_the_candidates_file_is_parsed_again_only_when_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "candidates.json"
+    reader = CandidatesFileReader(path)
+    assert reader.read() is None  # no file yet
+    write_candidates(path, payload(picks=("DHR", "FTV")))
+    first = reader.read()
+    assert first is not None
+    assert [c["symbol"] for c in first.candidates] == ["DHR", "FTV"]
+    assert reader.read() is first  # unchanged: the parsed document again
+    write_candidates(path, payload(as_of="2018-02-08", picks=("XOM",)))  # atomic replace: a new file
+    second = reader.read()
+    assert second is not None
+    assert [c["symbol"] for c in second.candidates] == ["XOM"]
+    path.write_text("{not json")
+    assert reader.read() is None  # unreadable: none, as before the cache
