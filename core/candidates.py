@@ -206,6 +206,30 @@ def read_candidates(path: Path, max_bytes: int = MAX_FILE_BYTES) -> CandidatesFi
     return parse_candidates(payload)
 
 
+class CandidatesFileReader:
+    """The candidates file, parsed again only when it changed (the notifier's digest asks every replayed session;
+    `core/universe.py::FileUniverse` and `core/state_guard.py::KillSwitchFile` cache their files the same way)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._document: CandidatesFile | None = None
+
+    def read(self) -> CandidatesFile | None:
+        try:
+            info = self._path.stat()
+        except OSError:
+            return None
+        seen = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if seen != self._seen:
+            try:
+                self._document = read_candidates(self._path)
+            except CandidatesError:
+                self._document = None
+            self._seen = seen
+        return self._document
+
+
 # ---- writing ------------------------------------------------------------------------------------------------------
 
 

@@ -61,7 +61,7 @@ class DigestBuilder:
             title=f"tradingd equity to {self._session.isoformat()}",
         )
 
-    def _update_curve(self, session: date, mark: EquityMark | None) -> dict[date, float]:
+    def _update_curve(self, session: date, mark: EquityMark | None) -> None:
         start = session - timedelta(days=CHART_DAYS)
         if self._curve is None:
             marks = self._store.equity_marks(start=start, end=session)
@@ -70,7 +70,6 @@ class DigestBuilder:
             self._curve[mark.session] = float(mark.last_equity)
             while self._curve and next(iter(self._curve)) < start:  # oldest first: sessions only move forward
                 del self._curve[next(iter(self._curve))]
-        return self._curve
 
     def _pnl(self, session: date, mark: EquityMark | None) -> list[str]:
         if mark is None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from config.settings import Settings
-from core.candidates import CandidatesError, CandidatesFile, read_candidates
+from core.candidates import CandidatesFile, CandidatesFileReader
 from core.types import TradingMode
 from tradingd.notify.channels import check_notify_urls, parse_channels
 from tradingd.notify.digest import DigestBuilder
@@ -102,26 +102,3 @@ def start_notifier(settings: Settings, app: App) -> Notifier | None:
         per_minute=settings.notify_rate_limit_per_minute,
     )
     return Notifier(sender, observer)
-
-
-class CandidatesFileReader:
-    """The candidates file, parsed again only when it changed (a replay without the scanner asks every session)."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._seen: tuple[int, int, int] | None = None
-        self._document: CandidatesFile | None = None
-
-    def read(self) -> CandidatesFile | None:
-        try:
-            stat = self._path.stat()
-        except OSError:
-            return None
-        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        if seen != self._seen:
-            try:
-                self._document = read_candidates(self._path)
-            except CandidatesError:
-                self._document = None
-            self._seen = seen
-        return self._document

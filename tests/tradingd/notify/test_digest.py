@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from core.bus import EventBus
-from core.candidates import CandidatesFile, write_candidates
+from core.candidates import CandidatesFile, CandidatesFileReader, write_candidates
 from core.clock import NyseCalendar
 from core.messages import DaemonStopped, SessionClosed
 from core.notify_kinds import ALL_KINDS, NotifyKind
@@ -22,7 +22,7 @@ from tradingd.notify.digest import DigestBuilder
 from tradingd.notify.notification import Notification
 from tradingd.notify.observer import NotificationObserver
 from tradingd.notify.sender import NotificationSender
-from tradingd.notify.service import CandidatesFileReader, draw_chart
+from tradingd.notify.service import draw_chart
 
 MON, TUE = date(2024, 3, 4), date(2024, 3, 5)
 
